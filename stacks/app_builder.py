@@ -1,0 +1,21 @@
+"""Builds the CDK app: one typed config, every stack, cdk-nag on all of them."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Environment, Tags
+
+from stacks.config import AppConfig
+from stacks.nag import enable_nag_checks
+from stacks.secure_queue_stack import SecureQueueStack
+
+
+def build_app(app: App) -> App:
+    """Add every stack to ``app``, configured from its context."""
+    config = AppConfig.from_context(app)
+    # Environment-agnostic unless configured: synthesis then never needs AWS credentials.
+    env = Environment(account=config.account, region=config.region) if config.account or config.region else None
+
+    enable_nag_checks(app)
+    SecureQueueStack(app, "SecureQueueStack", config=config, env=env)
+    Tags.of(app).add("project", "sqs-decoupling-cdk")
+    return app

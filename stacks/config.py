@@ -1,0 +1,188 @@
+"""The project's one typed configuration, read from CDK context.
+
+Defaults live in cdk.json under "context"; override any key with `cdk synth -c key=value` (values given on the
+command line arrive as strings and are parsed here). Every value is validated, and a bad one fails synthesis
+with a message that names the key, the value and what is allowed. Nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_type_hints
+
+from constructs import Construct
+
+AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+class ConfigError(ValueError):
+    """A context value is missing, malformed or out of range."""
+
+
+NetworkMode = Literal["isolated", "public"]
+ScalingMode = Literal["step", "backlog"]
+LambdaArchitecture = Literal["arm64", "x86_64"]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Settings for every stack. Field names are the cdk.json context keys."""
+
+    # Deployment target. Both unset = environment-agnostic templates (synth needs no credentials).
+    account: str | None = None
+    region: str | None = None
+
+    # Queues (EncryptedQueue)
+    retention_days: int = 4
+    max_message_size_bytes: int = 256 * 1024
+    max_receive_count: int = 3
+    kms_data_key_reuse_seconds: int = 3600
+    oldest_message_alarm_seconds: int = 900
+    alarm_email: str | None = None
+    # Accounts whose principals may SendMessage to SecureQueueStack's queue through its resource policy.
+    cross_account_producer_accounts: tuple[str, ...] = ()
+
+    # Video pipeline (S3 -> SQS -> Lambda)
+    upload_prefix: str = "uploads/"
+    lambda_architecture: LambdaArchitecture = "arm64"
+    lambda_timeout_seconds: int = 120
+    lambda_memory_mb: int = 2048
+    lambda_batch_size: int = 10
+    lambda_batching_window_seconds: int = 5
+    lambda_max_concurrency: int = 10
+    max_video_mb: int = 200
+
+    # Worker fleet (S3 -> SQS -> EC2 Auto Scaling group)
+    network_mode: NetworkMode = "isolated"
+    worker_instance_type: str = "c7g.large"
+    worker_max_instances: int = 4
+    worker_visibility_timeout_seconds: int = 300
+    worker_concurrency: int = 2
+    scaling_mode: ScalingMode = "step"
+    # Step scaling: backlog (visible messages) at which to add 1, 2, 4 ... instances.
+    scale_out_thresholds: tuple[int, ...] = (1, 20, 100)
+    scale_out_adjustments: tuple[int, ...] = (1, 2, 4)
+    scale_in_empty_minutes: int = 10
+    # Backlog-per-instance target tracking: target = acceptable latency / seconds per job.
+    acceptable_latency_seconds: int = 600
+    seconds_per_job: int = 60
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def backlog_target_per_instance(self) -> int:
+        """Messages one instance may have waiting and still meet the latency goal."""
+        return max(1, self.acceptable_latency_seconds // self.seconds_per_job)
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> AppConfig:
+        """Read every field from CDK context (cdk.json defaults, `-c key=value` overrides)."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = scope.node.try_get_context(f.name)
+            if raw is not None:
+                values[f.name] = raw
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> AppConfig:
+        """Build a config from plain values (strings from the command line are parsed to the field's type)."""
+        hints = get_type_hints(cls)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Unknown configuration key(s) {unknown}; known keys are {sorted(known)}.")
+        parsed = {name: _coerce(name, hints[name], value) for name, value in values.items()}
+        return cls(**parsed)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    """Parse a context value into the field's type, or explain why it cannot be."""
+    type_text = str(hint)
+    try:
+        if isinstance(value, str) and type_text.startswith("tuple"):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
+        if type_text.startswith("tuple"):
+            item_type = get_args(hint)[0]
+            return tuple(item_type(v) if not isinstance(v, item_type) else v for v in value)
+        if hint is int or type_text == "int":
+            if isinstance(value, bool):
+                raise TypeError("a boolean is not a number")
+            return int(value)
+        if type_text.startswith("str | None") or hint is str:
+            return None if value in ("", "none", "null") else str(value)
+        if get_args(hint) and all(isinstance(a, str) for a in get_args(hint)):  # a Literal
+            return str(value)
+    except (TypeError, ValueError, json.JSONDecodeError) as err:
+        raise ConfigError(f"Configuration key '{name}' = {value!r} is not a valid {type_text}: {err}") from err
+    return value
+
+
+def _check_range(name: str, value: int, low: int, high: int, unit: str = "") -> None:
+    if not low <= value <= high:
+        raise ConfigError(
+            f"Configuration key '{name}' = {value} is out of range: allowed {low}..{high}{unit}. "
+            f"Set it in cdk.json or with -c {name}=<value>."
+        )
+
+
+def _check_choice(name: str, value: str, hint: Any) -> None:
+    allowed = get_args(hint)
+    if value not in allowed:
+        raise ConfigError(f"Configuration key '{name}' = {value!r} is not allowed: choose one of {list(allowed)}.")
+
+
+def _validate(c: AppConfig) -> None:
+    if c.account is not None and not AWS_ACCOUNT_ID.match(c.account):
+        raise ConfigError(f"Configuration key 'account' = {c.account!r} must be a 12-digit AWS account id.")
+    if c.region is not None and not AWS_REGION.match(c.region):
+        raise ConfigError(f"Configuration key 'region' = {c.region!r} is not an AWS region name like 'eu-west-1'.")
+    for account in c.cross_account_producer_accounts:
+        if not AWS_ACCOUNT_ID.match(account):
+            raise ConfigError(
+                f"Configuration key 'cross_account_producer_accounts' holds {account!r}: "
+                "each entry must be a 12-digit AWS account id."
+            )
+    _check_range("retention_days", c.retention_days, 1, 14, " days")
+    _check_range("max_message_size_bytes", c.max_message_size_bytes, 1024, 1024 * 1024, " bytes")
+    _check_range("max_receive_count", c.max_receive_count, 1, 1000)
+    _check_range("kms_data_key_reuse_seconds", c.kms_data_key_reuse_seconds, 60, 86_400, " seconds")
+    _check_range("oldest_message_alarm_seconds", c.oldest_message_alarm_seconds, 60, 1_209_600, " seconds")
+    if not c.upload_prefix or c.upload_prefix.startswith("/") or not c.upload_prefix.endswith("/"):
+        raise ConfigError(
+            f"Configuration key 'upload_prefix' = {c.upload_prefix!r} must be a key prefix like 'uploads/' "
+            "(not empty, no leading '/', ending in '/')."
+        )
+    _check_choice("lambda_architecture", c.lambda_architecture, LambdaArchitecture)
+    _check_range("lambda_timeout_seconds", c.lambda_timeout_seconds, 1, 900, " seconds")
+    _check_range("lambda_memory_mb", c.lambda_memory_mb, 128, 10_240, " MB")
+    _check_range("lambda_batch_size", c.lambda_batch_size, 1, 10)
+    _check_range("lambda_batching_window_seconds", c.lambda_batching_window_seconds, 0, 300, " seconds")
+    _check_range("lambda_max_concurrency", c.lambda_max_concurrency, 2, 1000)
+    _check_range("max_video_mb", c.max_video_mb, 1, 10_000, " MB")
+    _check_choice("network_mode", c.network_mode, NetworkMode)
+    _check_range("worker_max_instances", c.worker_max_instances, 1, 100)
+    _check_range("worker_visibility_timeout_seconds", c.worker_visibility_timeout_seconds, 30, 43_200, " seconds")
+    _check_range("worker_concurrency", c.worker_concurrency, 1, 10)
+    _check_choice("scaling_mode", c.scaling_mode, ScalingMode)
+    if not c.scale_out_thresholds or len(c.scale_out_thresholds) != len(c.scale_out_adjustments):
+        raise ConfigError(
+            "Configuration keys 'scale_out_thresholds' and 'scale_out_adjustments' must be non-empty lists "
+            f"of the same length; got {list(c.scale_out_thresholds)} and {list(c.scale_out_adjustments)}."
+        )
+    if list(c.scale_out_thresholds) != sorted(set(c.scale_out_thresholds)) or c.scale_out_thresholds[0] < 1:
+        raise ConfigError(
+            f"Configuration key 'scale_out_thresholds' = {list(c.scale_out_thresholds)} must be strictly "
+            "increasing message counts, the first at least 1."
+        )
+    for adjustment in c.scale_out_adjustments:
+        _check_range("scale_out_adjustments", adjustment, 1, c.worker_max_instances, " instances")
+    _check_range("scale_in_empty_minutes", c.scale_in_empty_minutes, 2, 60, " minutes")
+    _check_range("acceptable_latency_seconds", c.acceptable_latency_seconds, 60, 86_400, " seconds")
+    _check_range("seconds_per_job", c.seconds_per_job, 1, 43_200, " seconds")

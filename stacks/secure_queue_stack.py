@@ -1,0 +1,65 @@
+"""SecureQueueStack: the seed's "SQS Security" and "SQS Access Policies" in one stack.
+
+- In flight: every request must use TLS (a deny on aws:SecureTransport=false in both queue policies).
+- At rest: a customer-managed KMS key with rotation encrypts the queue, its dead-letter queue and the alarm topic.
+- Access: IAM policies for our own roles (a producer that may only send, a consumer that may only receive,
+  delete and change visibility), the queue's resource policy for other accounts (send only, when configured).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.encrypted_queue import EncryptedQueue
+
+
+class SecureQueueStack(Stack):
+    """An encrypted queue with least-privilege producer and consumer roles."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+
+        self.jobs = EncryptedQueue(
+            self,
+            "Jobs",
+            retention=Duration.days(config.retention_days),
+            max_message_size_bytes=config.max_message_size_bytes,
+            max_receive_count=config.max_receive_count,
+            data_key_reuse=Duration.seconds(config.kms_data_key_reuse_seconds),
+            oldest_message_alarm_threshold=Duration.seconds(config.oldest_message_alarm_seconds),
+        )
+        if config.alarm_email:
+            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+        # Roles that principals of this account may assume, if their own IAM policies let them.
+        self.producer_role = iam.Role(
+            self,
+            "ProducerRole",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="May only send messages to the jobs queue",
+        )
+        self.jobs.grant_send(self.producer_role)
+
+        self.consumer_role = iam.Role(
+            self,
+            "ConsumerRole",
+            assumed_by=iam.AccountRootPrincipal(),
+            description="May only receive, delete and change the visibility of messages of the jobs queue",
+        )
+        self.jobs.grant_consume(self.consumer_role)
+
+        self.jobs.allow_send_from_accounts(config.cross_account_producer_accounts)
+
+        for name, value in {
+            "QueueUrl": self.jobs.queue.queue_url,
+            "QueueArn": self.jobs.queue.queue_arn,
+            "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            "KeyArn": self.jobs.key.key_arn,
+            "ProducerRoleArn": self.producer_role.role_arn,
+            "ConsumerRoleArn": self.consumer_role.role_arn,
+        }.items():
+            CfnOutput(self, name, value=value)
