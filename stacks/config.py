@@ -103,25 +103,23 @@ class AppConfig:
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
     """Parse a context value into the field's type, or explain why it cannot be."""
-    type_text = str(hint)
+    type_name = getattr(hint, "__name__", None) or str(hint)
     try:
-        if isinstance(value, str) and type_text.startswith("tuple"):
-            text = value.strip()
-            value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
-        if type_text.startswith("tuple"):
+        if type_name == "tuple":
+            if isinstance(value, str):  # `-c key=1,2,3` or `-c 'key=[1, 2, 3]'`
+                text = value.strip()
+                value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
             item_type = get_args(hint)[0]
-            return tuple(item_type(v) if not isinstance(v, item_type) else v for v in value)
-        if hint is int or type_text == "int":
+            return tuple(item_type(item) for item in value)
+        if hint is int:
             if isinstance(value, bool):
                 raise TypeError("a boolean is not a number")
             return int(value)
-        if type_text.startswith("str | None") or hint is str:
+        if hint == (str | None):
             return None if value in ("", "none", "null") else str(value)
-        if get_args(hint) and all(isinstance(a, str) for a in get_args(hint)):  # a Literal
-            return str(value)
-    except (TypeError, ValueError, json.JSONDecodeError) as err:
-        raise ConfigError(f"Configuration key '{name}' = {value!r} is not a valid {type_text}: {err}") from err
-    return value
+        return str(value)  # str and the Literal choices, checked in _validate
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"Configuration key '{name}' = {value!r} is not a valid {type_name}: {err}") from err
 
 
 def _check_range(name: str, value: int, low: int, high: int, unit: str = "") -> None:

@@ -158,9 +158,7 @@ class EncryptedQueue(Construct):
                 f"The oldest message in {self.node.path} waited more than "
                 f"{oldest_message_alarm_threshold.to_seconds()} s: consumers are stuck or too few."
             ),
-            metric=self.queue.metric_approximate_age_of_oldest_message(
-                period=Duration.minutes(1), statistic="Maximum"
-            ),
+            metric=self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             threshold=oldest_message_alarm_threshold.to_seconds(),
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=5,
@@ -240,7 +238,7 @@ def _validate_props(
     def check(prop: str, value: float, low: float, high: float, unit: str) -> None:
         if not low <= value <= high:
             raise ValueError(
-                f"EncryptedQueue '{path}': {prop} is {value:g}{unit}, allowed {low:g}..{high:g}{unit}."
+                f"EncryptedQueue '{path}': {prop} is {value:.0f}{unit}, allowed {low:.0f}..{high:.0f}{unit}."
             )
 
     check("retention", retention.to_seconds(), MIN_RETENTION.to_seconds(), MAX_RETENTION.to_seconds(), " s")

@@ -1,0 +1,69 @@
+"""Shared fixtures: the app synthesized once per test session, with the context from cdk.json."""
+
+from __future__ import annotations
+
+import os
+
+# Before jsii starts its Node.js process: Node 20 is past end-of-life for jsii, which otherwise prints a banner.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from stacks.app_builder import build_app
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context defaults a user gets from cdk.json (feature flags and the project's configuration)."""
+    return dict(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+
+
+def make_app(overrides: Mapping[str, Any] | None = None, *, bundle: bool = False, outdir: Path | None = None) -> App:
+    """An App with cdk.json's context plus ``overrides``; asset bundling skipped unless ``bundle``."""
+    context = cdk_json_context() | dict(overrides or {})
+    if not bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    return App(context=context, outdir=str(outdir) if outdir else None)
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    """The app after synthesis: its construct tree, its cloud assembly folder and each stack's template."""
+
+    app: App
+    outdir: Path
+    templates: dict[str, Template]
+
+
+def synthesize(outdir: Path, overrides: Mapping[str, Any] | None = None) -> SynthesizedApp:
+    """Build the whole app (cdk-nag on) into ``outdir``; an unacknowledged cdk-nag finding fails here."""
+    app = build_app(make_app(overrides, outdir=outdir))
+    assembly = app.synth()
+    templates = {stack.stack_name: Template.from_json(stack.template) for stack in assembly.stacks}
+    return SynthesizedApp(app, outdir, templates)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """Every stack of the app as `make synth` builds it (without asset bundling), synthesized once."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
+    return synthesized.templates
+
+
+@pytest.fixture(scope="session")
+def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Template]]:
+    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``."""
+    return lambda **overrides: synthesize(tmp_path_factory.mktemp("cdk.out"), overrides).templates

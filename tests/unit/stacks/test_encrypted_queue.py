@@ -1,0 +1,230 @@
+"""EncryptedQueue: encryption, dead-letter queue, TLS-only policies, limits, alarms, grants, prop validation."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Capture, Match, Template
+
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from tests.conftest import make_app
+
+TLS_DENY = {
+    "Effect": "Deny",
+    "Action": "sqs:*",
+    "Principal": {"AWS": "*"},
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    """A stack holding one EncryptedQueue with its defaults, a producer role and a consumer role."""
+    stack = Stack(make_app(), "QueueUnderTest")
+    queue = EncryptedQueue(stack, "Jobs")
+    queue.grant_send(iam.Role(stack, "Producer", assumed_by=iam.AccountRootPrincipal()))
+    queue.grant_consume(iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal()))
+    return Template.from_stack(stack)
+
+
+def _queue_with_dlq(template: Template) -> dict[str, object]:
+    queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
+    assert len(queues) == 1
+    return next(iter(queues.values()))
+
+
+def test_a_customer_managed_key_with_rotation_encrypts_both_queues(template: Template) -> None:
+    # GIVEN an EncryptedQueue with its defaults
+    # THEN there is one customer-managed key, with rotation and an alias
+    template.resource_count_is("AWS::KMS::Key", 1)
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.resource_count_is("AWS::KMS::Alias", 1)
+    # AND both queues use it, with a one-hour data key reuse period
+    key_id = Capture()
+    template.resource_count_is("AWS::SQS::Queue", 2)
+    template.all_resources_properties(
+        "AWS::SQS::Queue",
+        {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}, "KmsDataKeyReusePeriodSeconds": 3600},
+    )
+    assert key_id.as_string() in template.find_resources("AWS::KMS::Key")
+
+
+def test_the_queue_has_the_documented_defaults(template: Template) -> None:
+    # THEN retention 4 days, 256 KiB messages, long polling 20 s, visibility 30 s, 3 receives before the DLQ
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "MessageRetentionPeriod": 4 * 24 * 3600,
+            "MaximumMessageSize": 256 * 1024,
+            "ReceiveMessageWaitTimeSeconds": 20,
+            "VisibilityTimeout": 30,
+            "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": 3},
+        },
+    )
+
+
+def test_the_dead_letter_queue_keeps_messages_14_days_and_accepts_only_its_source(template: Template) -> None:
+    # GIVEN the source queue's fixed name
+    source_name = _queue_with_dlq(template)["Properties"]["QueueName"]  # type: ignore[index]
+    dlq_logical_id = Capture()
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical_id, "Arn"]}}}
+    )
+    # THEN the DLQ keeps messages for the maximum and redrive is allowed only from that queue
+    dlq = template.to_json()["Resources"][dlq_logical_id.as_string()]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    allow = dlq["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    assert len(allow["sourceQueueArns"]) == 1
+    arn_parts = allow["sourceQueueArns"][0]["Fn::Join"][1]
+    assert arn_parts[-1] == f":{source_name}"
+    assert {"Ref": "AWS::AccountId"} in arn_parts
+    # AND the DLQ has no DLQ of its own
+    assert "RedrivePolicy" not in dlq
+
+
+def test_both_queues_deny_every_request_without_tls(template: Template) -> None:
+    policies = template.find_resources("AWS::SQS::QueuePolicy")
+    # THEN each of the two queues has a policy whose statements include the TLS deny on that queue
+    assert len(policies) == 2
+    for policy in policies.values():
+        queue_ref = policy["Properties"]["Queues"][0]["Ref"]
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert TLS_DENY | {"Resource": {"Fn::GetAtt": [queue_ref, "Arn"]}} in statements
+
+
+def test_alarms_watch_the_dlq_and_the_oldest_message_and_notify_an_encrypted_tls_only_topic(
+    template: Template,
+) -> None:
+    topic = Capture()
+    # THEN the DLQ alarm fires on one visible message within a minute
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Namespace": "AWS/SQS",
+            "Statistic": "Maximum",
+            "Period": 60,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "AlarmActions": [{"Ref": topic}],
+        },
+    )
+    # AND the age alarm fires when the oldest message is older than 15 minutes, to the same topic
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateAgeOfOldestMessage",
+            "Threshold": 900,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "AlarmActions": [{"Ref": topic.as_string()}],
+        },
+    )
+    # AND the topic is encrypted with the key and denies publishing without TLS
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}})
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic.as_string()}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            },
+        },
+    )
+    # AND CloudWatch may use the key for this account's alarms only
+    template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                                "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def _role_actions(template: Template, role_prefix: str) -> list[tuple[tuple[str, ...], str]]:
+    """(actions, resource logical id) of each statement of the role's policy."""
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": Match.string_like_regexp(f"^{role_prefix}")}]}}
+    )
+    assert len(policies) == 1
+    statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    result = []
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        result.append((tuple(sorted(actions)), statement["Resource"]["Fn::GetAtt"][0]))
+    return sorted(result)
+
+
+def test_grant_send_gives_send_and_the_two_kms_actions_sqs_needs(template: Template) -> None:
+    actions = _role_actions(template, "Producer")
+    assert [a for a, _ in actions] == [("kms:Decrypt", "kms:GenerateDataKey"), ("sqs:SendMessage",)]
+
+
+def test_grant_consume_gives_receive_delete_visibility_and_decrypt(template: Template) -> None:
+    actions = _role_actions(template, "Consumer")
+    assert [a for a, _ in actions] == [
+        ("kms:Decrypt",),
+        ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"),
+    ]
+
+
+def test_a_key_passed_in_is_used_instead_of_a_new_one() -> None:
+    # GIVEN a key created elsewhere in the stack
+    stack = Stack(make_app(), "OwnKey")
+    key = kms.Key(stack, "SharedKey", enable_key_rotation=True)
+    # WHEN an EncryptedQueue is given it
+    EncryptedQueue(stack, "Jobs", encryption_key=key, retention=Duration.days(7), max_receive_count=5)
+    template = Template.from_stack(stack)
+    # THEN no second key is made and both queues use the given one
+    template.resource_count_is("AWS::KMS::Key", 1)
+    key_id = stack.get_logical_id(key.node.default_child)  # type: ignore[arg-type]
+    template.all_resources_properties("AWS::SQS::Queue", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
+    # AND the props given are applied
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"MessageRetentionPeriod": 7 * 24 * 3600, "RedrivePolicy": Match.object_like({"maxReceiveCount": 5})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"retention": Duration.seconds(59)}, "retention is 59 s, allowed 60..1209600 s"),
+        ({"retention": Duration.days(15)}, "retention is 1296000 s"),
+        (
+            {"max_message_size_bytes": 1024 * 1024 + 1},
+            "max_message_size_bytes is 1048577 bytes, allowed 1024..1048576",
+        ),
+        ({"max_message_size_bytes": 1000}, "max_message_size_bytes is 1000 bytes"),
+        ({"visibility_timeout": Duration.hours(13)}, "visibility_timeout is 46800 s, allowed 0..43200 s"),
+        ({"receive_wait_time": Duration.seconds(21)}, "receive_wait_time is 21 s, allowed 0..20 s"),
+        ({"max_receive_count": 0}, "max_receive_count is 0, allowed 1..1000"),
+        ({"data_key_reuse": Duration.seconds(30)}, "data_key_reuse is 30 s, allowed 60..86400 s"),
+        ({"oldest_message_alarm_threshold": Duration.seconds(10)}, "oldest_message_alarm_threshold is 10 s"),
+    ],
+)
+def test_an_out_of_range_prop_fails_synthesis_naming_prop_value_and_range(
+    props: dict[str, object], message: str
+) -> None:
+    # GIVEN a prop outside what SQS allows
+    stack = Stack(make_app(), "Invalid")
+    # WHEN the construct is created
+    # THEN it fails with the construct path, the prop, its value and the allowed range
+    with pytest.raises(ValueError, match="EncryptedQueue 'Invalid/Jobs'") as raised:
+        EncryptedQueue(stack, "Jobs", **props)  # type: ignore[arg-type]
+    assert message in str(raised.value)
