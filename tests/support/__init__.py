@@ -1,0 +1,1 @@
+"""Helpers shared by the unit and integration tests (real ffmpeg clips, AWS fixtures)."""

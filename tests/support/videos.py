@@ -1,0 +1,66 @@
+"""Small real videos made with ffmpeg's ``testsrc`` source, for tests and benchmarks.
+
+``make_test_video`` writes one clip where you ask; ``cached_video`` returns a clip from a per-process cache, so a
+test session encodes each distinct clip once (160x120 x 1 s takes ~50 ms).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import imageio_ffmpeg
+
+
+def make_test_video(
+    path: Path, *, seconds: float = 1, size: str = "160x120", fps: int = 25, audio: bool = False
+) -> Path:
+    """Encode a ``testsrc`` clip (H.264 in MP4, yuv420p; ``audio`` adds a sine tone as AAC) to ``path``."""
+    inputs = ["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate={fps}"]
+    if audio:
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            *inputs,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            *(["-c:a", "aac", "-shortest"] if audio else []),
+            "-y",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+@functools.cache
+def _cache_dir() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="test-videos-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
+@functools.cache
+def cached_video(*, seconds: float = 1, size: str = "160x120", fps: int = 25, audio: bool = False) -> Path:
+    """A cached clip with these settings. Read it, copy it, upload it; do not modify it."""
+    name = f"testsrc-{size}-{seconds}s-{fps}fps{'-audio' if audio else ''}.mp4"
+    return make_test_video(_cache_dir() / name, seconds=seconds, size=size, fps=fps, audio=audio)
+
+
+def cached_video_bytes(*, seconds: float = 1, size: str = "160x120", fps: int = 25, audio: bool = False) -> bytes:
+    """The bytes of ``cached_video(...)``, for ``put_object``."""
+    return cached_video(seconds=seconds, size=size, fps=fps, audio=audio).read_bytes()

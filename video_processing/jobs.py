@@ -1,0 +1,153 @@
+"""What a job is, and how it travels through SQS: as an S3 event notification.
+
+Both S3 (for new uploads) and the producer CLI (for objects already in S3) send the same message shape, so a
+consumer parses one format.
+
+Parsing uses small pydantic models that reuse Powertools' ``S3Object``. Powertools' full ``S3Model`` /
+``S3SqsEventNotificationModel`` are stricter than we want: they require ``userIdentity``,
+``requestParameters``, ``responseElements`` and ``bucket.ownerIdentity``, which moto's notifications (and
+our producer's) do not carry. The models below accept real S3 events (a superset) and those.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote_plus, unquote_plus
+
+from aws_lambda_powertools.utilities.parser.models.s3 import S3Object
+from pydantic import BaseModel, Field, ValidationError
+
+from video_processing.errors import MalformedMessageError
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One S3 object version to process. ``key`` is decoded (a real key, not the URL-encoded event form)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int | None
+
+    def __post_init__(self) -> None:
+        # Output keys must be deterministic per object version, so duplicates land on the same keys.
+        if not self.version_id and not self.etag:
+            raise ValueError(f"VideoJob s3://{self.bucket}/{self.key} needs a version_id or an etag")
+
+    @property
+    def output_prefix(self) -> str:
+        """Where this version's outputs go: ``processed/<key>/<version id or etag>/``."""
+        return f"processed/{self.key}/{self.version_id or _unquote_etag(self.etag)}/"
+
+    @property
+    def failure_key(self) -> str:
+        """Where a permanent failure for this key is recorded."""
+        return f"failed/{self.key}.json"
+
+
+def _unquote_etag(etag: str | None) -> str:
+    return (etag or "").strip('"')
+
+
+class _Bucket(BaseModel):
+    name: str = Field(min_length=1)
+
+
+class _S3Entity(BaseModel):
+    bucket: _Bucket
+    object: S3Object
+
+
+class _Record(BaseModel):
+    eventSource: Literal["aws:s3"]
+    eventName: str
+    s3: _S3Entity
+
+
+class _Notification(BaseModel):
+    Records: list[_Record] = Field(min_length=1)
+
+
+class _TestEvent(BaseModel):
+    Event: Literal["s3:TestEvent"]
+
+
+def jobs_from_sqs_body(body: str) -> list[VideoJob]:
+    """Parse an SQS body holding an S3 event notification into jobs (``ObjectCreated:*`` records only).
+
+    Returns ``[]`` for the ``s3:TestEvent`` S3 sends when a notification is configured, and for events
+    other than object creation. Raises ``MalformedMessageError`` for anything else.
+    """
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise MalformedMessageError(f"body is not JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise MalformedMessageError(f"body is JSON {type(data).__name__}, expected an object with 'Records'")
+    if "Records" not in data:
+        try:
+            _TestEvent.model_validate(data)
+        except ValidationError as error:
+            raise MalformedMessageError("body has no 'Records' and is not an s3:TestEvent") from error
+        return []
+    try:
+        notification = _Notification.model_validate(data)
+    except ValidationError as error:
+        raise MalformedMessageError(f"not an S3 event notification: {_first_error(error)}") from error
+
+    jobs: list[VideoJob] = []
+    for record in notification.Records:
+        if not record.eventName.startswith("ObjectCreated:"):
+            continue
+        obj = record.s3.object
+        try:
+            jobs.append(
+                VideoJob(
+                    bucket=record.s3.bucket.name,
+                    # S3 encodes keys like a form value ('+' for space); moto also encodes '/'.
+                    key=unquote_plus(obj.key),
+                    version_id=obj.versionId or None,
+                    etag=_unquote_etag(obj.eTag) or None,
+                    size=int(obj.size) if obj.size is not None else None,
+                )
+            )
+        except ValueError as error:
+            raise MalformedMessageError(str(error)) from error
+    return jobs
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}"
+
+
+def sqs_body_for(job: VideoJob, *, source: str = "sqs-submit") -> str:
+    """Build the S3-event-notification body for ``job``, as S3 would send it (key URL-encoded).
+
+    ``source`` goes into ``configurationId`` so a reader of the queue can tell these from S3's own events.
+    """
+    obj: dict[str, object] = {"key": quote_plus(job.key, safe="/")}
+    if job.size is not None:
+        obj["size"] = job.size
+    if job.etag:
+        obj["eTag"] = job.etag
+    if job.version_id:
+        obj["versionId"] = job.version_id
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": source,
+            "bucket": {"name": job.bucket, "arn": f"arn:aws:s3:::{job.bucket}"},
+            "object": obj,
+        },
+    }
+    return json.dumps({"Records": [record]}, ensure_ascii=False, separators=(",", ":"))
