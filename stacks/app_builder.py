@@ -7,6 +7,7 @@ from aws_cdk import App, Environment, Tags
 from stacks.config import AppConfig
 from stacks.nag import enable_nag_checks
 from stacks.secure_queue_stack import SecureQueueStack
+from stacks.video_pipeline_stack import VideoPipelineStack
 
 
 def build_app(app: App) -> App:
@@ -17,5 +18,6 @@ def build_app(app: App) -> App:
 
     enable_nag_checks(app)
     SecureQueueStack(app, "SecureQueueStack", config=config, env=env)
+    VideoPipelineStack(app, "VideoPipelineStack", config=config, env=env)
     Tags.of(app).add("project", "sqs-decoupling-cdk")
     return app

@@ -79,6 +79,18 @@ class AppConfig:
         """Messages one instance may have waiting and still meet the latency goal."""
         return max(1, self.acceptable_latency_seconds // self.seconds_per_job)
 
+    def encrypted_queue_props(self) -> dict[str, Any]:
+        """The EncryptedQueue settings every stack takes from this configuration."""
+        from aws_cdk import Duration
+
+        return {
+            "retention": Duration.days(self.retention_days),
+            "max_message_size_bytes": self.max_message_size_bytes,
+            "max_receive_count": self.max_receive_count,
+            "data_key_reuse": Duration.seconds(self.kms_data_key_reuse_seconds),
+            "oldest_message_alarm_threshold": Duration.seconds(self.oldest_message_alarm_seconds),
+        }
+
     @classmethod
     def from_context(cls, scope: Construct) -> AppConfig:
         """Read every field from CDK context (cdk.json defaults, `-c key=value` overrides)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
@@ -26,8 +27,11 @@ def enable_nag_checks(app: IConstruct) -> None:
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge cdk-nag finding ``rule`` (e.g. 'AwsSolutions::AwsSolutions-IAM4') on ``scope`` and below.
+    """Acknowledge cdk-nag finding ``rule`` on ``scope`` and below, e.g. 'AwsSolutions::AwsSolutions-SQS3'.
 
+    Rules that report per finding (IAM4, IAM5) need the finding's full id, e.g.
+    'AwsSolutions::AwsSolutions-IAM5[Resource::*]' (see ``wildcard_finding``): acknowledging the bare rule does
+    not cover them, which keeps each acknowledgement as narrow as one resource or action.
     Acknowledge on the narrowest construct that has the finding, with a reason specific to it.
     """
     if len(reason) < 20:
@@ -43,3 +47,14 @@ def acknowledgements(root: IConstruct) -> list[NagAcknowledgement]:
             if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 found += [NagAcknowledgement(construct.node.path, rule, why) for rule, why in entry.data.items()]
     return sorted(found)
+
+
+def wildcard_finding(resource: str) -> str:
+    """The id of cdk-nag's IAM5 finding for a wildcard ``resource`` (as cdk-nag prints it)."""
+    return f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]"
+
+
+def object_wildcard_finding(bucket: s3.IBucket, key_pattern: str) -> str:
+    """The id of cdk-nag's IAM5 finding for ``bucket.arn_for_objects(key_pattern)``."""
+    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+    return wildcard_finding(f"<{logical_id}.Arn>/{key_pattern}")

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -23,15 +23,7 @@ class SecureQueueStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
 
-        self.jobs = EncryptedQueue(
-            self,
-            "Jobs",
-            retention=Duration.days(config.retention_days),
-            max_message_size_bytes=config.max_message_size_bytes,
-            max_receive_count=config.max_receive_count,
-            data_key_reuse=Duration.seconds(config.kms_data_key_reuse_seconds),
-            oldest_message_alarm_threshold=Duration.seconds(config.oldest_message_alarm_seconds),
-        )
+        self.jobs = EncryptedQueue(self, "Jobs", **config.encrypted_queue_props())
         if config.alarm_email:
             self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 

@@ -21,6 +21,56 @@ EXPECTED_ACKNOWLEDGEMENTS = [
         "Serverless::Serverless-SQSRedrivePolicy",
         "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
     ),
+    NagAcknowledgement(
+        "VideoPipelineStack/AccessLogs",
+        "AwsSolutions::AwsSolutions-S1",
+        "This is the access-log bucket itself; logging its own access into itself would loop.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole; CDK owns this function and role.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "CDK's bucket-notifications handler needs s3:PutBucketNotification on * to configure the notification.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoJobs/DeadLetterQueue",
+        "Serverless::Serverless-SQSRedrivePolicy",
+        "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Function",
+        "Serverless::Serverless-LambdaDLQ",
+        "Invoked synchronously by the SQS event source mapping: failed messages go to the queue's own dead-letter queue after maxReceiveCount; a function DLQ only applies to asynchronous invocations.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Function",
+        "Serverless::Serverless-LambdaEventSourceMappingDestination",
+        "SQS event source mappings cannot have an on-failure destination; the queue's redrive policy sends failed messages to its dead-letter queue instead.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/failed/*]",
+        "Objects under failed/* only: the keys of a job are not known before the upload arrives.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/processed/*]",
+        "Objects under processed/* only: the keys of a job are not known before the upload arrives.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<UploadsBucketC4B27CC7.Arn>/uploads/*]",
+        "Objects under uploads/* only: the keys of a job are not known before the upload arrives.",
+    ),
 ]
 
 

@@ -1,0 +1,134 @@
+"""LambdaQueueConsumer: a Lambda function fed by an SQS queue, with the settings that make it safe.
+
+- ReportBatchItemFailures on: only the failed messages of a batch return to the queue.
+- The queue's visibility timeout must be at least 6 x the function timeout + the batching window (AWS's
+  guidance): otherwise a message can become visible again, and be processed twice, while a retry of its
+  batch is still running. A queue that breaks the rule fails synthesis.
+- Maximum concurrency caps how many functions the queue can keep busy (and what they can do downstream).
+- Latest Python runtime, X-Ray tracing, a log group with retention, a role with only what it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, Size, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.nag import acknowledge
+
+VISIBILITY_TO_TIMEOUT_RATIO = 6
+
+
+def visibility_timeout_for(function_timeout: Duration, batching_window: Duration = Duration.seconds(0)) -> Duration:
+    """The shortest safe visibility timeout for a queue that feeds a function: 6 x timeout + batching window."""
+    return Duration.seconds(VISIBILITY_TO_TIMEOUT_RATIO * function_timeout.to_seconds() + batching_window.to_seconds())
+
+
+class LambdaQueueConsumer(Construct):
+    """A Python function consuming ``jobs`` through an SQS event source mapping.
+
+    Attributes: ``function``, ``event_source``, ``log_group``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        jobs: EncryptedQueue,
+        code: lambda_.Code,
+        handler: str,
+        timeout: Duration,
+        architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
+        memory_size: int = 1024,
+        ephemeral_storage: Size = Size.mebibytes(512),
+        environment: Mapping[str, str] | None = None,
+        batch_size: int = 10,
+        max_batching_window: Duration = Duration.seconds(5),
+        max_concurrency: int = 10,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        """
+        :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
+        :param timeout: the function timeout (1 s..15 min).
+        :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
+        :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
+        :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
+        """
+        super().__init__(scope, construct_id)
+        _check(self, "timeout", timeout.to_seconds(), 1, 900, " s")
+        _check(self, "batch_size", batch_size, 1, 10, "")
+        _check(self, "max_batching_window", max_batching_window.to_seconds(), 0, 300, " s")
+        _check(self, "max_concurrency", max_concurrency, 2, 1000, "")
+        _check_visibility(self, jobs.queue, timeout, max_batching_window)
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to this log group.
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=architecture,
+            code=code,
+            handler=handler,
+            timeout=timeout,
+            memory_size=memory_size,
+            ephemeral_storage_size=ephemeral_storage,
+            environment=dict(environment or {}),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            role=role,
+        )
+        self.event_source = event_sources.SqsEventSource(
+            jobs.queue,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            max_concurrency=max_concurrency,
+            report_batch_item_failures=True,
+        )
+        self.function.add_event_source(self.event_source)
+        acknowledge(
+            self.function,
+            "Serverless::Serverless-LambdaDLQ",
+            "Invoked synchronously by the SQS event source mapping: failed messages go to the queue's own "
+            "dead-letter queue after maxReceiveCount; a function DLQ only applies to asynchronous invocations.",
+        )
+        acknowledge(
+            self.function,
+            "Serverless::Serverless-LambdaEventSourceMappingDestination",
+            "SQS event source mappings cannot have an on-failure destination; the queue's redrive policy sends "
+            "failed messages to its dead-letter queue instead.",
+        )
+
+
+def _check(scope: Construct, prop: str, value: float, low: float, high: float, unit: str) -> None:
+    if not low <= value <= high:
+        raise ValueError(
+            f"LambdaQueueConsumer '{scope.node.path}': {prop} is {value:.0f}{unit}, allowed {low:.0f}..{high:.0f}{unit}."
+        )
+
+
+def _check_visibility(scope: Construct, queue: sqs.IQueue, timeout: Duration, window: Duration) -> None:
+    """Fail synthesis if the queue's visibility timeout is shorter than 6 x timeout + window."""
+    cfn_queue = queue.node.default_child
+    visibility = cfn_queue.visibility_timeout if isinstance(cfn_queue, sqs.CfnQueue) else None
+    if visibility is None or Token.is_unresolved(visibility):
+        visibility = 30  # SQS's default
+    needed = visibility_timeout_for(timeout, window).to_seconds()
+    if visibility < needed:
+        raise ValueError(
+            f"LambdaQueueConsumer '{scope.node.path}': the queue's visibility_timeout is {visibility:.0f} s, allowed "
+            f">= {needed:.0f} s (6 x the function timeout of {timeout.to_seconds():.0f} s + the batching window of "
+            f"{window.to_seconds():.0f} s). Create the queue with "
+            "visibility_timeout=visibility_timeout_for(timeout, window), or shorten the function timeout."
+        )

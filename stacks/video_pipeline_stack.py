@@ -1,0 +1,166 @@
+"""VideoPipelineStack: the seed's "SQS to decouple applications".
+
+Uploads land in S3, S3 queues a job on an encrypted SQS queue, Lambda consumers process the videos with ffmpeg
+and save the results to a processed bucket. The uploader never waits for the processing, and the processing
+scales (and fails, and retries) on its own.
+
+    uploads bucket --ObjectCreated uploads/--> video-jobs queue (KMS, DLQ) --batch--> Lambda --> processed bucket
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Size, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.buckets import access_logs_bucket, data_bucket
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.python_bundling import PythonBundle
+from stacks.constructs.upload_intake import UploadIntake
+from stacks.nag import acknowledge, object_wildcard_finding, wildcard_finding
+
+LAMBDA_PYTHON_VERSION = "3.14"
+METRICS_NAMESPACE = "SqsDecoupling/VideoPipeline"
+
+
+def video_processor_bundle(architecture: str) -> PythonBundle:
+    """The Lambda asset: handler.py at the root, the shared video_processing library, Linux wheels."""
+    return PythonBundle(
+        sources=(
+            ("lambdas/video_processor/handler.py", "handler.py"),
+            ("video_processing", "video_processing"),
+        ),
+        requirements="lambdas/video_processor/requirements.txt",
+        architecture=architecture,
+        python_version=LAMBDA_PYTHON_VERSION,
+    )
+
+
+class VideoPipelineStack(Stack):
+    """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        timeout = Duration.seconds(config.lambda_timeout_seconds)
+        batching_window = Duration.seconds(config.lambda_batching_window_seconds)
+
+        access_logs = access_logs_bucket(self, "AccessLogs")
+        self.jobs = EncryptedQueue(
+            self,
+            "VideoJobs",
+            visibility_timeout=visibility_timeout_for(timeout, batching_window),
+            **config.encrypted_queue_props(),
+        )
+        if config.alarm_email:
+            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.intake = UploadIntake(
+            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
+        )
+        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+
+        bundle = video_processor_bundle(config.lambda_architecture)
+        self.consumer = LambdaQueueConsumer(
+            self,
+            "VideoProcessor",
+            jobs=self.jobs,
+            code=lambda_.Code.from_asset(bundle.source_dir, **bundle.asset_options()),
+            handler="handler.lambda_handler",
+            timeout=timeout,
+            architecture=lambda_.Architecture.ARM_64
+            if config.lambda_architecture == "arm64"
+            else lambda_.Architecture.X86_64,
+            memory_size=config.lambda_memory_mb,
+            # The source video, its outputs and ffmpeg's scratch files all live in /tmp.
+            ephemeral_storage=Size.mebibytes(min(10_240, max(512, 3 * config.max_video_mb))),
+            environment={
+                "OUTPUT_BUCKET": self.processed.bucket_name,
+                "MAX_VIDEO_BYTES": str(config.max_video_mb * 1024 * 1024),
+                "POWERTOOLS_SERVICE_NAME": "video-processor",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
+            batch_size=config.lambda_batch_size,
+            max_batching_window=batching_window,
+            max_concurrency=config.lambda_max_concurrency,
+        )
+        function = self.consumer.function
+        # Least privilege, written out rather than CDK's bucket grants (which add s3:List*, s3:Abort*,
+        # kms:ReEncrypt* and more): read the uploads; write outputs and failure records; read outputs back,
+        # because the idempotency check looks for a finished job's manifest.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.intake.bucket.arn_for_objects(f"{config.upload_prefix}*")],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.processed.arn_for_objects("processed/*")])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[self.processed.arn_for_objects("processed/*"), self.processed.arn_for_objects("failed/*")],
+            )
+        )
+        # Both buckets are encrypted with the stack's key: Decrypt to read, GenerateDataKey to write.
+        self.jobs.key.grant(function, "kms:Decrypt", "kms:GenerateDataKey")
+        policy = function.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
+        acknowledge(
+            policy,
+            wildcard_finding("*"),
+            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
+        )
+        for bucket, pattern in (
+            (self.intake.bucket, f"{config.upload_prefix}*"),
+            (self.processed, "processed/*"),
+            (self.processed, "failed/*"),
+        ):
+            acknowledge(
+                policy,
+                object_wildcard_finding(bucket, pattern),
+                f"Objects under {pattern} only: the keys of a job are not known before the upload arrives.",
+            )
+
+        for alarm in self._function_alarms(function):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
+
+        for name, value in {
+            "UploadsBucketName": self.intake.bucket.bucket_name,
+            "ProcessedBucketName": self.processed.bucket_name,
+            "QueueUrl": self.jobs.queue.queue_url,
+            "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            "FunctionName": function.function_name,
+        }.items():
+            CfnOutput(self, name, value=value)
+
+    def _function_alarms(self, function: lambda_.Function) -> list[cloudwatch.Alarm]:
+        """Errors (a failed invocation retries a whole batch) and throttles (max concurrency or account limit)."""
+        one_minute = Duration.minutes(1)
+        return [
+            cloudwatch.Alarm(
+                self,
+                "VideoProcessorErrors",
+                alarm_description="The video processor failed invocations: check its logs; messages will retry.",
+                metric=function.metric_errors(period=one_minute, statistic="Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "VideoProcessorThrottles",
+                alarm_description="The video processor was throttled: raise its concurrency or the account limit.",
+                metric=function.metric_throttles(period=one_minute, statistic="Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
