@@ -11,9 +11,14 @@ import functools
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import imageio_ffmpeg
+import pytest
+
+from video_processing import ffmpeg as video_ffmpeg
 
 
 def make_test_video(
@@ -64,3 +69,30 @@ def cached_video(*, seconds: float = 1, size: str = "160x120", fps: int = 25, au
 def cached_video_bytes(*, seconds: float = 1, size: str = "160x120", fps: int = 25, audio: bool = False) -> bytes:
     """The bytes of ``cached_video(...)``, for ``put_object``."""
     return cached_video(seconds=seconds, size=size, fps=fps, audio=audio).read_bytes()
+
+
+@pytest.fixture
+def ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Arguments of every ffmpeg run made by ``video_processing`` during the test (ffmpeg still runs)."""
+    # Warm the (cached) encoder check first, so it is not counted as work done for a job.
+    video_ffmpeg.h264_available()
+    calls: list[list[str]] = []
+    real_run = video_ffmpeg.run_ffmpeg
+
+    def spy(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+        calls.append(list(args))
+        return real_run(args, timeout=timeout)
+
+    monkeypatch.setattr(video_ffmpeg, "run_ffmpeg", spy)
+    return calls
+
+
+def media_info(path: Path) -> dict[str, Any]:
+    """Size, codec, duration, fps of an image or video, read by imageio-ffmpeg's own parser (an oracle
+    independent of ``video_processing.probe``)."""
+    frames = imageio_ffmpeg.read_frames(str(path))
+    try:
+        meta: dict[str, Any] = next(frames)
+    finally:
+        frames.close()
+    return meta

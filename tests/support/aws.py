@@ -1,0 +1,53 @@
+"""pytest fixtures for in-process moto. Import the ones you use into your conftest.py:
+
+from tests.support.aws import aws, s3, sqs  # noqa: F401  (pytest fixtures)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from moto import mock_aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every AWS call in the test goes to moto, in-process, with dummy credentials."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3(aws: None) -> S3Client:
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def sqs(aws: None) -> SQSClient:
+    return boto3.client("sqs", region_name=REGION)
+
+
+def count_calls(client: S3Client | SQSClient, operation: str) -> list[dict[str, object]]:
+    """Record the parameters of every ``operation`` call (e.g. "SendMessageBatch") ``client`` makes."""
+    calls: list[dict[str, object]] = []
+
+    def record(params: dict[str, object], **_: object) -> None:
+        calls.append(dict(params))
+
+    client.meta.events.register(f"provide-client-params.{client.meta.service_model.service_name}.{operation}", record)
+    return calls
