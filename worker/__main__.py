@@ -1,0 +1,124 @@
+"""``python -m worker`` / ``video-worker``: the video worker, wired from options, environment and instance metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from worker.autoscaling import AsgLifecycleActions, ScaleInGuard, TerminationWatcher, find_asg_instance
+from worker.config import Settings, parse_settings, region_from_queue_url
+from worker.consumer import QueueWorker, WorkerOptions
+from worker.counters import Counters, count_requests
+from worker.imds import Imds
+from worker.job import JobHandler
+from worker.logs import configure_logging
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger("worker")
+
+
+class StartupError(Exception):
+    """Something the operator has to fix before the worker can run."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv, os.environ)
+    configure_logging(settings.log_level)
+    try:
+        worker = build_worker(settings)
+    except StartupError as error:
+        print(f"video-worker: error: {error}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, worker.on_signal)
+    signal.signal(signal.SIGINT, worker.on_signal)
+    worker.run()
+    print(json.dumps({"jobs": worker.counters.jobs(), "requests": worker.counters.requests()}), flush=True)
+    return 0
+
+
+def build_worker(settings: Settings) -> QueueWorker:
+    region = settings.region or boto3.session.Session().region_name or region_from_queue_url(settings.queue_url)
+    if region is None:
+        raise StartupError("no AWS region: pass --region, or set WORKER_REGION or AWS_REGION")
+    session = boto3.session.Session(region_name=region)
+    # The read timeout must outlast the 20 s long poll; standard retries back off on throttling.
+    client_config = Config(
+        connect_timeout=5, read_timeout=settings.wait_seconds + 10, retries={"mode": "standard", "max_attempts": 5}
+    )
+    counters = Counters()
+    try:
+        sqs = session.client("sqs", config=client_config)
+        autoscaling = session.client("autoscaling", config=client_config)
+    except NoRegionError as error:
+        raise StartupError(str(error)) from error
+    count_requests(sqs, counters)
+    count_requests(autoscaling, counters)
+
+    visibility_timeout = settings.visibility_timeout or queue_visibility_timeout(sqs, settings.queue_url)
+    options = WorkerOptions(
+        concurrency=settings.concurrency,
+        visibility_timeout=visibility_timeout,
+        wait_seconds=settings.wait_seconds,
+        drain_seconds=settings.drain_seconds,
+    )
+
+    scale_in = ScaleInGuard(None, None)
+    termination = None
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
+        imds = Imds(settings.imds_url)
+        target = find_asg_instance(imds, autoscaling)
+        if target is not None:
+            scale_in = ScaleInGuard(autoscaling, target)
+            actions = (
+                AsgLifecycleActions(autoscaling, target, settings.lifecycle_hook) if settings.lifecycle_hook else None
+            )
+            termination = TerminationWatcher(imds, actions)
+
+    handler = build_handler(settings, session, client_config, counters)
+    return QueueWorker(
+        sqs, settings.queue_url, handler, options, scale_in=scale_in, termination=termination, counters=counters
+    )
+
+
+def queue_visibility_timeout(sqs: SQSClient, queue_url: str) -> int:
+    """The queue's visibility timeout; also checks the queue URL and credentials before any job starts."""
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+    except (BotoCoreError, ClientError) as error:
+        raise StartupError(f"cannot read queue {queue_url}: {error}") from error
+    return int(attributes["Attributes"]["VisibilityTimeout"])
+
+
+def build_handler(
+    settings: Settings, session: boto3.session.Session, client_config: Config, counters: Counters
+) -> JobHandler:
+    if settings.test_handler is not None:
+        from worker.testing import handler_from_env
+
+        log.warning("running a TEST handler instead of the video job", extra={"handler": settings.test_handler})
+        try:
+            return handler_from_env(settings.test_handler, os.environ)
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+
+    from worker.video_jobs import make_video_handler  # imports the video library only when it is needed
+
+    assert settings.output_bucket is not None  # parse_settings insists on it without a test handler
+    s3 = session.client("s3", config=client_config)
+    count_requests(s3, counters)
+    return make_video_handler(s3_client=s3, output_bucket=settings.output_bucket, max_bytes=settings.max_bytes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Command-line options, each with an environment variable fallback, validated into :class:`Settings`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from worker.imds import DEFAULT_IMDS_URL
+
+TEST_HANDLER_ENV = "WORKER_TEST_HANDLER"
+"""Test seam: names a handler in :mod:`worker.testing` to run instead of the video job (no output bucket)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    queue_url: str
+    output_bucket: str | None
+    concurrency: int
+    visibility_timeout: int | None
+    """None: use the queue's own visibility timeout."""
+    wait_seconds: int
+    max_bytes: int
+    drain_seconds: float
+    lifecycle_hook: str | None
+    region: str | None
+    imds_url: str
+    log_level: str
+    test_handler: str | None
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="video-worker",
+        description="Consume video jobs from an SQS queue (on EC2 or on premises). "
+        "Every option can also be set with the environment variable shown. AWS credentials and region come "
+        "from the standard AWS chain (AWS_PROFILE, AWS_REGION, instance profile, ...).",
+    )
+
+    def option(
+        flag: str,
+        env: str,
+        help_text: str,
+        *,
+        default: str | None = None,
+        type: Callable[[str], object] = str,
+        choices: Sequence[str] | None = None,
+    ) -> None:
+        # argparse runs a string default through `type`, so values from the environment are validated too.
+        parser.add_argument(
+            flag, default=environ.get(env, default), type=type, choices=choices, help=f"{help_text} [{env}]"
+        )
+
+    option("--queue-url", "WORKER_QUEUE_URL", "URL of the jobs queue (required)")
+    option("--output-bucket", "WORKER_OUTPUT_BUCKET", "bucket for outputs and failure records (required)")
+    option(
+        "--concurrency", "WORKER_CONCURRENCY", "jobs run at once (default 4)", default="4", type=_bounded_int(1, 256)
+    )
+    option(
+        "--visibility-timeout",
+        "WORKER_VISIBILITY_TIMEOUT",
+        "seconds a received message stays hidden, extended while its job runs (default: the queue's)",
+        type=_bounded_int(1, 43200),
+    )
+    option(
+        "--wait-seconds",
+        "WORKER_WAIT_SECONDS",
+        "long-poll wait per receive (default 20)",
+        default="20",
+        type=_bounded_int(0, 20),
+    )
+    option(
+        "--max-bytes",
+        "WORKER_MAX_BYTES",
+        "largest video accepted (default 5 GiB)",
+        default=str(5 * 1024**3),
+        type=_bounded_int(1, 5 * 1024**4),
+    )
+    option(
+        "--drain-seconds",
+        "WORKER_DRAIN_SECONDS",
+        "on shutdown, time jobs get to finish (default 120)",
+        default="120",
+        type=_seconds,
+    )
+    option("--lifecycle-hook", "WORKER_LIFECYCLE_HOOK", "termination lifecycle hook to complete after draining")
+    option("--region", "WORKER_REGION", "AWS region (default: the AWS chain, else the queue URL's)")
+    option("--imds-url", "WORKER_IMDS_URL", "instance metadata endpoint", default=DEFAULT_IMDS_URL)
+    option(
+        "--log-level",
+        "WORKER_LOG_LEVEL",
+        "DEBUG, INFO, WARNING or ERROR (default INFO)",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
+    """Parse flags over environment variables; exits with a usage message (status 2) on a bad or missing one."""
+    parser = build_parser(environ)
+    args = parser.parse_args(argv)
+    test_handler = environ.get(TEST_HANDLER_ENV) or None
+    if not args.queue_url:
+        parser.error("the queue URL is missing: pass --queue-url or set WORKER_QUEUE_URL")
+    if not args.output_bucket and test_handler is None:
+        parser.error("the output bucket is missing: pass --output-bucket or set WORKER_OUTPUT_BUCKET")
+    return Settings(
+        queue_url=args.queue_url,
+        output_bucket=args.output_bucket or None,
+        concurrency=args.concurrency,
+        visibility_timeout=args.visibility_timeout,
+        wait_seconds=args.wait_seconds,
+        max_bytes=args.max_bytes,
+        drain_seconds=args.drain_seconds,
+        lifecycle_hook=args.lifecycle_hook or None,
+        region=args.region or None,
+        imds_url=args.imds_url,
+        log_level=args.log_level,
+        test_handler=test_handler,
+    )
+
+
+def region_from_queue_url(queue_url: str) -> str | None:
+    """``https://sqs.eu-west-1.amazonaws.com/123456789012/jobs`` -> ``eu-west-1``."""
+    match = re.match(r"https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/", queue_url)
+    return match.group(1) if match else None

@@ -1,0 +1,326 @@
+"""The queue worker: long-polls SQS, runs jobs in bounded concurrency, heartbeats, deletes in batches, drains."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from worker.autoscaling import ScaleInGuard, TerminationWatcher
+from worker.batches import SQS_BATCH_LIMIT, DeleteBatcher, change_visibility
+from worker.counters import Counters
+from worker.job import JobHandler, JobOutcome, Message
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+
+_OUTCOME_COUNTERS = {
+    JobOutcome.DONE: "succeeded",
+    JobOutcome.DUPLICATE: "duplicates",
+    JobOutcome.PERMANENT_FAILURE: "permanent_failures",
+}
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How the worker polls and paces itself. Defaults suit minutes-long transcoding jobs."""
+
+    concurrency: int = 4
+    """Job slots. The worker never holds more received messages than it has free slots."""
+    visibility_timeout: int = 120
+    """Seconds a received message stays hidden; asked for on every receive, extended by heartbeats."""
+    wait_seconds: int = 20
+    """Long-poll wait of each ReceiveMessage (20 is the maximum and the cheapest)."""
+    drain_seconds: float = 120.0
+    """On shutdown, how long in-flight jobs may run on before their messages are released."""
+    heartbeats: bool = True
+    """Extend the visibility of long jobs. Only tests turn this off, to show what it prevents."""
+    delete_linger_seconds: float = 0.5
+    """How long a finished job's delete may wait for others to fill a DeleteMessageBatch."""
+    receive_linger_seconds: float = 0.05
+    """How long to wait for more slots to free up before receiving, so fast jobs are received ten at a time."""
+    tick_seconds: float = 0.2
+    """Housekeeping period: deletes, heartbeats, scale-in protection, lifecycle polling."""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if not 1 <= self.visibility_timeout <= 43200:
+            raise ValueError(f"visibility_timeout must be 1..43200 seconds, got {self.visibility_timeout}")
+        if not 0 <= self.wait_seconds <= 20:
+            raise ValueError(f"wait_seconds must be 0..20, got {self.wait_seconds}")
+        if self.drain_seconds < 0:
+            raise ValueError(f"drain_seconds must be 0 or more, got {self.drain_seconds}")
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Extend a third of the way through the timeout, so two heartbeats can fail before the job is exposed."""
+        return self.visibility_timeout / 3
+
+
+@dataclass
+class _Running:
+    message: Message
+    visibility_set_at: float
+
+
+class QueueWorker:
+    """Consumes one SQS queue with a pluggable :data:`JobHandler` until stopped.
+
+    A message is deleted only after its handler returned a :class:`JobOutcome`; a handler exception leaves it
+    on the queue (SQS redelivers it, then dead-letters it). Call :meth:`run` from one thread and
+    :meth:`request_stop` from anywhere (a signal handler included) to drain and return.
+    """
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        handler: JobHandler,
+        options: WorkerOptions | None = None,
+        *,
+        scale_in: ScaleInGuard | None = None,
+        termination: TerminationWatcher | None = None,
+        counters: Counters | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self.options = options or WorkerOptions()
+        self._scale_in = scale_in or ScaleInGuard(None, None)
+        self._termination = termination
+        self.counters = counters or Counters()
+        self._clock = clock
+        self._deletes = DeleteBatcher(
+            sqs, queue_url, self.counters, linger_seconds=self.options.delete_linger_seconds, clock=clock
+        )
+        self._state = threading.Condition()
+        self._running: dict[str, _Running] = {}  # by receipt handle: unique per delivery
+        self._stop_requested_at: float | None = None
+        self._keeper_stop = threading.Event()
+        self._keeper_wake = threading.Event()
+        self._signal_received: int | None = None
+
+    # -- control ------------------------------------------------------------------------------------------------
+
+    def on_signal(self, signum: int, _frame: object = None) -> None:
+        """A signal handler (``signal.signal(SIGTERM, worker.on_signal)``) that asks for a drain.
+
+        It only records the signal: taking locks or logging inside a signal handler can deadlock the main
+        thread, so the housekeeping thread turns it into :meth:`request_stop` within one tick.
+        """
+        self._signal_received = signum
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop receiving and start draining. Safe to call repeatedly and from any thread."""
+        with self._state:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = self._clock()
+                log.info("stopping", extra={"reason": reason, "in_flight": len(self._running)})
+            self._state.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        with self._state:
+            return self._stop_requested_at is not None
+
+    def in_flight(self) -> int:
+        with self._state:
+            return len(self._running)
+
+    def run(self) -> None:
+        """Receive and run jobs until :meth:`request_stop`, then drain, flush deletes and return."""
+        keeper = threading.Thread(target=self._keep_house, name="worker-housekeeping", daemon=True)
+        keeper.start()
+        log.info(
+            "worker started",
+            extra={"queue_url": self._queue_url, "concurrency": self.options.concurrency},
+        )
+        try:
+            self._receive_loop()
+        finally:
+            self._drain()
+            self._keeper_stop.set()
+            keeper.join()
+            self._deletes.flush()
+            if self._termination is not None and self._termination.terminating:
+                self._termination.complete()
+            else:
+                self._scale_in.stop()
+            log.info("worker stopped", extra={"counters": self.counters.jobs()})
+
+    # -- receiving ----------------------------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        failures = 0
+        while True:
+            slots = self._wait_for_free_slots()
+            if slots == 0:
+                return
+            try:
+                messages = self._receive(slots)
+            except (BotoCoreError, ClientError) as error:
+                failures += 1
+                backoff = min(30.0, 2.0 ** min(failures, 5))
+                log.error("ReceiveMessage failed", extra={"error": str(error), "retry_in_seconds": backoff})
+                with self._state:
+                    self._state.wait_for(lambda: self._stop_requested_at is not None, timeout=backoff)
+                continue
+            failures = 0
+            if self.stopping:
+                # The poll was already waiting when the stop came: hand these straight back to the queue.
+                self._release(messages, reason="received during shutdown")
+                return
+            if messages:
+                self._start(messages)
+
+    def _wait_for_free_slots(self) -> int:
+        """Block until a slot is free; linger briefly for more so fast jobs are received in full batches."""
+        concurrency = self.options.concurrency
+        wanted = min(SQS_BATCH_LIMIT, concurrency)
+        with self._state:
+            self._state.wait_for(lambda: self._stop_requested_at is not None or len(self._running) < concurrency)
+            deadline = self._clock() + self.options.receive_linger_seconds
+            while self._stop_requested_at is None and concurrency - len(self._running) < wanted:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                self._state.wait(remaining)
+            if self._stop_requested_at is not None:
+                return 0
+            return min(SQS_BATCH_LIMIT, concurrency - len(self._running))
+
+    def _receive(self, count: int) -> list[Message]:
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=self.options.wait_seconds,
+            VisibilityTimeout=self.options.visibility_timeout,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = [Message.from_sqs(raw) for raw in response.get("Messages", [])]
+        self.counters.add("received", len(messages))
+        return messages
+
+    # -- running jobs -------------------------------------------------------------------------------------------
+
+    def _start(self, messages: Sequence[Message]) -> None:
+        now = self._clock()
+        with self._state:
+            for message in messages:
+                self._running[message.receipt_handle] = _Running(message, visibility_set_at=now)
+        for message in messages:
+            self._scale_in.job_started()  # protection is on before the job starts
+            threading.Thread(
+                target=self._run_job, args=(message,), name=f"job-{message.message_id}", daemon=True
+            ).start()
+
+    def _run_job(self, message: Message) -> None:
+        context = {"message_id": message.message_id, "receive_count": message.receive_count}
+        started = self._clock()
+        outcome: JobOutcome | None
+        try:
+            outcome = self._handler(message)
+        except Exception:
+            outcome = None
+            self.counters.add("transient_failures")
+            log.exception("job failed; the message stays on the queue for a retry", extra=context)
+        else:
+            self.counters.add(_OUTCOME_COUNTERS[outcome])
+            log.info(
+                "job finished",
+                extra=context | {"outcome": outcome.value, "seconds": round(self._clock() - started, 3)},
+            )
+        with self._state:
+            # Absent when the drain deadline passed and the message was released: it is no longer ours to delete.
+            still_ours = self._running.pop(message.receipt_handle, None) is not None
+            if still_ours and outcome is not None and self._deletes.add(message):
+                self._keeper_wake.set()
+            self._state.notify_all()
+        if still_ours:
+            self._scale_in.job_finished()
+
+    # -- housekeeping (its own thread, so a 20 s long poll never delays a heartbeat or a delete) ---------------
+
+    def _keep_house(self) -> None:
+        while not self._keeper_stop.is_set():
+            self._keeper_wake.wait(self.options.tick_seconds)
+            self._keeper_wake.clear()
+            try:
+                self._housekeeping_tick()
+            except Exception:
+                # Dying here would silently stop heartbeats and deletes; log the bug and keep going.
+                log.exception("housekeeping failed")
+
+    def _housekeeping_tick(self) -> None:
+        if self._signal_received is not None:
+            self.request_stop(f"signal {self._signal_received}")
+        if self._deletes.due():
+            self._deletes.flush()
+        if self.options.heartbeats:
+            self._heartbeat()
+        self._scale_in.tick()
+        if self._termination is not None and self._termination.poll():
+            self.request_stop("instance terminating")
+            self._termination.keep_alive()
+
+    def _heartbeat(self) -> None:
+        now = self._clock()
+        with self._state:
+            due = [
+                job for job in self._running.values() if now - job.visibility_set_at >= self.options.heartbeat_interval
+            ]
+            for job in due:
+                job.visibility_set_at = now
+        if not due:
+            return
+        failures = change_visibility(
+            self._sqs, self._queue_url, [job.message for job in due], self.options.visibility_timeout
+        )
+        self.counters.add("heartbeats", len(due) - len(failures))
+        for message, code in failures:
+            with self._state:
+                finished = message.receipt_handle not in self._running
+            if not finished:  # a job that just finished has no visibility left to extend; that is fine
+                log.warning("visibility heartbeat failed", extra={"message_id": message.message_id, "error": code})
+
+    # -- shutdown -----------------------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Let in-flight jobs finish until the drain deadline, then release the rest (visibility 0)."""
+        with self._state:
+            if self._stop_requested_at is None:  # run() is unwinding from an exception
+                self._stop_requested_at = self._clock()
+            deadline = self._stop_requested_at + self.options.drain_seconds
+            if self._running:
+                log.info(
+                    "draining", extra={"in_flight": len(self._running), "drain_seconds": self.options.drain_seconds}
+                )
+            while self._running and self._clock() < deadline:
+                self._state.wait(min(1.0, max(0.0, deadline - self._clock())))
+            abandoned = [job.message for job in self._running.values()]
+            self._running.clear()
+        if abandoned:
+            self._release(abandoned, reason="drain deadline passed")
+
+    def _release(self, messages: Sequence[Message], *, reason: str) -> None:
+        """Make messages visible again now, so another worker picks them up without waiting out the timeout."""
+        if not messages:
+            return
+        failures = change_visibility(self._sqs, self._queue_url, messages, 0)
+        self.counters.add("released", len(messages) - len(failures))
+        for message in messages:
+            log.info("message released", extra={"message_id": message.message_id, "reason": reason})
+        for message, code in failures:
+            log.warning(
+                "release failed; the message becomes visible when its timeout runs out",
+                extra={"message_id": message.message_id, "error": code},
+            )

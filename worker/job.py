@@ -1,0 +1,47 @@
+"""What a job handler receives and returns: the contract between the queue worker and the work it runs."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received SQS message, as a job handler sees it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    """How many times SQS has delivered this message, this delivery included (ApproximateReceiveCount)."""
+
+    @classmethod
+    def from_sqs(cls, raw: MessageTypeDef) -> Message:
+        """Build from one entry of a ReceiveMessage response (asked with ApproximateReceiveCount)."""
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw.get("Body", ""),
+            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        )
+
+
+class JobOutcome(enum.Enum):
+    """How a job ended. Every outcome deletes the message; a transient failure is an exception instead."""
+
+    DONE = "done"
+    DUPLICATE = "duplicate"
+    """The work had already been done by an earlier delivery (SQS delivers at least once)."""
+    PERMANENT_FAILURE = "permanent_failure"
+    """The job can never succeed and the handler has recorded why, so retrying would only waste money."""
+
+
+JobHandler = Callable[[Message], JobOutcome]
+"""Runs one job. Raise to mark a transient failure: the message stays on the queue, becomes visible again after
+its visibility timeout and, after the queue's maxReceiveCount deliveries, moves to the dead-letter queue."""
