@@ -1,0 +1,317 @@
+"""VideoPipelineStack: S3 uploads -> encrypted SQS -> Lambda consumer -> processed bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Capture, Match, Template
+
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from tests.conftest import make_app
+
+STACK = "VideoPipelineStack"
+
+
+@pytest.fixture(scope="module")
+def template(templates: dict[str, Template]) -> Template:
+    return templates[STACK]
+
+
+def _logical_id(template: Template, resource_type: str, props: dict[str, Any]) -> str:
+    found = template.find_resources(resource_type, {"Properties": props})
+    assert len(found) == 1, f"expected one {resource_type} matching {props}, found {len(found)}"
+    return next(iter(found))
+
+
+def _uploads_bucket(template: Template) -> str:
+    # The uploads bucket is the one whose notifications are configured
+    notification = next(iter(template.find_resources("Custom::S3BucketNotifications").values()))
+    return str(notification["Properties"]["BucketName"]["Ref"])
+
+
+def _jobs_queue(template: Template) -> str:
+    return _logical_id(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
+
+
+def test_new_objects_under_the_upload_prefix_are_sent_to_the_jobs_queue(template: Template) -> None:
+    queue = _jobs_queue(template)
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    {
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                        "QueueArn": {"Fn::GetAtt": [queue, "Arn"]},
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_s3_may_send_to_the_queue_only_from_the_uploads_bucket_of_this_account(template: Template) -> None:
+    bucket = _uploads_bucket(template)
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": _jobs_queue(template)}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "AllowS3NotificationsFromTheUploadsBucketOnly",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [_jobs_queue(template), "Arn"]},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [bucket, "Arn"]}},
+                            },
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_every_key_policy_statement_for_s3_is_conditioned_on_this_account_and_bucket(template: Template) -> None:
+    bucket = _uploads_bucket(template)
+    s3_statements = [
+        statement
+        for key in template.find_resources("AWS::KMS::Key").values()
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+        if statement.get("Principal") == {"Service": "s3.amazonaws.com"}
+    ]
+    # THEN there is exactly one (CDK's unconditioned SqsDestination statement is not there)
+    assert s3_statements == [
+        {
+            "Sid": "AllowS3ToEncryptNotificationsFromTheUploadsBucketOnly",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [bucket, "Arn"]}},
+            },
+        }
+    ]
+
+
+def test_the_notification_is_configured_after_the_policies_that_allow_it(template: Template) -> None:
+    notification = next(iter(template.find_resources("Custom::S3BucketNotifications").values()))
+    depends_on = notification["DependsOn"]
+    assert any(d.startswith("VideoJobsQueuePolicy") for d in depends_on)
+    assert any(d.startswith("VideoJobsKey") for d in depends_on)
+
+
+def test_buckets_are_private_versioned_encrypted_tls_only_and_logged(template: Template) -> None:
+    data_buckets = template.find_resources(
+        "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": Match.any_value()}}
+    )
+    assert len(data_buckets) == 2  # uploads and processed
+    for bucket in data_buckets.values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert "LoggingConfiguration" in props
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert props["LifecycleConfiguration"]["Rules"][0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    # AND the processed bucket uses the stack's customer-managed key with an S3 bucket key
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "BucketKeyEnabled": True,
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": Match.any_value(),
+                        },
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_the_event_source_mapping_reports_partial_failures_with_the_configured_batching(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [_jobs_queue(template), "Arn"]},
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": 5,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 10},
+        },
+    )
+
+
+def test_the_queue_visibility_is_six_times_the_function_timeout_plus_the_window(template: Template) -> None:
+    function = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.lambda_handler"}})
+    timeout = next(iter(function.values()))["Properties"]["Timeout"]
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value(), "VisibilityTimeout": 6 * timeout + 5}
+    )
+
+
+def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_retention(template: Template) -> None:
+    log_group = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handler.lambda_handler",
+            "Runtime": "python3.14",
+            "Architectures": ["arm64"],
+            "TracingConfig": {"Mode": "Active"},
+            "Timeout": 120,
+            "MemorySize": 2048,
+            "EphemeralStorage": {"Size": 600},
+            "LoggingConfig": {"LogGroup": {"Ref": log_group}},
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"OUTPUT_BUCKET": Match.any_value(), "MAX_VIDEO_BYTES": str(200 * 1024 * 1024)}
+                )
+            },
+        },
+    )
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_x86_64_is_a_configuration_choice(synth_with: Any) -> None:
+    template = synth_with(lambda_architecture="x86_64")[STACK]
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Architectures": ["x86_64"]}
+    )
+
+
+def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) -> None:
+    role = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Role": {"Fn::GetAtt": [role, "Arn"]}}
+    )
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role.as_string()}]}})
+    statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    uploads, queue = _uploads_bucket(template), _jobs_queue(template)
+    processed = next(
+        logical_id
+        for logical_id in template.find_resources(
+            "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": Match.any_value()}}
+        )
+        if logical_id != uploads
+    )
+
+    def objects(bucket: str, pattern: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{pattern}"]]}
+
+    granted = {
+        (tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],), str(s["Resource"]))
+        for s in statements
+    }
+    assert granted == {
+        (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), "*"),
+        (
+            ("logs:CreateLogStream", "logs:PutLogEvents"),
+            str({"Fn::GetAtt": [_logical_id(template, "AWS::Logs::LogGroup", {}), "Arn"]}),
+        ),
+        (("s3:GetObject", "s3:GetObjectVersion"), str(objects(uploads, "uploads/*"))),
+        (("s3:GetObject",), str(objects(processed, "processed/*"))),
+        (("s3:PutObject",), str([objects(processed, "failed/*"), objects(processed, "processed/*")])),
+        (
+            ("kms:Decrypt", "kms:GenerateDataKey"),
+            str({"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key", {}), "Arn"]}),
+        ),
+        # from the event source mapping (CDK's grantConsumeMessages)
+        (
+            (
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ReceiveMessage",
+            ),
+            str({"Fn::GetAtt": [queue, "Arn"]}),
+        ),
+    }
+
+
+def test_function_errors_and_throttles_alarm_to_the_queue_alarm_topic(template: Template) -> None:
+    topic = _logical_id(template, "AWS::SNS::Topic", {})
+    for metric in ("Errors", "Throttles"):
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "Namespace": "AWS/Lambda",
+                "MetricName": metric,
+                "Statistic": "Sum",
+                "Period": 60,
+                "AlarmActions": [{"Ref": topic}],
+            },
+        )
+
+
+def test_outputs_name_buckets_queue_and_function(template: Template) -> None:
+    assert set(template.find_outputs("*")) == {
+        "UploadsBucketName",
+        "ProcessedBucketName",
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+        "FunctionName",
+    }
+
+
+def _consumer(visibility: Duration, **props: Any) -> None:
+    stack = Stack(make_app(), "Consumer")
+    jobs = EncryptedQueue(stack, "Jobs", visibility_timeout=visibility)
+    LambdaQueueConsumer(
+        stack,
+        "Worker",
+        jobs=jobs,
+        code=lambda_.Code.from_inline("def handler(event, context): pass"),
+        handler="index.handler",
+        timeout=props.pop("timeout", Duration.seconds(60)),
+        **props,
+    )
+
+
+def test_a_visibility_timeout_shorter_than_six_function_timeouts_fails_synthesis() -> None:
+    # GIVEN a function timeout of 60 s and a 5 s batching window: the queue needs >= 365 s
+    assert visibility_timeout_for(Duration.seconds(60), Duration.seconds(5)).to_seconds() == 365
+    # WHEN the queue's visibility is 300 s
+    # THEN synthesis fails and says what is needed and how to fix it
+    with pytest.raises(ValueError) as raised:
+        _consumer(Duration.seconds(300))
+    assert "the queue's visibility_timeout is 300 s, allowed >= 365 s" in str(raised.value)
+    assert "visibility_timeout_for(timeout, window)" in str(raised.value)
+    # AND exactly the needed value is accepted
+    _consumer(Duration.seconds(365))
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"batch_size": 11}, "batch_size is 11, allowed 1..10"),
+        ({"max_concurrency": 1}, "max_concurrency is 1, allowed 2..1000"),
+        ({"max_batching_window": Duration.seconds(301)}, "max_batching_window is 301 s, allowed 0..300 s"),
+        ({"timeout": Duration.seconds(901)}, "timeout is 901 s, allowed 1..900 s"),
+    ],
+)
+def test_out_of_range_consumer_props_fail_synthesis(props: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match="LambdaQueueConsumer 'Consumer/Worker'") as raised:
+        _consumer(Duration.hours(12), **props)
+    assert message in str(raised.value)
