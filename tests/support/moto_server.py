@@ -2,6 +2,7 @@
 
     with moto_server() as endpoint_url:
         sqs = boto3.client("sqs", endpoint_url=endpoint_url, **DUMMY_CLIENT_ARGS)
+        wait_until(lambda: sqs.list_queues().get("QueueUrls"), timeout=5, what="a queue")
 
 Pass ``endpoint_url`` to boto3 clients in this process, or export it as ``AWS_ENDPOINT_URL`` (with
 :data:`DUMMY_ENV`) to a subprocess: boto3 honours that variable itself.
@@ -10,11 +11,14 @@ Pass ``endpoint_url`` to boto3 clients in this process, or export it as ``AWS_EN
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from moto.server import ThreadedMotoServer
 
+T = TypeVar("T")
 REGION = "us-east-1"
 DUMMY_CLIENT_ARGS = {"region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 DUMMY_ENV = {
@@ -38,3 +42,15 @@ def moto_server() -> Iterator[str]:
         yield f"http://localhost:{port}"
     finally:
         server.stop()
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``condition`` until it returns something truthy (and return that), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(interval)

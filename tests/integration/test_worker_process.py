@@ -1,0 +1,165 @@
+"""The real worker process (``python -m worker``) against the moto server: signals, crashes and bad settings.
+
+The jobs are the test handler from ``worker.testing`` (selected with WORKER_TEST_HANDLER): it sleeps, and writes
+message ids to files when it starts and when it finishes, so the test can see what the process did.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import queue_depth, send_messages
+from tests.support.moto_server import wait_until
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], queue_url: str, tmp_path: Path, name: str, *args: str) -> None:
+        self.started_file = tmp_path / f"{name}-started.txt"
+        self.done_file = tmp_path / f"{name}-done.txt"
+        env = env | {
+            "WORKER_TEST_HANDLER": "sleep",
+            "WORKER_TEST_STARTED_FILE": str(self.started_file),
+            "WORKER_TEST_DONE_FILE": str(self.done_file),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--queue-url", queue_url, "--wait-seconds", "1", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    @staticmethod
+    def _lines(path: Path) -> list[str]:
+        return path.read_text().split() if path.exists() else []
+
+    def started(self) -> list[str]:
+        return self._lines(self.started_file)
+
+    def done(self) -> list[str]:
+        return self._lines(self.done_file)
+
+    def finish(self, timeout: float = 30) -> tuple[int, list[dict[str, object]], str]:
+        """Wait for exit: (exit code, JSON log lines and the final counters line, stderr)."""
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        return self.process.returncode, [json.loads(line) for line in stdout.splitlines()], stderr
+
+
+@pytest.fixture
+def worker_process(worker_env, tmp_path):
+    processes: list[WorkerProcess] = []
+
+    def start(queue_url: str, name: str, *args: str, **env: str) -> WorkerProcess:
+        processes.append(WorkerProcess(worker_env | env, queue_url, tmp_path, name, *args))
+        return processes[-1]
+
+    yield start
+    for each in processes:
+        if each.process.poll() is None:
+            each.process.kill()
+            each.process.communicate()
+
+
+def test_sigterm_lets_jobs_in_flight_finish_and_leaves_the_rest_on_the_queue(sqs, make_queue, worker_process):
+    # GIVEN six 2-second jobs and a worker with three slots
+    queue = make_queue(visibility_timeout=30)
+    sent = send_messages(sqs, queue.url, [f"job {i}" for i in range(6)])
+    worker = worker_process(
+        queue.url, "w", "--concurrency", "3", "--drain-seconds", "20", WORKER_TEST_SLEEP_SECONDS="2"
+    )
+    wait_until(lambda: len(worker.started()) == 3, timeout=15, what="three jobs to start")
+
+    # WHEN SIGTERM arrives while they run
+    worker.process.send_signal(signal.SIGTERM)
+    code, logs, stderr = worker.finish()
+
+    # THEN the process exits 0 after finishing and deleting those three; the other three were never taken
+    assert code == 0, stderr
+    assert sorted(worker.done()) == sorted(worker.started())
+    assert queue_depth(sqs, queue.url) == (3, 0)
+    assert len(worker.done()) + 3 == len(sent)  # nothing lost
+    assert logs[-1]["jobs"] == {"received": 3, "succeeded": 3, "deleted": 3}
+    assert "Traceback" not in stderr
+
+
+def test_sigterm_releases_jobs_that_outlast_the_drain_deadline(sqs, make_queue, worker_process):
+    # GIVEN long jobs in flight and a half-second drain deadline
+    queue = make_queue(visibility_timeout=60)
+    sent = send_messages(sqs, queue.url, [f"job {i}" for i in range(5)])
+    worker = worker_process(
+        queue.url, "w", "--concurrency", "3", "--drain-seconds", "0.5", WORKER_TEST_SLEEP_SECONDS="60"
+    )
+    wait_until(lambda: len(worker.started()) == 3, timeout=15, what="three jobs to start")
+
+    # WHEN SIGTERM arrives
+    worker.process.send_signal(signal.SIGTERM)
+    code, logs, stderr = worker.finish()
+
+    # THEN it exits 0 at once, and the unfinished messages are visible again now, not after their 60 s timeout
+    assert code == 0, stderr
+    assert worker.done() == []
+    assert queue_depth(sqs, queue.url) == (len(sent), 0)
+    assert logs[-1]["jobs"] == {"received": 3, "released": 3}
+
+
+def test_a_killed_worker_loses_nothing_a_second_worker_completes_the_job_once(sqs, make_queue, worker_process):
+    # GIVEN a worker in the middle of a long job, its message hidden by a 2 s visibility timeout + heartbeats
+    queue = make_queue()
+    (message_id,) = send_messages(sqs, queue.url, ["the only job"])
+    first = worker_process(queue.url, "first", "--visibility-timeout", "2", WORKER_TEST_SLEEP_SECONDS="60")
+    wait_until(first.started, timeout=15, what="the job to start")
+    assert queue_depth(sqs, queue.url) == (0, 1)
+
+    # WHEN it is killed without warning (no drain, no release)
+    first.process.kill()
+    first.finish()
+
+    # THEN the message comes back once its visibility timeout runs out ...
+    wait_until(lambda: queue_depth(sqs, queue.url) == (1, 0), timeout=10, what="the message to reappear")
+    # ... and a second worker completes it, exactly once
+    second = worker_process(queue.url, "second", WORKER_TEST_SLEEP_SECONDS="0.1")
+    wait_until(second.done, timeout=15, what="the second worker to finish the job")
+    wait_until(lambda: queue_depth(sqs, queue.url) == (0, 0), timeout=10, what="the delete")
+    second.process.send_signal(signal.SIGTERM)
+    code, logs, _ = second.finish()
+    assert code == 0
+    assert first.done() == []
+    assert second.done() == [message_id]
+    (finished,) = [line for line in logs if line.get("message") == "job finished"]
+    assert (finished["message_id"], finished["receive_count"]) == (message_id, 2)
+
+
+def test_missing_settings_are_reported_without_a_traceback(worker_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"], env=worker_env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "--queue-url or set WORKER_QUEUE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_queue_is_reported_without_a_traceback(worker_env, moto_endpoint):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "--queue-url",
+            f"{moto_endpoint}/123456789012/missing",
+            "--output-bucket",
+            "b",
+        ],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "video-worker: error: cannot read queue" in result.stderr
+    assert "Traceback" not in result.stderr
