@@ -1,0 +1,210 @@
+"""The producer CLI and submit_jobs, on moto: batching, size limits, retries, input errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from producer import InputError, jobs_from_s3_uris, submit_jobs
+from producer.cli import main
+from tests.support.aws import count_calls
+from video_processing import VideoJob, jobs_from_sqs_body, sqs_body_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
+
+BUCKET = "video-uploads"
+
+
+@pytest.fixture
+def bucket(s3: S3Client) -> S3Client:
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return s3
+
+
+@pytest.fixture
+def queue_url(sqs: SQSClient) -> str:
+    return sqs.create_queue(QueueName="transcode-jobs")["QueueUrl"]
+
+
+@pytest.fixture
+def cli_batch_calls(monkeypatch: pytest.MonkeyPatch, aws: None) -> list[dict[str, Any]]:
+    """Parameters of every SendMessageBatch call made by SQS clients the CLI creates."""
+    calls: list[dict[str, Any]] = []
+    real_client = boto3.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        created = real_client(service, *args, **kwargs)
+        if service == "sqs":
+            created.meta.events.register(
+                "provide-client-params.sqs.SendMessageBatch", lambda params, **_: calls.append(dict(params))
+            )
+        return created
+
+    monkeypatch.setattr(boto3, "client", client)
+    return calls
+
+
+def received_jobs(sqs: SQSClient, queue_url: str) -> list[VideoJob]:
+    """Everything on the queue, parsed the way the consumers parse it."""
+    jobs: list[VideoJob] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            jobs.extend(jobs_from_sqs_body(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return jobs
+
+
+def make_job(key: str) -> VideoJob:
+    return VideoJob(bucket=BUCKET, key=key, version_id=None, etag="0123456789abcdef", size=10)
+
+
+def test_twenty_five_objects_go_in_three_batch_calls(
+    bucket: S3Client,
+    sqs: SQSClient,
+    queue_url: str,
+    cli_batch_calls: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN 25 videos under a prefix
+    keys = [f"uploads/clip-{index:02}.mp4" for index in range(25)]
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"video bytes")
+
+    # WHEN the CLI submits the prefix
+    exit_code = main(["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url])
+
+    # THEN it made exactly 3 SendMessageBatch calls, of 10, 10 and 5 entries, and said so
+    assert exit_code == 0
+    assert [len(call["Entries"]) for call in cli_batch_calls] == [10, 10, 5]
+    assert capsys.readouterr().out.strip() == "sent 25 job(s) in 3 SendMessageBatch call(s)"
+    # AND the queue holds one S3-event-shaped job per object, naming the version that exists
+    jobs = received_jobs(sqs, queue_url)
+    assert sorted(job.key for job in jobs) == keys
+    assert all(job.version_id and job.etag and job.size == len(b"video bytes") for job in jobs)
+
+
+def test_a_batch_never_exceeds_the_size_limit(sqs: SQSClient, queue_url: str) -> None:
+    # GIVEN jobs whose messages are each a bit over a third of the limit
+    jobs = [make_job(f"uploads/{index}-{'x' * 200}.mp4") for index in range(7)]
+    size = len(sqs_body_for(jobs[0]).encode())
+    limit = size * 3 - 1
+    calls = count_calls(sqs, "SendMessageBatch")
+
+    # WHEN they are submitted with that limit
+    report = submit_jobs(sqs, queue_url, jobs, max_message_bytes=limit)
+
+    # THEN no call carries more than the limit in total, so two messages go per call
+    assert [len(call["Entries"]) for call in calls] == [2, 2, 2, 1]
+    assert all(sum(len(e["MessageBody"].encode()) for e in call["Entries"]) <= limit for call in calls)
+    assert (len(report.sent), report.failures, report.batch_calls) == (7, (), 4)
+
+
+def test_a_message_over_the_queue_limit_is_not_sent_and_is_named(
+    bucket: S3Client, sqs: SQSClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a queue whose maximum message size is 1 KiB, and one object whose key makes its message larger
+    queue_url = sqs.create_queue(QueueName="small", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    long_key = f"uploads/{'a-very-long-name-' * 50}.mp4"
+    for key in ("uploads/short.mp4", long_key):
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"video bytes")
+
+    # WHEN the CLI submits both (the limit is read from the queue)
+    exit_code = main(["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url])
+
+    # THEN the short one is sent, the long one is not, and the error names the object, its size and the limit
+    assert exit_code == 1
+    out, err = capsys.readouterr()
+    assert out.strip() == "sent 1 job(s) in 1 SendMessageBatch call(s)"
+    assert f"s3://{BUCKET}/{long_key} is " in err
+    assert "above the limit of 1024 bytes; not sent" in err
+    assert [job.key for job in received_jobs(sqs, queue_url)] == ["uploads/short.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "nothing to submit"),
+        ([f"s3://{BUCKET}/empty-prefix/"], "matched no objects"),
+        ([f"s3://{BUCKET}/uploads/missing.mp4"], "does not exist"),
+        (["/local/file.mp4"], "is not an S3 URI"),
+    ],
+    ids=["no-uris", "empty-prefix", "missing-object", "not-s3"],
+)
+def test_input_that_names_nothing_to_send_exits_2(
+    bucket: S3Client, queue_url: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # GIVEN input that names no object, WHEN the CLI runs, THEN it says why and exits 2 without sending
+    assert main(["submit", *argv, "--queue-url", queue_url]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_submit_jobs_refuses_an_empty_list(sqs: SQSClient, queue_url: str) -> None:
+    with pytest.raises(InputError, match="nothing to submit"):
+        submit_jobs(sqs, queue_url, [])
+
+
+def test_prefix_expansion_takes_every_object_under_the_prefix_only(bucket: S3Client) -> None:
+    # GIVEN objects under the prefix (nested too), a console "folder" marker, and objects elsewhere
+    for key in ("uploads/a.mp4", "uploads/2026/b.mp4", "uploads/2026/", "other/c.mp4", "uploads-old/d.mp4"):
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"x" if not key.endswith("/") else b"")
+    single = bucket.put_object(Bucket=BUCKET, Key="other/c.mp4", Body=b"new content")
+
+    # WHEN the prefix and one single key are expanded
+    jobs = jobs_from_s3_uris(bucket, [f"s3://{BUCKET}/uploads/", f"s3://{BUCKET}/other/c.mp4"])
+
+    # THEN there is one job per object, each naming the current version
+    assert [job.key for job in jobs] == ["uploads/2026/b.mp4", "uploads/a.mp4", "other/c.mp4"]
+    assert jobs[-1].version_id == single["VersionId"]
+    assert jobs[-1].etag == single["ETag"].strip('"')
+
+
+class FlakySQS:
+    """A real (moto) SQS client whose first SendMessageBatch reports the chosen entries as failed."""
+
+    def __init__(self, sqs: SQSClient, fail_ids: set[str], *, sender_fault: bool) -> None:
+        self._sqs = sqs
+        self._fail_ids = fail_ids
+        self._sender_fault = sender_fault
+        self.calls: list[list[str]] = []
+
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.calls.append([entry["Id"] for entry in Entries])
+        failing = [e for e in Entries if e["Id"] in self._fail_ids] if len(self.calls) == 1 else []
+        passing = [e for e in Entries if e not in failing]
+        response: dict[str, Any] = dict(self._sqs.send_message_batch(QueueUrl=QueueUrl, Entries=passing))
+        response["Failed"] = [
+            {"Id": e["Id"], "SenderFault": self._sender_fault, "Code": "InternalError", "Message": "try again"}
+            for e in failing
+        ]
+        return response
+
+
+def test_failed_batch_entries_are_retried_once(sqs: SQSClient, queue_url: str) -> None:
+    # GIVEN SQS failing two entries of the first batch with a server-side error
+    flaky = FlakySQS(sqs, {"1", "3"}, sender_fault=False)
+    jobs = [make_job(f"uploads/{index}.mp4") for index in range(5)]
+
+    # WHEN the jobs are submitted
+    report = submit_jobs(flaky, queue_url, jobs, max_message_bytes=262_144)
+
+    # THEN the two are sent again in a second call, and every job arrives once
+    assert flaky.calls == [["0", "1", "2", "3", "4"], ["0", "1"]]
+    assert (len(report.sent), report.failures, report.batch_calls) == (5, (), 2)
+    assert sorted(job.key for job in received_jobs(sqs, queue_url)) == [job.key for job in jobs]
+
+
+def test_entries_rejected_as_the_senders_fault_are_reported_not_retried(sqs: SQSClient, queue_url: str) -> None:
+    flaky = FlakySQS(sqs, {"0"}, sender_fault=True)
+    jobs = [make_job("uploads/a.mp4"), make_job("uploads/b.mp4")]
+
+    report = submit_jobs(flaky, queue_url, jobs, max_message_bytes=262_144)
+
+    assert flaky.calls == [["0", "1"]]
+    assert report.sent == (jobs[1],)
+    assert [failure.job for failure in report.failures] == [jobs[0]]
+    assert "InternalError try again" in report.failures[0].reason
