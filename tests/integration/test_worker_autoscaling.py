@@ -1,0 +1,212 @@
+"""EC2 Auto Scaling: scale-in protection while busy (moto's Auto Scaling group over HTTP, a fake IMDS) and the
+termination lifecycle drain (the hook calls, which moto does not implement, through botocore's Stubber)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.integration.conftest import queue_depth, send_messages
+from tests.support.moto_server import DUMMY_CLIENT_ARGS, wait_until
+from worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message, ScaleInGuard, TerminationWatcher
+from worker.autoscaling import find_asg_instance
+from worker.imds import Imds
+
+
+class GatedJob:
+    """A job that runs until the test opens its gate; records what it saw when it started."""
+
+    def __init__(self, on_start: Any = None) -> None:
+        self.gate = threading.Event()
+        self.started: list[Message] = []
+        self.seen_at_start: list[Any] = []
+        self._on_start = on_start
+
+    def __call__(self, message: Message) -> JobOutcome:
+        if self._on_start is not None:
+            self.seen_at_start.append(self._on_start())
+        self.started.append(message)
+        assert self.gate.wait(30), "the test never opened the gate"
+        return JobOutcome.DONE
+
+
+@pytest.fixture
+def asg_instance(client, fake_imds) -> AsgInstance:
+    """A one-instance Auto Scaling group on moto, and IMDS answering as that instance."""
+    ec2, autoscaling = client("ec2"), client("autoscaling")
+    name = f"workers-{uuid.uuid4().hex[:8]}"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    (instance,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
+        "Instances"
+    ]
+    fake_imds.metadata["instance-id"] = instance["InstanceId"]
+    return AsgInstance(instance_id=instance["InstanceId"], group_name=name)
+
+
+def protected(autoscaling: Any, instance_id: str) -> bool:
+    (instance,) = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    return bool(instance["ProtectedFromScaleIn"])
+
+
+def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance):
+    assert find_asg_instance(Imds(fake_imds.url), client("autoscaling")) == asg_instance
+    assert fake_imds.token_requests == 1  # IMDSv2: one session token, then GETs with it
+
+
+def test_on_premises_there_is_no_group_and_no_wait():
+    # Nothing listens on this port: the same answer as a server with no instance metadata, just faster.
+    started = time.monotonic()
+    assert find_asg_instance(Imds("http://127.0.0.1:9"), boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)) is None
+    assert time.monotonic() - started < 2
+
+
+def test_scale_in_protection_is_on_while_busy_off_when_idle_and_rate_limited(
+    sqs, client, make_queue, start_worker, asg_instance
+):
+    # GIVEN a worker on the group's instance, which drops protection after 1 s idle
+    autoscaling, observer = client("autoscaling"), client("autoscaling")
+    protection_calls: list[bool] = []
+    autoscaling.meta.events.register(
+        "provide-client-params.auto-scaling.SetInstanceProtection",
+        lambda params, **_: protection_calls.append(params["ProtectedFromScaleIn"]),
+    )
+    guard = ScaleInGuard(autoscaling, asg_instance, idle_seconds=1.0)
+    queue = make_queue()
+    job = GatedJob(on_start=lambda: protected(observer, asg_instance.instance_id))
+    running = start_worker(queue.url, job, scale_in=guard, concurrency=1)
+
+    # WHEN a first job runs
+    send_messages(sqs, queue.url, ["first"])
+    wait_until(lambda: job.started, what="the first job")
+    # THEN the instance was protected before the job started
+    assert job.seen_at_start == [True]
+
+    # WHEN a second job follows right after (well within the idle period)
+    job.gate.set()
+    send_messages(sqs, queue.url, ["second"])
+    wait_until(lambda: len(job.started) == 2, what="the second job")
+    # THEN it needed no new call: still one call, to turn protection on
+    assert protection_calls == [True]
+
+    # WHEN the worker has been idle for a while
+    wait_until(lambda: not protected(observer, asg_instance.instance_id), timeout=5, what="protection off")
+    # THEN protection went off once, and comes back on for the next job
+    assert protection_calls == [True, False]
+    job.gate.clear()
+    send_messages(sqs, queue.url, ["third"])
+    wait_until(lambda: len(job.started) == 3, what="the third job")
+    assert job.seen_at_start == [True, True, True]
+    assert protection_calls == [True, False, True]
+    job.gate.set()
+    running.stop()
+    assert protection_calls == [True, False, True, False]  # a stopped worker leaves the instance unprotected
+
+
+def test_lifecycle_actions_send_the_hook_calls():
+    # GIVEN the lifecycle calls for one instance, against a stub (moto does not implement them)
+    autoscaling = boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)
+    target = AsgInstance("i-0123456789abcdef0", "workers")
+    expected = {"LifecycleHookName": "drain", "AutoScalingGroupName": "workers", "InstanceId": target.instance_id}
+    actions = AsgLifecycleActions(autoscaling, target, "drain")
+    with Stubber(autoscaling) as stubber:
+        stubber.add_response("record_lifecycle_action_heartbeat", {}, expected)
+        stubber.add_response("complete_lifecycle_action", {}, expected | {"LifecycleActionResult": "CONTINUE"})
+
+        # WHEN the worker heartbeats and completes
+        actions.heartbeat()
+        actions.complete()
+
+        # THEN exactly these calls were made, with these parameters
+        stubber.assert_no_pending_responses()
+
+
+def test_termination_drains_the_job_in_flight_then_completes_the_hook(sqs, make_queue, start_worker, fake_imds):
+    # GIVEN a worker on an instance in service, with a job in flight and another message waiting
+    fake_imds.metadata["autoscaling/target-lifecycle-state"] = "InService"
+    autoscaling = boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)
+    target = AsgInstance("i-0123456789abcdef0", "workers")
+    queue = make_queue()
+    job = GatedJob()
+    deleted_when_completed: list[int] = []
+    watcher = TerminationWatcher(
+        Imds(fake_imds.url), AsgLifecycleActions(autoscaling, target, "drain"), poll_seconds=0.2
+    )
+    running = start_worker(queue.url, job, termination=watcher, concurrency=1)
+    autoscaling.meta.events.register(
+        "provide-client-params.auto-scaling.CompleteLifecycleAction",
+        lambda **_: deleted_when_completed.append(running.counters.get("deleted")),
+    )
+    send_messages(sqs, queue.url, ["in flight"])
+    wait_until(lambda: job.started, what="the job to start")
+    send_messages(sqs, queue.url, ["waiting"])
+
+    with Stubber(autoscaling) as stubber:
+        stubber.add_response(
+            "complete_lifecycle_action",
+            {},
+            {
+                "LifecycleHookName": "drain",
+                "AutoScalingGroupName": "workers",
+                "InstanceId": target.instance_id,
+                "LifecycleActionResult": "CONTINUE",
+            },
+        )
+        # WHEN the group starts terminating the instance (it waits in Terminating:Wait on the hook)
+        fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"
+        wait_until(lambda: running.worker.stopping, timeout=5, what="the worker to notice")
+        job.gate.set()
+        running.join()
+
+        # THEN the job finished and was deleted before the hook was completed with CONTINUE ...
+        stubber.assert_no_pending_responses()
+    assert deleted_when_completed == [1]
+    # ... and the waiting message was left for another instance
+    assert [m.body for m in job.started] == ["in flight"]
+    assert queue_depth(sqs, queue.url) == (1, 0)
+
+
+def test_a_long_drain_heartbeats_the_lifecycle_hook(sqs, make_queue, start_worker, fake_imds):
+    # GIVEN a terminating instance whose job takes a while to finish
+    class RecordingActions:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def heartbeat(self) -> None:
+            self.calls.append("heartbeat")
+
+        def complete(self) -> None:
+            self.calls.append("complete")
+
+    actions = RecordingActions()
+    fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"
+    watcher = TerminationWatcher(Imds(fake_imds.url), actions, poll_seconds=0.1, heartbeat_seconds=0.3)
+    queue = make_queue()
+    job = GatedJob()
+    send_messages(sqs, queue.url, ["slow"])
+    # The worker only notices the termination on its first housekeeping tick, so the job may or may not start.
+    running = start_worker(queue.url, job, termination=watcher)
+
+    # WHEN the drain lasts longer than the heartbeat interval
+    wait_until(lambda: actions.calls.count("heartbeat") >= 2, timeout=5, what="two heartbeats")
+    job.gate.set()
+    running.join()
+
+    # THEN the hook was heartbeated while draining and completed once, last
+    assert actions.calls[-1] == "complete"
+    assert actions.calls.count("complete") == 1
