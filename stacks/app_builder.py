@@ -8,6 +8,7 @@ from stacks.config import AppConfig
 from stacks.nag import enable_nag_checks
 from stacks.secure_queue_stack import SecureQueueStack
 from stacks.video_pipeline_stack import VideoPipelineStack
+from stacks.worker_fleet_stack import WorkerFleetStack
 
 
 def build_app(app: App) -> App:
@@ -19,5 +20,6 @@ def build_app(app: App) -> App:
     enable_nag_checks(app)
     SecureQueueStack(app, "SecureQueueStack", config=config, env=env)
     VideoPipelineStack(app, "VideoPipelineStack", config=config, env=env)
+    WorkerFleetStack(app, "WorkerFleetStack", config=config, env=env)
     Tags.of(app).add("project", "sqs-decoupling-cdk")
     return app

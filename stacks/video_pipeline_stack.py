@@ -12,7 +12,6 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -23,7 +22,8 @@ from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
-from stacks.nag import acknowledge, object_wildcard_finding, wildcard_finding
+from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.nag import acknowledge, wildcard_finding
 
 LAMBDA_PYTHON_VERSION = "3.14"
 METRICS_NAMESPACE = "SqsDecoupling/VideoPipeline"
@@ -89,42 +89,12 @@ class VideoPipelineStack(Stack):
             max_concurrency=config.lambda_max_concurrency,
         )
         function = self.consumer.function
-        # Least privilege, written out rather than CDK's bucket grants (which add s3:List*, s3:Abort*,
-        # kms:ReEncrypt* and more): read the uploads; write outputs and failure records; read outputs back,
-        # because the idempotency check looks for a finished job's manifest.
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.intake.bucket.arn_for_objects(f"{config.upload_prefix}*")],
-            )
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.processed.arn_for_objects("processed/*")])
-        )
-        function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:PutObject"],
-                resources=[self.processed.arn_for_objects("processed/*"), self.processed.arn_for_objects("failed/*")],
-            )
-        )
-        # Both buckets are encrypted with the stack's key: Decrypt to read, GenerateDataKey to write.
-        self.jobs.key.grant(function, "kms:Decrypt", "kms:GenerateDataKey")
-        policy = function.role.node.find_child("DefaultPolicy")  # type: ignore[union-attr]
+        grant_video_job_access(function.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key)  # type: ignore[arg-type]
         acknowledge(
-            policy,
+            function.role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
             wildcard_finding("*"),
             "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
         )
-        for bucket, pattern in (
-            (self.intake.bucket, f"{config.upload_prefix}*"),
-            (self.processed, "processed/*"),
-            (self.processed, "failed/*"),
-        ):
-            acknowledge(
-                policy,
-                object_wildcard_finding(bucket, pattern),
-                f"Objects under {pattern} only: the keys of a job are not known before the upload arrives.",
-            )
 
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))

@@ -71,6 +71,71 @@ EXPECTED_ACKNOWLEDGEMENTS = [
         "AwsSolutions::AwsSolutions-IAM5[Resource::<UploadsBucketC4B27CC7.Arn>/uploads/*]",
         "Objects under uploads/* only: the keys of a job are not known before the upload arrives.",
     ),
+    NagAcknowledgement(
+        "WorkerFleetStack",
+        "CloudFormation-Validate::W3010",
+        "Literal AZs in template are the result of accessing stack.availabilityZones, this is expected and safe",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/AccessLogs",
+        "AwsSolutions::AwsSolutions-S1",
+        "This is the access-log bucket itself; logging its own access into itself would loop.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole; CDK owns this function and role.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/BucketNotificationsHandler050a0587b7544547bf325f094a3db834",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "CDK's bucket-notifications handler needs s3:PutBucketNotification on * to configure the notification.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Network/Vpc/ToS3",
+        "CloudFormation-Validate::F3002",
+        "AWS::EC2::FlowLog DestinationOptions accepts properties in camelCase, even they are listed as PascalCase in the spec",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Network/Vpc/ToS3",
+        "CloudFormation-Validate::F3003",
+        "AWS::EC2::FlowLog DestinationOptions accepts properties in camelCase, even they are listed as PascalCase in the spec",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/TranscodeJobs/DeadLetterQueue",
+        "Serverless::Serverless-SQSRedrivePolicy",
+        "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/GroupActions",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/*:autoScalingGroupName/<WorkersGroupASG4E50A46C>]",
+        "This group only: the * stands for the group's id, which the ARN needs and CloudFormation does not expose.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole",
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+        "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session Manager, our replacement for SSH.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/failed/*]",
+        "Objects under failed/* only: the keys of a job are not known before the upload arrives.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/processed/*]",
+        "Objects under processed/* only: the keys of a job are not known before the upload arrives.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::<UploadsBucketC4B27CC7.Arn>/uploads/*]",
+        "Objects under uploads/* only: the keys of a job are not known before the upload arrives.",
+    ),
 ]
 
 

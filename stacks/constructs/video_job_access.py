@@ -1,0 +1,52 @@
+"""The permissions a video job consumer needs, shared by the Lambda consumer and the EC2 worker fleet.
+
+Written out instead of CDK's bucket grants, which add actions a consumer never uses (s3:List*, s3:Abort*,
+s3:DeleteObject*, kms:ReEncrypt*, ...): read the uploads; write outputs and failure records; read outputs back,
+because the idempotency check looks for a finished job's manifest.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from stacks.constructs.upload_intake import UploadIntake
+from stacks.nag import acknowledge, object_wildcard_finding
+
+OUTPUT_PREFIXES = ("processed/", "failed/")
+
+
+def grant_video_job_access(
+    role: iam.IRole, *, intake: UploadIntake, processed: s3.IBucket, processed_key: kms.IKey
+) -> None:
+    """Let ``role`` read uploads, read and write ``processed/*`` and write ``failed/*``, and nothing more."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[intake.bucket.arn_for_objects(f"{intake.prefix}*")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[processed.arn_for_objects("processed/*")])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:PutObject"],
+            resources=[processed.arn_for_objects(f"{prefix}*") for prefix in OUTPUT_PREFIXES],
+        )
+    )
+    # The processed bucket is encrypted with the stack's key: Decrypt to read, GenerateDataKey to write.
+    processed_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+
+    policy = role.node.find_child("DefaultPolicy")
+    for bucket, pattern in (
+        (intake.bucket, f"{intake.prefix}*"),
+        (processed, "processed/*"),
+        (processed, "failed/*"),
+    ):
+        acknowledge(
+            policy,
+            object_wildcard_finding(bucket, pattern),
+            f"Objects under {pattern} only: the keys of a job are not known before the upload arrives.",
+        )

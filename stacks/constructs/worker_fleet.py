@@ -1,0 +1,254 @@
+"""QueueWorkerFleet: EC2 instances in an Auto Scaling group that drain an SQS queue, scaled on its depth.
+
+The seed's "SQS with ASG", done so that it deploys, costs nothing when idle and never loses a job:
+- a launch template (never a launch configuration): Amazon Linux 2023, IMDSv2 only, encrypted gp3 root
+  volume, no key pair and no inbound rule (Session Manager for shell access), detailed monitoring;
+- min 0 instances: scale to zero when there is nothing to do;
+- scaling on ApproximateNumberOfMessagesVisible (see ``QueueDepthScaling``);
+- workers turn on scale-in protection while busy, and a termination lifecycle hook gives an instance
+  that is being terminated anyway (rebalancing, health) time to finish or release its jobs;
+- the worker code and its wheels come from an S3 asset, installed by user data with no internet access.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.fleet_network import FleetNetwork
+from stacks.constructs.python_bundling import PythonBundle
+from stacks.constructs.upload_intake import UploadIntake
+from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.nag import acknowledge, wildcard_finding
+
+WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
+INSTALL_DIR = "/opt/video-worker"
+LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+
+
+def worker_bundle(architecture: str) -> PythonBundle:
+    """The worker asset: the worker and video_processing packages plus Linux wheels for python3.11."""
+    return PythonBundle(
+        sources=(("worker", "worker"), ("video_processing", "video_processing")),
+        requirements="worker/requirements.txt",
+        architecture=architecture,
+        python_version=WORKER_PYTHON,
+    )
+
+
+class QueueWorkerFleet(Construct):
+    """An Auto Scaling group of queue workers. Attributes: ``group``, ``role``, ``launch_template``,
+    ``security_group``, ``lifecycle_hook``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        jobs: EncryptedQueue,
+        intake: UploadIntake,
+        network: FleetNetwork,
+        output_bucket: s3.IBucket,
+        output_key: kms.IKey,
+        instance_type: ec2.InstanceType,
+        notifications_topic: sns.ITopic,
+        max_instances: int = 4,
+        worker_concurrency: int = 2,
+        max_video_bytes: int = 200 * 1024 * 1024,
+        drain_timeout: Duration = Duration.minutes(10),
+        root_volume_gib: int = 30,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not 1 <= max_instances <= 100:
+            raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
+        architecture = "arm64" if instance_type.architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"
+
+        self.role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+            "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session Manager, our replacement for SSH.",
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description="Queue workers: no inbound rules; HTTPS out to AWS APIs",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs")
+        network.allow_endpoints_from(self.security_group)
+
+        bundle = worker_bundle(architecture)
+        code = s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.asset_options())
+        # Only this asset, not CDK's grant_read on the whole assets bucket.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[code.bucket.arn_for_objects(code.s3_object_key)])
+        )
+
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(
+                cpu_type=ec2.AmazonLinuxCpuType.ARM_64 if architecture == "arm64" else ec2.AmazonLinuxCpuType.X86_64
+            ),
+            instance_type=instance_type,
+            role=self.role,
+            security_group=self.security_group,
+            associate_public_ip_address=network.public_ip or None,
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            detailed_monitoring=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        root_volume_gib,
+                        encrypted=True,
+                        volume_type=ec2.EbsDeviceVolumeType.GP3,
+                        delete_on_termination=True,
+                    ),
+                )
+            ],
+            user_data=self._user_data(
+                code,
+                queue_url=jobs.queue.queue_url,
+                output_bucket=output_bucket.bucket_name,
+                concurrency=worker_concurrency,
+                visibility_timeout=jobs.queue.node.default_child.visibility_timeout,  # type: ignore[union-attr]
+                max_video_bytes=max_video_bytes,
+                drain_seconds=int(drain_timeout.to_seconds()),
+            ),
+        )
+
+        self.group = autoscaling.AutoScalingGroup(
+            self,
+            "Group",
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            launch_template=self.launch_template,
+            min_capacity=0,
+            max_capacity=max_instances,
+            group_metrics=[autoscaling.GroupMetrics.all()],
+            notifications=[autoscaling.NotificationConfiguration(topic=notifications_topic)],
+            default_instance_warmup=Duration.minutes(3),
+        )
+        # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
+        # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
+        self.lifecycle_hook = self.group.add_lifecycle_hook(
+            "DrainOnTermination",
+            lifecycle_hook_name=LIFECYCLE_HOOK_NAME,
+            lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+            heartbeat_timeout=drain_timeout,
+            default_result=autoscaling.DefaultResult.CONTINUE,
+        )
+
+        jobs.grant_consume(self.role)
+        grant_video_job_access(self.role, intake=intake, processed=output_bucket, processed_key=output_key)
+        # In a policy of its own: the role's default policy cannot name the group, because the launch template
+        # (which the group needs) waits for that policy; this one nobody waits for.
+        group_arn = Stack.of(self).format_arn(
+            service="autoscaling",
+            resource="autoScalingGroup",
+            resource_name=f"*:autoScalingGroupName/{self.group.auto_scaling_group_name}",
+        )
+        group_policy = iam.Policy(
+            self,
+            "GroupActions",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "autoscaling:SetInstanceProtection",
+                        "autoscaling:CompleteLifecycleAction",
+                        "autoscaling:RecordLifecycleActionHeartbeat",
+                    ],
+                    resources=[group_arn],
+                )
+            ],
+        )
+        group_logical_id = Stack.of(self).get_logical_id(self.group.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            group_policy,
+            wildcard_finding(
+                "arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/"
+                f"*:autoScalingGroupName/<{group_logical_id}>"
+            ),
+            "This group only: the * stands for the group's id, which the ARN needs and CloudFormation does not expose.",
+        )
+        # The worker finds its group from its instance id; Describe* actions have no resource-level permissions.
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["autoscaling:DescribeAutoScalingInstances"], resources=["*"])
+        )
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            wildcard_finding("*"),
+            "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
+        )
+
+    def _user_data(
+        self,
+        code: s3_assets.Asset,
+        *,
+        queue_url: str,
+        output_bucket: str,
+        concurrency: int,
+        visibility_timeout: object,
+        max_video_bytes: int,
+        drain_seconds: int,
+    ) -> ec2.UserData:
+        """Install python3.11 (from AL2023's repositories, served from S3), unpack the asset, run a service."""
+        user_data = ec2.UserData.for_linux()
+        archive = user_data.add_s3_download_command(bucket=code.bucket, bucket_key=code.s3_object_key)
+        region = Stack.of(self).region
+        user_data.add_commands(
+            "set -euo pipefail",
+            f"dnf install -y python{WORKER_PYTHON}",
+            f"mkdir -p {INSTALL_DIR}",
+            f"python{WORKER_PYTHON} -m zipfile -e {archive} {INSTALL_DIR}",
+            "id video-worker || useradd --system --no-create-home --shell /sbin/nologin video-worker",
+            "cat > /etc/systemd/system/video-worker.service <<'UNIT'",
+            "[Unit]",
+            "Description=SQS video worker",
+            "After=network-online.target",
+            "Wants=network-online.target",
+            "[Service]",
+            "User=video-worker",
+            f"WorkingDirectory={INSTALL_DIR}",
+            f"Environment=PYTHONPATH={INSTALL_DIR}",
+            f"Environment=AWS_REGION={region}",
+            f"Environment=WORKER_QUEUE_URL={queue_url}",
+            f"Environment=WORKER_OUTPUT_BUCKET={output_bucket}",
+            f"Environment=WORKER_CONCURRENCY={concurrency}",
+            f"Environment=WORKER_VISIBILITY_TIMEOUT={visibility_timeout}",
+            f"Environment=WORKER_MAX_BYTES={max_video_bytes}",
+            f"Environment=WORKER_DRAIN_SECONDS={drain_seconds}",
+            f"Environment=WORKER_LIFECYCLE_HOOK={LIFECYCLE_HOOK_NAME}",
+            "Environment=TMPDIR=/var/tmp",
+            f"ExecStart=/usr/bin/python{WORKER_PYTHON} -m worker",
+            # systemd sends SIGTERM on stop; the worker drains, so give it the drain time before SIGKILL.
+            "KillSignal=SIGTERM",
+            f"TimeoutStopSec={drain_seconds + 30}",
+            "Restart=always",
+            "RestartSec=5",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "UNIT",
+            "systemctl daemon-reload",
+            "systemctl enable --now video-worker",
+        )
+        return user_data

@@ -1,0 +1,91 @@
+"""WorkerFleetStack: the seed's "SQS with ASG".
+
+Jobs arrive on an encrypted queue (from S3 uploads, or from producers calling SendMessage); EC2 workers in an
+Auto Scaling group drain it, and the group grows and shrinks with the queue's depth, down to zero.
+
+    uploads bucket --ObjectCreated--> transcode-jobs queue (KMS, DLQ) <-- SendMessage(Batch) producers
+    CloudWatch alarms on ApproximateNumberOfMessagesVisible --> step scaling --> Auto Scaling group (0..N)
+    workers: receive <= 10, transcode with ffmpeg --> processed bucket, DeleteMessageBatch
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import AppConfig
+from stacks.constructs.buckets import access_logs_bucket, data_bucket
+from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.fleet_network import FleetNetwork
+from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
+from stacks.constructs.upload_intake import UploadIntake
+from stacks.constructs.worker_fleet import QueueWorkerFleet
+
+
+class WorkerFleetStack(Stack):
+    """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        existing_vpc: ec2.IVpc | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        access_logs = access_logs_bucket(self, "AccessLogs")
+        self.jobs = EncryptedQueue(
+            self,
+            "TranscodeJobs",
+            visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
+            **config.encrypted_queue_props(),
+        )
+        if config.alarm_email:
+            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self.intake = UploadIntake(
+            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
+        )
+        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+        self.network = FleetNetwork(
+            self, "Network", mode=config.network_mode, flow_logs_bucket=access_logs, existing_vpc=existing_vpc
+        )
+        self.fleet = QueueWorkerFleet(
+            self,
+            "Workers",
+            jobs=self.jobs,
+            intake=self.intake,
+            network=self.network,
+            output_bucket=self.processed,
+            output_key=self.jobs.key,
+            instance_type=ec2.InstanceType(config.worker_instance_type),
+            notifications_topic=self.jobs.alarm_topic,
+            max_instances=config.worker_max_instances,
+            worker_concurrency=config.worker_concurrency,
+            max_video_bytes=config.max_video_mb * 1024 * 1024,
+        )
+        if config.scaling_mode == "step":
+            step_scaling(
+                self.fleet.group,
+                self.jobs.queue,
+                thresholds=config.scale_out_thresholds,
+                adjustments=config.scale_out_adjustments,
+                empty_minutes=config.scale_in_empty_minutes,
+            )
+        else:
+            backlog_target_tracking(
+                self.fleet.group, self.jobs.queue, backlog_per_instance=config.backlog_target_per_instance
+            )
+
+        for name, value in {
+            "UploadsBucketName": self.intake.bucket.bucket_name,
+            "ProcessedBucketName": self.processed.bucket_name,
+            "QueueUrl": self.jobs.queue.queue_url,
+            "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            "AutoScalingGroupName": self.fleet.group.auto_scaling_group_name,
+            "LaunchTemplateId": self.fleet.launch_template.launch_template_id or "",
+        }.items():
+            CfnOutput(self, name, value=value)
