@@ -25,7 +25,8 @@ from video_processing.errors import MalformedMessageError
 
 @dataclass(frozen=True)
 class VideoJob:
-    """One S3 object version to process. ``key`` is decoded (a real key, not the URL-encoded event form)."""
+    """One S3 object version to process. ``key`` is decoded (a real key, not the URL-encoded event form);
+    ``etag`` is stored without the quotes S3 puts around it in responses."""
 
     bucket: str
     key: str
@@ -37,20 +38,18 @@ class VideoJob:
         # Output keys must be deterministic per object version, so duplicates land on the same keys.
         if not self.version_id and not self.etag:
             raise ValueError(f"VideoJob s3://{self.bucket}/{self.key} needs a version_id or an etag")
+        if self.etag:
+            object.__setattr__(self, "etag", self.etag.strip('"'))
 
     @property
     def output_prefix(self) -> str:
         """Where this version's outputs go: ``processed/<key>/<version id or etag>/``."""
-        return f"processed/{self.key}/{self.version_id or _unquote_etag(self.etag)}/"
+        return f"processed/{self.key}/{self.version_id or self.etag}/"
 
     @property
     def failure_key(self) -> str:
         """Where a permanent failure for this key is recorded."""
         return f"failed/{self.key}.json"
-
-
-def _unquote_etag(etag: str | None) -> str:
-    return (etag or "").strip('"')
 
 
 class _Bucket(BaseModel):
@@ -111,7 +110,7 @@ def jobs_from_sqs_body(body: str) -> list[VideoJob]:
                     # S3 encodes keys like a form value ('+' for space); moto also encodes '/'.
                     key=unquote_plus(obj.key),
                     version_id=obj.versionId or None,
-                    etag=_unquote_etag(obj.eTag) or None,
+                    etag=obj.eTag or None,
                     size=int(obj.size) if obj.size is not None else None,
                 )
             )

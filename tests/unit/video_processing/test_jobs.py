@@ -113,6 +113,12 @@ def test_sqs_body_for_round_trips_through_the_parser() -> None:
     assert jobs_from_sqs_body(body) == [job]
 
 
+def test_a_quoted_etag_as_head_object_returns_it_is_stored_unquoted() -> None:
+    job = VideoJob(bucket="b", key="a.mp4", version_id=None, etag='"0123abcd"', size=1)
+    assert job == VideoJob(bucket="b", key="a.mp4", version_id=None, etag="0123abcd", size=1)
+    assert job.output_prefix == "processed/a.mp4/0123abcd/"
+
+
 def test_a_job_without_version_or_etag_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a version_id or an etag"):
         VideoJob(bucket="b", key="k", version_id=None, etag=None, size=None)
