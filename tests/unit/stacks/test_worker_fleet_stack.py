@@ -1,0 +1,336 @@
+"""WorkerFleetStack: an EC2 Auto Scaling group of queue workers, scaled on the queue's depth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+STACK = "WorkerFleetStack"
+
+
+@pytest.fixture(scope="module")
+def template(templates: dict[str, Template]) -> Template:
+    return templates[STACK]
+
+
+@pytest.fixture(scope="module")
+def backlog_template(synth_with: Any) -> Template:
+    """The same stack configured for backlog-per-instance target tracking, in public subnets."""
+    return synth_with(scaling_mode="backlog", network_mode="public")[STACK]
+
+
+def _one(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(resource_type, {"Properties": props} if props else {})
+    assert len(found) == 1, f"expected one {resource_type}, found {list(found)}"
+    return next(iter(found.items()))
+
+
+def _jobs_queue(template: Template) -> str:
+    return _one(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})[0]
+
+
+def _group(template: Template) -> str:
+    return _one(template, "AWS::AutoScaling::AutoScalingGroup")[0]
+
+
+def test_scale_out_alarm_watches_visible_messages_of_the_jobs_queue_every_minute(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [_jobs_queue(template), "QueueName"]}}],
+            "Period": 60,
+            "Statistic": "Maximum",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 1,
+            "AlarmActions": [{"Ref": Match.string_like_regexp("ScaleOutOnBacklog")}],
+        },
+    )
+
+
+def test_scale_out_adds_1_2_4_instances_at_1_20_100_visible_messages(template: Template) -> None:
+    # Step bounds are relative to the alarm threshold (1): [1, 20) +1, [20, 100) +2, >= 100 +4
+    template.has_resource_properties(
+        "AWS::AutoScaling::ScalingPolicy",
+        {
+            "AutoScalingGroupName": {"Ref": _group(template)},
+            "PolicyType": "StepScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "EstimatedInstanceWarmup": 180,
+            "StepAdjustments": [
+                {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 19, "ScalingAdjustment": 1},
+                {"MetricIntervalLowerBound": 19, "MetricIntervalUpperBound": 99, "ScalingAdjustment": 2},
+                {"MetricIntervalLowerBound": 99, "ScalingAdjustment": 4},
+            ],
+        },
+    )
+
+
+def test_scale_in_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing_in_flight(template: Template) -> None:
+    queue_dimension = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [_jobs_queue(template), "QueueName"]}}]
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "ComparisonOperator": "LessThanOrEqualToThreshold",
+            "Threshold": 0,
+            "EvaluationPeriods": 10,
+            "DatapointsToAlarm": 10,
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like({"Expression": "visible + inflight", "ReturnData": True}),
+                    {
+                        "Id": "visible",
+                        "MetricStat": {
+                            "Metric": {
+                                "Dimensions": queue_dimension,
+                                "MetricName": "ApproximateNumberOfMessagesVisible",
+                                "Namespace": "AWS/SQS",
+                            },
+                            "Period": 60,
+                            "Stat": "Maximum",
+                        },
+                        "ReturnData": False,
+                    },
+                    {
+                        "Id": "inflight",
+                        "MetricStat": {
+                            "Metric": {
+                                "Dimensions": queue_dimension,
+                                "MetricName": "ApproximateNumberOfMessagesNotVisible",
+                                "Namespace": "AWS/SQS",
+                            },
+                            "Period": 60,
+                            "Stat": "Maximum",
+                        },
+                        "ReturnData": False,
+                    },
+                ]
+            ),
+            "AlarmActions": [{"Ref": Match.string_like_regexp("ScaleInWhenIdle")}],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::AutoScaling::ScalingPolicy",
+        {
+            "AdjustmentType": "PercentChangeInCapacity",
+            "StepAdjustments": [{"MetricIntervalUpperBound": 0, "ScalingAdjustment": -100}],
+        },
+    )
+
+
+def test_backlog_mode_tracks_visible_per_in_service_instance_and_starts_from_zero(backlog_template: Template) -> None:
+    group = _group(backlog_template)
+    backlog_template.has_resource_properties(
+        "AWS::AutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingConfiguration": {
+                # acceptable latency 600 s / 60 s per job
+                "TargetValue": 10,
+                "CustomizedMetricSpecification": {
+                    "Metrics": [
+                        Match.object_like(
+                            {"Id": "visible", "MetricStat": Match.object_like({"Stat": "Sum"}), "ReturnData": False}
+                        ),
+                        Match.object_like(
+                            {
+                                "Id": "inservice",
+                                "MetricStat": {
+                                    "Metric": {
+                                        "Namespace": "AWS/AutoScaling",
+                                        "MetricName": "GroupInServiceInstances",
+                                        "Dimensions": [{"Name": "AutoScalingGroupName", "Value": {"Ref": group}}],
+                                    },
+                                    "Stat": "Average",
+                                },
+                            }
+                        ),
+                        {
+                            "Id": "backlog_per_instance",
+                            "Expression": "visible / inservice",
+                            "Label": "Visible messages per in-service instance",
+                            "ReturnData": True,
+                        },
+                    ]
+                },
+            },
+        },
+    )
+    backlog_template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": Match.array_with([Match.object_like({"Expression": "IF(inservice == 0, visible, 0)"})]),
+            "Threshold": 1,
+        },
+    )
+    backlog_template.has_resource_properties(
+        "AWS::AutoScaling::ScalingPolicy",
+        {
+            "AdjustmentType": "ExactCapacity",
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+        },
+    )
+    # AND no step-scaling alarm on the plain backlog is left in this mode
+    assert not backlog_template.find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"AlarmActions": [{"Ref": Match.string_like_regexp("ScaleOutOnBacklog")}]}},
+    )
+
+
+def test_the_launch_template_requires_imdsv2_encrypts_the_root_volume_and_has_no_key_pair(template: Template) -> None:
+    _, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
+    data = launch_template["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1}
+    assert data["BlockDeviceMappings"] == [
+        {
+            "DeviceName": "/dev/xvda",
+            "Ebs": {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 30, "VolumeType": "gp3"},
+        }
+    ]
+    assert "KeyName" not in data
+    assert data["Monitoring"] == {"Enabled": True}
+    assert data["InstanceType"] == "c7g.large"
+    # Amazon Linux 2023 for arm64, resolved from AWS's public SSM parameter at deploy time (no lookup at synth)
+    parameters = template.to_json()["Parameters"]
+    image_parameter = data["ImageId"]["Ref"]
+    assert parameters[image_parameter]["Default"] == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64"
+
+
+def test_the_group_scales_to_zero_uses_the_launch_template_and_reports_events(template: Template) -> None:
+    template.resource_count_is("AWS::AutoScaling::LaunchConfiguration", 0)
+    template.has_resource_properties(
+        "AWS::AutoScaling::AutoScalingGroup",
+        {
+            "MinSize": "0",
+            "MaxSize": "4",
+            "LaunchTemplate": {
+                "LaunchTemplateId": {"Ref": Match.string_like_regexp("LaunchTemplate")},
+                "Version": Match.any_value(),
+            },
+            "MetricsCollection": [{"Granularity": "1Minute"}],
+            "NotificationConfigurations": [
+                Match.object_like({"TopicARN": {"Ref": Match.string_like_regexp("AlarmTopic")}})
+            ],
+        },
+    )
+
+
+def test_a_termination_lifecycle_hook_gives_workers_time_to_drain(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::AutoScaling::LifecycleHook",
+        {
+            "AutoScalingGroupName": {"Ref": _group(template)},
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "LifecycleHookName": "drain-jobs-before-termination",
+            "DefaultResult": "CONTINUE",
+            "HeartbeatTimeout": 600,
+        },
+    )
+
+
+def test_no_security_group_has_an_inbound_rule_from_anywhere(template: Template) -> None:
+    for logical_id, group in template.find_resources("AWS::EC2::SecurityGroup").items():
+        for rule in group["Properties"].get("SecurityGroupIngress", []):
+            assert "CidrIp" not in rule, logical_id
+    assert not template.find_resources("AWS::EC2::SecurityGroupIngress", {"Properties": {"CidrIp": Match.any_value()}})
+    # the workers' group has none at all; only the endpoints accept HTTPS, from the workers
+    workers_sg, workers = _one(
+        template, "AWS::EC2::SecurityGroup", {"GroupDescription": Match.string_like_regexp("^Queue workers")}
+    )
+    assert "SecurityGroupIngress" not in workers["Properties"]
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "SourceSecurityGroupId": {"Fn::GetAtt": [workers_sg, "GroupId"]},
+        },
+    )
+
+
+def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_group(template: Template) -> None:
+    role, _ = _one(
+        template,
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
+            )
+        },
+    )
+    statements = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}}).values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    by_action = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            by_action.setdefault(action, []).append(statement["Resource"])
+    assert set(by_action) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "autoscaling:SetInstanceProtection",
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+        "autoscaling:DescribeAutoScalingInstances",
+    }
+    assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": [_jobs_queue(template), "Arn"]}]
+    group_arn = str(by_action["autoscaling:SetInstanceProtection"])
+    assert f"{{'Ref': '{_group(template)}'}}" in group_arn
+    assert by_action["autoscaling:DescribeAutoScalingInstances"] == ["*"]
+    put_resources = str(by_action["s3:PutObject"])
+    assert "/processed/*" in put_resources and "/failed/*" in put_resources
+    assert "uploads" not in put_resources
+
+
+def test_isolated_mode_reaches_aws_through_endpoints_only(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::InternetGateway", 0)
+    template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway", "ServiceName": Match.any_value()}
+    )
+    services = [
+        endpoint["Properties"]["ServiceName"]
+        for endpoint in template.find_resources(
+            "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
+        ).values()
+    ]
+    assert sorted(str(s).rsplit(".", 1)[-1].rstrip("']}") for s in services) == sorted(
+        ["sqs", "autoscaling", "ssm", "ssmmessages", "ec2messages"]
+    )
+    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "s3"})
+
+
+def test_public_mode_has_no_endpoints_and_gives_instances_public_addresses(backlog_template: Template) -> None:
+    backlog_template.resource_count_is("AWS::EC2::VPCEndpoint", 0)
+    backlog_template.resource_count_is("AWS::EC2::NatGateway", 0)
+    _, launch_template = _one(backlog_template, "AWS::EC2::LaunchTemplate")
+    interfaces = launch_template["Properties"]["LaunchTemplateData"]["NetworkInterfaces"]
+    assert interfaces[0]["AssociatePublicIpAddress"] is True
+
+
+def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(template: Template) -> None:
+    _, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
+    script = str(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    for expected in (
+        "aws s3 cp",
+        "dnf install -y python3.11",
+        "ExecStart=/usr/bin/python3.11 -m worker",
+        "WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
+        "WORKER_VISIBILITY_TIMEOUT=300",
+        "systemctl enable --now video-worker",
+    ):
+        assert expected in script, expected
