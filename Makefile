@@ -28,7 +28,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Create .venv and node_modules (done by every target)
+# Linux wheels for the Lambda and worker assets (the only download synthesis needs), cached in build/wheelhouse.
+build/wheelhouse/.prefetched: $(VENV)/.installed cdk.json lambdas/video_processor/requirements.txt worker/requirements.txt
+	python -m stacks.prefetch_wheels
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed build/wheelhouse/.prefetched ## Create .venv, node_modules, wheels (done by every target)
 
 lint: setup ## ruff + strict mypy on the runtime code
 	ruff check .

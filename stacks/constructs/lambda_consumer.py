@@ -114,7 +114,8 @@ class LambdaQueueConsumer(Construct):
 def _check(scope: Construct, prop: str, value: float, low: float, high: float, unit: str) -> None:
     if not low <= value <= high:
         raise ValueError(
-            f"LambdaQueueConsumer '{scope.node.path}': {prop} is {value:.0f}{unit}, allowed {low:.0f}..{high:.0f}{unit}."
+            f"LambdaQueueConsumer '{scope.node.path}': {prop} is {value:.0f}{unit}, "
+            f"allowed {low:.0f}..{high:.0f}{unit}."
         )
 
 

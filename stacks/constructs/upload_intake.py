@@ -9,8 +9,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 
 from stacks.constructs.buckets import data_bucket
-from stacks.nag import acknowledge, wildcard_finding
 from stacks.constructs.encrypted_queue import PRODUCER_KMS_ACTIONS, PRODUCER_SQS_ACTIONS, EncryptedQueue
+from stacks.nag import acknowledge, wildcard_finding
 
 
 class UploadIntake(Construct):

@@ -30,6 +30,9 @@ def grant_video_job_access(
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["s3:GetObject"], resources=[processed.arn_for_objects("processed/*")])
     )
+    # Without s3:ListBucket, S3 answers 403 instead of 404 for a key that does not exist, and the
+    # idempotency check could not tell "not done yet" from "forbidden".
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[processed.bucket_arn]))
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["s3:PutObject"],

@@ -231,6 +231,8 @@ def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) 
         ),
         (("s3:GetObject", "s3:GetObjectVersion"), str(objects(uploads, "uploads/*"))),
         (("s3:GetObject",), str(objects(processed, "processed/*"))),
+        # so that a missing manifest reads as 404, not 403
+        (("s3:ListBucket",), str({"Fn::GetAtt": [processed, "Arn"]})),
         (("s3:PutObject",), str([objects(processed, "failed/*"), objects(processed, "processed/*")])),
         (
             ("kms:Decrypt", "kms:GenerateDataKey"),

@@ -282,6 +282,7 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
         "s3:GetObject",
         "s3:GetObjectVersion",
         "s3:PutObject",
+        "s3:ListBucket",
         "autoscaling:SetInstanceProtection",
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:RecordLifecycleActionHeartbeat",

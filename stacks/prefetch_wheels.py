@@ -1,0 +1,31 @@
+"""`python -m stacks.prefetch_wheels`: download the Linux wheels that the app's assets need.
+
+`make setup` runs it, so that synthesis and the tests install wheels from build/wheelhouse/ without the network.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import App
+from aws_cdk import aws_ec2 as ec2
+
+from stacks.config import AppConfig
+from stacks.constructs.worker_fleet import worker_bundle
+from stacks.video_pipeline_stack import video_processor_bundle
+
+
+def main() -> None:
+    config = AppConfig.from_context(App())  # cdk.json's context, as `cdk synth` reads it
+    worker_architecture = ec2.InstanceType(config.worker_instance_type).architecture
+    bundles = [
+        video_processor_bundle(config.lambda_architecture),
+        worker_bundle("arm64" if worker_architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"),
+    ]
+    for bundle in bundles:
+        print(
+            f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
+            f"{bundle.download_wheels().relative_to(bundle.download_wheels().parents[2])}"
+        )
+
+
+if __name__ == "__main__":
+    main()
