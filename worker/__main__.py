@@ -66,12 +66,15 @@ def build_worker(settings: Settings) -> QueueWorker:
     count_requests(autoscaling, counters)
 
     visibility_timeout = settings.visibility_timeout or queue_visibility_timeout(sqs, settings.queue_url)
-    options = WorkerOptions(
-        concurrency=settings.concurrency,
-        visibility_timeout=visibility_timeout,
-        wait_seconds=settings.wait_seconds,
-        drain_seconds=settings.drain_seconds,
-    )
+    try:
+        options = WorkerOptions(
+            concurrency=settings.concurrency,
+            visibility_timeout=visibility_timeout,
+            wait_seconds=settings.wait_seconds,
+            drain_seconds=settings.drain_seconds,
+        )
+    except ValueError as error:  # e.g. a queue whose visibility timeout is 0
+        raise StartupError(f"{error}; pass --visibility-timeout") from error
 
     scale_in = ScaleInGuard(None, None)
     termination = None

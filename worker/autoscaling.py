@@ -81,10 +81,10 @@ class ScaleInGuard:
         self._protected: bool | None = None  # unknown at start: a crashed predecessor may have left it on
         self._idle_since = clock()
 
-    def job_started(self) -> None:
-        """Call before a job starts; returns once protection is on (or turning it on failed and was logged)."""
+    def jobs_starting(self, count: int) -> None:
+        """Call before jobs start; returns once protection is on (or turning it on failed and was logged)."""
         with self._lock:
-            self._running += 1
+            self._running += count
             if self._protected is not True:
                 self._set(True)
 
@@ -204,7 +204,7 @@ class TerminationWatcher:
         self._next_poll = now + self._poll_seconds
         try:
             state = self._imds.get("autoscaling/target-lifecycle-state")
-        except (ImdsUnavailable, OSError) as error:
+        except ImdsUnavailable as error:
             log.warning("cannot read the target lifecycle state", extra={"error": str(error)})
             return False
         if state == "Terminated":

@@ -217,8 +217,8 @@ class QueueWorker:
         with self._state:
             for message in messages:
                 self._running[message.receipt_handle] = _Running(message, visibility_set_at=now)
+        self._scale_in.jobs_starting(len(messages))  # protection is on before any of them starts
         for message in messages:
-            self._scale_in.job_started()  # protection is on before the job starts
             threading.Thread(
                 target=self._run_job, args=(message,), name=f"job-{message.message_id}", daemon=True
             ).start()

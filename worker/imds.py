@@ -15,6 +15,10 @@ class ImdsUnavailable(Exception):
     """No instance metadata service answered: the worker is not on EC2 (or IMDS is disabled)."""
 
 
+class _TokenRejected(ImdsUnavailable):
+    """HTTP 401: the session token is no longer valid."""
+
+
 class Imds:
     """Reads instance metadata with IMDSv2 session tokens (the launch template requires v2).
 
@@ -35,12 +39,10 @@ class Imds:
         """The metadata at ``/latest/meta-data/<path>``, or None if this instance has none (HTTP 404)."""
         try:
             return self._get(path, self._current_token())
-        except urllib.error.HTTPError as error:
-            if error.code == 401:  # the token expired early (e.g. IMDS restarted): get a new one once
-                with self._lock:
-                    self._token = None
-                return self._get(path, self._current_token())
-            raise
+        except _TokenRejected:  # the token expired early (e.g. IMDS restarted): get a new one, once
+            with self._lock:
+                self._token = None
+            return self._get(path, self._current_token())
 
     def _get(self, path: str, token: str) -> str | None:
         request = urllib.request.Request(  # noqa: S310 (the scheme is checked in __init__)
@@ -52,8 +54,10 @@ class Imds:
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None
-            raise
-        except (urllib.error.URLError, OSError) as error:
+            if error.code == 401:
+                raise _TokenRejected(str(error)) from error
+            raise ImdsUnavailable(str(error)) from error
+        except OSError as error:  # URLError, timeouts, refused connections
             raise ImdsUnavailable(str(error)) from error
 
     def _current_token(self) -> str:
@@ -72,5 +76,5 @@ class Imds:
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
                 return str(response.read().decode())
-        except (urllib.error.URLError, OSError) as error:
+        except OSError as error:  # HTTPError and URLError included
             raise ImdsUnavailable(str(error)) from error

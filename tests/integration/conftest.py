@@ -165,6 +165,8 @@ class FakeImds:
 
     metadata: dict[str, str] = field(default_factory=dict)
     url: str = ""
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """The one session token accepted; change it to expire the tokens handed out so far."""
     token_requests: int = 0
 
 
@@ -172,18 +174,17 @@ class FakeImds:
 def fake_imds() -> Iterator[FakeImds]:
     """Serves ``fake_imds.metadata[path]`` at ``/latest/meta-data/<path>``; change the dict to change answers."""
     imds = FakeImds()
-    token = uuid.uuid4().hex
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_PUT(self) -> None:
             if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
                 imds.token_requests += 1
-                self._reply(200, token)
+                self._reply(200, imds.token)
             else:
                 self._reply(400, "")
 
         def do_GET(self) -> None:
-            if self.headers.get("X-aws-ec2-metadata-token") != token:
+            if self.headers.get("X-aws-ec2-metadata-token") != imds.token:
                 self._reply(401, "")
                 return
             value = imds.metadata.get(self.path.removeprefix("/latest/meta-data/"))

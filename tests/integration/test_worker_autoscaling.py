@@ -69,6 +69,21 @@ def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance
     assert fake_imds.token_requests == 1  # IMDSv2: one session token, then GETs with it
 
 
+def test_an_expired_imds_token_is_replaced(fake_imds):
+    # GIVEN a metadata client holding a session token
+    fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
+    imds = Imds(fake_imds.url)
+    assert imds.get("instance-id") == "i-0123456789abcdef0"
+
+    # WHEN IMDS stops accepting that token (HTTP 401)
+    fake_imds.token = "a-new-token"
+
+    # THEN the client fetches a new token and the read still succeeds; missing paths read as None
+    assert imds.get("instance-id") == "i-0123456789abcdef0"
+    assert fake_imds.token_requests == 2
+    assert imds.get("autoscaling/target-lifecycle-state") is None
+
+
 def test_on_premises_there_is_no_group_and_no_wait():
     # Nothing listens on this port: the same answer as a server with no instance metadata, just faster.
     started = time.monotonic()
