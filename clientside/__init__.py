@@ -1,0 +1,23 @@
+"""Client-side (envelope) encryption of SQS message bodies with a KMS key, through the AWS Encryption SDK."""
+
+from clientside.envelope import (
+    CONTEXT_KEY,
+    ENCRYPTED_PREFIX,
+    ClientSideEncryptionError,
+    ContextMismatchError,
+    MessageTooLargeError,
+    decrypt_body,
+    encrypt_body,
+    is_encrypted,
+)
+
+__all__ = [
+    "CONTEXT_KEY",
+    "ENCRYPTED_PREFIX",
+    "ClientSideEncryptionError",
+    "ContextMismatchError",
+    "MessageTooLargeError",
+    "decrypt_body",
+    "encrypt_body",
+    "is_encrypted",
+]
