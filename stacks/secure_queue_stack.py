@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -45,6 +46,8 @@ class SecureQueueStack(Stack):
         self.jobs.grant_consume(self.consumer_role)
 
         self.jobs.allow_send_from_accounts(config.cross_account_producer_accounts)
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", widgets=[self.jobs.dashboard_widgets()])
 
         for name, value in {
             "QueueUrl": self.jobs.queue.queue_url,

@@ -27,6 +27,7 @@ from stacks.nag import acknowledge, wildcard_finding
 
 LAMBDA_PYTHON_VERSION = "3.14"
 METRICS_NAMESPACE = "SqsDecoupling/VideoPipeline"
+SERVICE_NAME = "video-processor"
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
@@ -81,7 +82,7 @@ class VideoPipelineStack(Stack):
             environment={
                 "OUTPUT_BUCKET": self.processed.bucket_name,
                 "MAX_VIDEO_BYTES": str(config.max_video_mb * 1024 * 1024),
-                "POWERTOOLS_SERVICE_NAME": "video-processor",
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
             batch_size=config.lambda_batch_size,
@@ -99,6 +100,16 @@ class VideoPipelineStack(Stack):
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
 
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            widgets=[
+                self.jobs.dashboard_widgets(),
+                self.consumer.dashboard_widgets(),
+                self._processing_widgets(),
+            ],
+        )
+
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,
@@ -107,6 +118,39 @@ class VideoPipelineStack(Stack):
             "FunctionName": function.function_name,
         }.items():
             CfnOutput(self, name, value=value)
+
+    @staticmethod
+    def _processing_widgets() -> list[cloudwatch.IWidget]:
+        """The Powertools metrics the handler emits (namespace METRICS_NAMESPACE, dimension service)."""
+
+        def metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": SERVICE_NAME},
+                period=Duration.minutes(1),
+                statistic=statistic,
+            )
+
+        # VideosFailed carries a second dimension, the reason: one line per reason.
+        failed_by_reason = cloudwatch.MathExpression(
+            expression=(f"SEARCH('{{{METRICS_NAMESPACE},reason,service}} MetricName=\"VideosFailed\"', 'Sum', 60)"),
+            using_metrics={},
+            label="VideosFailed",
+            period=Duration.minutes(1),
+        )
+        return [
+            cloudwatch.GraphWidget(
+                title="Videos processed, failed (by reason), duplicates skipped",
+                left=[metric("VideosProcessed"), failed_by_reason, metric("DuplicatesSkipped")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Processing seconds per video",
+                left=[metric("ProcessingSeconds", "Average"), metric("ProcessingSeconds", "Maximum")],
+                width=12,
+            ),
+        ]
 
     def _function_alarms(self, function: lambda_.Function) -> list[cloudwatch.Alarm]:
         """Errors (a failed invocation retries a whole batch) and throttles (max concurrency or account limit)."""

@@ -11,6 +11,7 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -80,6 +81,10 @@ class WorkerFleetStack(Stack):
                 self.fleet.group, self.jobs.queue, backlog_per_instance=config.backlog_target_per_instance
             )
 
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", widgets=[self.jobs.dashboard_widgets(), self._fleet_widgets(config)]
+        )
+
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,
@@ -89,3 +94,46 @@ class WorkerFleetStack(Stack):
             "LaunchTemplateId": self.fleet.launch_template.launch_template_id or "",
         }.items():
             CfnOutput(self, name, value=value)
+
+    def _fleet_widgets(self, config: AppConfig) -> list[cloudwatch.IWidget]:
+        """Desired and in-service instances next to the backlog, with the scale-out thresholds drawn in."""
+
+        def group_metric(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/AutoScaling",
+                metric_name=name,
+                dimensions_map={"AutoScalingGroupName": self.fleet.group.auto_scaling_group_name},
+                period=Duration.minutes(1),
+                statistic="Maximum",
+            )
+
+        thresholds = (
+            [
+                cloudwatch.HorizontalAnnotation(value=threshold, label=f"+{adjustment} instance(s)")
+                for threshold, adjustment in zip(config.scale_out_thresholds, config.scale_out_adjustments, strict=True)
+            ]
+            if config.scaling_mode == "step"
+            else [
+                cloudwatch.HorizontalAnnotation(
+                    value=config.backlog_target_per_instance, label="target backlog per instance"
+                )
+            ]
+        )
+        return [
+            cloudwatch.GraphWidget(
+                title="Instances: desired and in service",
+                left=[group_metric("GroupDesiredCapacity"), group_metric("GroupInServiceInstances")],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=config.worker_max_instances, label="maximum")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Backlog against the scaling thresholds",
+                left=[
+                    self.jobs.queue.metric_approximate_number_of_messages_visible(
+                        period=Duration.minutes(1), statistic="Maximum"
+                    )
+                ],
+                left_annotations=thresholds,
+                width=12,
+            ),
+        ]

@@ -139,6 +139,7 @@ class EncryptedQueue(Construct):
         )
 
         self.alarm_topic = alarm_topic or self._encrypted_topic()
+        self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
         self.dlq_alarm = cloudwatch.Alarm(
             self,
             "DeadLetterQueueNotEmpty",
@@ -159,7 +160,7 @@ class EncryptedQueue(Construct):
                 f"{oldest_message_alarm_threshold.to_seconds()} s: consumers are stuck or too few."
             ),
             metric=self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
-            threshold=oldest_message_alarm_threshold.to_seconds(),
+            threshold=self.age_alarm_threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=5,
             datapoints_to_alarm=3,
@@ -167,6 +168,36 @@ class EncryptedQueue(Construct):
         )
         for alarm in (self.dlq_alarm, self.age_alarm):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+
+    def dashboard_widgets(self) -> list[cloudwatch.IWidget]:
+        """Graphs of this queue for a CloudWatch dashboard: depth, age of the oldest message, DLQ depth."""
+        period = Duration.minutes(1)
+        return [
+            cloudwatch.GraphWidget(
+                title="Messages visible and in flight",
+                left=[
+                    self.queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
+                    self.queue.metric_approximate_number_of_messages_not_visible(period=period, statistic="Maximum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Age of the oldest message (s)",
+                left=[self.queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum")],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=self.age_alarm_threshold, label="age alarm")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue",
+                left=[
+                    self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=period, statistic="Maximum"
+                    )
+                ],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=1, label="DLQ alarm")],
+                width=8,
+            ),
+        ]
 
     def _encrypted_topic(self) -> sns.Topic:
         """An SNS topic for the alarms, encrypted with the queue's key and reachable only over TLS."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, Size, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -109,6 +110,36 @@ class LambdaQueueConsumer(Construct):
             "SQS event source mappings cannot have an on-failure destination; the queue's redrive policy sends "
             "failed messages to its dead-letter queue instead.",
         )
+
+    def dashboard_widgets(self) -> list[cloudwatch.IWidget]:
+        """Graphs of the function: invocations, errors, throttles, duration, concurrency."""
+        period = Duration.minutes(1)
+        fn = self.function
+        return [
+            cloudwatch.GraphWidget(
+                title="Invocations, errors, throttles",
+                left=[
+                    fn.metric_invocations(period=period, statistic="Sum"),
+                    fn.metric_errors(period=period, statistic="Sum"),
+                    fn.metric_throttles(period=period, statistic="Sum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Duration (ms)",
+                left=[
+                    fn.metric_duration(period=period, statistic="p50"),
+                    fn.metric_duration(period=period, statistic="p99"),
+                    fn.metric_duration(period=period, statistic="Maximum"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Concurrent executions",
+                left=[fn.metric("ConcurrentExecutions", period=period, statistic="Maximum")],
+                width=8,
+            ),
+        ]
 
 
 def _check(scope: Construct, prop: str, value: float, low: float, high: float, unit: str) -> None:
