@@ -1,0 +1,48 @@
+"""Settings: flags, their environment variables, and the messages a user gets when one is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.config import parse_settings, region_from_queue_url
+
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
+
+
+def test_every_setting_can_come_from_the_environment_and_a_flag_wins():
+    environ = {
+        "WORKER_QUEUE_URL": QUEUE,
+        "WORKER_OUTPUT_BUCKET": "processed",
+        "WORKER_CONCURRENCY": "8",
+        "WORKER_VISIBILITY_TIMEOUT": "300",
+        "WORKER_DRAIN_SECONDS": "600",
+        "WORKER_LIFECYCLE_HOOK": "drain",
+    }
+    settings = parse_settings(["--concurrency", "2"], environ)
+    assert (settings.queue_url, settings.output_bucket, settings.lifecycle_hook) == (QUEUE, "processed", "drain")
+    assert (settings.concurrency, settings.visibility_timeout, settings.drain_seconds) == (2, 300, 600.0)
+    assert (settings.wait_seconds, settings.test_handler) == (20, None)
+
+
+def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b", "WORKER_CONCURRENCY": "0"})
+    assert exit_info.value.code == 2
+    assert "--concurrency: 0 is outside 1..256" in capsys.readouterr().err
+
+
+def test_the_test_handler_needs_no_output_bucket():
+    settings = parse_settings(["--queue-url", QUEUE], {"WORKER_TEST_HANDLER": "sleep"})
+    assert (settings.output_bucket, settings.test_handler) == (None, "sleep")
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        (QUEUE, "eu-west-1"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/jobs", "cn-north-1"),
+        ("http://localhost:5000/123456789012/jobs", None),
+    ],
+)
+def test_the_region_can_be_read_from_the_queue_url(url, region):
+    assert region_from_queue_url(url) == region
