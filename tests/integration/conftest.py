@@ -30,7 +30,7 @@ def moto_endpoint() -> Iterator[str]:
         yield endpoint_url
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def dummy_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No real AWS: dummy credentials, and nothing from the caller's shell (profiles, endpoints) leaks in."""
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
@@ -40,7 +40,7 @@ def dummy_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def client(moto_endpoint: str) -> Callable[[str], Any]:
+def client(moto_endpoint: str, dummy_aws_env: None) -> Callable[[str], Any]:
     """``client("sqs")``: a new boto3 client for the moto server (new, so request counting stays per test)."""
     return lambda service: boto3.client(service, endpoint_url=moto_endpoint, **DUMMY_CLIENT_ARGS)  # type: ignore[call-overload]
 
@@ -209,7 +209,7 @@ def fake_imds() -> Iterator[FakeImds]:
 
 
 @pytest.fixture
-def worker_env(moto_endpoint: str, tmp_path: Any) -> dict[str, str]:
+def worker_env(moto_endpoint: str, dummy_aws_env: None) -> dict[str, str]:
     """Environment for ``python -m worker`` as a subprocess: the moto server via AWS_ENDPOINT_URL, dummy
     credentials, no instance metadata lookups (the test machine is not an EC2 instance)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WORKER_"))}
