@@ -1,0 +1,160 @@
+"""Work-arounds for moto bugs that stop the project's real templates from deploying into moto server.
+
+Each one is a narrow patch of moto's CloudFormation support, applied in the process that runs the
+ThreadedMotoServer (the demo, the deploy rehearsal). They change how moto *parses* a template, never the templates
+the CDK app synthesizes: what gets deployed is exactly what `cdk synth` wrote. :data:`APPLIED` lists what was
+patched, so the demo can say so.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+APPLIED: list[str] = []
+
+
+def apply() -> list[str]:
+    """Apply every work-around once (idempotent); return their descriptions."""
+    if not APPLIED:
+        _kms_key_tags()
+        _flow_log_s3_prefix()
+        _change_set_outputs()
+        _ec2_network_deletes()
+    return list(APPLIED)
+
+
+def _kms_key_tags() -> None:
+    """moto 5.2.5: AWS::KMS::Key with ``Tags`` fails the whole change set with ``KeyError: 'TagKey'``, and a key
+    whose ``KeyPolicy`` came from a template keeps it as a dict, so every later KMS call on the key (DescribeKey,
+    Encrypt...) fails with a 500: ``TypeError: the JSON object must be str ... not dict``.
+
+    CloudFormation writes tags as ``{"Key", "Value"}``; moto's KMS backend expects the KMS API's
+    ``{"TagKey", "TagValue"}``. The CDK app tags every resource (``Tags.of(app).add("project", ...)``), so every
+    stack with a key hit it, and moto still reported CREATE_COMPLETE for a stack with no resources in it.
+    """
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def create_from_cloudformation_json(
+        cls: type[Key], resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Key:
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        tags = properties.get("Tags")
+        if tags:
+            properties["Tags"] = [
+                {"TagKey": tag["Key"], "TagValue": tag.get("Value", "")} if "Key" in tag else tag for tag in tags
+            ]
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)  # type: ignore[no-any-return]
+
+    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment,arg-type]
+    APPLIED.append(
+        "AWS::KMS::Key: Tags as Key/Value (moto wants TagKey/TagValue: KeyError) and KeyPolicy kept as a dict "
+        "(every later KMS call on the key: HTTP 500)"
+    )
+
+
+def _flow_log_s3_prefix() -> None:
+    """moto 5.2.5: a flow log to S3 whose destination ARN has a folder (``arn:aws:s3:::bucket/prefix/``, which AWS
+    accepts) fails with ``IndexError: list index out of range``: moto looks the whole ``bucket/prefix/`` up as the
+    bucket name, reports it missing and then indexes the empty result. Look the bucket up by its name alone."""
+    from moto.ec2.models.flow_logs import FlowLogsBackend
+
+    original = FlowLogsBackend.create_flow_logs
+
+    @functools.wraps(original)
+    def create_flow_logs(self: FlowLogsBackend, *args: Any) -> Any:
+        arguments = list(args)
+        destination_type, destination = arguments[4], arguments[5]
+        if destination_type == "s3" and destination and "/" in destination.split(":", 5)[-1]:
+            arguments[5] = destination.split("/", 1)[0]
+            flow_logs, unsuccessful = original(self, *arguments)
+            for flow_log in flow_logs:
+                flow_log.log_destination = destination
+            return flow_logs, unsuccessful
+        return original(self, *arguments)
+
+    FlowLogsBackend.create_flow_logs = create_flow_logs  # type: ignore[method-assign,assignment]
+    APPLIED.append(
+        "AWS::EC2::FlowLog to s3://bucket/prefix/: moto looks up 'bucket/prefix/' as the bucket (IndexError)"
+    )
+
+
+def _change_set_outputs() -> None:
+    """moto 5.2.5: a stack created through a change set (what ``cdk deploy`` does) has no Outputs: moto makes the
+    stack with an empty template, and executing the change set creates the resources but never re-reads the
+    template's Outputs section. Re-read it after the change set has been executed."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    @functools.wraps(original)
+    def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        for stack in self.stacks.values():
+            if (
+                stack.name == stack_name
+                or stack.stack_id == stack_name
+                or _has_change_set(self, stack, change_set_name)
+            ):
+                stack._parse_template()
+                stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    APPLIED.append("change-set stacks: moto never reads the template's Outputs after ExecuteChangeSet (no outputs)")
+
+
+def _has_change_set(backend: Any, stack: Any, change_set_name: str) -> bool:
+    change_set = backend.change_sets.get(change_set_name)
+    if change_set is None:
+        change_set = next((cs for cs in backend.change_sets.values() if cs.change_set_name == change_set_name), None)
+    return change_set is not None and change_set.stack_id == stack.stack_id
+
+
+def _ec2_network_deletes() -> None:
+    """moto 5.2.5: AWS::EC2::RouteTable, SubnetRouteTableAssociation, VPCEndpoint and FlowLog have no CloudFormation
+    delete, so DeleteStack leaves them behind and then fails on the VPC: "The vpc vpc-... has dependencies and
+    cannot be deleted." Give them the deletes AWS performs (moto's delete loop retries until dependencies are gone).
+    """
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.flow_logs import FlowLogs
+    from moto.ec2.models.route_tables import RouteTable
+    from moto.ec2.models.subnets import SubnetRouteTableAssociation
+    from moto.ec2.models.vpcs import VPCEndPoint
+
+    def delete_route_table(self: RouteTable, account_id: str, region_name: str) -> None:
+        backend = ec2_backends[account_id][region_name]
+        if self.id in backend.route_tables:  # the VPC's deletion may have taken it already
+            backend.delete_route_table(self.id)
+
+    def delete_association(self: SubnetRouteTableAssociation, account_id: str, region_name: str) -> None:
+        backend = ec2_backends[account_id][region_name]
+        route_table = backend.route_tables.get(self.route_table_id)
+        if route_table is not None:
+            for association_id, subnet_id in list(route_table._associations.items()):
+                if subnet_id == self.subnet_id:
+                    backend.disassociate_route_table(association_id)
+
+    def delete_endpoint(self: VPCEndPoint, account_id: str, region_name: str) -> None:
+        backend = ec2_backends[account_id][region_name]
+        # A gateway endpoint removes its routes; route tables deleted before it have none left to remove.
+        self.route_table_ids = [rt for rt in (self.route_table_ids or []) if rt in backend.route_tables]
+        backend.delete_vpc_endpoints([self.id])
+        backend.vpc_end_points.pop(self.id, None)
+
+    def delete_flow_log(self: FlowLogs, account_id: str, region_name: str) -> None:
+        ec2_backends[account_id][region_name].delete_flow_logs([self.id])
+
+    RouteTable.delete = delete_route_table  # type: ignore[attr-defined]
+    SubnetRouteTableAssociation.delete = delete_association  # type: ignore[attr-defined]
+    VPCEndPoint.delete = delete_endpoint  # type: ignore[attr-defined]
+    FlowLogs.delete = delete_flow_log  # type: ignore[attr-defined]
+    APPLIED.append(
+        "DeleteStack: moto cannot delete AWS::EC2::RouteTable/SubnetRouteTableAssociation/VPCEndpoint/FlowLog, "
+        "then fails on the VPC ('has dependencies')"
+    )
