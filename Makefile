@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Synthesis never needs AWS; make sure nothing from the caller's shell makes it try.
 unexport AWS_PROFILE
 
-.PHONY: help setup lint test synth cfn-lint bench clean
+.PHONY: help setup lint test synth cfn-lint cost clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -50,6 +50,9 @@ synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint t
 
 cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
+
+cost: setup ## Monthly cost of a workload, e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
+	python -m cost $(ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache
