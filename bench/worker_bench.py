@@ -11,7 +11,7 @@ Processing is a no-op, so the figures measure the SQS side: messages per second 
 Targets: the worker at most 0.25 requests/message and at least the batched loop's throughput.
 Writes bench/results/worker.json.
 
-    .venv/bin/python bench/worker_bench.py [--messages 300] [--rounds 3]
+    .venv/bin/python bench/worker_bench.py [--messages 300] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def one_run(endpoint: str, name: str, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONSUMERS}
     with moto_server() as endpoint:
