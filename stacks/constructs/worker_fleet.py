@@ -158,6 +158,8 @@ class QueueWorkerFleet(Construct):
         )
 
         jobs.grant_consume(self.role)
+        # The worker reads the queue's visibility timeout at start-up (and fails fast on a wrong URL).
+        jobs.queue.grant(self.role, "sqs:GetQueueAttributes")
         grant_video_job_access(self.role, intake=intake, processed=output_bucket, processed_key=output_key)
         # In a policy of its own: the role's default policy cannot name the group, because the launch template
         # (which the group needs) waits for that policy; this one nobody waits for.

@@ -277,6 +277,7 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
         "kms:Decrypt",
         "kms:GenerateDataKey",
         "s3:GetObject",
