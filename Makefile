@@ -48,6 +48,9 @@ synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint t
 	cdk synth --quiet
 	$(MAKE) --no-print-directory cfn-lint
 
+demo: setup ## Deploy every stack into moto server with the pinned CDK CLI, run videos through both paths, destroy
+	python -m demo
+
 cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
 

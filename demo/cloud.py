@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,6 +116,10 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # moto logs and warns about each resource type its CloudFormation skips, and about Docker being absent when a
+    # custom resource would need a Lambda run; the demo and the rehearsal report those themselves.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported by moto", category=UserWarning)
     moto_compat.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
