@@ -22,6 +22,7 @@ def apply() -> list[str]:
         _flow_log_s3_prefix()
         _change_set_outputs()
         _ec2_network_deletes()
+        _s3_event_version_id()
     return list(APPLIED)
 
 
@@ -158,3 +159,24 @@ def _ec2_network_deletes() -> None:
         "DeleteStack: moto cannot delete AWS::EC2::RouteTable/SubnetRouteTableAssociation/VPCEndpoint/FlowLog, "
         "then fails on the VPC ('has dependencies')"
     )
+
+
+def _s3_event_version_id() -> None:
+    """moto 5.2.5: S3 event notifications carry no ``versionId``, even for a versioned bucket (real S3 includes it).
+    Consumers key their outputs on the version (else the ETag), so without it an S3 event and a producer's message
+    for the same object version name different output prefixes. Add it as S3 does."""
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+
+    @functools.wraps(original)
+    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, list[dict[str, Any]]]:
+        event = original(event_name, bucket, key, notification_id)
+        version_id = getattr(key, "version_id", None)
+        if getattr(bucket, "is_versioned", False) and version_id and version_id != "null":
+            for record in event["Records"]:
+                record["s3"]["object"]["versionId"] = version_id
+        return event
+
+    notifications._get_s3_event = get_s3_event
+    APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")

@@ -207,6 +207,12 @@ class Demo:
         for name, stack in stacks.items():
             template = json.loads((self.assembly / f"{name}.template.json").read_text())
             for logical_id, resource in template["Resources"].items():
+                versioning = resource.get("Properties", {}).get("VersioningConfiguration", {}).get("Status")
+                if resource["Type"] == "AWS::S3::Bucket" and versioning and logical_id in stack.resources:
+                    # moto's CloudFormation ignores VersioningConfiguration; outputs are keyed on object versions.
+                    bucket_name = stack.resources[logical_id][1]
+                    s3.put_bucket_versioning(Bucket=bucket_name, VersioningConfiguration={"Status": versioning})
+                    self.say(f"{name}/{logical_id}: put_bucket_versioning {versioning} (moto ignored the property)")
                 if resource["Type"] != "Custom::S3BucketNotifications":
                     continue
                 properties = resource["Properties"]

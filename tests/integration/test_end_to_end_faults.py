@@ -1,0 +1,265 @@
+"""End to end with injected trouble, on a moto server: 30+ jobs through both consumer paths.
+
+The queues and buckets are created with boto3, mirroring the stacks (S3 notifications to a queue with a DLQ,
+maxReceiveCount 3, versioned buckets), with short visibility timeouts so retries happen within seconds. The Lambda
+path is the real handler behind demo.poller (the event-source-mapping stand-in); the fleet path is the real worker,
+``python -m worker``, as subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+
+from demo import moto_compat
+from demo.cloud import client
+from demo.lambda_local import HandlerLogTap, load_handler
+from demo.poller import EventSourcePoller
+from demo.worker_process import WorkerProcess
+from tests.support.moto_server import DUMMY_ENV, moto_server, wait_until
+from tests.support.videos import cached_video_bytes
+from video_processing import VideoJob, sqs_body_for
+
+pytestmark = pytest.mark.slow
+
+MAX_RECEIVE_COUNT = 3
+MALFORMED_BODY = '{"Records": "this is not an S3 event"}'
+
+
+@dataclass(frozen=True)
+class Path_:
+    uploads: str
+    processed: str
+    queue_url: str
+    dlq_url: str
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    saved = dict(os.environ)
+    moto_compat.apply()  # S3 events with versionId, as real S3 sends them for versioned buckets
+    with moto_server() as endpoint_url:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in DUMMY_ENV.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)  # the in-process handler's boto3 client uses it
+        yield endpoint_url
+    os.environ.clear()
+    os.environ.update(saved)  # load_handler sets the function's environment variables in os.environ
+
+
+def make_path(endpoint: str, name: str, *, visibility_timeout: int) -> Path_:
+    """Uploads bucket -(ObjectCreated uploads/)-> queue (DLQ after 3 receives); versioned output bucket."""
+    s3, sqs = client("s3", endpoint), client("sqs", endpoint)
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    uploads, processed = f"{name}-uploads", f"{name}-processed"
+    for bucket in (uploads, processed):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=uploads,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    return Path_(uploads, processed, queue_url, dlq_url)
+
+
+def upload(endpoint: str, path: Path_, key: str, data: bytes) -> VideoJob:
+    response = client("s3", endpoint).put_object(Bucket=path.uploads, Key=key, Body=data)
+    return VideoJob(path.uploads, key, response["VersionId"], response["ETag"].strip('"'), len(data))
+
+
+def depth(endpoint: str, queue_url: str) -> int:
+    attributes = client("sqs", endpoint).get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def keys(endpoint: str, bucket: str, prefix: str) -> list[str]:
+    response = client("s3", endpoint).list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for o in response.get("Contents", [])]
+
+
+def assert_outputs(endpoint: str, path: Path_, valid: list[VideoJob], failures: dict[str, str]) -> None:
+    """Exactly one complete output set per valid video, no partial set, one failure record per permanent failure."""
+    s3 = client("s3", endpoint)
+    processed = keys(endpoint, path.processed, "processed/")
+    manifests = sorted(k for k in processed if k.endswith("/manifest.json"))
+    assert manifests == sorted(job.output_prefix + "manifest.json" for job in valid)
+    for manifest_key in manifests:
+        # Completed exactly once: the manifest (written last, conditionally) has a single version.
+        versions = s3.list_object_versions(Bucket=path.processed, Prefix=manifest_key).get("Versions", [])
+        assert len(versions) == 1, f"{manifest_key} was written {len(versions)} times"
+        manifest = json.loads(s3.get_object(Bucket=path.processed, Key=manifest_key)["Body"].read())
+        assert set(manifest["outputs"]) <= set(processed)
+    # No partial set: every object under processed/ belongs to a prefix whose manifest exists.
+    prefixes = {m.removesuffix("manifest.json") for m in manifests}
+    assert [k for k in processed if not any(k.startswith(p) for p in prefixes)] == []
+    records = {}
+    for key in keys(endpoint, path.processed, "failed/"):
+        records[key] = json.loads(s3.get_object(Bucket=path.processed, Key=key)["Body"].read())["reason"]
+    assert records == {f"failed/{key}.json": reason for key, reason in failures.items()}
+
+
+def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(endpoint: str, tmp_path: Path) -> None:
+    started = time.monotonic()
+    sqs = client("sqs", endpoint)
+    small, longer = cached_video_bytes(), cached_video_bytes(seconds=3, size="640x480")
+
+    # GIVEN a Lambda path: 12 videos, 4 of them announced twice, 3 whose first delete is lost (redelivered),
+    # one malformed message, one text file, one video deleted before it is processed
+    lam = make_path(endpoint, "lambda-jobs", visibility_timeout=2)
+    lam_valid = [upload(endpoint, lam, f"uploads/lambda video {i:02}.mp4", small) for i in range(12)]
+    sqs.send_message(QueueUrl=lam.queue_url, MessageBody=MALFORMED_BODY)
+    upload(endpoint, lam, "uploads/readme.txt", b"not a video\n" * 10)
+    gone = upload(endpoint, lam, "uploads/gone.mp4", small)
+    client("s3", endpoint).delete_object(Bucket=lam.uploads, Key=gone.key, VersionId=gone.version_id)
+    for job in lam_valid[:4]:
+        sqs.send_message(QueueUrl=lam.queue_url, MessageBody=sqs_body_for(job))
+    lost_once = {job.key for job in lam_valid[4:7]}
+    lost: set[str] = set()
+
+    def lose_delete(message_id: str, receive_count: int) -> bool:
+        # The first delivery of each message carrying a "lost" key: pretend DeleteMessageBatch never arrived.
+        return receive_count == 1 and message_id in first_delivery_of_lost
+
+    first_delivery_of_lost: set[str] = set()
+    tap = HandlerLogTap(tmp_path / "handler.log")
+    real_handler = load_handler(output_bucket=lam.processed, max_video_bytes=50 * 1024 * 1024, tap=tap)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        for record in event["Records"]:
+            for key in lost_once - lost:
+                if quote_plus(key.rsplit("/", 1)[-1]) in record["body"]:  # keys are URL-encoded in S3 events
+                    lost.add(key)
+                    first_delivery_of_lost.add(record["messageId"])
+        return real_handler(event, context)
+
+    poller = EventSourcePoller(
+        client("sqs", endpoint),
+        lam.queue_url,
+        handler,
+        batch_size=10,
+        lose_delete=lose_delete,
+        shuffle=random.Random(7),
+    )
+
+    # ... and a fleet path: 14 videos (4 longer ones, 4 announced twice), one text file, one deleted video
+    fleet = make_path(endpoint, "fleet-jobs", visibility_timeout=4)
+    fleet_valid = [upload(endpoint, fleet, f"uploads/long {i}.mp4", longer) for i in range(4)]
+    fleet_valid += [upload(endpoint, fleet, f"uploads/fleet video {i:02}.mp4", small) for i in range(10)]
+    upload(endpoint, fleet, "uploads/notes.txt", b"plain text\n" * 10)
+    fleet_gone = upload(endpoint, fleet, "uploads/gone.mp4", small)
+    client("s3", endpoint).delete_object(Bucket=fleet.uploads, Key=fleet_gone.key, VersionId=fleet_gone.version_id)
+    for job in fleet_valid[:4]:
+        sqs.send_message(QueueUrl=fleet.queue_url, MessageBody=sqs_body_for(job))
+    assert len(lam_valid) + len(fleet_valid) + 5 >= 30
+
+    env = dict(os.environ)
+
+    def start_worker(name: str) -> WorkerProcess:
+        return WorkerProcess(
+            queue_url=fleet.queue_url,
+            output_bucket=fleet.processed,
+            env=env,
+            log_path=tmp_path / f"{name}.log",
+            concurrency=2,
+            extra_args=("--drain-seconds", "30"),
+        )
+
+    # WHEN the poller drains the Lambda queue while workers drain the fleet queue; one worker is SIGKILLed
+    # mid-job, the next is stopped with SIGTERM mid-job, a third finishes the rest
+    while poller.poll_once() or depth(endpoint, lam.queue_url):
+        if time.monotonic() - started > 60:
+            break
+    killed = start_worker("killed")
+    # Mid-job: it has finished something (it is up and consuming) and holds messages it has not finished.
+    wait_until(lambda: sum(killed.counts().values()) >= 1 and _in_flight(sqs, fleet.queue_url), timeout=30, what="work")
+    killed.kill()
+    drained = start_worker("drained")
+    wait_until(lambda: sum(drained.counts().values()) >= 2, timeout=30, what="the second worker to be busy")
+    drained_code = drained.stop()
+    drain_logs = _log_entries(drained.log_path)
+    # It really was mid-job: it drained jobs in flight when SIGTERM came, and finished them.
+    assert any(e.get("message") == "draining" and int(e.get("in_flight", 0)) >= 1 for e in drain_logs)
+    finisher = start_worker("finisher")
+    wait_until(lambda: depth(endpoint, fleet.queue_url) == 0, timeout=60, interval=0.5, what="the fleet queue to empty")
+    finisher_code = finisher.stop()
+    wait_until(lambda: depth(endpoint, lam.queue_url) == 0, timeout=30, what="the lambda queue to empty")
+
+    # THEN every valid video has exactly one complete output set, each permanent failure one record
+    assert_outputs(endpoint, lam, lam_valid, {"uploads/readme.txt": "not_a_video", "uploads/gone.mp4": "object_gone"})
+    assert_outputs(
+        endpoint, fleet, fleet_valid, {"uploads/notes.txt": "not_a_video", "uploads/gone.mp4": "object_gone"}
+    )
+    # ... the malformed message, and nothing else, is in the Lambda path's DLQ; nothing is left anywhere else
+    dead = sqs.receive_message(QueueUrl=lam.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert [m["Body"] for m in dead] == [MALFORMED_BODY]
+    assert depth(endpoint, lam.queue_url) == depth(endpoint, fleet.queue_url) == depth(endpoint, fleet.dlq_url) == 0
+    # ... nothing completed twice: each video was "processed" once; duplicates were delivered and suppressed
+    assert tap.outcomes["processed"] == len(lam_valid)
+    assert tap.outcomes["duplicate"] >= 4 + len(lost_once)
+    assert tap.malformed == MAX_RECEIVE_COUNT
+    assert lost == lost_once and poller.stats.counts["deletes_lost"] >= len(lost_once)
+    assert max(poller.stats.batch_sizes) <= 10 and max(poller.stats.batch_sizes) > 1
+    fleet_done = Counter[str]()
+    completed = Counter[str]()  # "video processed" with duplicate=False: this delivery wrote the manifest
+    for worker in (killed, drained, finisher):
+        fleet_done.update(worker.counts())
+        for entry in _log_entries(worker.log_path):
+            if entry.get("message") == "video processed" and entry.get("duplicate") is False:
+                completed[str(entry["key"])] += 1
+    # (a SIGKILL between the manifest write and its log line would leave one uncounted: hence <=, the manifest
+    # versions above are the exact check)
+    assert all(n == 1 for n in completed.values()) and len(completed) <= len(fleet_valid)
+    assert len(completed) >= len(fleet_valid) - 1
+    assert fleet_done["duplicate"] >= 4
+    assert drained_code == 0 and finisher_code == 0 and killed.process.returncode == -9
+    elapsed = time.monotonic() - started
+    print(f"end-to-end fault test: {elapsed:.1f} s")
+    assert elapsed < 150
+
+
+def _in_flight(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _log_entries(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
