@@ -3,11 +3,10 @@ that can never be processed (a text file, an empty object)."""
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
+from video_processing.samples import make_sample_video
 
 CLIPS = (
     # key, seconds, size
@@ -31,41 +30,13 @@ class SampleObject:
         return len(self.data)
 
 
-def make_clip(path: Path, *, seconds: float, size: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=duration={seconds}:size={size}:rate=25",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-y",
-            str(path),
-        ],
-        check=True,
-        timeout=120,
-    )
-    return path
-
-
 def sample_objects(directory: Path) -> list[SampleObject]:
     """The clips of :data:`CLIPS` (made once, kept in ``directory``) and two bad inputs."""
     objects: list[SampleObject] = []
     for key, seconds, size in CLIPS:
         path = directory / f"{seconds}s-{size}-{Path(key).name}"
         if not path.exists():
-            make_clip(path, seconds=seconds, size=size)
+            make_sample_video(path, seconds=seconds, size=size)
         objects.append(SampleObject(key, path.read_bytes(), True, f"H.264 {size}, {seconds} s"))
     objects.append(SampleObject("notes.txt", b"not a video, just notes\n" * 20, False, "text file (not a video)"))
     objects.append(SampleObject("empty.mp4", b"", False, "empty object"))

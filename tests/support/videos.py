@@ -19,37 +19,10 @@ import imageio_ffmpeg
 import pytest
 
 from video_processing import ffmpeg as video_ffmpeg
+from video_processing.samples import make_sample_video
 
-
-def make_test_video(
-    path: Path, *, seconds: float = 1, size: str = "160x120", fps: int = 25, audio: bool = False
-) -> Path:
-    """Encode a ``testsrc`` clip (H.264 in MP4, yuv420p; ``audio`` adds a sine tone as AAC) to ``path``."""
-    inputs = ["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate={fps}"]
-    if audio:
-        inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
-    subprocess.run(
-        [
-            imageio_ffmpeg.get_ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            *inputs,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            *(["-c:a", "aac", "-shortest"] if audio else []),
-            "-y",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return path
+# The generator lives in the library, so the demo and the benchmarks make the same clips as the tests.
+make_test_video = make_sample_video
 
 
 @functools.cache
