@@ -45,6 +45,9 @@ class AppConfig:
     alarm_email: str | None = None
     # Accounts whose principals may SendMessage to SecureQueueStack's queue through its resource policy.
     cross_account_producer_accounts: tuple[str, ...] = ()
+    # A KMS key for client-side encryption of message bodies in the pipeline and the fleet (SecureQueueStack
+    # always has one): the consumers get kms:Decrypt on it and decrypt bodies that producers encrypted.
+    client_side_encryption: bool = False
 
     # Video pipeline (S3 -> SQS -> Lambda)
     upload_prefix: str = "uploads/"
@@ -123,6 +126,12 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
                 value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
             item_type = get_args(hint)[0]
             return tuple(item_type(item) for item in value)
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError("use true or false")
         if hint is int:
             if isinstance(value, bool):
                 raise TypeError("a boolean is not a number")

@@ -2,6 +2,7 @@
 
 - In flight: every request must use TLS (a deny on aws:SecureTransport=false in both queue policies).
 - At rest: a customer-managed KMS key with rotation encrypts the queue, its dead-letter queue and the alarm topic.
+- On the client: a second key for producers to encrypt bodies themselves (clientside/), decryptable by the consumer.
 - Access: IAM policies for our own roles (a producer that may only send, a consumer that may only receive,
   delete and change visibility), the queue's resource policy for other accounts (send only, when configured).
 """
@@ -15,6 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 
 
@@ -47,6 +49,12 @@ class SecureQueueStack(Stack):
 
         self.jobs.allow_send_from_accounts(config.cross_account_producer_accounts)
 
+        # Client-side encryption (the seed's third option): bodies the producer encrypts under this key are
+        # opaque to anyone who may receive from the queue but may not decrypt with this key.
+        self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+        self.body_key.grant_encrypt(self.producer_role)
+        self.body_key.grant_decrypt(self.consumer_role)
+
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", widgets=[self.jobs.dashboard_widgets()])
 
         for name, value in {
@@ -54,6 +62,7 @@ class SecureQueueStack(Stack):
             "QueueArn": self.jobs.queue.queue_arn,
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
             "KeyArn": self.jobs.key.key_arn,
+            "BodyKeyArn": self.body_key.key.key_arn,
             "ProducerRoleArn": self.producer_role.role_arn,
             "ConsumerRoleArn": self.consumer_role.role_arn,
         }.items():

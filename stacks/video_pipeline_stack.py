@@ -18,6 +18,7 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
+from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
 from stacks.constructs.python_bundling import PythonBundle
@@ -36,6 +37,7 @@ def video_processor_bundle(architecture: str) -> PythonBundle:
         sources=(
             ("lambdas/video_processor/handler.py", "handler.py"),
             ("video_processing", "video_processing"),
+            ("clientside", "clientside"),
         ),
         requirements="lambdas/video_processor/requirements.txt",
         architecture=architecture,
@@ -96,6 +98,11 @@ class VideoPipelineStack(Stack):
             wildcard_finding("*"),
             "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
         )
+
+        if config.client_side_encryption:
+            self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            self.body_key.grant_decrypt(function)
+            function.add_environment("BODY_KEY_ARN", self.body_key.key.key_arn)
 
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))

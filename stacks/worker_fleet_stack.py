@@ -18,6 +18,7 @@ from constructs import Construct
 
 from stacks.config import AppConfig
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
+from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
@@ -54,6 +55,11 @@ class WorkerFleetStack(Stack):
         self.network = FleetNetwork(
             self, "Network", mode=config.network_mode, flow_logs_bucket=access_logs, existing_vpc=existing_vpc
         )
+        self.body_key = (
+            ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            if config.client_side_encryption
+            else None
+        )
         self.fleet = QueueWorkerFleet(
             self,
             "Workers",
@@ -67,6 +73,7 @@ class WorkerFleetStack(Stack):
             max_instances=config.worker_max_instances,
             worker_concurrency=config.worker_concurrency,
             max_video_bytes=config.max_video_mb * 1024 * 1024,
+            body_key=self.body_key,
         )
         if config.scaling_mode == "step":
             step_scaling(

@@ -42,7 +42,8 @@ CONSUMER_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMe
 class EncryptedQueue(Construct):
     """An SQS queue with a customer-managed KMS key, a dead-letter queue, TLS-only policies and alarms.
 
-    Attributes: ``queue``, ``dead_letter_queue``, ``key``, ``alarm_topic``, ``dlq_alarm``, ``age_alarm``.
+    Attributes: ``queue``, ``queue_name`` (fixed at synthesis), ``dead_letter_queue``, ``key``, ``alarm_topic``,
+    ``dlq_alarm``, ``age_alarm``.
     """
 
     def __init__(
@@ -98,9 +99,9 @@ class EncryptedQueue(Construct):
         # the DLQ, so a DLQ retention shorter than the source's would expire messages early.)
         # Its redrive-allow policy names its source queue; that queue's name is fixed here, because referring to
         # the queue itself would make a circular dependency (the queue's redrive policy refers to the DLQ).
-        source_queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
+        self.queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
         source_queue_arn = Stack.of(self).format_arn(
-            service="sqs", resource=source_queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
+            service="sqs", resource=self.queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
         )
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -126,7 +127,7 @@ class EncryptedQueue(Construct):
         self.queue = sqs.Queue(
             self,
             "Queue",
-            queue_name=source_queue_name,
+            queue_name=self.queue_name,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
             data_key_reuse=data_key_reuse,

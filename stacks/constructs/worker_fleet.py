@@ -22,6 +22,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.python_bundling import PythonBundle
@@ -37,7 +38,7 @@ LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
 def worker_bundle(architecture: str) -> PythonBundle:
     """The worker asset: the worker and video_processing packages plus Linux wheels for python3.11."""
     return PythonBundle(
-        sources=(("worker", "worker"), ("video_processing", "video_processing")),
+        sources=(("worker", "worker"), ("video_processing", "video_processing"), ("clientside", "clientside")),
         requirements="worker/requirements.txt",
         architecture=architecture,
         python_version=WORKER_PYTHON,
@@ -65,6 +66,7 @@ class QueueWorkerFleet(Construct):
         worker_concurrency: int = 2,
         max_video_bytes: int = 200 * 1024 * 1024,
         drain_timeout: Duration = Duration.minutes(10),
+        body_key: ClientSideEncryptionKey | None = None,
         root_volume_gib: int = 30,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -92,6 +94,24 @@ class QueueWorkerFleet(Construct):
         )
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs")
         network.allow_endpoints_from(self.security_group)
+
+        drain_seconds = int(drain_timeout.to_seconds())
+        # The worker's settings (worker/config.py), as environment variables of its systemd service.
+        environment = {
+            "AWS_REGION": Stack.of(self).region,
+            "WORKER_QUEUE_URL": jobs.queue.queue_url,
+            "WORKER_OUTPUT_BUCKET": output_bucket.bucket_name,
+            "WORKER_CONCURRENCY": str(worker_concurrency),
+            "WORKER_VISIBILITY_TIMEOUT": str(jobs.queue.node.default_child.visibility_timeout),  # type: ignore[union-attr]
+            "WORKER_MAX_BYTES": str(max_video_bytes),
+            "WORKER_DRAIN_SECONDS": str(drain_seconds),
+            "WORKER_LIFECYCLE_HOOK": LIFECYCLE_HOOK_NAME,
+            # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
+            "TMPDIR": "/var/tmp",  # noqa: S108
+        }
+        if body_key is not None:
+            body_key.grant_decrypt(self.role)
+            environment["WORKER_BODY_KEY_ARN"] = body_key.key.key_arn
 
         bundle = worker_bundle(architecture)
         code = s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.asset_options())
@@ -124,15 +144,7 @@ class QueueWorkerFleet(Construct):
                     ),
                 )
             ],
-            user_data=self._user_data(
-                code,
-                queue_url=jobs.queue.queue_url,
-                output_bucket=output_bucket.bucket_name,
-                concurrency=worker_concurrency,
-                visibility_timeout=jobs.queue.node.default_child.visibility_timeout,  # type: ignore[union-attr]
-                max_video_bytes=max_video_bytes,
-                drain_seconds=int(drain_timeout.to_seconds()),
-            ),
+            user_data=self._user_data(code, environment=environment, drain_seconds=drain_seconds),
         )
 
         self.group = autoscaling.AutoScalingGroup(
@@ -202,21 +214,10 @@ class QueueWorkerFleet(Construct):
             "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
         )
 
-    def _user_data(
-        self,
-        code: s3_assets.Asset,
-        *,
-        queue_url: str,
-        output_bucket: str,
-        concurrency: int,
-        visibility_timeout: object,
-        max_video_bytes: int,
-        drain_seconds: int,
-    ) -> ec2.UserData:
+    def _user_data(self, code: s3_assets.Asset, *, environment: dict[str, str], drain_seconds: int) -> ec2.UserData:
         """Install python3.11 (from AL2023's repositories, served from S3), unpack the asset, run a service."""
         user_data = ec2.UserData.for_linux()
         archive = user_data.add_s3_download_command(bucket=code.bucket, bucket_key=code.s3_object_key)
-        region = Stack.of(self).region
         user_data.add_commands(
             "set -euo pipefail",
             f"dnf install -y python{WORKER_PYTHON}",
@@ -232,15 +233,7 @@ class QueueWorkerFleet(Construct):
             "User=video-worker",
             f"WorkingDirectory={INSTALL_DIR}",
             f"Environment=PYTHONPATH={INSTALL_DIR}",
-            f"Environment=AWS_REGION={region}",
-            f"Environment=WORKER_QUEUE_URL={queue_url}",
-            f"Environment=WORKER_OUTPUT_BUCKET={output_bucket}",
-            f"Environment=WORKER_CONCURRENCY={concurrency}",
-            f"Environment=WORKER_VISIBILITY_TIMEOUT={visibility_timeout}",
-            f"Environment=WORKER_MAX_BYTES={max_video_bytes}",
-            f"Environment=WORKER_DRAIN_SECONDS={drain_seconds}",
-            f"Environment=WORKER_LIFECYCLE_HOOK={LIFECYCLE_HOOK_NAME}",
-            "Environment=TMPDIR=/var/tmp",
+            *(f"Environment={name}={value}" for name, value in environment.items()),
             f"ExecStart=/usr/bin/python{WORKER_PYTHON} -m worker",
             # systemd sends SIGTERM on stop; the worker drains, so give it the drain time before SIGKILL.
             "KillSignal=SIGTERM",

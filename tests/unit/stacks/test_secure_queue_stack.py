@@ -36,11 +36,9 @@ def test_the_producer_role_may_only_send_to_this_queue_with_this_key(template: T
     statements = _statements_of_role(template, "ProducerRole")
     # THEN exactly these actions, nothing wider
     assert _actions(statements) == {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
-    # AND each on one resource: the queue (not the DLQ) and the key
+    # AND each on one resource: the queue (not the DLQ), the queue's key, and the client-side body key
     resources = {s["Resource"]["Fn::GetAtt"][0] for s in statements}  # type: ignore[index]
-    assert any(r.startswith("JobsQueue") for r in resources)
-    assert any(r.startswith("JobsKey") for r in resources)
-    assert len(resources) == 2
+    assert {r.rstrip("0123456789ABCDEF") for r in resources} == {"JobsQueue", "JobsKey", "BodyKey"}
 
 
 def test_the_consumer_role_may_only_receive_delete_and_change_visibility(template: Template) -> None:
@@ -131,6 +129,7 @@ def test_outputs_name_the_queue_dlq_key_and_roles(template: Template) -> None:
         "QueueArn",
         "DeadLetterQueueUrl",
         "KeyArn",
+        "BodyKeyArn",
         "ProducerRoleArn",
         "ConsumerRoleArn",
     }
@@ -142,3 +141,28 @@ def test_the_stack_is_environment_agnostic_by_default(template: Template) -> Non
         "AWS::SQS::Queue",
         {"RedriveAllowPolicy": {"sourceQueueArns": [{"Fn::Join": ["", Match.array_with([{"Ref": "AWS::Region"}])]}]}},
     )
+
+
+def test_the_body_key_lets_the_producer_encrypt_and_the_consumer_decrypt_for_this_queue_only(
+    template: Template,
+) -> None:
+    # GIVEN the client-side encryption key (rotation on) and the queue's fixed name
+    template.has_resource_properties(
+        "AWS::KMS::Key", {"Description": Match.string_like_regexp("^Client-side"), "EnableKeyRotation": True}
+    )
+    queue_name = template.find_resources("AWS::SQS::Queue", {"Properties": {"QueueName": Match.any_value()}})
+    name = next(iter(queue_name.values()))["Properties"]["QueueName"]
+    only_this_queue = {"StringEquals": {"kms:EncryptionContext:sqs_queue": name}}
+
+    def body_key_statements(role: str) -> list[dict[str, object]]:
+        return [
+            s for s in _statements_of_role(template, role) if str(s["Resource"]).startswith("{'Fn::GetAtt': ['BodyKey")
+        ]
+
+    # THEN the producer may only generate data keys, the consumer only decrypt, both for this queue's context
+    assert [(s["Action"], s["Condition"]) for s in body_key_statements("ProducerRole")] == [
+        ("kms:GenerateDataKey", only_this_queue)
+    ]
+    assert [(s["Action"], s["Condition"]) for s in body_key_statements("ConsumerRole")] == [
+        ("kms:Decrypt", only_this_queue)
+    ]

@@ -317,3 +317,41 @@ def test_out_of_range_consumer_props_fail_synthesis(props: dict[str, Any], messa
     with pytest.raises(ValueError, match="LambdaQueueConsumer 'Consumer/Worker'") as raised:
         _consumer(Duration.hours(12), **props)
     assert message in str(raised.value)
+
+
+def test_client_side_encryption_gives_the_function_a_body_key_it_may_only_decrypt_with(synth_with: Any) -> None:
+    # GIVEN the default configuration: no body key, no setting
+    # WHEN client_side_encryption is turned on
+    template = synth_with(client_side_encryption=True)[STACK]
+    body_key = _logical_id(template, "AWS::KMS::Key", {"Description": Match.string_like_regexp("^Client-side")})
+    # THEN the function is told the key and may decrypt with it for its queue's context only
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handler.lambda_handler",
+            "Environment": {"Variables": Match.object_like({"BODY_KEY_ARN": {"Fn::GetAtt": [body_key, "Arn"]}})},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": {"Fn::GetAtt": [body_key, "Arn"]},
+                            "Condition": {"StringEquals": {"kms:EncryptionContext:sqs_queue": Match.any_value()}},
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_without_client_side_encryption_there_is_no_body_key(template: Template) -> None:
+    assert not template.find_resources(
+        "AWS::KMS::Key", {"Properties": {"Description": Match.string_like_regexp("^Client-side")}}
+    )

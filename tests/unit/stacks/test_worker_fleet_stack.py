@@ -336,3 +336,12 @@ def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(t
         "systemctl enable --now video-worker",
     ):
         assert expected in script, expected
+
+
+def test_client_side_encryption_tells_the_workers_their_body_key(synth_with: Any) -> None:
+    template = synth_with(client_side_encryption=True)[STACK]
+    body_key, _ = _one(template, "AWS::KMS::Key", {"Description": Match.string_like_regexp("^Client-side")})
+    _, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
+    script = str(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    assert "Environment=WORKER_BODY_KEY_ARN=" in script
+    assert body_key in script
