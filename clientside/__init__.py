@@ -9,6 +9,10 @@ from clientside.envelope import (
     decrypt_body,
     encrypt_body,
     is_encrypted,
+    kms_key_provider,
+    open_body,
+    queue_name_from_arn,
+    queue_name_from_url,
 )
 
 __all__ = [
@@ -20,4 +24,8 @@ __all__ = [
     "decrypt_body",
     "encrypt_body",
     "is_encrypted",
+    "kms_key_provider",
+    "open_body",
+    "queue_name_from_arn",
+    "queue_name_from_url",
 ]

@@ -20,6 +20,11 @@ Size: the Encryption SDK message is larger than the plaintext (header, wrapped d
 body became 531 bytes against moto's KMS), and base64 adds a third. The size checked against the queue's limit is
 the final string's UTF-8 length; message attributes count against the same limit, so leave room for them.
 
+Consumers call :func:`open_body` on every body: plain ones pass through untouched (no KMS call), encrypted ones
+are decrypted with the key the consumer is configured with (BODY_KEY_ARN for the Lambda, --body-key-arn /
+WORKER_BODY_KEY_ARN for the worker). A body that cannot be opened raises; consumers let it fail, so it is retried
+and reaches the dead-letter queue instead of being dropped.
+
 Costs: every encrypt calls kms:GenerateDataKey and every decrypt kms:Decrypt (no data-key caching here), so budget
 one KMS request per message on each side ($0.03 per 10,000 in us-east-1).
 """
@@ -28,20 +33,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+from collections.abc import Callable
 from typing import Any
 
-import aws_encryption_sdk  # type: ignore[import-untyped]
-from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError  # type: ignore[import-untyped]
-from aws_encryption_sdk.identifiers import CommitmentPolicy  # type: ignore[import-untyped]
-from aws_encryption_sdk.key_providers.base import MasterKeyProvider  # type: ignore[import-untyped]
-from aws_encryption_sdk.key_providers.kms import KMSMasterKey  # type: ignore[import-untyped]
-from cryptography.exceptions import InvalidSignature
+# The Encryption SDK (and cryptography) are imported inside the functions that need them: importing this module
+# stays cheap, so a consumer whose queue only carries plain bodies never loads them.
 
 ENCRYPTED_PREFIX = "sqs-cse:v1:"
 CONTEXT_KEY = "sqs_queue"
 DEFAULT_MAX_MESSAGE_SIZE_BYTES = 256 * 1024  # AppConfig.max_message_size_bytes default (cdk.json)
 
-_SDK = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+NO_KEY_SETTINGS = "BODY_KEY_ARN for the Lambda consumer, --body-key-arn / WORKER_BODY_KEY_ARN for the worker"
+"""Where a consumer is given the key to open client-side encrypted bodies (named in the error when it is not)."""
 
 
 class ClientSideEncryptionError(ValueError):
@@ -101,8 +105,10 @@ def encrypt_body(
     """
     provider = _provider(kms_client_or_provider, key_id)
     plaintext = body.encode("utf-8")
+    from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError  # type: ignore[import-untyped]
+
     try:
-        ciphertext, _header = _SDK.encrypt(
+        ciphertext, _header = _sdk().encrypt(
             source=plaintext, key_provider=provider, encryption_context=encryption_context(queue_name)
         )
     except AWSEncryptionSDKClientError as err:
@@ -130,9 +136,12 @@ def decrypt_body(kms_client_or_provider: Any, key_id: str, queue_name: str, body
         ciphertext = base64.b64decode(body[len(ENCRYPTED_PREFIX) :], validate=True)
     except (binascii.Error, ValueError) as err:
         raise ClientSideEncryptionError(f"The encrypted body is not valid base64: {err}") from err
+    from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+    from cryptography.exceptions import InvalidSignature
+
     provider = _provider(kms_client_or_provider, key_id)
     try:
-        plaintext, header = _SDK.decrypt(source=ciphertext, key_provider=provider)
+        plaintext, header = _sdk().decrypt(source=ciphertext, key_provider=provider)
     except (AWSEncryptionSDKClientError, InvalidSignature) as err:  # a bad signature surfaces as the latter
         raise ClientSideEncryptionError(f"Could not decrypt a message for queue {queue_name!r}: {err}") from err
     expected = encryption_context(queue_name)
@@ -144,11 +153,69 @@ def decrypt_body(kms_client_or_provider: Any, key_id: str, queue_name: str, body
     return bytes(plaintext).decode("utf-8")
 
 
-def _provider(kms_client_or_provider: Any, key_id: str) -> MasterKeyProvider:
+def open_body(body: str, *, queue_name: str, key_id: str | None, kms_client: Any | Callable[[], Any]) -> str:
+    """What a consumer calls on every received body: plain bodies pass through, encrypted ones are decrypted.
+
+    - Not client-side encrypted (an S3 event notification, for instance): ``body`` is returned unchanged, without
+      touching KMS. ``kms_client`` may be a zero-argument factory; it is only called for an encrypted body, so a
+      consumer can create its KMS client lazily.
+    - Encrypted: decrypted with ``key_id`` for ``queue_name`` (see :func:`decrypt_body`; ContextMismatchError for
+      a message encrypted for another queue, ClientSideEncryptionError if it cannot be decrypted).
+    - Encrypted but ``key_id`` is None (or empty): ClientSideEncryptionError naming the setting to configure.
+
+    Consumers must not drop a body this refuses: raise, so it is retried and reaches the dead-letter queue.
+    """
+    if not is_encrypted(body):
+        return body
+    if not key_id:
+        raise ClientSideEncryptionError(
+            "The message body is client-side encrypted, but this consumer has no key configured to decrypt it: "
+            f"set {NO_KEY_SETTINGS} to the KMS key ARN the producer encrypted with."
+        )
+    client = kms_client() if callable(kms_client) else kms_client
+    return decrypt_body(client, key_id, queue_name, body)
+
+
+def queue_name_from_url(queue_url: str) -> str:
+    """``https://sqs.eu-west-1.amazonaws.com/123456789012/jobs`` -> ``jobs`` (the encryption context's value)."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def queue_name_from_arn(queue_arn: str) -> str:
+    """``arn:aws:sqs:eu-west-1:123456789012:jobs`` -> ``jobs`` (the encryption context's value)."""
+    return queue_arn.rsplit(":", 1)[-1]
+
+
+def kms_key_provider(kms_client: Any, key_id: str) -> Any:
+    """An Encryption SDK master key provider for one KMS key; ``key_id`` may be a key id, ARN or alias.
+
+    Resolving an id or alias costs a DescribeKey call: build the provider once and pass it to
+    :func:`encrypt_body` / :func:`decrypt_body` when handling many messages. Raises ClientSideEncryptionError if
+    the key cannot be described (unknown key, no permission).
+    """
+    return _provider(kms_client, key_id)
+
+
+@functools.cache
+def _sdk() -> Any:
+    import aws_encryption_sdk  # type: ignore[import-untyped]
+    from aws_encryption_sdk.identifiers import CommitmentPolicy  # type: ignore[import-untyped]
+
+    return aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+
+
+def _provider(kms_client_or_provider: Any, key_id: str) -> Any:
+    from aws_encryption_sdk.key_providers.base import MasterKeyProvider  # type: ignore[import-untyped]
+    from aws_encryption_sdk.key_providers.kms import KMSMasterKey  # type: ignore[import-untyped]
+    from botocore.exceptions import BotoCoreError, ClientError
+
     if isinstance(kms_client_or_provider, MasterKeyProvider):
         return kms_client_or_provider
     client = kms_client_or_provider
     # The SDK records the key ARN KMS returns, and on decrypt matches it exactly: resolve ids and aliases to the ARN.
     if not (key_id.startswith("arn:") and ":key/" in key_id):
-        key_id = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+        try:
+            key_id = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+        except (BotoCoreError, ClientError) as err:
+            raise ClientSideEncryptionError(f"Cannot use KMS key {key_id!r}: {err}") from err
     return KMSMasterKey(key_id=key_id, client=client)

@@ -4,6 +4,9 @@ implemented there, so nothing is substituted)."""
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +20,9 @@ from clientside import (
     decrypt_body,
     encrypt_body,
     is_encrypted,
+    open_body,
+    queue_name_from_arn,
+    queue_name_from_url,
 )
 
 
@@ -104,3 +110,90 @@ def test_through_a_real_queue(kms):
     sqs.send_message(QueueUrl=url, MessageBody=encrypt_body(client, key_id, "jobs", "payload"))
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]["Body"]
     assert decrypt_body(client, key_id, "jobs", received) == "payload"
+
+
+def _no_client() -> object:
+    pytest.fail("open_body created a KMS client for a plain body")
+
+
+def test_open_body_passes_a_plain_body_through_without_creating_a_kms_client() -> None:
+    # GIVEN a plain S3 event body and a KMS client factory that fails the test if called
+    plain = '{"Records": [{"eventName": "ObjectCreated:Put"}]}'
+
+    # WHEN a consumer with and without a key opens it
+    opened_with_key = open_body(plain, queue_name="jobs", key_id="arn:aws:kms:us-east-1:1:key/x", kms_client=_no_client)
+    opened_without_key = open_body(plain, queue_name="jobs", key_id=None, kms_client=_no_client)
+
+    # THEN it is returned unchanged and no client was created
+    assert opened_with_key == plain
+    assert opened_without_key == plain
+
+
+def test_open_body_decrypts_an_encrypted_body_creating_the_client_from_the_factory(
+    kms: tuple[Any, str, str],
+) -> None:
+    # GIVEN a body encrypted for "jobs", and a consumer configured with the key's ARN and a lazy client factory
+    client, key_id, arn = kms
+    encrypted = encrypt_body(client, key_id, "jobs", '{"Records": []}')
+    created: list[object] = []
+
+    def factory() -> Any:
+        created.append(client)
+        return client
+
+    # WHEN it opens the body
+    opened = open_body(encrypted, queue_name="jobs", key_id=arn, kms_client=factory)
+
+    # THEN it gets the plaintext, having created the client once; a client object is accepted as well
+    assert opened == '{"Records": []}'
+    assert len(created) == 1
+    assert open_body(encrypted, queue_name="jobs", key_id=arn, kms_client=client) == '{"Records": []}'
+
+
+def test_open_body_refuses_another_queues_body(kms: tuple[Any, str, str]) -> None:
+    # GIVEN a body encrypted for another queue
+    client, key_id, arn = kms
+    encrypted = encrypt_body(client, key_id, "other-queue", "hello")
+
+    # WHEN / THEN the consumer of "jobs" refuses it
+    with pytest.raises(ContextMismatchError):
+        open_body(encrypted, queue_name="jobs", key_id=arn, kms_client=client)
+
+
+@pytest.mark.parametrize("key_id", [None, ""])
+def test_open_body_without_a_key_names_the_setting_to_configure(kms: tuple[Any, str, str], key_id: str | None) -> None:
+    # GIVEN an encrypted body and a consumer with no key configured
+    client, real_key_id, _arn = kms
+    encrypted = encrypt_body(client, real_key_id, "jobs", "hello")
+
+    # WHEN it opens the body
+    with pytest.raises(ClientSideEncryptionError) as caught:
+        open_body(encrypted, queue_name="jobs", key_id=key_id, kms_client=_no_client)
+
+    # THEN the error says why and names the settings, and no client was created (the factory would have failed)
+    message = str(caught.value)
+    assert "client-side encrypted" in message
+    assert "no key configured" in message
+    assert "BODY_KEY_ARN" in message
+    assert "--body-key-arn" in message
+    assert "WORKER_BODY_KEY_ARN" in message
+    assert "hello" not in message
+
+
+def test_an_unknown_key_is_a_client_side_encryption_error(kms: tuple[Any, str, str]) -> None:
+    client, _key_id, _arn = kms
+    with pytest.raises(ClientSideEncryptionError, match="Cannot use KMS key 'alias/missing'"):
+        encrypt_body(client, "alias/missing", "jobs", "hello")
+
+
+def test_queue_names_from_url_and_arn() -> None:
+    assert queue_name_from_url("https://sqs.eu-west-1.amazonaws.com/123456789012/video-jobs") == "video-jobs"
+    assert queue_name_from_url("http://localhost:5000/123456789012/video-jobs/") == "video-jobs"
+    assert queue_name_from_arn("arn:aws:sqs:eu-west-1:123456789012:video-jobs") == "video-jobs"
+
+
+def test_importing_clientside_does_not_load_the_encryption_sdk() -> None:
+    # GIVEN a fresh interpreter WHEN it imports clientside THEN the Encryption SDK is not loaded yet
+    code = "import sys, clientside; print('aws_encryption_sdk' in sys.modules, 'cryptography' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
