@@ -3,11 +3,17 @@
 Outcome per SQS record:
 - processed, or already processed (a duplicate delivery): consumed.
 - permanent failure (not a video, too large, empty, gone): ``failed/<key>.json`` written, metric, consumed.
-- malformed body or transient error: reported in ``batchItemFailures``, so SQS redelivers it; after
-  maxReceiveCount it moves to the dead-letter queue. Nothing is dropped silently.
+- malformed body, a client-side encrypted body that cannot be opened (encrypted for another queue, tampered,
+  or no BODY_KEY_ARN configured), or a transient error: reported in ``batchItemFailures``, so SQS redelivers it;
+  after maxReceiveCount it moves to the dead-letter queue. Nothing is dropped silently.
 
-Settings (environment): OUTPUT_BUCKET, MAX_VIDEO_BYTES, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
-In the deployed asset this file sits next to the ``video_processing`` package.
+Client-side encrypted bodies (``clientside``): with BODY_KEY_ARN set, a body carrying the ``sqs-cse:v1:`` marker is
+decrypted with that KMS key, its encryption context checked against this record's queue. Plain bodies (S3's own
+notifications) are processed as before, without any KMS call, whether BODY_KEY_ARN is set or not.
+
+Settings (environment): OUTPUT_BUCKET, MAX_VIDEO_BYTES, BODY_KEY_ARN (optional), POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE. In the deployed asset this file sits next to the ``video_processing`` and
+``clientside`` packages.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from clientside import ClientSideEncryptionError, open_body, queue_name_from_arn
 from video_processing import (
     MalformedMessageError,
     PermanentJobError,
@@ -34,6 +41,7 @@ from video_processing import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_s3.client import S3Client
 
 # Lambda's /tmp is 512 MB by default; the download must fit there.
@@ -51,13 +59,34 @@ def s3_client() -> S3Client:
     return boto3.client("s3")
 
 
+@functools.cache
+def kms_client() -> KMSClient:
+    """Created on the first encrypted body only (plain bodies never need it); ``kms_client.cache_clear()`` in tests."""
+    return boto3.client("kms")
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Process every job in one SQS message; raise to have the message retried."""
     logger.append_keys(message_id=record.message_id)
     try:
         try:
-            jobs = jobs_from_sqs_body(record.body)
+            body = open_body(
+                record.body,
+                queue_name=queue_name_from_arn(record.event_source_arn),
+                key_id=os.environ.get("BODY_KEY_ARN") or None,
+                kms_client=kms_client,
+            )
+        except ClientSideEncryptionError as error:
+            # The reason names contexts and keys, never the plaintext.
+            logger.error(
+                "Client-side encrypted body cannot be opened: left on the queue, it moves to the DLQ after "
+                "maxReceiveCount",
+                extra={"reason": str(error), "error_type": type(error).__name__},
+            )
+            raise
+        try:
+            jobs = jobs_from_sqs_body(body)
         except MalformedMessageError:
             logger.exception("Malformed message: left on the queue, it moves to the DLQ after maxReceiveCount")
             raise
