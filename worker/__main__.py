@@ -120,7 +120,19 @@ def build_handler(
     assert settings.output_bucket is not None  # parse_settings insists on it without a test handler
     s3 = session.client("s3", config=client_config)
     count_requests(s3, counters)
-    return make_video_handler(s3_client=s3, output_bucket=settings.output_bucket, max_bytes=settings.max_bytes)
+    kms = None
+    if settings.body_key_arn:
+        # Only needed for client-side encrypted bodies; created up front because jobs run in threads.
+        kms = session.client("kms", config=client_config)
+        count_requests(kms, counters)
+    return make_video_handler(
+        s3_client=s3,
+        output_bucket=settings.output_bucket,
+        max_bytes=settings.max_bytes,
+        queue_url=settings.queue_url,
+        body_key_arn=settings.body_key_arn,
+        kms_client=kms,
+    )
 
 
 if __name__ == "__main__":

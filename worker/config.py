@@ -28,6 +28,8 @@ class Settings:
     imds_url: str
     log_level: str
     test_handler: str | None
+    body_key_arn: str | None = None
+    """KMS key to open client-side encrypted bodies with; None: such bodies fail (and reach the DLQ)."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -108,6 +110,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         type=_seconds,
     )
     option("--lifecycle-hook", "WORKER_LIFECYCLE_HOOK", "termination lifecycle hook to complete after draining")
+    option(
+        "--body-key-arn",
+        "WORKER_BODY_KEY_ARN",
+        "KMS key ARN to decrypt client-side encrypted message bodies (default: none; plain bodies need none)",
+    )
     option("--region", "WORKER_REGION", "AWS region (default: the AWS chain, else the queue URL's)")
     option("--imds-url", "WORKER_IMDS_URL", "instance metadata endpoint", default=DEFAULT_IMDS_URL)
     option(
@@ -142,6 +149,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         imds_url=args.imds_url,
         log_level=args.log_level,
         test_handler=test_handler,
+        body_key_arn=args.body_key_arn or None,
     )
 
 

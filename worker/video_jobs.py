@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from clientside import ClientSideEncryptionError, open_body, queue_name_from_url
 from video_processing import PermanentJobError, jobs_from_sqs_body, process_video, record_failure
 from worker.job import JobHandler, JobOutcome, Message
 
@@ -16,9 +19,22 @@ log = logging.getLogger(__name__)
 
 
 def make_video_handler(
-    *, s3_client: S3Client, output_bucket: str, max_bytes: int, workdir: Path | None = None
+    *,
+    s3_client: S3Client,
+    output_bucket: str,
+    max_bytes: int,
+    workdir: Path | None = None,
+    queue_url: str = "",
+    body_key_arn: str | None = None,
+    kms_client: Any | Callable[[], Any] | None = None,
 ) -> JobHandler:
     """A :data:`~worker.job.JobHandler` that runs the ``transcode`` profile for each video in the message.
+
+    The body is first opened with :func:`clientside.open_body`: plain bodies pass through; client-side encrypted
+    ones are decrypted with ``body_key_arn`` for the queue named by ``queue_url``'s last path segment.
+    ``kms_client`` is a KMS client or a zero-argument factory, called on the first encrypted body only (default:
+    ``boto3.client("kms")``). A body that cannot be opened (encrypted for another queue, tampered, or no key
+    configured) raises, like a malformed body.
 
     - Every video done (or already done by an earlier delivery) -> DONE / DUPLICATE: the message is deleted.
     - A video that can never be processed (not a video, too large, gone) -> its failure is recorded under
@@ -27,9 +43,21 @@ def make_video_handler(
       and reaches the dead-letter queue after maxReceiveCount deliveries, intact for inspection and redrive.
     """
 
+    queue_name = queue_name_from_url(queue_url) if queue_url else ""
+    kms = kms_client if kms_client is not None else _lazy_kms_client()
+
     def handle(message: Message) -> JobOutcome:
+        try:
+            body = open_body(message.body, queue_name=queue_name, key_id=body_key_arn, kms_client=kms)
+        except ClientSideEncryptionError as error:
+            # The reason names contexts and keys, never the plaintext. Raising leaves the message on the queue.
+            log.error(
+                "client-side encrypted body cannot be opened; the message stays on the queue and reaches the DLQ",
+                extra={"message_id": message.message_id, "reason": str(error), "error_type": type(error).__name__},
+            )
+            raise
         outcomes: list[JobOutcome] = []
-        for job in jobs_from_sqs_body(message.body):  # [] for the s3:TestEvent S3 sends on set-up
+        for job in jobs_from_sqs_body(body):  # [] for the s3:TestEvent S3 sends on set-up
             try:
                 result = process_video(
                     job,
@@ -67,3 +95,19 @@ def make_video_handler(
         return JobOutcome.DONE
 
     return handle
+
+
+def _lazy_kms_client() -> Callable[[], Any]:
+    """A factory creating one KMS client on first use; jobs run in threads, and creating clients is not."""
+    lock = threading.Lock()
+    created: list[Any] = []
+
+    def get() -> Any:
+        with lock:
+            if not created:
+                import boto3
+
+                created.append(boto3.client("kms"))
+            return created[0]
+
+    return get

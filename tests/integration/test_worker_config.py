@@ -31,6 +31,15 @@ def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
     assert "--concurrency: 0 is outside 1..256" in capsys.readouterr().err
 
 
+def test_the_body_key_comes_from_a_flag_or_the_environment_and_is_optional():
+    base = {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"}
+    arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert parse_settings([], base).body_key_arn is None
+    assert parse_settings([], base | {"WORKER_BODY_KEY_ARN": ""}).body_key_arn is None
+    assert parse_settings([], base | {"WORKER_BODY_KEY_ARN": arn}).body_key_arn == arn
+    assert parse_settings(["--body-key-arn", arn], base | {"WORKER_BODY_KEY_ARN": "other"}).body_key_arn == arn
+
+
 def test_the_test_handler_needs_no_output_bucket():
     settings = parse_settings(["--queue-url", QUEUE], {"WORKER_TEST_HANDLER": "sleep"})
     assert (settings.output_bucket, settings.test_handler) == (None, "sleep")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
 
 pytest.importorskip("video_processing")
 
+from clientside import encrypt_body, is_encrypted
 from tests.integration.conftest import queue_depth, send_messages
 from tests.support.moto_server import wait_until
 from tests.support.videos import cached_video_bytes
@@ -126,3 +130,144 @@ def test_the_s3_test_event_is_consumed_without_work(sqs, s3, buckets, make_queue
     # THEN it is deleted and nothing was written
     assert running.counters.get("succeeded") == 1
     assert s3.list_objects_v2(Bucket=buckets[1]).get("KeyCount") == 0
+
+
+@pytest.fixture
+def kms(client):
+    return client("kms")
+
+
+@pytest.fixture
+def key_arn(kms):
+    return kms.create_key(Description="video jobs body key")["KeyMetadata"]["Arn"]
+
+
+@pytest.fixture
+def encrypted_video_worker(s3, buckets, kms, key_arn, start_worker):
+    """``encrypted_video_worker(queue_url, body_key_arn=key_arn, **WorkerOptions)``: the video worker configured
+    to open client-side encrypted bodies (as ``--body-key-arn`` configures it)."""
+
+    def start(queue_url, body_key_arn=key_arn, **options):
+        handler = make_video_handler(
+            s3_client=s3,
+            output_bucket=buckets[1],
+            max_bytes=50 * 1024**2,
+            queue_url=queue_url,
+            body_key_arn=body_key_arn,
+            kms_client=kms,
+        )
+        return start_worker(queue_url, handler, **options)
+
+    return start
+
+
+def queue_name(queue_url):
+    return queue_url.rsplit("/", 1)[-1]
+
+
+def test_an_encrypted_job_is_transcoded_and_its_message_deleted(
+    sqs, s3, buckets, upload, make_queue, kms, key_arn, encrypted_video_worker
+):
+    # GIVEN an uploaded clip whose job body is client-side encrypted for the queue it is sent to
+    job = upload("uploads/Secret Clip.mp4", cached_video_bytes())
+    queue = make_queue()
+    body = encrypt_body(kms, key_arn, queue_name(queue.url), sqs_body_for(job))
+    assert is_encrypted(body)
+    assert "Secret" not in body
+    send_messages(sqs, queue.url, [body])
+
+    # WHEN the worker, configured with the key, runs it
+    running = encrypted_video_worker(queue.url)
+    wait_until(lambda: running.counters.get("deleted") == 1, timeout=30, what="the job")
+    running.stop()
+
+    # THEN the video is transcoded and the message is gone
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=buckets[1], Prefix=job.output_prefix)["Contents"]}
+    assert {job.output_prefix + name for name in ("metadata.json", "thumbnail.jpg")} <= keys
+    assert running.counters.jobs() == {"received": 1, "succeeded": 1, "deleted": 1}
+    assert queue_depth(sqs, queue.url) == (0, 0)
+
+
+def test_a_body_encrypted_for_another_queue_is_not_deleted_and_reaches_the_dlq(
+    sqs, s3, buckets, upload, make_queue, kms, key_arn, encrypted_video_worker, caplog
+):
+    # GIVEN a valid job encrypted with the right key but for another queue, on a queue that dead-letters after one
+    # receive
+    job = upload("uploads/clip.mp4", cached_video_bytes())
+    queue = make_queue(visibility_timeout=1, max_receive_count=1)
+    body = encrypt_body(kms, key_arn, "some-other-queue", sqs_body_for(job))
+    (message_id,) = send_messages(sqs, queue.url, [body])
+
+    # WHEN the worker receives it
+    running = encrypted_video_worker(queue.url, visibility_timeout=1)
+    wait_until(lambda: queue_depth(sqs, queue.dlq_url)[0] == 1, timeout=15, what="the message in the DLQ")
+    running.stop()
+
+    # THEN it was never deleted nor processed: it is in the DLQ, intact, and the log says why
+    assert running.counters.get("deleted") == 0
+    assert running.counters.get("transient_failures") >= 1
+    assert s3.list_objects_v2(Bucket=buckets[1]).get("KeyCount") == 0
+    (dead,) = sqs.receive_message(QueueUrl=queue.dlq_url)["Messages"]
+    assert dead["Body"] == body
+    refusals = [r for r in caplog.records if "cannot be opened" in r.getMessage()]
+    assert refusals
+    assert refusals[0].message_id == message_id
+    assert "some-other-queue" in refusals[0].reason
+
+
+def test_an_encrypted_body_without_a_key_configured_is_not_deleted(
+    sqs, s3, buckets, upload, make_queue, kms, key_arn, encrypted_video_worker, caplog
+):
+    # GIVEN an encrypted job, and a worker with no --body-key-arn
+    job = upload("uploads/clip.mp4", cached_video_bytes())
+    queue = make_queue(visibility_timeout=1, max_receive_count=1)
+    body = encrypt_body(kms, key_arn, queue_name(queue.url), sqs_body_for(job))
+    send_messages(sqs, queue.url, [body])
+
+    # WHEN the worker receives it
+    running = encrypted_video_worker(queue.url, body_key_arn=None, visibility_timeout=1)
+    wait_until(lambda: queue_depth(sqs, queue.dlq_url)[0] == 1, timeout=15, what="the message in the DLQ")
+    running.stop()
+
+    # THEN it is kept (in the DLQ), nothing was written, and the log says which setting is missing
+    assert running.counters.get("deleted") == 0
+    assert s3.list_objects_v2(Bucket=buckets[1]).get("KeyCount") == 0
+    refusals = [r for r in caplog.records if "cannot be opened" in r.getMessage()]
+    assert refusals
+    assert "WORKER_BODY_KEY_ARN" in refusals[0].reason
+
+
+def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
+    worker_env, sqs, s3, buckets, upload, make_queue, kms, key_arn
+):
+    # GIVEN an encrypted job and a plain one on the queue
+    encrypted_job = upload("uploads/encrypted.mp4", cached_video_bytes())
+    plain_job = upload("uploads/plain.mp4", cached_video_bytes())
+    queue = make_queue()
+    send_messages(
+        sqs,
+        queue.url,
+        [encrypt_body(kms, key_arn, queue_name(queue.url), sqs_body_for(encrypted_job)), sqs_body_for(plain_job)],
+    )
+
+    # WHEN `python -m worker` runs with the key in WORKER_BODY_KEY_ARN
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker", "--output-bucket", buckets[1], "--wait-seconds", "1"],
+        env=worker_env | {"WORKER_QUEUE_URL": queue.url, "WORKER_BODY_KEY_ARN": key_arn},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: queue_depth(sqs, queue.url) == (0, 0), timeout=60, what="both jobs")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+
+    # THEN both videos are transcoded and both messages deleted; the KMS Decrypt went through the worker's client
+    assert process.returncode == 0, stderr
+    for job in (encrypted_job, plain_job):
+        assert s3.list_objects_v2(Bucket=buckets[1], Prefix=job.output_prefix).get("KeyCount", 0) >= 2
+    summary = json.loads(stdout.splitlines()[-1])
+    assert summary["jobs"]["deleted"] == 2
+    assert summary["requests"].get("kms.Decrypt") == 1
