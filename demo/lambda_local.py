@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -123,9 +124,14 @@ def load_handler(*, output_bucket: str, max_video_bytes: int, tap: HandlerLogTap
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
-    stdout = _routed_stdout()  # before the import: Powertools' Logger keeps the stream it finds at creation
+    stdout = _routed_stdout()
     from lambdas.video_processor import handler as module
 
+    # Powertools' Logger keeps the stream it found when the module was first imported (maybe earlier in this
+    # process, e.g. by a test): point its handler at the routed stdout whenever the handler is loaded.
+    registered = module.logger.registered_handler
+    if isinstance(registered, logging.StreamHandler):
+        registered.setStream(stdout)
     module.s3_client.cache_clear()  # a client for this endpoint, not one made earlier in the process
 
     def invoke(event: dict[str, Any], context: Any) -> Any:

@@ -26,6 +26,7 @@ from demo.cloud import client
 from demo.lambda_local import HandlerLogTap, load_handler
 from demo.poller import EventSourcePoller
 from demo.worker_process import WorkerProcess
+from tests.support.aws import notify_queue_of_uploads
 from tests.support.moto_server import DUMMY_ENV, moto_server, wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
@@ -76,18 +77,7 @@ def make_path(endpoint: str, name: str, *, visibility_timeout: int) -> Path_:
     for bucket in (uploads, processed):
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_notification_configuration(
-        Bucket=uploads,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
+    notify_queue_of_uploads(s3, uploads, queue_arn)
     return Path_(uploads, processed, queue_url, dlq_url)
 
 

@@ -51,3 +51,19 @@ def count_calls(client: S3Client | SQSClient, operation: str) -> list[dict[str, 
 
     client.meta.events.register(f"provide-client-params.{client.meta.service_model.service_name}.{operation}", record)
     return calls
+
+
+def notify_queue_of_uploads(s3: S3Client, bucket: str, queue_arn: str, prefix: str = "uploads/") -> None:
+    """Send ObjectCreated events under ``prefix`` to the queue, as the stacks' UploadIntake configures it."""
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+            ]
+        },
+    )

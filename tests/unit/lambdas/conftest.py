@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lambdas.video_processor import handler
-from tests.support.aws import REGION, aws, s3, sqs  # noqa: F401  (pytest fixtures)
+from tests.support.aws import REGION, aws, notify_queue_of_uploads, s3, sqs  # noqa: F401  (pytest fixtures)
 from tests.support.videos import ffmpeg_calls  # noqa: F401  (pytest fixture)
 
 if TYPE_CHECKING:
@@ -106,18 +106,7 @@ def pipeline(handler_env: None, s3: S3Client, sqs: SQSClient) -> Pipeline:  # no
     s3.create_bucket(Bucket=UPLOADS_BUCKET)
     s3.put_bucket_versioning(Bucket=UPLOADS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     s3.create_bucket(Bucket=OUTPUT_BUCKET)
-    s3.put_bucket_notification_configuration(
-        Bucket=UPLOADS_BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
+    notify_queue_of_uploads(s3, UPLOADS_BUCKET, queue_arn)
     return Pipeline(s3=s3, sqs=sqs, queue_url=queue_url, queue_arn=queue_arn)
 
 
