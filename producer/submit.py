@@ -1,14 +1,19 @@
 """Turn S3 URIs into jobs and send them with SendMessageBatch: at most 10 entries and at most the queue's
-maximum message size per call (SQS caps a batch's total payload at the same size as one message)."""
+maximum message size per call (SQS caps a batch's total payload at the same size as one message).
+
+Optionally each body is client-side encrypted (``clientside``) for the target queue before it is sized, so the
+limits apply to what is really sent: base64 of the Encryption SDK message, a few times larger than the JSON.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from clientside import MessageTooLargeError, encrypt_body, kms_key_provider, queue_name_from_url
 from video_processing import VideoJob, sqs_body_for
 
 if TYPE_CHECKING:
@@ -34,9 +39,14 @@ class SubmitReport:
     sent: tuple[VideoJob, ...]
     failures: tuple[SubmitFailure, ...]
     batch_calls: int
+    encrypted_with: str | None = None
+    """The KMS key the bodies were client-side encrypted with; None: sent in plain text."""
 
     def summary(self) -> str:
-        return f"sent {len(self.sent)} job(s) in {self.batch_calls} SendMessageBatch call(s)"
+        summary = f"sent {len(self.sent)} job(s) in {self.batch_calls} SendMessageBatch call(s)"
+        if self.encrypted_with is not None:
+            summary += f"; bodies client-side encrypted with KMS key {self.encrypted_with}"
+        return summary
 
 
 def jobs_from_s3_uris(s3_client: S3Client, uris: Iterable[str]) -> list[VideoJob]:
@@ -60,20 +70,29 @@ def submit_jobs(
     jobs: Iterable[VideoJob],
     *,
     max_message_bytes: int | None = None,
+    encrypt_key_id: str | None = None,
+    kms_client: Any = None,
 ) -> SubmitReport:
     """Send one message per job. ``max_message_bytes`` defaults to the queue's MaximumMessageSize.
 
-    A job whose message is over the limit is reported and not sent. Entries SQS rejects in a batch are
-    retried once (unless SQS says the request itself is at fault), then reported.
+    With ``encrypt_key_id`` (a KMS key id, ARN or alias), every body is client-side encrypted for this queue
+    (encryption context: the queue URL's last segment) with :func:`clientside.encrypt_body`, through ``kms_client``
+    (default: a new ``boto3.client("kms")``), before its size is checked. Every body is encrypted before the first
+    send, so if KMS refuses (unknown key, no permission) ClientSideEncryptionError is raised and nothing is sent.
+
+    A job whose message (encrypted, if asked) is over the limit is reported and not sent. Entries SQS rejects in a
+    batch are retried once (unless SQS says the request itself is at fault), then reported.
     """
-    pending = [(job, sqs_body_for(job)) for job in jobs]
+    pending = list(jobs)
     if not pending:
         raise InputError("nothing to submit: no jobs given")
     limit = max_message_bytes if max_message_bytes is not None else _queue_message_limit(sqs_client, queue_url)
+    encrypt = _encryptor(queue_url, encrypt_key_id, kms_client, limit) if encrypt_key_id else None
 
     failures: list[SubmitFailure] = []
     sendable: list[tuple[VideoJob, str]] = []
-    for job, body in pending:
+    for job in pending:
+        body = sqs_body_for(job)
         size = len(body.encode())
         if size > limit:
             failures.append(
@@ -83,8 +102,21 @@ def submit_jobs(
                     "not sent",
                 )
             )
-        else:
-            sendable.append((job, body))
+            continue
+        if encrypt is not None:
+            try:
+                body = encrypt(body)
+            except MessageTooLargeError as error:
+                failures.append(
+                    SubmitFailure(
+                        job,
+                        f"message for s3://{job.bucket}/{job.key} is {error.encrypted_bytes} bytes after "
+                        f"client-side encryption ({error.plaintext_bytes} bytes in plain text), above the limit of "
+                        f"{limit} bytes; not sent",
+                    )
+                )
+                continue
+        sendable.append((job, body))
 
     sent: list[VideoJob] = []
     calls = 0
@@ -97,7 +129,24 @@ def submit_jobs(
             still_failing, rejected = _send_batch(sqs_client, queue_url, [(job, body) for job, body, _ in retry], sent)
             failures.extend(rejected)
             failures.extend(SubmitFailure(job, f"{reason} (after one retry)") for job, _, reason in still_failing)
-    return SubmitReport(sent=tuple(sent), failures=tuple(failures), batch_calls=calls)
+    return SubmitReport(
+        sent=tuple(sent), failures=tuple(failures), batch_calls=calls, encrypted_with=encrypt_key_id or None
+    )
+
+
+def _encryptor(queue_url: str, key_id: str, kms_client: Any, limit: int) -> Callable[[str], str]:
+    """``encrypt(body)`` for this queue and key; the key is resolved (DescribeKey, for an id or alias) once."""
+    if kms_client is None:
+        import boto3
+
+        kms_client = boto3.client("kms")
+    provider = kms_key_provider(kms_client, key_id)
+    queue_name = queue_name_from_url(queue_url)
+
+    def encrypt(body: str) -> str:
+        return encrypt_body(provider, key_id, queue_name, body, max_message_size_bytes=limit)
+
+    return encrypt
 
 
 def _send_batch(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
+from clientside import decrypt_body, encrypt_body, is_encrypted
 from producer import InputError, jobs_from_s3_uris, submit_jobs
 from producer.cli import main
 from tests.support.aws import count_calls
 from video_processing import VideoJob, jobs_from_sqs_body, sqs_body_for
 
 if TYPE_CHECKING:
+    from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
@@ -208,3 +211,117 @@ def test_entries_rejected_as_the_senders_fault_are_reported_not_retried(sqs: SQS
     assert report.sent == (jobs[1],)
     assert [failure.job for failure in report.failures] == [jobs[0]]
     assert "InternalError try again" in report.failures[0].reason
+
+
+@pytest.fixture
+def kms(aws: None) -> KMSClient:
+    return boto3.client("kms", region_name="us-east-1")
+
+
+@pytest.fixture
+def body_key(kms: KMSClient) -> str:
+    """The ARN of a KMS key, also reachable as alias/video-jobs-bodies."""
+    arn = kms.create_key(Description="video jobs body key")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName="alias/video-jobs-bodies", TargetKeyId=arn)
+    return arn
+
+
+def received_bodies(sqs: SQSClient, queue_url: str) -> list[str]:
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_encrypt_with_key_sends_bodies_that_decrypt_to_the_s3_event(
+    bucket: S3Client,
+    sqs: SQSClient,
+    queue_url: str,
+    kms: KMSClient,
+    body_key: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN three videos
+    keys = [f"uploads/clip-{index}.mp4" for index in range(3)]
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"video bytes")
+    expected = jobs_from_s3_uris(bucket, [f"s3://{BUCKET}/uploads/"])
+
+    # WHEN the CLI submits them with --encrypt-with-key (an alias)
+    exit_code = main(
+        ["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url, "--encrypt-with-key", "alias/video-jobs-bodies"]
+    )
+
+    # THEN every body on the queue is client-side encrypted, opaque, and decrypts (for this queue, with the
+    # key's ARN as a consumer is configured) to the S3-event JSON the consumers parse
+    assert exit_code == 0
+    bodies = received_bodies(sqs, queue_url)
+    assert len(bodies) == 3
+    assert all(is_encrypted(body) and "clip-" not in body for body in bodies)
+    decrypted = [json.loads(decrypt_body(kms, body_key, "transcode-jobs", body)) for body in bodies]
+    assert all(event["Records"][0]["eventSource"] == "aws:s3" for event in decrypted)
+    jobs = [job for event in decrypted for job in jobs_from_sqs_body(json.dumps(event))]
+    assert sorted(jobs, key=lambda job: job.key) == expected
+    # AND the summary says the bodies were encrypted
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("sent 3 job(s) in 1 SendMessageBatch call(s)")
+    assert "client-side encrypted with KMS key alias/video-jobs-bodies" in out
+
+
+def test_the_size_check_counts_the_encrypted_size(
+    sqs: SQSClient, queue_url: str, kms: KMSClient, body_key: str
+) -> None:
+    # GIVEN a job and a limit its plain message fits in with room to spare, but its encrypted one does not
+    job = make_job("uploads/clip.mp4")
+    plain_size = len(sqs_body_for(job).encode())
+    limit = plain_size + 200
+    assert len(encrypt_body(kms, body_key, "transcode-jobs", sqs_body_for(job)).encode()) > limit
+
+    # WHEN it is submitted in plain text, then encrypted, with that limit
+    plain = submit_jobs(sqs, queue_url, [job], max_message_bytes=limit)
+    encrypted = submit_jobs(sqs, queue_url, [job], max_message_bytes=limit, encrypt_key_id=body_key, kms_client=kms)
+
+    # THEN the plain one is sent, the encrypted one is refused with both sizes and the limit, and not sent
+    assert (len(plain.sent), plain.failures) == (1, ())
+    assert encrypted.sent == ()
+    (failure,) = encrypted.failures
+    assert failure.job == job
+    assert "after client-side encryption" in failure.reason
+    assert f"({plain_size} bytes in plain text), above the limit of {limit} bytes; not sent" in failure.reason
+    assert encrypted.batch_calls == 0
+    (received,) = received_bodies(sqs, queue_url)  # only the plain one
+    assert not is_encrypted(received)
+    assert jobs_from_sqs_body(received) == [job]
+
+
+def test_encrypted_batches_stay_under_the_limit(sqs: SQSClient, queue_url: str, kms: KMSClient, body_key: str) -> None:
+    # GIVEN jobs whose encrypted messages are each about 40% of the limit (two fit in a batch, three do not)
+    jobs = [make_job(f"uploads/{index}.mp4") for index in range(5)]
+    encrypted_size = len(encrypt_body(kms, body_key, "transcode-jobs", sqs_body_for(jobs[0])).encode())
+    limit = encrypted_size * 5 // 2
+    calls = count_calls(sqs, "SendMessageBatch")
+
+    # WHEN they are submitted encrypted
+    report = submit_jobs(sqs, queue_url, jobs, max_message_bytes=limit, encrypt_key_id=body_key, kms_client=kms)
+
+    # THEN batches are cut by the encrypted sizes
+    assert [len(call["Entries"]) for call in calls] == [2, 2, 1]
+    assert all(sum(len(e["MessageBody"].encode()) for e in call["Entries"]) <= limit for call in calls)
+    assert (len(report.sent), report.failures) == (5, ())
+
+
+def test_an_unknown_encryption_key_sends_nothing_and_exits_2(
+    bucket: S3Client, sqs: SQSClient, queue_url: str, kms: KMSClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a video, WHEN the CLI is asked to encrypt with a key that does not exist
+    bucket.put_object(Bucket=BUCKET, Key="uploads/a.mp4", Body=b"video bytes")
+    exit_code = main(
+        ["submit", f"s3://{BUCKET}/uploads/a.mp4", "--queue-url", queue_url, "--encrypt-with-key", "alias/missing"]
+    )
+
+    # THEN it says so and sends nothing
+    assert exit_code == 2
+    assert "cannot encrypt the job bodies, nothing was sent" in capsys.readouterr().err
+    assert received_bodies(sqs, queue_url) == []
