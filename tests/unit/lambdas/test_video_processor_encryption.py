@@ -20,11 +20,11 @@ from lambdas.video_processor import handler
 from tests.support.aws import REGION
 from tests.support.videos import cached_video_bytes
 from tests.unit.lambdas.conftest import (
-    UPLOADS_BUCKET,
     LambdaContext,
     Pipeline,
     sqs_event,
 )
+from video_processing import jobs_from_sqs_body
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -46,9 +46,11 @@ def key_arn(kms: KMSClient) -> str:
     return kms.create_key(Description="video jobs body key")["KeyMetadata"]["Arn"]
 
 
-def preview_outputs(pipeline: Pipeline, key: str) -> set[str]:
-    etag = pipeline.s3.head_object(Bucket=UPLOADS_BUCKET, Key=key)["ETag"].strip('"')
-    return {f"processed/{key}/{etag}/{name}" for name in PREVIEW_FILES}
+def preview_outputs(plain_record: dict[str, Any]) -> set[str]:
+    """The complete preview set for the video a plain notification names (under its version id, or its ETag
+    when the event carries none, as plain moto's do)."""
+    (job,) = jobs_from_sqs_body(plain_record["body"])
+    return {job.output_prefix + name for name in PREVIEW_FILES}
 
 
 def video_record(pipeline: Pipeline, key: str) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def test_an_encrypted_video_job_is_processed_like_a_plain_one(
 ) -> None:
     # GIVEN BODY_KEY_ARN set, and a video's job encrypted for the queue the record comes from
     monkeypatch.setenv("BODY_KEY_ARN", key_arn)
-    record = encrypted(video_record(pipeline, "uploads/secret clip.mp4"), kms, key_arn)
+    plain = video_record(pipeline, "uploads/secret clip.mp4")
+    record = encrypted(plain, kms, key_arn)
     assert is_encrypted(record["body"])
     assert "secret" not in record["body"]
 
@@ -86,7 +89,7 @@ def test_an_encrypted_video_job_is_processed_like_a_plain_one(
 
     # THEN it is consumed and the video has its complete preview set
     assert response == {"batchItemFailures": []}
-    assert pipeline.output_keys() == preview_outputs(pipeline, "uploads/secret clip.mp4")
+    assert pipeline.output_keys() == preview_outputs(plain)
 
 
 def test_a_body_encrypted_for_another_queue_is_reported_and_writes_nothing(
@@ -110,7 +113,7 @@ def test_a_body_encrypted_for_another_queue_is_reported_and_writes_nothing(
     # THEN it is reported for retry (so it reaches the DLQ), it writes nothing (only the plain job has outputs),
     # and the error log names the message and the reason, without the plaintext
     assert response == {"batchItemFailures": [{"itemIdentifier": "misrouted-1"}]}
-    assert pipeline.output_keys() == preview_outputs(pipeline, "uploads/open.mp4")
+    assert pipeline.output_keys() == preview_outputs(plain)
     errors = [line for line in log_lines(handler_logs) if line["level"] == "ERROR"]
     assert len(errors) == 1
     assert errors[0]["message_id"] == "misrouted-1"
@@ -139,7 +142,7 @@ def test_an_encrypted_body_without_body_key_arn_is_reported_and_says_what_to_set
 
     # THEN only the encrypted one is reported, the plain one is processed, and the log says what to configure
     assert response == {"batchItemFailures": [{"itemIdentifier": "locked-1"}]}
-    assert pipeline.output_keys() == preview_outputs(pipeline, "uploads/open.mp4")
+    assert pipeline.output_keys() == preview_outputs(plain)
     (error,) = [line for line in log_lines(handler_logs) if line["level"] == "ERROR"]
     assert error["message_id"] == "locked-1"
     assert "BODY_KEY_ARN" in error["reason"]
@@ -166,7 +169,7 @@ def test_a_tampered_encrypted_body_is_reported(
     # WHEN the handler gets it, with a plain job THEN it is reported and writes nothing
     response = handler.lambda_handler(sqs_event([record, plain]), lambda_context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "tampered-1"}]}
-    assert pipeline.output_keys() == preview_outputs(pipeline, "uploads/open.mp4")
+    assert pipeline.output_keys() == preview_outputs(plain)
 
 
 def test_a_batch_of_only_unopenable_bodies_fails_as_a_whole(
@@ -197,6 +200,7 @@ def test_plain_bodies_still_work_with_body_key_arn_set_and_need_no_kms(
     monkeypatch.setenv("BODY_KEY_ARN", key_arn)
     pipeline.upload("uploads/plain.mp4", CLIP)
     records = pipeline.deliveries()
+    (notification,) = [r for r in records if "s3:TestEvent" not in r["body"]]
     assert not any(is_encrypted(r["body"]) for r in records)
 
     # WHEN the handler gets them
@@ -204,5 +208,5 @@ def test_plain_bodies_still_work_with_body_key_arn_set_and_need_no_kms(
 
     # THEN they are processed as before, and no KMS client was created
     assert response == {"batchItemFailures": []}
-    assert pipeline.output_keys() == preview_outputs(pipeline, "uploads/plain.mp4")
+    assert pipeline.output_keys() == preview_outputs(notification)
     assert handler.kms_client.cache_info().currsize == 0
