@@ -127,6 +127,7 @@ def moto_server() -> Iterator[str]:
         yield f"http://localhost:{server.get_host_and_port()[1]}"
     finally:
         server.stop()
+        moto_compat.revert()  # code that runs later in this process (other tests) gets stock moto
 
 
 def run_cdk(

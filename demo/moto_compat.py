@@ -13,10 +13,12 @@ import json
 from typing import Any
 
 APPLIED: list[str] = []
+_ORIGINALS: list[tuple[Any, str, Any]] = []
+_MISSING = object()
 
 
 def apply() -> list[str]:
-    """Apply every work-around once (idempotent); return their descriptions."""
+    """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them."""
     if not APPLIED:
         _kms_key_tags()
         _flow_log_s3_prefix()
@@ -24,6 +26,23 @@ def apply() -> list[str]:
         _ec2_network_deletes()
         _s3_event_version_id()
     return list(APPLIED)
+
+
+def revert() -> None:
+    """Put moto back as it was, so code that runs later in this process (other tests) sees stock moto."""
+    while _ORIGINALS:
+        owner, name, original = _ORIGINALS.pop()
+        if original is _MISSING:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+    APPLIED.clear()
+
+
+def _patch(owner: Any, name: str, value: Any) -> None:
+    """Replace ``owner.name`` (a class or module attribute), remembering the original for ``revert()``."""
+    _ORIGINALS.append((owner, name, vars(owner).get(name, _MISSING)))
+    setattr(owner, name, value)
 
 
 def _kms_key_tags() -> None:
@@ -53,7 +72,7 @@ def _kms_key_tags() -> None:
             ]
         return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)  # type: ignore[no-any-return]
 
-    Key.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment,arg-type]
+    _patch(Key, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
     APPLIED.append(
         "AWS::KMS::Key: Tags as Key/Value (moto wants TagKey/TagValue: KeyError) and KeyPolicy kept as a dict "
         "(every later KMS call on the key: HTTP 500)"
@@ -80,7 +99,7 @@ def _flow_log_s3_prefix() -> None:
             return flow_logs, unsuccessful
         return original(self, *arguments)
 
-    FlowLogsBackend.create_flow_logs = create_flow_logs  # type: ignore[method-assign,assignment]
+    _patch(FlowLogsBackend, "create_flow_logs", create_flow_logs)
     APPLIED.append(
         "AWS::EC2::FlowLog to s3://bucket/prefix/: moto looks up 'bucket/prefix/' as the bucket (IndexError)"
     )
@@ -106,7 +125,7 @@ def _change_set_outputs() -> None:
                 stack._parse_template()
                 stack.output_map = stack._create_output_map()
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    _patch(CloudFormationBackend, "execute_change_set", execute_change_set)
     APPLIED.append("change-set stacks: moto never reads the template's Outputs after ExecuteChangeSet (no outputs)")
 
 
@@ -151,10 +170,10 @@ def _ec2_network_deletes() -> None:
     def delete_flow_log(self: FlowLogs, account_id: str, region_name: str) -> None:
         ec2_backends[account_id][region_name].delete_flow_logs([self.id])
 
-    RouteTable.delete = delete_route_table  # type: ignore[attr-defined]
-    SubnetRouteTableAssociation.delete = delete_association  # type: ignore[attr-defined]
-    VPCEndPoint.delete = delete_endpoint  # type: ignore[attr-defined]
-    FlowLogs.delete = delete_flow_log  # type: ignore[attr-defined]
+    _patch(RouteTable, "delete", delete_route_table)
+    _patch(SubnetRouteTableAssociation, "delete", delete_association)
+    _patch(VPCEndPoint, "delete", delete_endpoint)
+    _patch(FlowLogs, "delete", delete_flow_log)
     APPLIED.append(
         "DeleteStack: moto cannot delete AWS::EC2::RouteTable/SubnetRouteTableAssociation/VPCEndpoint/FlowLog, "
         "then fails on the VPC ('has dependencies')"
@@ -178,5 +197,5 @@ def _s3_event_version_id() -> None:
                 record["s3"]["object"]["versionId"] = version_id
         return event
 
-    notifications._get_s3_event = get_s3_event
+    _patch(notifications, "_get_s3_event", get_s3_event)
     APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")

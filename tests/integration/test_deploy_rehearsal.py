@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from demo import moto_compat
 from demo.cloud import (
     ACCOUNT,
     MOTO_SKIPS,
@@ -25,15 +24,23 @@ from demo.cloud import (
     check_outputs,
     client,
     deployed_stacks,
+    moto_server,
     run_cdk,
     skipped_resources,
 )
-from tests.support.moto_server import moto_server
 
 pytestmark = pytest.mark.slow
 
 EXPECTED_OUTPUTS = {
-    "SecureQueueStack": {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "KeyArn", "ProducerRoleArn", "ConsumerRoleArn"},
+    "SecureQueueStack": {
+        "QueueUrl",
+        "QueueArn",
+        "DeadLetterQueueUrl",
+        "KeyArn",
+        "BodyKeyArn",
+        "ProducerRoleArn",
+        "ConsumerRoleArn",
+    },
     "VideoPipelineStack": {
         "UploadsBucketName",
         "ProcessedBucketName",
@@ -54,7 +61,7 @@ EXPECTED_OUTPUTS = {
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    moto_compat.apply()  # before the server starts: patches moto's CloudFormation parsing in this process
+    # moto_server applies demo.moto_compat (fixes to moto's CloudFormation parsing) while the server runs.
     with moto_server() as endpoint_url:
         yield endpoint_url
 

@@ -21,13 +21,12 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from demo import moto_compat
-from demo.cloud import client
+from demo.cloud import client, moto_server
 from demo.lambda_local import HandlerLogTap, load_handler
 from demo.poller import EventSourcePoller
 from demo.worker_process import WorkerProcess
 from tests.support.aws import notify_queue_of_uploads
-from tests.support.moto_server import DUMMY_ENV, moto_server, wait_until
+from tests.support.moto_server import DUMMY_ENV, wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 
@@ -48,7 +47,8 @@ class Path_:
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     saved = dict(os.environ)
-    moto_compat.apply()  # S3 events with versionId, as real S3 sends them for versioned buckets
+    # moto_server applies demo.moto_compat (S3 events with versionId, as real S3 sends them for versioned
+    # buckets) for as long as the server runs.
     with moto_server() as endpoint_url:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             monkeypatch.delenv(name, raising=False)
