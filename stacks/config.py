@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
+from aws_cdk import Duration
 from constructs import Construct
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -84,8 +85,6 @@ class AppConfig:
 
     def encrypted_queue_props(self) -> dict[str, Any]:
         """The EncryptedQueue settings every stack takes from this configuration."""
-        from aws_cdk import Duration
-
         return {
             "retention": Duration.days(self.retention_days),
             "max_message_size_bytes": self.max_message_size_bytes,

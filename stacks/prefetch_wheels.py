@@ -9,21 +9,21 @@ from aws_cdk import App
 from aws_cdk import aws_ec2 as ec2
 
 from stacks.config import AppConfig
-from stacks.constructs.worker_fleet import worker_bundle
+from stacks.constructs.worker_fleet import architecture_of, worker_bundle
 from stacks.video_pipeline_stack import video_processor_bundle
 
 
 def main() -> None:
     config = AppConfig.from_context(App())  # cdk.json's context, as `cdk synth` reads it
-    worker_architecture = ec2.InstanceType(config.worker_instance_type).architecture
     bundles = [
         video_processor_bundle(config.lambda_architecture),
-        worker_bundle("arm64" if worker_architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"),
+        worker_bundle(architecture_of(ec2.InstanceType(config.worker_instance_type))),
     ]
     for bundle in bundles:
+        wheelhouse = bundle.download_wheels()
         print(
             f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
-            f"{bundle.download_wheels().relative_to(bundle.download_wheels().parents[2])}"
+            f"{wheelhouse.relative_to(wheelhouse.parents[2])}"
         )
 
 

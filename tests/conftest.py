@@ -65,5 +65,13 @@ def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
 
 @pytest.fixture(scope="session")
 def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Template]]:
-    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``."""
-    return lambda **overrides: synthesize(tmp_path_factory.mktemp("cdk.out"), overrides).templates
+    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``, once per configuration."""
+    cache: dict[str, dict[str, Template]] = {}
+
+    def synth(**overrides: Any) -> dict[str, Template]:
+        key = json.dumps(overrides, sort_keys=True)
+        if key not in cache:
+            cache[key] = synthesize(tmp_path_factory.mktemp("cdk.out"), overrides).templates
+        return cache[key]
+
+    return synth

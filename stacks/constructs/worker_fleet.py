@@ -35,6 +35,11 @@ INSTALL_DIR = "/opt/video-worker"
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
 
 
+def architecture_of(instance_type: ec2.InstanceType) -> str:
+    """The bundle architecture ("arm64" or "x86_64") for an instance type: Graviton types are arm64."""
+    return "arm64" if instance_type.architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"
+
+
 def worker_bundle(architecture: str) -> PythonBundle:
     """The worker asset: the worker and video_processing packages plus Linux wheels for python3.11."""
     return PythonBundle(
@@ -72,7 +77,7 @@ class QueueWorkerFleet(Construct):
         super().__init__(scope, construct_id)
         if not 1 <= max_instances <= 100:
             raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
-        architecture = "arm64" if instance_type.architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"
+        architecture = architecture_of(instance_type)
 
         self.role = iam.Role(
             self,
