@@ -24,9 +24,8 @@ BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
 CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
 MODULES = {"demo", "cost", "worker", "producer"}
-# A bare flag (`--x` alone in inline code) in a paragraph or list item whose code names one of these belongs to that
-# tool, not to ours.
-OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git")
+# Other tools' commands: a bare flag right after one of them is that tool's, not ours.
+OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 
@@ -71,10 +70,18 @@ def _tokens(command: str) -> list[str]:
 
 
 def mentions(markdown: str, makefile: str) -> Iterator[Mention]:
-    """Every make target and every project CLI flag that ``markdown`` names in code."""
+    """Every make target and every project CLI flag that ``markdown`` names in code.
+
+    A bare flag (`--x` alone in inline code) belongs to the last command named before it in the same paragraph or
+    list item: one of ours (checked against that CLI), another tool's (not checked), or none (checked against all of
+    the project's CLIs).
+    """
     lines = markdown.splitlines()
     args_cli = make_args_clis(makefile)
+    block, owner = -1, "*"
     for number, snippet in code_snippets(markdown):
+        if _block_start(lines, number - 1) != block:
+            block, owner = _block_start(lines, number - 1), "*"
         for command in re.split(r"&&|\|\||;|\|", snippet):
             tokens = _tokens(command)
             while tokens and (re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", tokens[0]) or tokens[0] in ("time", "env")):
@@ -84,31 +91,29 @@ def mentions(markdown: str, makefile: str) -> Iterator[Mention]:
             program = Path(tokens[0]).name
             if program == "make":
                 yield from _make_mentions(number, snippet, tokens[1:], args_cli)
+                owner = next((args_cli[t] for t in tokens[1:] if t in args_cli), owner)
             elif program in CONSOLE_SCRIPTS:
-                yield from _cli_mentions(number, snippet, CONSOLE_SCRIPTS[program], tokens[1:])
+                owner = CONSOLE_SCRIPTS[program]
+                yield from _cli_mentions(number, snippet, owner, tokens[1:])
             elif re.fullmatch(r"python(3(\.\d+)?)?", program) and tokens[1:2] == ["-m"] and tokens[2:3]:
-                if tokens[2] in MODULES:
-                    yield from _cli_mentions(number, snippet, tokens[2], tokens[3:])
-            elif FLAG.fullmatch(tokens[0]) and tokens[0].startswith("--"):
-                spans = [span for line in _block_around(lines, number - 1) for span in re.findall(r"`([^`]+)`", line)]
-                if not any(span.split()[0] in OTHER_TOOLS for span in spans):
-                    yield Mention(number, snippet, cli="*", flag=tokens[0])
+                owner = tokens[2] if tokens[2] in MODULES else ""
+                if owner:
+                    yield from _cli_mentions(number, snippet, owner, tokens[3:])
+            elif program in OTHER_TOOLS:
+                owner = ""
+            elif FLAG.fullmatch(tokens[0]) and tokens[0].startswith("--") and owner:
+                yield Mention(number, snippet, cli=owner, flag=tokens[0])
 
 
-def _block_around(lines: list[str], index: int) -> list[str]:
-    """The lines of the paragraph or list item that holds ``lines[index]``."""
+def _block_start(lines: list[str], index: int) -> int:
+    """Where the paragraph, list item or fenced block that holds ``lines[index]`` starts."""
     item = re.compile(r"\s*([-*]|\d+\.)\s")
-
-    def inside(i: int) -> bool:
-        return bool(lines[i].strip()) and not lines[i].lstrip().startswith("```")
-
     start = index
-    while start > 0 and inside(start - 1) and not item.match(lines[start]):
+    while start > 0 and lines[start - 1].strip() and not lines[start].lstrip().startswith("```"):
+        if item.match(lines[start]) or lines[start - 1].lstrip().startswith("```"):
+            break
         start -= 1
-    end = index + 1
-    while end < len(lines) and inside(end) and not item.match(lines[end]):
-        end += 1
-    return lines[start:end]
+    return start
 
 
 def _make_mentions(number: int, snippet: str, words: list[str], args_cli: dict[str, str]) -> Iterator[Mention]:
@@ -187,6 +192,11 @@ def cli_flags(cli: str, subcommand: str) -> set[str]:
     return flags_in_help(help_text(cli))
 
 
+def known_flags(mention: Mention) -> set[str]:
+    """The flags the CLI a mention belongs to accepts (for a bare flag: any of the project's CLIs)."""
+    return all_project_flags() if mention.cli == "*" else cli_flags(mention.cli, mention.subcommand)
+
+
 def all_project_flags() -> set[str]:
     flags: set[str] = set()
     for cli in sorted(MODULES):
@@ -219,7 +229,7 @@ def test_every_cli_flag_the_readme_names_exists(mention: Mention) -> None:
     # GIVEN a flag in a README command of one of the project's CLIs (or alone, as one of theirs)
     # WHEN that CLI's --help is read
     # THEN it lists the flag
-    known = all_project_flags() if mention.cli == "*" else cli_flags(mention.cli, mention.subcommand)
+    known = known_flags(mention)
     where = "any of the project's CLIs" if mention.cli == "*" else f"`python -m {mention.cli} --help`"
     assert mention.flag in known, (
         f"README line {mention.line} names {mention.flag} ({mention.text!r}); {where} does not list it"
@@ -239,17 +249,14 @@ def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     # GIVEN a README that names a target the Makefile lacks and flags the CLIs lack
     readme = (
         "Run `make deploy-everything`, then:\n\n```bash\nvideo-worker --queue-url q \\\n    --turbo\n```\n"
-        'and `make demo ARGS="--keep --forever"`; the worker also takes `--warp-speed`.\n\n'
+        '`make demo ARGS="--keep"`, or `python -m demo` with `--forever`.\n\n'
+        "The worker also takes `--warp-speed`.\n\n"
         "Bundling runs `pip install` with `--platform manylinux2014_aarch64`.\n"
     )
     # WHEN the checks read it
     found = list(mentions(readme, MAKEFILE))
     missing_targets = {m.target for m in found if m.target and m.target not in make_targets(MAKEFILE)}
-    unknown_flags = {
-        (m.cli, m.flag)
-        for m in found
-        if m.flag and m.flag not in (all_project_flags() if m.cli == "*" else cli_flags(m.cli, m.subcommand))
-    }
+    unknown_flags = {(m.cli, m.flag) for m in found if m.flag and m.flag not in known_flags(m)}
     # THEN each unknown name is reported against its CLI, the known ones are not, and pip's flag is not ours
     assert missing_targets == {"deploy-everything"}
     assert unknown_flags == {("worker", "--turbo"), ("demo", "--forever"), ("*", "--warp-speed")}
