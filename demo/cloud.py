@@ -73,7 +73,8 @@ class DeployedStack:
 
 def cdk_env(endpoint_url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for the CDK CLI and any AWS SDK: moto's endpoint, dummy credentials, us-east-1, the venv and
-    node_modules/.bin first on PATH (cdk.json runs ``python3 app.py``), jsii's Node 20 banner silenced."""
+    node_modules/.bin first on PATH (cdk.json runs ``python3 app.py``; ``make setup`` puts Node.js 22+ in the venv
+    where the machine's is older)."""
     env = {k: v for k, v in (base if base is not None else os.environ).items() if not k.startswith("AWS_")}
     path = os.pathsep.join([str(Path(sys.executable).parent), str(REPO_ROOT / "node_modules" / ".bin")])
     return (
@@ -85,11 +86,8 @@ def cdk_env(endpoint_url: str, base: Mapping[str, str] | None = None) -> dict[st
             "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
             "PATH": path + os.pathsep + env.get("PATH", ""),
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
             "CDK_DISABLE_VERSION_CHECK": "1",
             "CDK_DISABLE_CLI_TELEMETRY": "true",
-            # The AWS SDK for JavaScript warns on Node 20 on every call; the warning is not ours to fix here.
-            "NODE_NO_WARNINGS": "1",
         }
     )
 

@@ -25,6 +25,7 @@ def apply() -> list[str]:
         _change_set_outputs()
         _ec2_network_deletes()
         _s3_event_version_id()
+        _custom_resource_docker_probe()
     return list(APPLIED)
 
 
@@ -199,3 +200,21 @@ def _s3_event_version_id() -> None:
 
     _patch(notifications, "_get_s3_event", get_s3_event)
     APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")
+
+
+def _custom_resource_docker_probe() -> None:
+    """moto 5.2.5: for every custom resource (CDK's bucket notifications, the default security group clean-up) moto
+    works out the URL a Lambda container would call back on. Because this machine has ``/.dockerenv``, moto asks the
+    Docker socket with ``curl`` which is not there, and ``print``s "WARNING - Unable to parse Docker API response"
+    and a ``JSONDecodeError`` line into the middle of the deploy output. No container ever runs here (no Docker), so
+    answer with moto's own no-Docker default instead of probing."""
+    from moto import settings
+
+    def moto_server_host() -> str:
+        return "http://host.docker.internal"
+
+    _patch(settings, "moto_server_host", moto_server_host)
+    APPLIED.append(
+        "custom resources: moto probes the Docker socket for a callback URL and prints 'Unable to parse Docker API "
+        "response' mid-deploy (no Docker here; its no-Docker default is used)"
+    )

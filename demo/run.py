@@ -3,7 +3,8 @@ through the real Lambda handler and the real worker, print what happened, destro
 
 Steps: moto server -> synth -> bootstrap -> deploy -> inspect (what moto skipped) -> wire up (what moto could not
 do) -> videos -> upload -> flow -> summary -> destroy -> stop. Whatever happens (a failure, Ctrl-C), the stacks are
-destroyed and the server is stopped, and the step that failed is named.
+destroyed and the server is stopped, and the step that failed is named. With ``--keep``, the stacks stay up after the
+summary until Ctrl-C (see :meth:`Demo.keep_up`). The command line is in demo/cli.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 from demo import moto_compat
+from demo.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED
 from demo.cloud import (
     ACCOUNT,
     REGION,
@@ -40,7 +42,7 @@ from demo.cloud import (
 from demo.lambda_local import HandlerLogTap, load_handler
 from demo.poller import EventSourcePoller
 from demo.scaling import StepScaling
-from demo.videos import SampleObject, sample_objects
+from demo.videos import DEFAULT_VIDEOS, SampleObject, sample_objects
 from demo.worker_process import WorkerProcess
 
 WORK_DIR = REPO_ROOT / "build" / "demo"
@@ -50,6 +52,10 @@ FLOW_TIMEOUT_SECONDS = 300
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM."""
+
+
+def _error(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -70,7 +76,9 @@ class PathResult:
 
 
 class Demo:
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = False, videos: int = DEFAULT_VIDEOS) -> None:
+        self.keep = keep
+        self.videos = videos
         self.step = "start"
         self.started = time.monotonic()
         self.endpoint = ""
@@ -100,7 +108,7 @@ class Demo:
         signal.signal(signal.SIGTERM, interrupt)
         WORK_DIR.mkdir(parents=True, exist_ok=True)
         self.log.write_text("")
-        code = 0
+        code = EXIT_OK
         with ExitStack() as cleanup:
             try:
                 with self.stage("moto server", "Starting moto server"):
@@ -113,19 +121,23 @@ class Demo:
                 cleanup.callback(self.destroy)
                 self.main()
             except Interrupted as stop:
-                print(f"\n!! interrupted ({stop}) during step '{self.step}': cleaning up", flush=True)
-                code = 130
+                _error(f"\n!! interrupted ({stop}) during step '{self.step}': cleaning up")
+                code = EXIT_INTERRUPTED
             except StepFailed as error:
-                print(f"\n!! step '{self.step}' failed: {error}", flush=True)
-                code = 1
+                _error(f"\n!! step '{self.step}' failed: {error}")
+                code = EXIT_STEP_FAILED
             except Exception as error:
-                print(f"\n!! step '{self.step}' failed: {type(error).__name__}: {error}", flush=True)
-                code = 1
+                _error(f"\n!! step '{self.step}' failed: {type(error).__name__}: {error}")
+                code = EXIT_STEP_FAILED
             finally:
                 # Cleanup must finish even if Ctrl-C is pressed again.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print(f"\nDemo {'finished' if code == 0 else 'FAILED'} in {time.monotonic() - self.started:.1f} s", flush=True)
+        elapsed = time.monotonic() - self.started
+        if code == EXIT_OK:
+            print(f"\nDemo finished in {elapsed:.1f} s", flush=True)
+        else:
+            _error(f"\nDemo FAILED in {elapsed:.1f} s")
         return code
 
     def destroy(self) -> None:
@@ -140,7 +152,7 @@ class Demo:
             left = deployed_stacks(self.endpoint)
             self.say("every stack destroyed" if not left else f"stacks left behind: {sorted(left)}")
         except Exception as error:
-            print(f"!! step 'destroy' failed: {error}", flush=True)
+            _error(f"!! step 'destroy' failed: {error}")
 
     # -- the steps --------------------------------------------------------------------------------------------
 
@@ -166,7 +178,7 @@ class Demo:
             self.wire_up(stacks)
         pipeline, fleet = stacks["VideoPipelineStack"].outputs, stacks["WorkerFleetStack"].outputs
         with self.stage("videos", "Sample inputs (ffmpeg testsrc)"):
-            objects = sample_objects(WORK_DIR / "videos")
+            objects = sample_objects(WORK_DIR / "videos", self.videos)
             for obj in objects:
                 self.say(f"{obj.key:<34} {obj.size:>8} bytes  {obj.description}")
         with self.stage("flow", "Upload, then drain both queues with the real handler and the real worker"):
@@ -174,6 +186,36 @@ class Demo:
         with self.stage("summary", "Summary"):
             self.summary(results, scaling)
             self.download_outputs(pipeline, fleet)
+        if self.keep:
+            self.keep_up(stacks)
+
+    def keep_up(self, stacks: dict[str, DeployedStack]) -> None:
+        """``--keep``: print AWS CLI commands against the moto server, then hold everything up until Ctrl-C.
+
+        The server lives in this process, so the stacks cannot outlive it; Ctrl-C (or SIGTERM) ends the wait and
+        the usual clean-up destroys the stacks and stops the server. The consumers have stopped: new uploads wait
+        in the queues."""
+        self.step = "keep"
+        pipeline, fleet = stacks["VideoPipelineStack"].outputs, stacks["WorkerFleetStack"].outputs
+        aws = f"aws --endpoint-url {self.endpoint}"
+        print("\n== Stacks left up (--keep): look at them with the AWS CLI from another shell", flush=True)
+        for command in (
+            f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}",
+            f"{aws} cloudformation describe-stacks --query 'Stacks[].[StackName,StackStatus]' --output table",
+            f"{aws} cloudformation describe-stack-resources --stack-name WorkerFleetStack"
+            " --query 'StackResources[].[ResourceType,PhysicalResourceId]' --output table",
+            f"{aws} sqs get-queue-attributes --queue-url {fleet['QueueUrl']} --attribute-names All",
+            f"{aws} s3 ls s3://{pipeline['ProcessedBucketName']}/ --recursive",
+            f"{aws} s3 cp ./my-clip.mp4 s3://{pipeline['UploadsBucketName']}/{self.config['upload_prefix']}"
+            "my-clip.mp4  # stays in the queue: the consumers have stopped",
+        ):
+            self.say(command)
+        self.say("Press Ctrl-C to destroy the stacks and stop the server.")
+        try:
+            while True:
+                time.sleep(3600)
+        except Interrupted as stop:
+            print(f"\n   {stop}: destroying the stacks and stopping the server", flush=True)
 
     def _deploy_line(self, line: str) -> None:
         if any(mark in line for mark in ("✅", "❌", "deploying...", "Deployment time")):
@@ -431,7 +473,3 @@ def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(o["Key"] for o in page.get("Contents", []))
     return keys
-
-
-def main() -> int:
-    return Demo().run()

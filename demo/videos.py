@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from video_processing.samples import make_sample_video
-
 CLIPS = (
     # key, seconds, size
     ("clip-01.mp4", 2, "640x360"),
@@ -16,6 +14,8 @@ CLIPS = (
     ("portrait clip 04.mp4", 1, "360x640"),
     ("été/clip 05 +1.mov", 1, "426x240"),
 )
+DEFAULT_VIDEOS = len(CLIPS)
+MAX_VIDEOS = 50
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,20 @@ class SampleObject:
         return len(self.data)
 
 
-def sample_objects(directory: Path) -> list[SampleObject]:
-    """The clips of :data:`CLIPS` (made once, kept in ``directory``) and two bad inputs."""
+def clip_specs(count: int) -> list[tuple[str, int, str]]:
+    """``count`` clips: the first ones of :data:`CLIPS` (awkward names included), then plain ``clip-NN.mp4``."""
+    if not 1 <= count <= MAX_VIDEOS:
+        raise ValueError(f"count must be 1..{MAX_VIDEOS}, got {count}")
+    extra = [(f"clip-{n:02d}.mp4", 1, CLIPS[n % len(CLIPS)][2]) for n in range(len(CLIPS) + 1, count + 1)]
+    return [*CLIPS[:count], *extra]
+
+
+def sample_objects(directory: Path, count: int = DEFAULT_VIDEOS) -> list[SampleObject]:
+    """``count`` clips (see :func:`clip_specs`; made once, kept in ``directory``) and two bad inputs."""
+    from video_processing.samples import make_sample_video  # not at import: `python -m demo --help` stays light
+
     objects: list[SampleObject] = []
-    for key, seconds, size in CLIPS:
+    for key, seconds, size in clip_specs(count):
         path = directory / f"{seconds}s-{size}-{Path(key).name}"
         if not path.exists():
             make_sample_video(path, seconds=seconds, size=size)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 
-# Before jsii starts its Node.js process: Node 20 is past end-of-life for jsii, which otherwise prints a banner.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before jsii starts its Node.js process: this interpreter's bin/ first on PATH, as the Makefile does, so that
+# `.venv/bin/pytest` run outside make finds the venv's Node.js (make setup puts one there where the machine's is
+# older than 22) and the project's console scripts.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 import json
 from collections.abc import Callable, Mapping

@@ -61,6 +61,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
         "Every option can also be set with the environment variable shown. AWS credentials and region come "
         "from the standard AWS chain (AWS_PROFILE, AWS_REGION, instance profile, ...).",
+        epilog="exit codes: 0 stopped by SIGTERM or Ctrl-C after draining (a JSON summary on stdout); "
+        "1 could not start (stderr says why: region, queue, credentials); 2 a missing or invalid option.",
     )
 
     def option(

@@ -55,3 +55,13 @@ def test_the_test_handler_needs_no_output_bucket():
 )
 def test_the_region_can_be_read_from_the_queue_url(url, region):
     assert region_from_queue_url(url) == region
+
+
+def test_the_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(["--help"], {})
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 stopped by SIGTERM or Ctrl-C after draining" in help_text
+    assert "1 could not start" in help_text
+    assert "2 a missing or invalid option" in help_text

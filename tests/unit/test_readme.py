@@ -1,0 +1,263 @@
+"""The README names only `make` targets and CLI flags that exist.
+
+It reads what the README says when the test runs (fenced code blocks and inline code), finds each `make ...`
+command and each command of the project's CLIs (`sqs-submit`, `video-worker`, `python -m demo|cost|worker|producer`,
+and `make <target> ARGS="..."`, whose CLI is the one the Makefile recipe hands `$(ARGS)` to), and checks the target
+against the Makefile and every flag against that CLI's `--help`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# What runs each CLI the README may name, keyed by the name a reader types.
+CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
+MODULES = {"demo", "cost", "worker", "producer"}
+# Other tools' commands: a bare flag right after one of them is that tool's, not ours.
+OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One thing the README names: a make target, or a flag of one of the project's CLIs."""
+
+    line: int
+    text: str
+    target: str = ""
+    cli: str = ""
+    """A module run with `python -m` (`demo`, `cost`, ...) or, for bare flags, `*` (any of the project's CLIs)."""
+    subcommand: str = ""
+    flag: str = ""
+
+
+def code_snippets(markdown: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each command in fenced blocks (continuation lines joined) and each inline code span."""
+    fenced = False
+    pending: tuple[int, str] | None = None
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            start, text = pending if pending else (number, "")
+            text += line.rstrip("\\").strip() + " "
+            pending = (start, text) if line.rstrip().endswith("\\") else None
+            if pending is None:
+                yield start, text.strip()
+        else:
+            for span in re.findall(r"`([^`]+)`", line):
+                yield number, span
+
+
+def _tokens(command: str) -> list[str]:
+    command = re.split(r"\s#\s|\s#$", command)[0]
+    try:
+        return shlex.split(command)
+    except ValueError:  # an unbalanced quote in prose
+        return command.split()
+
+
+def mentions(markdown: str, makefile: str) -> Iterator[Mention]:
+    """Every make target and every project CLI flag that ``markdown`` names in code.
+
+    A bare flag (`--x` alone in inline code) belongs to the last command named before it in the same paragraph or
+    list item: one of ours (checked against that CLI), another tool's (not checked), or none (checked against all of
+    the project's CLIs).
+    """
+    lines = markdown.splitlines()
+    args_cli = make_args_clis(makefile)
+    block, owner = -1, "*"
+    for number, snippet in code_snippets(markdown):
+        if _block_start(lines, number - 1) != block:
+            block, owner = _block_start(lines, number - 1), "*"
+        for command in re.split(r"&&|\|\||;|\|", snippet):
+            tokens = _tokens(command)
+            while tokens and (re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", tokens[0]) or tokens[0] in ("time", "env")):
+                tokens.pop(0)  # `VAR=value make ...`, `time make demo`
+            if not tokens:
+                continue
+            program = Path(tokens[0]).name
+            if program == "make":
+                yield from _make_mentions(number, snippet, tokens[1:], args_cli)
+                owner = next((args_cli[t] for t in tokens[1:] if t in args_cli), owner)
+            elif program in CONSOLE_SCRIPTS:
+                owner = CONSOLE_SCRIPTS[program]
+                yield from _cli_mentions(number, snippet, owner, tokens[1:])
+            elif re.fullmatch(r"python(3(\.\d+)?)?", program) and tokens[1:2] == ["-m"] and tokens[2:3]:
+                owner = tokens[2] if tokens[2] in MODULES else ""
+                if owner:
+                    yield from _cli_mentions(number, snippet, owner, tokens[3:])
+            elif program in OTHER_TOOLS:
+                owner = ""
+            elif FLAG.fullmatch(tokens[0]) and tokens[0].startswith("--") and owner:
+                yield Mention(number, snippet, cli=owner, flag=tokens[0])
+
+
+def _block_start(lines: list[str], index: int) -> int:
+    """Where the paragraph, list item or fenced block that holds ``lines[index]`` starts."""
+    item = re.compile(r"\s*([-*]|\d+\.)\s")
+    start = index
+    while start > 0 and lines[start - 1].strip() and not lines[start].lstrip().startswith("```"):
+        if item.match(lines[start]) or lines[start - 1].lstrip().startswith("```"):
+            break
+        start -= 1
+    return start
+
+
+def _make_mentions(number: int, snippet: str, words: list[str], args_cli: dict[str, str]) -> Iterator[Mention]:
+    targets = [w for w in words if not w.startswith("-") and "=" not in w and re.fullmatch(r"[a-z][\w-]*", w)]
+    for target in targets:
+        yield Mention(number, snippet, target=target)
+    for word in words:
+        if word.startswith("ARGS="):
+            for target in targets:
+                if target in args_cli:
+                    yield from _cli_mentions(number, snippet, args_cli[target], shlex.split(word[5:]))
+
+
+def _cli_mentions(number: int, snippet: str, cli: str, words: list[str]) -> Iterator[Mention]:
+    subcommand = words[0] if words and re.fullmatch(r"[a-z][a-z-]*", words[0]) else ""
+    for word in words:
+        match = FLAG.fullmatch(word.split("=", 1)[0])
+        if match:
+            yield Mention(number, snippet, cli=cli, subcommand=subcommand, flag=match.group(1))
+
+
+def make_targets(makefile: str) -> set[str]:
+    """Every target the Makefile defines (rule lines `a b: ...`, not `VAR := ...`)."""
+    targets: set[str] = set()
+    for line in makefile.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-/ $()]+?)\s*::?(?!=)", line)
+        if match and not line.startswith("\t"):
+            targets.update(match.group(1).split())
+    return targets
+
+
+def make_args_clis(makefile: str) -> dict[str, str]:
+    """target -> the module its recipe runs with `python -m <module> ... $(ARGS)`."""
+    clis: dict[str, str] = {}
+    target = ""
+    for line in makefile.splitlines():
+        rule = re.match(r"^([a-z][\w-]*)\s*:(?!=)", line)
+        if rule:
+            target = rule.group(1)
+        module = re.search(r"python3? -m ([\w.]+).*\$\(ARGS\)", line)
+        if line.startswith("\t") and module and target:
+            clis[target] = module.group(1)
+    return clis
+
+
+@functools.cache
+def help_text(cli: str, subcommand: str = "") -> str:
+    """``python -m <cli> [subcommand] --help``: what the CLI says it accepts."""
+    command = [sys.executable, "-m", cli, *([subcommand] if subcommand else []), "--help"]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{' '.join(command)} exited with {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def subcommands(cli: str) -> set[str]:
+    usage = re.search(r"\{([\w,-]+)\}", help_text(cli))
+    return set(usage.group(1).split(",")) if usage else set()
+
+
+def flags_in_help(text: str) -> set[str]:
+    """The flags argparse lists: the usage lines and the option lines (not words in descriptions)."""
+    flags: set[str] = set()
+    in_usage = False
+    for line in text.splitlines():
+        in_usage = line.startswith("usage:") or (in_usage and line.startswith(" ") and bool(line.strip()))
+        if in_usage:
+            flags.update(FLAG.findall(line))
+        elif line.lstrip().startswith("-"):
+            flags.update(FLAG.findall(re.split(r"\s{2,}", line.strip())[0]))
+    return flags
+
+
+def cli_flags(cli: str, subcommand: str) -> set[str]:
+    if subcommand in subcommands(cli):
+        return flags_in_help(help_text(cli, subcommand)) | flags_in_help(help_text(cli))
+    return flags_in_help(help_text(cli))
+
+
+def known_flags(mention: Mention) -> set[str]:
+    """The flags the CLI a mention belongs to accepts (for a bare flag: any of the project's CLIs)."""
+    return all_project_flags() if mention.cli == "*" else cli_flags(mention.cli, mention.subcommand)
+
+
+def all_project_flags() -> set[str]:
+    flags: set[str] = set()
+    for cli in sorted(MODULES):
+        flags |= cli_flags(cli, "")
+        for sub in sorted(subcommands(cli)):
+            flags |= cli_flags(cli, sub)
+    return flags
+
+
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+MAKEFILE = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+MENTIONS = list(mentions(README, MAKEFILE))
+
+
+def _id(mention: Mention) -> str:
+    return f"L{mention.line}:" + (f"make {mention.target}" if mention.target else f"{mention.cli} {mention.flag}")
+
+
+@pytest.mark.parametrize("mention", [m for m in MENTIONS if m.target], ids=_id)
+def test_every_make_target_the_readme_names_exists(mention: Mention) -> None:
+    # GIVEN a `make <target>` in the README's code; WHEN the Makefile's rules are read
+    # THEN the target is one of them
+    assert mention.target in make_targets(MAKEFILE), (
+        f"README line {mention.line} names `make {mention.target}` ({mention.text!r}); the Makefile has no such target"
+    )
+
+
+@pytest.mark.parametrize("mention", [m for m in MENTIONS if m.flag], ids=_id)
+def test_every_cli_flag_the_readme_names_exists(mention: Mention) -> None:
+    # GIVEN a flag in a README command of one of the project's CLIs (or alone, as one of theirs)
+    # WHEN that CLI's --help is read
+    # THEN it lists the flag
+    known = known_flags(mention)
+    where = "any of the project's CLIs" if mention.cli == "*" else f"`python -m {mention.cli} --help`"
+    assert mention.flag in known, (
+        f"README line {mention.line} names {mention.flag} ({mention.text!r}); {where} does not list it"
+    )
+
+
+def test_the_readme_names_the_main_targets_and_clis() -> None:
+    # GIVEN the README WHEN its code is read THEN the checks above have something to check: the set-up commands and
+    # at least one flag of the producer, the worker and the demo (a parser that finds nothing would pass vacuously)
+    targets = {m.target for m in MENTIONS if m.target}
+    clis = {m.cli for m in MENTIONS if m.flag}
+    assert {"demo", "test", "synth"} <= targets
+    assert {"producer", "worker"} <= clis
+
+
+def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
+    # GIVEN a README that names a target the Makefile lacks and flags the CLIs lack
+    readme = (
+        "Run `make deploy-everything`, then:\n\n```bash\nvideo-worker --queue-url q \\\n    --turbo\n```\n"
+        '`make demo ARGS="--keep"`, or `python -m demo` with `--forever`.\n\n'
+        "The worker also takes `--warp-speed`.\n\n"
+        "Bundling runs `pip install` with `--platform manylinux2014_aarch64`.\n"
+    )
+    # WHEN the checks read it
+    found = list(mentions(readme, MAKEFILE))
+    missing_targets = {m.target for m in found if m.target and m.target not in make_targets(MAKEFILE)}
+    unknown_flags = {(m.cli, m.flag) for m in found if m.flag and m.flag not in known_flags(m)}
+    # THEN each unknown name is reported against its CLI, the known ones are not, and pip's flag is not ours
+    assert missing_targets == {"deploy-everything"}
+    assert unknown_flags == {("worker", "--turbo"), ("demo", "--forever"), ("*", "--warp-speed")}
+    assert ("demo", "--keep") in {(m.cli, m.flag) for m in found}
