@@ -221,7 +221,12 @@ def _user_data_text(value: Any) -> str:
 
 def read_fleet(cdk_out: Path) -> Fleet:
     """WorkerFleetStack's group, launch template, lifecycle hook, jobs queue and scaling rules."""
-    resources: Resources = load_template(cdk_out, FLEET_STACK)["Resources"]
+    return fleet_from_template(load_template(cdk_out, FLEET_STACK))
+
+
+def fleet_from_template(template: dict[str, Any]) -> Fleet:
+    """``read_fleet`` for a template already in memory (e.g. ``Template.to_json()`` in a test)."""
+    resources: Resources = template["Resources"]
     _, group = _only(resources, "AWS::AutoScaling::AutoScalingGroup", FLEET_STACK)
     _, launch = _only(resources, "AWS::EC2::LaunchTemplate", FLEET_STACK)
     data = launch["LaunchTemplateData"]
@@ -259,7 +264,11 @@ class LambdaConsumer:
 
 
 def read_lambda(cdk_out: Path) -> LambdaConsumer:
-    resources: Resources = load_template(cdk_out, PIPELINE_STACK)["Resources"]
+    return lambda_from_template(load_template(cdk_out, PIPELINE_STACK))
+
+
+def lambda_from_template(template: dict[str, Any]) -> LambdaConsumer:
+    resources: Resources = template["Resources"]
     _, mapping = _only(resources, "AWS::Lambda::EventSourceMapping", PIPELINE_STACK)
     function_id = mapping["FunctionName"]["Ref"]
     function = resources[function_id]["Properties"]

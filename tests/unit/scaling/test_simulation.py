@@ -1,0 +1,119 @@
+"""The simulator on the synthesized fleet and pipeline: hand-worked timelines, conservation, and proof that it
+reads the template (other thresholds, other result)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaling.simulate import simulate_fleet, simulate_lambda
+from scaling.template import Fleet, LambdaConsumer, read_fleet, read_lambda
+from scaling.workload import Workload, build
+from tests.conftest import SynthesizedApp, synthesize
+
+STARTUP = 180
+
+
+@pytest.fixture(scope="module")
+def fleet(synthesized: SynthesizedApp) -> Fleet:
+    return read_fleet(synthesized.outdir)
+
+
+@pytest.fixture(scope="module")
+def consumer(synthesized: SynthesizedApp) -> LambdaConsumer:
+    return read_lambda(synthesized.outdir)
+
+
+def _fleet_run(fleet: Fleet, workload: Workload, job_seconds: float = 60, minutes: int = 120) -> Any:
+    return simulate_fleet(fleet, workload, job_seconds=job_seconds, startup_seconds=STARTUP, horizon_minutes=minutes)
+
+
+def test_a_burst_of_25_adds_two_instances_then_waits_for_their_warm_up(fleet: Fleet) -> None:
+    # GIVEN 25 videos in minute 0 and an empty group
+    run, _ = _fleet_run(fleet, build(burst=25, minutes=1), minutes=30)
+    # THEN after minute 0 the alarm sees 25 -> one step, +2; the same step during the 180 s warm-up adds nothing;
+    # after the warm-up the backlog (still >= 20, 4 jobs at a time) is in the +2 step again -> 4 = max
+    assert run.series["capacity"][:5] == [2, 2, 2, 4, 4]
+
+
+def test_scale_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing_in_flight(fleet: Fleet) -> None:
+    # GIVEN one 20-minute job: from minute 4 (instance in service) to minute 24 it is in flight, nothing visible
+    run, summary = _fleet_run(fleet, build(burst=1, minutes=1), job_seconds=20 * 60, minutes=60)
+    in_flight = run.series["in_flight"]
+    last_busy = max(m for m, n in enumerate(in_flight) if n)
+    capacity = run.series["capacity"]
+    # THEN the group keeps instances while the job runs, although nothing is visible from minute 4 on ...
+    assert all(capacity[m] >= 1 for m in range(last_busy + 1))
+    # ... and goes exactly when the 10th empty datapoint arrives, never before
+    first_zero = capacity.index(0)
+    assert first_zero == last_busy + 10
+    assert summary["jobs_done"] == 1
+
+
+def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_instance(tmp_path: Path) -> None:
+    backlog = read_fleet(synthesize(tmp_path, {"scaling_mode": "backlog"}).outdir)
+    assert backlog.mode == "backlog"
+    run, summary = _fleet_run(backlog, build(burst=200, minutes=1), minutes=180)
+    # StartFromZero sets exactly 1 while nothing is in service; target tracking then needs 3 datapoints above 10
+    # per instance once the first one is in service (minute 4), so the group grows from minute 6 on
+    assert run.series["capacity"][:5] == [1, 1, 1, 1, 1]
+    assert max(run.series["capacity"]) == backlog.max_size
+    assert summary["jobs_done"] == 200
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        build(burst=3000, minutes=1),
+        build(videos_per_day=20_000, minutes=180),
+        build(videos_per_day=20_000, burst=500, shape="daily", minutes=300),
+        Workload((0, 7, 0, 0, 90, 1, 0, 0, 0, 33), "csv-like"),
+    ],
+    ids=["burst", "steady", "daily+burst", "sparse"],
+)
+def test_with_enough_capacity_every_workload_drains_and_jobs_are_conserved(fleet: Fleet, workload: Workload) -> None:
+    roomy = dataclasses.replace(fleet, max_size=100)
+    _, summary = _fleet_run(roomy, workload, minutes=len(workload.arrivals) + 120)
+    assert summary["jobs_in"] == workload.total
+    assert summary["jobs_in"] == summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    assert summary["jobs_not_started"] == 0 and summary["jobs_in_flight_at_end"] == 0
+    assert summary["drain_minutes"] is not None
+
+
+def test_a_capped_group_leaves_jobs_not_started_and_still_conserves_them(fleet: Fleet) -> None:
+    # 4 instances x 2 slots x 1 job/min = at most 8 jobs a minute; 20,000/day is 13.9 a minute
+    _, summary = _fleet_run(fleet, build(videos_per_day=20_000, minutes=120), minutes=120)
+    assert summary["jobs_not_started"] > 0
+    assert summary["jobs_in"] == summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    assert summary["p95_wait_is_lower_bound"] is True
+
+
+def test_lambda_path_ramps_as_documented_and_is_capped_by_maximum_concurrency(consumer: LambdaConsumer) -> None:
+    assert consumer.max_concurrency == 10 and consumer.batch_size == 10
+    # 10 s per record: a batch of 10 runs 100 s; 50,000 at once
+    run, summary = simulate_lambda(consumer, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=30)
+    # starts with 5 concurrent batches, + up to 300 a minute, capped at MaximumConcurrency = 10
+    assert run.series["capacity"][0] == 10 and max(run.series["capacity"]) == 10
+    assert summary["jobs_in"] == summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    uncapped = dataclasses.replace(consumer, max_concurrency=None)
+    run, _ = simulate_lambda(uncapped, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=30)
+    assert run.series["capacity"][:3] == [305, 605, 905]
+    # provisioned mode: 2..200 pollers (assumed 10 batches each), 900 more a minute
+    run, _ = simulate_lambda(
+        consumer, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=3, provisioned=(2, 200)
+    )
+    assert run.series["capacity"][:3] == [920, 1820, 2000]
+
+
+def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_path: Path) -> None:
+    # GIVEN the same app synthesized with -c scale_out_thresholds=1,5,10 (a real template, not a config object)
+    other = read_fleet(synthesize(tmp_path, {"scale_out_thresholds": "1,5,10"}).outdir)
+    burst = build(burst=25, minutes=1)
+    default_run, _ = _fleet_run(fleet, burst, minutes=5)
+    other_run, _ = _fleet_run(other, burst, minutes=5)
+    # THEN 25 visible is in the top step there: +4 at once instead of +2
+    assert default_run.series["capacity"][0] == 2
+    assert other_run.series["capacity"][0] == 4
