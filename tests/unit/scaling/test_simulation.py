@@ -4,11 +4,13 @@ reads the template (other thresholds, other result)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scaling.__main__ import main
 from scaling.simulate import simulate_fleet, simulate_lambda
 from scaling.template import Fleet, LambdaConsumer, read_fleet, read_lambda
 from scaling.workload import Workload, build
@@ -20,6 +22,12 @@ STARTUP = 180
 @pytest.fixture(scope="module")
 def fleet(synthesized: SynthesizedApp) -> Fleet:
     return read_fleet(synthesized.outdir)
+
+
+@pytest.fixture(scope="module")
+def backlog_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app synthesized with -c scaling_mode=backlog."""
+    return synthesize(tmp_path_factory.mktemp("backlog"), {"scaling_mode": "backlog"}).outdir
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +61,8 @@ def test_scale_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing_in
     assert summary["jobs_done"] == 1
 
 
-def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_instance(tmp_path: Path) -> None:
-    backlog = read_fleet(synthesize(tmp_path, {"scaling_mode": "backlog"}).outdir)
+def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_instance(backlog_assembly: Path) -> None:
+    backlog = read_fleet(backlog_assembly)
     assert backlog.mode == "backlog"
     run, summary = _fleet_run(backlog, build(burst=200, minutes=1), minutes=180)
     # StartFromZero sets exactly 1 while nothing is in service; target tracking then needs 3 datapoints above 10
@@ -117,3 +125,29 @@ def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_pa
     # THEN 25 visible is in the top step there: +4 at once instead of +2
     assert default_run.series["capacity"][0] == 2
     assert other_run.series["capacity"][0] == 4
+
+
+def test_cli_writes_both_policies_the_lambda_path_a_chart_and_a_table(
+    synthesized: SynthesizedApp, backlog_assembly: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, chart = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    args = ["--cdk-out", str(synthesized.outdir), "--other-cdk-out", str(backlog_assembly), "--burst", "500"]
+    args += ["--videos-per-day", "2000", "--minutes", "60", "--drain-minutes", "60", "--lambda-job-seconds", "1"]
+    assert main([*args, "--output", str(output), "--chart", str(chart)]) == 0
+    result = json.loads(output.read_text())
+    keys = {"drain_minutes", "max_age_seconds", "p95_wait_seconds", "instance_hours", "cost_usd", "jobs_not_started"}
+    assert set(result["policies"]) == {"step", "backlog"}
+    assert all(keys <= set(summary) for summary in result["policies"].values())
+    assert {"drain_minutes", "max_age_seconds", "cost_usd", "jobs_not_started"} <= set(result["lambda"])
+    assert len(result["series_per_minute"]["fleet: step"]["visible"]) == 120
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = capsys.readouterr().out
+    assert "fleet: step" in table and "fleet: backlog" in table and "p95 wait (s)" in table
+
+
+def test_cli_bad_workload_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "arrivals.csv"
+    bad.write_text("minute,arrivals\n0,5\n1,lots\n")
+    assert main(["--arrivals-csv", str(bad), "--cdk-out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 3: 'lots' is not a number" in err
