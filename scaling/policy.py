@@ -53,10 +53,11 @@ class StepAdjustment:
         upper_ok = self.upper is None or (breach < self.upper if above else breach <= self.upper)
         return lower_ok and upper_ok
 
-    def describe(self, threshold: float) -> str:
+    def describe(self, threshold: float, *, above: bool = True) -> str:
         low = "-inf" if self.lower is None else f"{threshold + self.lower:g}"
         high = "inf" if self.upper is None else f"{threshold + self.upper:g}"
-        return f"[{low}, {high}) {self.adjustment:+d}"
+        brackets = ("[", ")") if above else ("(", "]")
+        return f"{brackets[0]}{low}, {high}{brackets[1]} {self.adjustment:+d}"
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,11 @@ class Decision:
     change: int
 
     def explain(self, policy: StepPolicy, alarm: Alarm, value: float, before: int, maximum: int) -> str:
-        step = "no step contains it" if self.step is None else f"step {self.step.describe(alarm.threshold)}"
+        step = (
+            "no step contains it"
+            if self.step is None
+            else f"step {self.step.describe(alarm.threshold, above=alarm.fires_above)}"
+        )
         return (
             f"{alarm.name}: metric {value:g} vs threshold {alarm.threshold:g}: {step} ({policy.adjustment_type}); "
             f"desired {before} -> {self.desired} (max {maximum})"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling import metric_math
-from scaling.policy import Alarm, StepAdjustment, StepPolicy, TargetTracking
+from scaling.policy import Alarm, StepAdjustment, StepPolicy, TargetTracking, evaluate_step_policy
 
 FLEET_STACK = "WorkerFleetStack"
 PIPELINE_STACK = "VideoPipelineStack"
@@ -129,6 +129,25 @@ class Fleet:
     def mode(self) -> str:
         """``backlog`` when a target tracking policy scales the group, else ``step``."""
         return "backlog" if self.tracking else "step"
+
+    def explain_backlog(self, visible: int, desired: int = 0) -> str:
+        """What the scaling rules in ALARM would do about ``visible`` messages (one evaluation, the demo's line)."""
+        signals: dict[str, float | None] = {"visible": visible, "in_flight": 0, "in_service": desired, "oldest_age": 0}
+        lines = []
+        for rule in self.step_rules:
+            value = rule.metric.value(signals)
+            if value is None or not rule.alarm.breaches(value):
+                continue
+            decision = evaluate_step_policy(
+                rule.policy, rule.alarm, value, desired=desired, minimum=self.min_size, maximum=self.max_size
+            )
+            lines.append(decision.explain(rule.policy, rule.alarm, value, desired, self.max_size))
+        for tracking in self.tracking:
+            lines.append(
+                f"{tracking.policy.name}: target {tracking.policy.target:g} per in-service instance "
+                f"({tracking.policy.expression}); from zero the step rule above starts the first instance"
+            )
+        return "; ".join(lines) or f"{visible} visible: no scaling alarm breaches"
 
     def rule(self, policy_name: str) -> StepRule:
         for rule in self.step_rules:
