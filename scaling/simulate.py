@@ -96,6 +96,7 @@ class Run:
             "jobs_in_flight_at_end": in_flight,
             "jobs_not_started": queue.visible,
             "drain_minutes": None if self.drained_at is None else round(self.drained_at / SECONDS, 1),
+            "first_empty_minute": next((m + 1 for m, v in enumerate(self.series["visible"]) if v == 0), None),
             "max_age_seconds": int(max(self.series["oldest_age"], default=0)),
             "p95_wait_seconds": percentile(queue.waits, 0.95),
             "p95_wait_is_lower_bound": queue.visible > 0,
