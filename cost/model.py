@@ -76,6 +76,8 @@ ASSUMED_PREVIEW_OUTPUT_MB = 0.1  # metadata.json + thumbnail.jpg
 ASSUMED_PREVIEW_OUTPUT_OBJECTS = 2
 ASSUMED_S3_GETS_PER_VIDEO = 2  # HEAD + GET of the upload
 STORAGE_MONTH = 12  # default: the month whose storage bill the breakdown shows when nothing expires
+# The simulated day runs on this long so that the day's last arrivals are not counted as unmet.
+DRAIN_MINUTES = 60
 PRINCIPALS_PRODUCERS = 1  # s3.amazonaws.com sends the notifications
 PRINCIPALS_CONSUMERS = 1  # the function's role, or the instance role
 
@@ -243,12 +245,16 @@ def _lambda(out: CostBreakdown, deployed: Deployed, measured: float) -> tuple[fl
 
 
 def _fleet(out: CostBreakdown, deployed: Deployed) -> tuple[float, float, float]:
-    """Fleet lines from one simulated day of steady arrivals; returns what the SQS line needs."""
+    """Fleet lines from one simulated day of steady arrivals (plus DRAIN_MINUTES); returns what SQS needs."""
     w, f = out.workload, deployed.fleet
     seconds = transcode_seconds(w, instance_vcpus(f.instance_type) / f.worker_concurrency)
     day = build(videos_per_day=w.videos_per_day, minutes=MINUTES_PER_DAY)
     sim, summary = simulate_fleet(
-        f, day, job_seconds=seconds, startup_seconds=f.default_warmup_seconds, horizon_minutes=MINUTES_PER_DAY
+        f,
+        day,
+        job_seconds=seconds,
+        startup_seconds=f.default_warmup_seconds,
+        horizon_minutes=MINUTES_PER_DAY + DRAIN_MINUTES,
     )
     hours = summary["instance_hours"] * DAYS_PER_MONTH
     usd = fleet_cost(f, hours)
