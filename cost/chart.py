@@ -59,7 +59,8 @@ def write_chart(dest: Path, deployed: Deployed, asked: Workload) -> Path:
     fleet = deployed.fleet
     ax.set_title(
         f"Monthly cost, {asked.average_size_mb:g} MB / {asked.average_duration_seconds:g} s videos "
-        f"(* = {asked.videos_per_day:g}/day)\nLambda: preview; fleet: transcode, max {fleet.max_size} x {fleet.instance_type}"
+        f"(* = {asked.videos_per_day:g}/day)\n"
+        f"Lambda: preview; fleet: transcode, max {fleet.max_size} x {fleet.instance_type}"
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
