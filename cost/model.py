@@ -256,7 +256,8 @@ def _fleet(out: CostBreakdown, deployed: Deployed) -> tuple[float, float, float]
         startup_seconds=f.default_warmup_seconds,
         horizon_minutes=MINUTES_PER_DAY + DRAIN_MINUTES,
     )
-    hours = summary["instance_hours"] * DAYS_PER_MONTH
+    # The drain hour belongs to the next day's bill in a steady state; a group never bills more than max x 24 h.
+    hours = min(summary["instance_hours"], f.max_size * 24) * DAYS_PER_MONTH
     usd = fleet_cost(f, hours)
     out.add(f"EC2 {f.instance_type} + {f.root_volume_gb} GB gp3 (instance-hours)", hours, usd)
     if not deployed.idle["fleet"].interface_endpoint_azs:
