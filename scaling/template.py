@@ -240,7 +240,12 @@ def _user_data_text(value: Any) -> str:
 
 def read_fleet(cdk_out: Path) -> Fleet:
     """WorkerFleetStack's group, launch template, lifecycle hook, jobs queue and scaling rules."""
-    return fleet_from_template(load_template(cdk_out, FLEET_STACK))
+    try:
+        return fleet_from_template(load_template(cdk_out, FLEET_STACK))
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, TemplateError):
+            raise
+        raise TemplateError(f"{cdk_out}/{FLEET_STACK}: a resource lacks {error} that the simulation reads") from None
 
 
 def fleet_from_template(template: dict[str, Any]) -> Fleet:
@@ -283,7 +288,12 @@ class LambdaConsumer:
 
 
 def read_lambda(cdk_out: Path) -> LambdaConsumer:
-    return lambda_from_template(load_template(cdk_out, PIPELINE_STACK))
+    try:
+        return lambda_from_template(load_template(cdk_out, PIPELINE_STACK))
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, TemplateError):
+            raise
+        raise TemplateError(f"{cdk_out}/{PIPELINE_STACK}: a resource lacks {error} that the simulation reads") from None
 
 
 def lambda_from_template(template: dict[str, Any]) -> LambdaConsumer:
