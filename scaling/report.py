@@ -22,6 +22,7 @@ ROWS = (
     ("jobs_in", "jobs in"),
     ("jobs_done", "jobs done"),
     ("jobs_not_started", "jobs not started by the end"),
+    ("jobs_expired", "jobs lost to queue retention"),
     ("first_empty_minute", "queue first empty at minute"),
     ("drain_minutes", "all done at minute"),
     ("max_age_seconds", "oldest message age, max (s)"),

@@ -58,6 +58,14 @@ class Queue:
     def oldest_age(self, now: int) -> int:
         return now - self.cohorts[0][0] if self.cohorts else 0
 
+    def expire(self, now: int, retention: int) -> int:
+        """SQS deletes a message older than the queue's retention period, received or not: lost."""
+        expired = 0
+        while self.cohorts and now - self.cohorts[0][0] > retention:
+            expired += self.cohorts.popleft()[1]
+        self.visible -= expired
+        return expired
+
     def take(self, now: int, wanted: int) -> int:
         taken = 0
         while taken < wanted and self.cohorts:
@@ -79,6 +87,7 @@ class Run:
     name: str
     jobs_in: int = 0
     jobs_done: int = 0
+    jobs_expired: int = 0
     series: dict[str, list[float]] = field(
         default_factory=lambda: {"visible": [], "in_flight": [], "capacity": [], "oldest_age": []}
     )
@@ -95,6 +104,7 @@ class Run:
             "jobs_done": self.jobs_done,
             "jobs_in_flight_at_end": in_flight,
             "jobs_not_started": queue.visible,
+            "jobs_expired": self.jobs_expired,
             "drain_minutes": None if self.drained_at is None else round(self.drained_at / SECONDS, 1),
             "first_empty_minute": next((m + 1 for m, v in enumerate(self.series["visible"]) if v == 0), None),
             "max_age_seconds": int(max(self.series["oldest_age"], default=0)),
@@ -128,6 +138,7 @@ def _run(
     service_seconds: Callable[[int], float],
     batch: int,
     batch_window: int,
+    retention: int,
     on_minute: Callable[[int, Queue, int], None],
 ) -> tuple[Queue, int]:
     """The shared engine: ``slots(now)`` consumers take batches of up to ``batch``; ``on_minute`` scales."""
@@ -166,6 +177,7 @@ def _run(
                 ):
                     run.drained_at = now
         end = start + SECONDS
+        run.jobs_expired += queue.expire(end, retention)
         run.series["visible"].append(queue.visible)
         run.series["in_flight"].append(in_flight)
         run.series["oldest_age"].append(queue.oldest_age(end))
@@ -221,7 +233,9 @@ def simulate_fleet(
         state.billed = state.in_service + len(state.pending)
         run.series["capacity"].append(state.billed)
 
-    queue, in_flight = _run(workload, horizon_minutes, run, slots, lambda n: n * job_seconds, 1, 0, on_minute)
+    queue, in_flight = _run(
+        workload, horizon_minutes, run, slots, lambda n: n * job_seconds, 1, 0, fleet.retention_seconds, on_minute
+    )
     summary = run.summary(queue, in_flight, horizon_minutes * SECONDS)
     summary["instance_hours"] = round(run.capacity_seconds / 3600, 2)
     summary["peak_instances"] = summary.pop("peak_capacity")
@@ -325,6 +339,7 @@ def simulate_lambda(
         lambda n: n * record_seconds,
         consumer.batch_size,
         consumer.batching_window_seconds,
+        consumer.retention_seconds,
         on_minute,
     )
     summary = run.summary(queue, in_flight, horizon_minutes * SECONDS)

@@ -30,6 +30,13 @@ SIGNALS = {
 _WORKER_CONCURRENCY = re.compile(r"WORKER_CONCURRENCY=(\d+)")
 
 
+DEFAULT_RETENTION_SECONDS = 4 * 86_400  # SQS's own default MessageRetentionPeriod
+
+
+def _retention(queue: dict[str, Any]) -> int:
+    return int(queue.get("MessageRetentionPeriod", DEFAULT_RETENTION_SECONDS))
+
+
 class TemplateError(ValueError):
     """The cloud assembly lacks what the simulation needs."""
 
@@ -122,6 +129,7 @@ class Fleet:
     drain_timeout_seconds: int
     default_warmup_seconds: int
     visibility_timeout_seconds: int
+    retention_seconds: int = DEFAULT_RETENTION_SECONDS
     step_rules: tuple[StepRule, ...] = ()
     tracking: tuple[TrackingRule, ...] = ()
 
@@ -269,6 +277,7 @@ def fleet_from_template(template: dict[str, Any]) -> Fleet:
         drain_timeout_seconds=max((int(h.get("HeartbeatTimeout", 3600)) for h in hooks), default=0),
         default_warmup_seconds=int(group.get("DefaultInstanceWarmup", 0)),
         visibility_timeout_seconds=int(jobs_queue[0].get("VisibilityTimeout", 30)) if jobs_queue else 30,
+        retention_seconds=_retention(jobs_queue[0] if jobs_queue else {}),
         step_rules=_step_rules(resources),
         tracking=_tracking(resources),
     )
@@ -285,6 +294,7 @@ class LambdaConsumer:
     batching_window_seconds: int
     max_concurrency: int | None
     provisioned_pollers: tuple[int, int] | None = None
+    retention_seconds: int = DEFAULT_RETENTION_SECONDS
 
 
 def read_lambda(cdk_out: Path) -> LambdaConsumer:
@@ -302,6 +312,8 @@ def lambda_from_template(template: dict[str, Any]) -> LambdaConsumer:
     function_id = mapping["FunctionName"]["Ref"]
     function = resources[function_id]["Properties"]
     provisioned = mapping.get("ProvisionedPollerConfig")
+    source = mapping.get("EventSourceArn", {}).get("Fn::GetAtt", [""])[0]
+    queue = resources.get(source, {}).get("Properties", {})
     return LambdaConsumer(
         memory_mb=int(function.get("MemorySize", 128)),
         timeout_seconds=int(function.get("Timeout", 3)),
@@ -314,6 +326,7 @@ def lambda_from_template(template: dict[str, Any]) -> LambdaConsumer:
             if provisioned
             else None
         ),
+        retention_seconds=_retention(queue),
     )
 
 

@@ -97,6 +97,19 @@ def test_a_capped_group_leaves_jobs_not_started_and_still_conserves_them(fleet: 
     assert summary["jobs_not_started"] > 0
     assert summary["jobs_in"] == summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
     assert summary["p95_wait_is_lower_bound"] is True
+    assert summary["jobs_expired"] == 0  # the run is far shorter than the queue's 4-day retention
+
+
+def test_messages_older_than_the_queue_retention_are_lost_and_counted(fleet: Fleet) -> None:
+    assert fleet.retention_seconds == 4 * 86_400  # read from the jobs queue's MessageRetentionPeriod
+    # GIVEN a capped group (8 jobs a minute) and, for the test, a retention of 10 minutes
+    short = dataclasses.replace(fleet, retention_seconds=600)
+    _, summary = _fleet_run(short, build(videos_per_day=20_000, minutes=120), minutes=120)
+    # THEN what waited longer than 10 minutes is gone, and counted as such
+    assert summary["jobs_expired"] > 0
+    assert summary["max_age_seconds"] <= 600
+    total = summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    assert summary["jobs_in"] == total + summary["jobs_expired"]
 
 
 def test_lambda_path_ramps_as_documented_and_is_capped_by_maximum_concurrency(consumer: LambdaConsumer) -> None:
