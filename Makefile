@@ -13,7 +13,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Synthesis never needs AWS; make sure nothing from the caller's shell makes it try.
 unexport AWS_PROFILE
 
-.PHONY: help setup lint test synth cfn-lint cost clean
+.PHONY: help setup lint test synth cfn-lint cost scaling clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -75,8 +75,12 @@ demo: setup ## Deploy every stack into moto server, run videos through both path
 cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
 
+# cost and scaling read the templates in cdk.out and synthesize it (as `make synth` does) when it is missing.
 cost: setup ## Monthly cost of a workload, e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
 	python -m cost $(ARGS)
+
+scaling: setup ## Simulate both scaling policies and the Lambda path, e.g. make scaling ARGS="--burst 50000"
+	python -m scaling $(ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,9 @@
-"""Monthly cost model for the two consumer paths (Lambda pipeline, EC2 worker fleet). See cost/model.py."""
+"""Monthly cost model for the two consumer paths (Lambda pipeline, EC2 worker fleet). See cost/model.py.
 
-from cost.model import (
-    PRICES,
-    CostBreakdown,
-    Workload,
-    estimate_monthly_cost,
-    instances_for_backlog,
-    load_config,
-)
+Reads the synthesized templates (cdk.out); never imports aws_cdk.
+"""
 
-__all__ = ["PRICES", "CostBreakdown", "Workload", "estimate_monthly_cost", "instances_for_backlog", "load_config"]
+from cost.model import CostBreakdown, Deployed, Workload, estimate_monthly_cost
+from cost.prices import PRICES
+
+__all__ = ["PRICES", "CostBreakdown", "Deployed", "Workload", "estimate_monthly_cost"]

@@ -1,86 +1,89 @@
-"""What a workload costs per month on each consumer path, from the stack's real configuration.
+"""What a workload costs per month on each consumer path, from the synthesized templates (what would be deployed).
 
-Every price is in the one table below (PRICES), with its date, region and source. Every other number that is not a
-price and not configuration is an ASSUMPTION constant, named and explained. The model is deliberately simple
-arithmetic, so that a reader can redo it by hand (the unit tests do): steady, uniform arrivals over the day; no free
-tier; no data transfer out of the region (results stay in the bucket).
+Prices are one dated table (cost/prices.py). What the stacks deploy (instance type, root volume, worker
+concurrency, scaling rules, Lambda memory/timeout/architecture/batching, the queue's KMS data-key reuse, bucket
+lifecycle rules, alarms, dashboards, endpoints, KMS keys) is read from the templates in cdk.out by
+``scaling.template``. Every other number is an ASSUMPTION constant below, named and explained.
+
+- Lambda runs the ``preview`` profile (metadata.json + thumbnail.jpg): its seconds per record are the measured
+  handler time (bench/results/handler.json) plus the download of the upload.
+- The fleet runs the ``transcode`` profile: its instance-hours come from the scaling simulator on a day of
+  steady arrivals with the template's own step scaling; jobs the capped group cannot start are unmet backlog.
+- Storage follows the buckets' lifecycle rules: a current version that never expires keeps growing.
+No free tier; no data transfer out of the region (results stay in the bucket).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from stacks.config import AppConfig
+from cost.prices import (
+    CLOUDWATCH_ALARM_METRIC_PER_MONTH,
+    CLOUDWATCH_DASHBOARD_PER_MONTH,
+    HOURS_PER_MONTH,
+    KMS_KEY_PER_MONTH,
+    KMS_PER_10K_REQUESTS,
+    LAMBDA_GB_SECOND,
+    LAMBDA_PER_MILLION_REQUESTS,
+    PRICES_DATE,
+    PRICES_REGION,
+    PUBLIC_IPV4_PER_HOUR,
+    S3_GET_PER_1000,
+    S3_PUT_PER_1000,
+    S3_STANDARD_PER_GB_MONTH,
+    SQS_STANDARD_PER_MILLION_REQUESTS,
+    VPC_INTERFACE_ENDPOINT_PER_AZ_HOUR,
+    instance_vcpus,
+)
+from scaling.report import fleet_cost
+from scaling.simulate import simulate_fleet
+from scaling.template import (
+    FLEET_STACK,
+    PIPELINE_STACK,
+    Fleet,
+    IdleResources,
+    LambdaConsumer,
+    load_template,
+    of_type,
+    read_fleet,
+    read_lambda,
+)
+from scaling.workload import MINUTES_PER_DAY, build, measured_handler_seconds
 
 ConsumerPath = Literal["lambda", "fleet"]
+PATHS: tuple[ConsumerPath, ...] = ("lambda", "fleet")
 
 # ---------------------------------------------------------------------------------------------------------------
-# PRICES: us-east-1 on-demand list prices, as published on the AWS pricing pages in November 2026
-# (https://aws.amazon.com/sqs/pricing/, /kms/pricing/, /lambda/pricing/, /ec2/pricing/on-demand/, /s3/pricing/,
-# /privatelink/pricing/, /vpc/pricing/ (public IPv4), /ebs/pricing/). Free tiers are ignored. Check your region.
+# ASSUMPTIONS (not prices, not read from a template)
 # ---------------------------------------------------------------------------------------------------------------
-PRICES_DATE = "2026-11"
-PRICES_REGION = "us-east-1"
-SQS_STANDARD_PER_MILLION_REQUESTS = 0.40  # each 64 KB chunk of a payload is one request
-KMS_PER_10K_REQUESTS = 0.03
-KMS_KEY_PER_MONTH = 1.00  # customer-managed key
-LAMBDA_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
-LAMBDA_PER_MILLION_REQUESTS = 0.20
-EC2_ON_DEMAND_PER_HOUR = {  # Linux, on-demand
-    "c7g.medium": 0.0363,
-    "c7g.large": 0.0725,
-    "c7g.xlarge": 0.145,
-    "c7g.2xlarge": 0.29,
-    "c6g.large": 0.068,
-    "m7g.large": 0.0816,
-    "c7i.large": 0.08925,
-    "c6i.large": 0.085,
-}
-EBS_GP3_PER_GB_MONTH = 0.08
-S3_STANDARD_PER_GB_MONTH = 0.023
-S3_PUT_PER_1000 = 0.005  # PUT, COPY, POST, LIST
-S3_GET_PER_1000 = 0.0004  # GET, HEAD and others
-VPC_INTERFACE_ENDPOINT_PER_AZ_HOUR = 0.01
-PUBLIC_IPV4_PER_HOUR = 0.005
-
-PRICES: dict[str, Any] = {
-    name: value
-    for name, value in globals().items()
-    if name.isupper()  # every constant defined so far is a price (or its date and region)
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# ASSUMPTIONS (not prices, not configuration)
-# ---------------------------------------------------------------------------------------------------------------
-HOURS_PER_MONTH = 730  # AWS's own billing convention
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24  # 30.4166...
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 SQS_CHUNK_BYTES = 64 * 1024
 LONG_POLL_WAIT_SECONDS = 20  # every empty receive waits 20 s, so one poller makes 3 empty receives a minute
 LAMBDA_SQS_POLLERS = 5  # the event source mapping starts with 5 pollers, which long-poll even when the queue is empty
 ASSUMED_NOTIFICATION_BYTES = 1_200  # one S3 event notification body
-# Processing speed: seconds of compute per second of video for one vCPU (thumbnail + 2 renditions with ffmpeg),
-# plus a fixed overhead and the S3 download at a steady rate.
+ASSUMED_S3_DOWNLOAD_MB_PER_SECOND = 50.0
+# Transcode (fleet): seconds of compute per second of video for one vCPU (thumbnail + 2 renditions with ffmpeg),
+# plus a fixed overhead. Not measured here; measure your own and pass it to `make scaling --job-seconds`.
 ASSUMED_SECONDS_PER_VIDEO_SECOND_PER_VCPU = 0.5
 ASSUMED_JOB_OVERHEAD_SECONDS = 1.0
-ASSUMED_S3_DOWNLOAD_MB_PER_SECOND = 50.0
-LAMBDA_MB_PER_VCPU = 1769  # Lambda allots one vCPU per 1,769 MB, up to 6
-LAMBDA_MAX_VCPUS = 6
-ASSUMED_OUTPUT_RATIO = 0.5  # renditions + thumbnail take half the input's bytes
-ASSUMED_OUTPUT_OBJECTS = 3  # thumbnail + 2 renditions
+ASSUMED_TRANSCODE_OUTPUT_RATIO = 0.5  # 720p + 480p renditions + thumbnail take half the input's bytes
+ASSUMED_TRANSCODE_OUTPUT_OBJECTS = 4  # metadata.json, thumbnail.jpg, 720p.mp4, 480p.mp4
+ASSUMED_PREVIEW_OUTPUT_MB = 0.1  # metadata.json + thumbnail.jpg
+ASSUMED_PREVIEW_OUTPUT_OBJECTS = 2
 ASSUMED_S3_GETS_PER_VIDEO = 2  # HEAD + GET of the upload
-ASSUMED_INSTANCE_BOOT_SECONDS = 120  # launch to first receive, billed
-ASSUMED_ROOT_VOLUME_GB = 8
-EC2_VCPUS = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8}  # Graviton/Intel c/m sizes
-VPC_INTERFACE_ENDPOINTS = 5  # SQS, Auto Scaling, SSM, SSM messages, EC2 messages (README)
-VPC_AZS = 2
+STORAGE_MONTH = 12  # default: the month whose storage bill the breakdown shows when nothing expires
+# The simulated day runs on this long so that the day's last arrivals are not counted as unmet.
+DRAIN_MINUTES = 60
 PRINCIPALS_PRODUCERS = 1  # s3.amazonaws.com sends the notifications
 PRINCIPALS_CONSUMERS = 1  # the function's role, or the instance role
+
+
+class CostInputError(ValueError):
+    """A workload value the model cannot price (the message names it and the allowed range)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,15 @@ class Workload:
     path: ConsumerPath
     notification_bytes: int = ASSUMED_NOTIFICATION_BYTES
 
+    def __post_init__(self) -> None:
+        for name, value in (
+            ("--videos-per-day", self.videos_per_day),
+            ("--size-mb", self.average_size_mb),
+            ("--duration-s", self.average_duration_seconds),
+        ):
+            if not (value > 0 and math.isfinite(value)):
+                raise CostInputError(f"{name} must be a number > 0, got {value:g}")
+
 
 @dataclass
 class CostBreakdown:
@@ -98,33 +110,57 @@ class CostBreakdown:
     lines: dict[str, float] = field(default_factory=dict)  # item -> USD per month
     quantities: dict[str, float] = field(default_factory=dict)  # item -> monthly quantity, for the printout
     notes: list[str] = field(default_factory=list)
+    unmet_jobs_per_day: int = 0
 
     @property
     def total(self) -> float:
         return sum(self.lines.values())
 
+    def add(self, item: str, quantity: float, usd: float) -> None:
+        self.quantities[item] = quantity
+        self.lines[item] = usd
+
     def table(self) -> str:
         w = self.workload
         rows = [
             f"{w.path} path: {w.videos_per_day:g} videos/day, {w.average_size_mb:g} MB, "
-            f"{w.average_duration_seconds:g} s"
-            f"  ({PRICES_REGION} list prices, {PRICES_DATE})",
-            f"{'item':<34}{'quantity / month':>20}{'USD / month':>14}",
+            f"{w.average_duration_seconds:g} s  ({PRICES_REGION} list prices, {PRICES_DATE})",
+            f"{'item':<40}{'quantity / month':>20}{'USD / month':>14}",
         ]
         for item, usd in self.lines.items():
-            rows.append(f"{item:<34}{self.quantities.get(item, 0):>20,.1f}{usd:>14,.2f}")
-        rows.append(f"{'TOTAL':<34}{'':>20}{self.total:>14,.2f}")
+            rows.append(f"{item:<40}{self.quantities.get(item, 0):>20,.1f}{usd:>14,.2f}")
+        rows.append(f"{'TOTAL':<40}{'':>20}{self.total:>14,.2f}")
         rows.extend(f"note: {n}" for n in self.notes)
         return "\n".join(rows)
 
 
-def load_config(cdk_json: Path | str = "cdk.json", overrides: dict[str, Any] | None = None) -> AppConfig:
-    """AppConfig from cdk.json's context (only AppConfig's keys; the feature flags are skipped) plus overrides."""
-    context = json.loads(Path(cdk_json).read_text())["context"]
-    names = {f.name for f in dataclasses.fields(AppConfig)}
-    values = {k: v for k, v in context.items() if k in names}
-    values.update(overrides or {})
-    return AppConfig.from_mapping(values)
+@dataclass(frozen=True)
+class Deployed:
+    """What the templates in one cloud assembly deploy, as far as cost goes."""
+
+    fleet: Fleet
+    consumer: LambdaConsumer
+    idle: dict[ConsumerPath, IdleResources]
+    alarm_metrics: dict[ConsumerPath, int]
+    kms_reuse_seconds: dict[ConsumerPath, int]
+
+    @classmethod
+    def read(cls, cdk_out: Path) -> Deployed:
+        idle: dict[ConsumerPath, IdleResources] = {}
+        metrics: dict[ConsumerPath, int] = {}
+        reuse: dict[ConsumerPath, int] = {}
+        stacks: tuple[tuple[ConsumerPath, str], ...] = (("lambda", PIPELINE_STACK), ("fleet", FLEET_STACK))
+        for path, stack in stacks:
+            resources = load_template(cdk_out, stack)["Resources"]
+            idle[path] = IdleResources()
+            idle[path].add(resources)
+            metrics[path] = sum(
+                max(1, sum(1 for q in props.get("Metrics", []) if "MetricStat" in q))
+                for _, props in of_type(resources, "AWS::CloudWatch::Alarm")
+            )
+            jobs = [p for _, p in of_type(resources, "AWS::SQS::Queue") if "RedrivePolicy" in p]
+            reuse[path] = int(jobs[0].get("KmsDataKeyReusePeriodSeconds", 300)) if jobs else 300
+        return cls(read_fleet(cdk_out), read_lambda(cdk_out), idle, metrics, reuse)
 
 
 def chunks(payload_bytes: float) -> int:
@@ -132,8 +168,8 @@ def chunks(payload_bytes: float) -> int:
     return max(1, math.ceil(payload_bytes / SQS_CHUNK_BYTES))
 
 
-def job_seconds(w: Workload, vcpus: float) -> float:
-    """Estimated wall time of one video job on `vcpus` CPUs."""
+def transcode_seconds(w: Workload, vcpus: float) -> float:
+    """Estimated wall time of one transcode job on ``vcpus`` CPUs (an ASSUMPTION, see above)."""
     return (
         ASSUMED_JOB_OVERHEAD_SECONDS
         + w.average_size_mb / ASSUMED_S3_DOWNLOAD_MB_PER_SECOND
@@ -141,125 +177,154 @@ def job_seconds(w: Workload, vcpus: float) -> float:
     )
 
 
-def instances_for_backlog(backlog: float, config: AppConfig) -> int:
-    """Instances step scaling settles on for a visible backlog: each threshold crossed adds its adjustment."""
-    added = sum(
-        a for t, a in zip(config.scale_out_thresholds, config.scale_out_adjustments, strict=True) if backlog >= t
+def preview_seconds(w: Workload, measured_record_seconds: float) -> float:
+    """One preview record: the measured handler time plus downloading the upload."""
+    return measured_record_seconds + w.average_size_mb / ASSUMED_S3_DOWNLOAD_MB_PER_SECOND
+
+
+def kept_days(rules: list[dict[str, Any]]) -> float | None:
+    """Days a current object version stays, from a bucket's enabled lifecycle rules (None: forever)."""
+    days = [r["ExpirationInDays"] for r in rules if r.get("Status") == "Enabled" and "ExpirationInDays" in r]
+    return float(min(days)) if days else None
+
+
+def _storage(
+    out: CostBreakdown, idle: IdleResources, uploads_gb_per_day: float, outputs_gb_per_day: float, month: int
+) -> None:
+    for prefix, gb_per_day in (("Uploads", uploads_gb_per_day), ("Processed", outputs_gb_per_day)):
+        bucket = next((lid for lid in idle.lifecycle if lid.startswith(prefix)), None)
+        if bucket is None:
+            continue
+        days = kept_days(idle.lifecycle[bucket]["Rules"])
+        if days is None:
+            monthly = gb_per_day * DAYS_PER_MONTH
+            stored = gb_per_day * DAYS_PER_MONTH * (month - 0.5)
+            label = f"S3 {prefix.lower()} (GB-month, month {month})"
+            out.notes.append(
+                f"{bucket}: current versions never expire (template lifecycle), so storage grows by "
+                f"{monthly:,.0f} GB (${monthly * S3_STANDARD_PER_GB_MONTH:,.2f}) every month; shown: month {month}"
+            )
+        else:
+            stored = gb_per_day * days
+            label = f"S3 {prefix.lower()} (GB-month, kept {days:g} days)"
+        out.add(label, stored, stored * S3_STANDARD_PER_GB_MONTH)
+
+
+def _idle(out: CostBreakdown, deployed: Deployed, path: ConsumerPath) -> None:
+    idle = deployed.idle[path]
+    metrics = deployed.alarm_metrics[path]
+    out.add("CloudWatch alarms (alarm metrics)", metrics, metrics * CLOUDWATCH_ALARM_METRIC_PER_MONTH)
+    out.add("CloudWatch dashboards", idle.dashboards, idle.dashboards * CLOUDWATCH_DASHBOARD_PER_MONTH)
+    out.add("KMS customer-managed keys", idle.kms_keys, idle.kms_keys * KMS_KEY_PER_MONTH)
+    if idle.interface_endpoint_azs:
+        hours = idle.interface_endpoint_azs * HOURS_PER_MONTH
+        out.add("VPC interface endpoint-AZ-hours", hours, hours * VPC_INTERFACE_ENDPOINT_PER_AZ_HOUR)
+
+
+def _lambda(out: CostBreakdown, deployed: Deployed, measured: float) -> tuple[float, float, float]:
+    """Lambda lines; returns (receives, messages per receive, empty receives) for the SQS line."""
+    w, c = out.workload, deployed.consumer
+    messages = w.videos_per_day * DAYS_PER_MONTH
+    seconds = preview_seconds(w, measured)
+    if seconds * c.batch_size > c.timeout_seconds:
+        out.notes.append(
+            f"a full batch of {c.batch_size} takes {seconds * c.batch_size:.0f} s, over the function's "
+            f"{c.timeout_seconds} s timeout: raise lambda_timeout_seconds or lower lambda_batch_size"
+        )
+    arrivals_per_window = w.videos_per_day / 86_400 * c.batching_window_seconds
+    per_invocation = min(c.batch_size, max(1.0, arrivals_per_window))
+    invocations = messages / per_invocation
+    gb_seconds = messages * seconds * c.memory_mb / 1024
+    out.add("Lambda GB-seconds", gb_seconds, gb_seconds * LAMBDA_GB_SECOND[c.architecture])
+    out.add("Lambda requests", invocations, invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS)
+    out.notes.append(
+        f"preview profile: {seconds:.2f} s per record (measured handler {measured:.3f} s + download), "
+        f"{c.memory_mb} MB {c.architecture}"
     )
-    return min(config.worker_max_instances, added)
+    return invocations, per_invocation, LAMBDA_SQS_POLLERS * SECONDS_PER_MONTH / LONG_POLL_WAIT_SECONDS
 
 
-def instance_vcpus(instance_type: str) -> int:
-    size = instance_type.split(".")[-1]
-    if size not in EC2_VCPUS:
-        raise ValueError(f"No vCPU count for instance size {size!r}; known sizes {sorted(EC2_VCPUS)}.")
-    return EC2_VCPUS[size]
+def _fleet(out: CostBreakdown, deployed: Deployed) -> tuple[float, float, float]:
+    """Fleet lines from one simulated day of steady arrivals (plus DRAIN_MINUTES); returns what SQS needs."""
+    w, f = out.workload, deployed.fleet
+    seconds = transcode_seconds(w, instance_vcpus(f.instance_type) / f.worker_concurrency)
+    day = build(videos_per_day=w.videos_per_day, minutes=MINUTES_PER_DAY)
+    sim, summary = simulate_fleet(
+        f,
+        day,
+        job_seconds=seconds,
+        startup_seconds=f.default_warmup_seconds,
+        horizon_minutes=MINUTES_PER_DAY + DRAIN_MINUTES,
+    )
+    # The drain hour belongs to the next day's bill in a steady state; a group never bills more than max x 24 h.
+    hours = min(summary["instance_hours"], f.max_size * 24) * DAYS_PER_MONTH
+    usd = fleet_cost(f, hours)
+    out.add(f"EC2 {f.instance_type} + {f.root_volume_gb} GB gp3 (instance-hours)", hours, usd)
+    if not deployed.idle["fleet"].interface_endpoint_azs:
+        out.add("public IPv4 address-hours", hours, hours * PUBLIC_IPV4_PER_HOUR)
+    out.unmet_jobs_per_day = summary["jobs_not_started"]
+    if out.unmet_jobs_per_day:
+        needed = math.ceil(w.videos_per_day / 86_400 * seconds / f.worker_concurrency)
+        out.notes.append(
+            f"UNMET: {out.unmet_jobs_per_day:,} of {day.total:,} jobs a day not started (the group's max is "
+            f"{f.max_size}, about {needed} instances needed): the backlog grows; raise worker_max_instances"
+        )
+    out.notes.append(
+        f"transcode profile: {seconds:.1f} s per job, {f.worker_concurrency} per {f.instance_type}; instance-hours "
+        f"from `scaling` on one simulated day ({summary['instance_hours']:.1f} h/day, peak {summary['peak_instances']})"
+    )
+    idle_seconds = max(0.0, sim.capacity_seconds - sim.busy_seconds / f.worker_concurrency) * DAYS_PER_MONTH
+    done = summary["jobs_done"] * DAYS_PER_MONTH
+    return done / 10, 10, idle_seconds / LONG_POLL_WAIT_SECONDS  # the worker receives up to 10 at a time
 
 
-def estimate_monthly_cost(workload: Workload, config: AppConfig) -> CostBreakdown:
-    """The monthly cost of `workload` on its consumer path with the stacks configured as `config`."""
-    w, c = workload, config
+def estimate_monthly_cost(
+    workload: Workload,
+    deployed: Deployed,
+    *,
+    measured_record_seconds: float | None = None,
+    storage_month: int = STORAGE_MONTH,
+) -> CostBreakdown:
+    """The monthly cost of ``workload`` on its consumer path with the stacks as synthesized in ``deployed``.
+
+    Storage that never expires is priced as it stands in month ``storage_month`` (default 12).
+    """
+    w = workload
     out = CostBreakdown(workload=w)
     messages = w.videos_per_day * DAYS_PER_MONTH
-    body_chunks = chunks(w.notification_bytes)
-
-    def add(item: str, quantity: float, usd: float) -> None:
-        out.quantities[item] = quantity
-        out.lines[item] = usd
-
-    # --- consumer: Lambda or fleet -----------------------------------------------------------------------------
     if w.path == "lambda":
-        vcpus = min(LAMBDA_MAX_VCPUS, c.lambda_memory_mb / LAMBDA_MB_PER_VCPU)
-        seconds = job_seconds(w, vcpus)
-        if seconds > c.lambda_timeout_seconds:
-            out.notes.append(
-                f"estimated job time {seconds:.0f} s exceeds lambda_timeout_seconds={c.lambda_timeout_seconds}: "
-                "jobs would time out; raise memory or timeout, or use the fleet"
-            )
-        # Messages that arrive within one batching window share an invocation, up to the batch size.
-        arrivals_per_window = w.videos_per_day / 86_400 * c.lambda_batching_window_seconds
-        per_invocation = min(c.lambda_batch_size, max(1.0, arrivals_per_window))
-        invocations = messages / per_invocation
-        gb_seconds = messages * seconds * c.lambda_memory_mb / 1024
-        add("Lambda GB-seconds", gb_seconds, gb_seconds * LAMBDA_GB_SECOND[c.lambda_architecture])
-        add("Lambda requests", invocations, invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS)
-        receives = invocations
-        receive_batch = per_invocation
-        empty_receives = LAMBDA_SQS_POLLERS * SECONDS_PER_MONTH / LONG_POLL_WAIT_SECONDS
-        out.notes.append(f"job time {seconds:.1f} s at {vcpus:.2f} vCPU ({c.lambda_memory_mb} MB)")
+        measured = measured_handler_seconds() if measured_record_seconds is None else measured_record_seconds
+        receives, batch, empty_receives = _lambda(out, deployed, measured)
+        output_mb, output_objects = ASSUMED_PREVIEW_OUTPUT_MB, ASSUMED_PREVIEW_OUTPUT_OBJECTS
     else:
-        vcpus_per_job = instance_vcpus(c.worker_instance_type) / c.worker_concurrency
-        seconds = job_seconds(w, vcpus_per_job)
-        gap = 86_400 / w.videos_per_day if w.videos_per_day else math.inf
-        idle_window = c.scale_in_empty_minutes * 60
-        sparse = gap > seconds + idle_window
-        if sparse:
-            # Sparse: each video starts one instance, which runs the job, then idles until scale-in.
-            episode = ASSUMED_INSTANCE_BOOT_SECONDS + seconds + idle_window
-            instance_hours = messages * episode / 3600
-            running_share = instance_hours / HOURS_PER_MONTH
-            out.notes.append(
-                f"sparse arrivals (one every {gap:.0f} s): each video runs an instance for {episode:.0f} s "
-                f"(boot {ASSUMED_INSTANCE_BOOT_SECONDS} + job {seconds:.0f} + scale-in {idle_window})"
-            )
-        else:
-            # Continuous: never idle long enough to scale in. Busy workers (Little's law) set the floor; the
-            # backlog those jobs make sets the step-scaling level.
-            busy = w.videos_per_day / 86_400 * seconds
-            needed = math.ceil(busy / c.worker_concurrency - 1e-9)
-            instances = min(c.worker_max_instances, max(1, needed, instances_for_backlog(busy, c)))
-            if needed > c.worker_max_instances:
-                out.notes.append(
-                    f"needs {needed} instances but worker_max_instances={c.worker_max_instances}: the backlog grows"
-                )
-            instance_hours = instances * HOURS_PER_MONTH
-            running_share = float(instances)
-            out.notes.append(f"continuous arrivals: {instances} instance(s) all month")
-        price = EC2_ON_DEMAND_PER_HOUR.get(c.worker_instance_type)
-        if price is None:
-            raise ValueError(f"No price for {c.worker_instance_type!r}; add it to EC2_ON_DEMAND_PER_HOUR.")
-        add(f"EC2 {c.worker_instance_type} instance-hours", instance_hours, instance_hours * price)
-        add(
-            "EBS gp3 root volumes (GB-month)",
-            running_share * ASSUMED_ROOT_VOLUME_GB,
-            running_share * ASSUMED_ROOT_VOLUME_GB * EBS_GP3_PER_GB_MONTH,
-        )
-        if c.network_mode == "isolated":
-            endpoint_hours = VPC_INTERFACE_ENDPOINTS * VPC_AZS * HOURS_PER_MONTH
-            add("VPC interface endpoint-AZ-hours", endpoint_hours, endpoint_hours * VPC_INTERFACE_ENDPOINT_PER_AZ_HOUR)
-        else:
-            add("public IPv4 address-hours", instance_hours, instance_hours * PUBLIC_IPV4_PER_HOUR)
-        receives = messages / 10  # the worker receives 10 at a time
-        receive_batch = 10
-        # A running instance long-polls (one poller each) whenever its workers are idle: in the sparse case for the
-        # whole episode (boot included, a simplification), else for the idle share of its worker slots.
-        if sparse:
-            empty_receives = instance_hours * 3600 / LONG_POLL_WAIT_SECONDS
-        else:
-            idle_share = max(0.0, 1 - busy / (running_share * c.worker_concurrency))
-            empty_receives = running_share * idle_share * SECONDS_PER_MONTH / LONG_POLL_WAIT_SECONDS
-        out.notes.append(f"job time {seconds:.1f} s at {vcpus_per_job:g} vCPU per job")
+        receives, batch, empty_receives = _fleet(out, deployed)
+        output_mb = w.average_size_mb * ASSUMED_TRANSCODE_OUTPUT_RATIO
+        output_objects = ASSUMED_TRANSCODE_OUTPUT_OBJECTS
 
-    # --- SQS ------------------------------------------------------------------------------------------------------
-    sends = messages * body_chunks  # S3 notification sends, one per upload
-    receive_requests = receives * chunks(receive_batch * w.notification_bytes)
-    deletes = messages / receive_batch  # DeleteMessageBatch of the same size as the receive
-    sqs_requests = sends + receive_requests + deletes + empty_receives
-    add("SQS requests (64 KB chunks)", sqs_requests, sqs_requests / 1e6 * SQS_STANDARD_PER_MILLION_REQUESTS)
+    sqs_requests = (
+        messages * chunks(w.notification_bytes)
+        + receives * chunks(batch * w.notification_bytes)
+        + receives  # DeleteMessageBatch of the same size as the receive
+        + empty_receives
+    )
+    out.add("SQS requests (64 KB chunks)", sqs_requests, sqs_requests / 1e6 * SQS_STANDARD_PER_MILLION_REQUESTS)
     out.quantities["  of which empty receives"] = empty_receives
 
-    # --- KMS ------------------------------------------------------------------------------------------------------
     # AWS-NOTES: requests ~= seconds / reuse period x (2 x producers + consumers); never more than one per message.
-    per_principal = min(messages, SECONDS_PER_MONTH / c.kms_data_key_reuse_seconds)
+    per_principal = min(messages, SECONDS_PER_MONTH / deployed.kms_reuse_seconds[w.path])
     kms_requests = per_principal * (2 * PRINCIPALS_PRODUCERS + PRINCIPALS_CONSUMERS)
-    add("KMS requests", kms_requests, kms_requests / 10_000 * KMS_PER_10K_REQUESTS)
-    add("KMS customer-managed key", 1, KMS_KEY_PER_MONTH)
+    out.add("KMS requests", kms_requests, kms_requests / 10_000 * KMS_PER_10K_REQUESTS)
 
-    # --- S3 -------------------------------------------------------------------------------------------------------
-    stored_gb = messages * w.average_size_mb * (1 + ASSUMED_OUTPUT_RATIO) / 1024
-    add("S3 storage (GB-month, 1 month kept)", stored_gb, stored_gb * S3_STANDARD_PER_GB_MONTH)
-    puts = messages * (1 + ASSUMED_OUTPUT_OBJECTS)
+    _storage(
+        out,
+        deployed.idle[w.path],
+        w.videos_per_day * w.average_size_mb / 1024,
+        w.videos_per_day * output_mb / 1024,
+        storage_month,
+    )
+    puts = messages * (1 + output_objects)
     gets = messages * ASSUMED_S3_GETS_PER_VIDEO
-    add("S3 PUT requests", puts, puts / 1000 * S3_PUT_PER_1000)
-    add("S3 GET/HEAD requests", gets, gets / 1000 * S3_GET_PER_1000)
+    out.add("S3 PUT requests", puts, puts / 1000 * S3_PUT_PER_1000)
+    out.add("S3 GET/HEAD requests", gets, gets / 1000 * S3_GET_PER_1000)
+    _idle(out, deployed, w.path)
     return out

@@ -39,7 +39,7 @@ MOTO_SKIPS = {
     "AWS::S3::BucketPolicy": "not created (moto does not evaluate bucket policies anyway)",
     "AWS::SNS::TopicPolicy": "not created",
     "AWS::CloudWatch::Alarm": "not created: no alarms, so no alarm-driven scaling here",
-    "AWS::AutoScaling::ScalingPolicy": "not created: the demo computes the step-scaling decision itself",
+    "AWS::AutoScaling::ScalingPolicy": "not created: the demo evaluates it (scaling.policy); make scaling simulates it",
     "AWS::AutoScaling::LifecycleHook": "not created",
     "AWS::CDK::Metadata": "CDK's version metadata, never a real resource",
 }

@@ -41,9 +41,9 @@ from demo.cloud import (
 )
 from demo.lambda_local import HandlerLogTap, load_handler
 from demo.poller import EventSourcePoller
-from demo.scaling import StepScaling
 from demo.videos import DEFAULT_VIDEOS, SampleObject, sample_objects
 from demo.worker_process import WorkerProcess
+from scaling.template import Fleet, read_fleet
 
 WORK_DIR = REPO_ROOT / "build" / "demo"
 OUTPUT_DIR = REPO_ROOT / "demo-output"
@@ -275,7 +275,7 @@ class Demo:
 
     def flow(
         self, pipeline: dict[str, str], fleet: dict[str, str], objects: list[SampleObject]
-    ) -> tuple[list[PathResult], tuple[int, StepScaling]]:
+    ) -> tuple[list[PathResult], tuple[int, Fleet]]:
         s3, sqs = client("s3", self.endpoint), client("sqs", self.endpoint)
         prefix = self.config["upload_prefix"]
         results = {"lambda": PathResult("Lambda (video pipeline)"), "fleet": PathResult("EC2 worker fleet")}
@@ -300,7 +300,7 @@ class Demo:
         # The backlog a CloudWatch alarm would see before any consumer runs.
         time.sleep(1)
         backlog = _depth(sqs, fleet["QueueUrl"])[0]
-        scaling = StepScaling.from_config(self.config)
+        scaling = read_fleet(self.assembly)  # the synthesized policy, evaluated as AWS would (scaling.policy)
 
         tap = HandlerLogTap(WORK_DIR / "lambda-handler.log")
         handler = load_handler(
@@ -389,7 +389,7 @@ class Demo:
         self._poller_batches = poller.stats.batch_sizes
         return list(results.values()), (backlog, scaling)
 
-    def summary(self, results: list[PathResult], scaling: tuple[int, StepScaling]) -> None:
+    def summary(self, results: list[PathResult], scaling: tuple[int, Fleet]) -> None:
         rows: list[tuple[str, ...]] = [
             (
                 "jobs submitted (uploads + re-submitted)",
@@ -421,8 +421,8 @@ class Demo:
                 f"Lambda path: {len(self._poller_batches)} invocations, batch sizes {self._poller_batches} "
                 f"(batch size {self.config['lambda_batch_size']})"
             )
-        backlog, policy = scaling
-        self.say(f"Scaling: {policy.explain(backlog)}")
+        backlog, fleet = scaling
+        self.say(f"Scaling (make scaling simulates it over time): {fleet.explain_backlog(backlog)}")
 
     def download_outputs(self, pipeline: dict[str, str], fleet: dict[str, str]) -> None:
         s3 = client("s3", self.endpoint)

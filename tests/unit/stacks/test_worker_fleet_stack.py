@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from scaling.policy import evaluate_step_policy
+from scaling.template import fleet_from_template
+
 STACK = "WorkerFleetStack"
 
 
@@ -53,7 +56,6 @@ def test_scale_out_alarm_watches_visible_messages_of_the_jobs_queue_every_minute
 
 
 def test_scale_out_adds_1_2_4_instances_at_1_20_100_visible_messages(template: Template) -> None:
-    # Step bounds are relative to the alarm threshold (1): [1, 20) +1, [20, 100) +2, >= 100 +4
     template.has_resource_properties(
         "AWS::AutoScaling::ScalingPolicy",
         {
@@ -61,13 +63,20 @@ def test_scale_out_adds_1_2_4_instances_at_1_20_100_visible_messages(template: T
             "PolicyType": "StepScaling",
             "AdjustmentType": "ChangeInCapacity",
             "EstimatedInstanceWarmup": 180,
-            "StepAdjustments": [
-                {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 19, "ScalingAdjustment": 1},
-                {"MetricIntervalLowerBound": 19, "MetricIntervalUpperBound": 99, "ScalingAdjustment": 2},
-                {"MetricIntervalLowerBound": 99, "ScalingAdjustment": 4},
-            ],
         },
     )
+    # The decision AWS takes, through the project's one evaluation of the synthesized policy and alarm
+    # (scaling.policy): the single step containing the backlog applies, capped at worker_max_instances.
+    fleet = fleet_from_template(template.to_json())
+    rule = fleet.rule("ScaleOutOnBacklog")
+    added = {
+        visible: evaluate_step_policy(
+            rule.policy, rule.alarm, visible, desired=0, minimum=0, maximum=fleet.max_size
+        ).desired
+        for visible in (1, 19, 20, 25, 99, 100, 1000)
+    }
+    assert added == {1: 1, 19: 1, 20: 2, 25: 2, 99: 2, 100: 4, 1000: 4}
+    assert not rule.alarm.breaches(0)
 
 
 def test_scale_in_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing_in_flight(template: Template) -> None:
