@@ -116,20 +116,35 @@ def test_a_malformed_message_is_not_deleted_and_reaches_the_dlq(sqs, make_queue,
     assert dead["Body"] == "this is not JSON"
 
 
-def test_the_s3_test_event_is_consumed_without_work(sqs, s3, buckets, make_queue, video_worker):
-    # GIVEN the s3:TestEvent S3 sends when a notification is configured
+@pytest.mark.parametrize("kind", ["s3_test_event", "folder_placeholder"])
+def test_a_test_event_or_a_folder_placeholder_is_ignored_counted_apart_and_deleted(
+    sqs, s3, buckets, make_queue, video_worker, kind, caplog
+):
+    # GIVEN the s3:TestEvent S3 sends when a notification is configured, or the notification for a console
+    # "Create folder" placeholder (a 0-byte object whose key ends in "/")
     queue = make_queue()
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": buckets[0], "RequestId": "1"}
-    send_messages(sqs, queue.url, [json.dumps(test_event | {"Time": "2026-01-01T00:00:00Z", "HostId": "h"})])
+    if kind == "s3_test_event":
+        test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": buckets[0], "RequestId": "1"}
+        body = json.dumps(test_event | {"Time": "2026-01-01T00:00:00Z", "HostId": "h"})
+    else:
+        etag = s3.put_object(Bucket=buckets[0], Key="uploads/new folder/", Body=b"")["ETag"]
+        body = sqs_body_for(VideoJob(bucket=buckets[0], key="uploads/new folder/", version_id=None, etag=etag, size=0))
+    send_messages(sqs, queue.url, [body])
 
     # WHEN the worker receives it
-    running = video_worker(queue.url)
-    wait_until(lambda: running.counters.get("deleted") == 1, timeout=15, what="the delete")
-    running.stop()
+    with caplog.at_level("INFO", logger="worker.video_jobs"):
+        running = video_worker(queue.url)
+        wait_until(lambda: running.counters.get("deleted") == 1, timeout=15, what="the delete")
+        running.stop()
 
-    # THEN it is deleted and nothing was written
-    assert running.counters.get("succeeded") == 1
+    # THEN it is deleted, counted as ignored (not as a success, not as a failure), and nothing was written:
+    # no failure record
+    assert running.counters.get("ignored") == 1
+    assert running.counters.get("succeeded") == running.counters.get("permanent_failures") == 0
     assert s3.list_objects_v2(Bucket=buckets[1]).get("KeyCount") == 0
+    # AND one log line says so, with the reason
+    ignored = [r for r in caplog.records if getattr(r, "outcome", None) == "ignored"]
+    assert [r.reason for r in ignored] == [kind]
 
 
 @pytest.fixture
