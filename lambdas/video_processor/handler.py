@@ -24,6 +24,7 @@ next to the ``video_processing`` and ``clientside`` packages.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,9 @@ metrics = Metrics(
 # The Encryption SDK's own lines (WARNING and above, without tracebacks) go out as this logger's JSON.
 configure_sdk_logging()
 copy_config_to_registered_loggers(source_logger=logger, include={SDK_LOGGER_NAME}, log_level="WARNING")
+# The tracer logs every exception a traced function raises, with its traceback, through the root logger: plain
+# text on stderr. record_handler already logs each failure as one JSON line, and X-Ray keeps the exception.
+logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
 
 
 @functools.cache
@@ -108,16 +112,24 @@ def record_handler(record: SQSRecord) -> None:
             )
             raise
         except TransientJobError as error:
-            logger.error(
-                "Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount",
-                extra=error.log_fields(),
+            _log_transient(error.log_fields(), error.metric())
+            raise
+        except Exception as error:  # e.g. KMS unreachable while opening a body
+            error_type = type(error).__name__
+            _log_transient(
+                {"error_type": error_type, "error": str(error)},
+                MetricPoint(telemetry.TRANSIENT_FAILURES, "Count", 1, {telemetry.ERROR_TYPE_DIMENSION: error_type}),
             )
-            _emit(error.metric())
             raise
         for outcome in outcomes:
             _report(outcome)
     finally:
         logger.remove_keys(["message_id"])
+
+
+def _log_transient(fields: dict[str, Any], metric: MetricPoint) -> None:
+    logger.error("Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount", extra=fields)
+    _emit(metric)
 
 
 def _report(outcome: Outcome) -> None:
