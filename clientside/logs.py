@@ -67,7 +67,8 @@ def kms_errors_seen() -> Iterator[list[str]]:
     """Collect, for this thread, the KMS error codes the SDK reports (and swallows) inside the ``with`` block."""
     configure_sdk_logging()
     previous = getattr(_seen, "codes", None)
-    _seen.codes = codes = []
+    codes: list[str] = []
+    _seen.codes = codes
     try:
         yield codes
     finally:
