@@ -72,9 +72,9 @@ def test_a_stop_mid_transcode_finishes_or_releases_the_job_and_leaves_no_ffmpeg(
     s3, queue, output, job = transcode_job
     workdir = tmp_path / f"work-{uuid.uuid4().hex[:6]}"
     workdir.mkdir()
+    options = ["--wait-seconds", "1", "--drain-seconds", drain_seconds]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", output]
-        + ["--wait-seconds", "1", "--drain-seconds", drain_seconds],
+        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", output, *options],
         env=worker_env | {"TMPDIR": str(workdir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
