@@ -60,7 +60,7 @@ class Outcome:
 
     def log_fields(self) -> dict[str, Any]:
         """The log line's fields (no local paths, no message bodies)."""
-        fields: dict[str, Any] = {"outcome": self.kind.value, "bucket": self.bucket, "object_key": self.key}
+        fields: dict[str, Any] = {"outcome": self.kind.value, "bucket": self.bucket, "key": self.key}
         if self.reason is not None:
             fields["reason"] = self.reason
         if self.detail is not None:
@@ -68,6 +68,7 @@ class Outcome:
         if self.failure_key is not None:
             fields["failure_key"] = self.failure_key
         if self.result is not None:
+            fields["duplicate"] = self.kind is OutcomeKind.DUPLICATE
             fields["outputs"] = list(self.result.outputs)
             fields["seconds"] = round(self.result.seconds, 3)
         return fields
@@ -119,7 +120,7 @@ class TransientJobError(Exception):
     def log_fields(self) -> dict[str, Any]:
         return {
             "bucket": self.job.bucket,
-            "object_key": self.job.key,
+            "key": self.job.key,
             "error_type": self.error_type,
             "error": self.detail,
         }

@@ -290,7 +290,7 @@ def test_a_transient_failure_is_one_json_log_line_and_a_metric_by_error_type(
     errors = [json.loads(line) for line in handler_logs.getvalue().splitlines() if '"ERROR"' in line]
     assert len(errors) == 1
     assert errors[0]["message_id"] == unlucky["messageId"]
-    assert (errors[0]["bucket"], errors[0]["object_key"]) == (UPLOADS_BUCKET, "uploads/unlucky.mp4")
+    assert (errors[0]["bucket"], errors[0]["key"]) == (UPLOADS_BUCKET, "uploads/unlucky.mp4")
     assert errors[0]["error_type"] == "EndpointConnectionError"
     assert "Could not connect to the endpoint URL" in errors[0]["error"]
     # AND a TransientFailures metric carries the error type
