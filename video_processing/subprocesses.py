@@ -62,9 +62,10 @@ class ChildProcesses:
                 self._running.discard(process)
         return subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr)
 
-    def running(self) -> int:
+    def pids(self) -> list[int]:
+        """Process ids of the children running now."""
         with self._lock:
-            return len(self._running)
+            return [process.pid for process in self._running]
 
     def end_all(self, grace_seconds: float = 2.0) -> int:
         """Refuse new children; SIGTERM each running one, SIGKILL it after ``grace_seconds``. Returns how many."""
