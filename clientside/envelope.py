@@ -37,6 +37,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from clientside.logs import configure_sdk_logging, kms_errors_seen
+
 # The Encryption SDK (and cryptography) are imported inside the functions that need them: importing this module
 # stays cheap, so a consumer whose queue only carries plain bodies never loads them.
 
@@ -140,10 +142,14 @@ def decrypt_body(kms_client_or_provider: Any, key_id: str, queue_name: str, body
     from cryptography.exceptions import InvalidSignature
 
     provider = _provider(kms_client_or_provider, key_id)
-    try:
-        plaintext, header = _sdk().decrypt(source=ciphertext, key_provider=provider)
-    except (AWSEncryptionSDKClientError, InvalidSignature) as err:  # a bad signature surfaces as the latter
-        raise ClientSideEncryptionError(f"Could not decrypt a message for queue {queue_name!r}: {err}") from err
+    with kms_errors_seen() as kms_errors:
+        try:
+            plaintext, header = _sdk().decrypt(source=ciphertext, key_provider=provider)
+        except (AWSEncryptionSDKClientError, InvalidSignature) as err:  # a bad signature surfaces as the latter
+            kms = f" (KMS error: {', '.join(dict.fromkeys(kms_errors))})" if kms_errors else ""
+            raise ClientSideEncryptionError(
+                f"Could not decrypt a message for queue {queue_name!r}: {err}{kms}"
+            ) from err
     expected = encryption_context(queue_name)
     # The SDK adds its own keys (aws-crypto-public-key for signed suites); compare ours only, and refuse extras
     # that are not the SDK's, so a context cannot be widened either.
@@ -198,6 +204,7 @@ def kms_key_provider(kms_client: Any, key_id: str) -> Any:
 
 @functools.cache
 def _sdk() -> Any:
+    configure_sdk_logging()
     import aws_encryption_sdk  # type: ignore[import-untyped]
     from aws_encryption_sdk.identifiers import CommitmentPolicy  # type: ignore[import-untyped]
 

@@ -20,11 +20,8 @@ from typing import Any, TextIO
 
 from demo.poller import Handler
 
-OUTCOME_MESSAGES = {
-    "Video processed": "processed",
-    "Duplicate delivery: outputs already complete": "duplicate",
-    "Permanent failure: recorded, message consumed": "permanent_failure",
-}
+# The "outcome" field of the handler's log lines (video_processing.pipeline.OutcomeKind) -> the demo's name.
+OUTCOMES = {"processed": "processed", "duplicate": "duplicate", "failed": "permanent_failure"}
 
 
 class HandlerLogTap(io.TextIOBase):
@@ -64,7 +61,7 @@ class HandlerLogTap(io.TextIOBase):
         if not isinstance(entry, dict):
             return
         message = str(entry.get("message", ""))
-        outcome = OUTCOME_MESSAGES.get(message)
+        outcome = OUTCOMES.get(str(entry.get("outcome")))
         if outcome:
             self.outcomes[outcome] += 1
             if outcome == "permanent_failure":

@@ -337,7 +337,7 @@ class Demo:
                 done_lambda = sum(lam.values())
                 done_fleet = sum(wrk[k] for k in ("done", "duplicate", "permanent_failure"))
                 depth_l, depth_f = _depth(sqs, pipeline["QueueUrl"]), _depth(sqs, fleet["QueueUrl"])
-                # (The worker also counts S3's s3:TestEvent message as a finished job: hence ">=" and empty queues.)
+                # (S3's s3:TestEvent is counted as "ignored" by both consumers, not as a finished job.)
                 finished = done_lambda >= expected["lambda"] and done_fleet >= expected["fleet"]
                 line = (
                     f"t={time.monotonic() - started:5.1f}s | lambda queue {depth_l[0]:>2} visible {depth_l[1]:>2}"

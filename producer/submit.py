@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from clientside import MessageTooLargeError, encrypt_body, kms_key_provider, queue_name_from_url
 from video_processing import VideoJob, sqs_body_for
@@ -26,6 +26,10 @@ MAX_BATCH_ENTRIES = 10
 
 class InputError(ValueError):
     """The input names nothing to submit, or something that is not there."""
+
+
+class QueueError(RuntimeError):
+    """The queue cannot be used at all (unknown queue, no credentials, no permission): nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class SubmitReport:
 
     def summary(self) -> str:
         summary = f"sent {len(self.sent)} job(s) in {self.batch_calls} SendMessageBatch call(s)"
+        if self.failures:
+            summary += f"; {len(self.failures)} job(s) NOT sent"
         if self.encrypted_with is not None:
             summary += f"; bodies client-side encrypted with KMS key {self.encrypted_with}"
         return summary
@@ -73,7 +79,8 @@ def submit_jobs(
     encrypt_key_id: str | None = None,
     kms_client: Any = None,
 ) -> SubmitReport:
-    """Send one message per job. ``max_message_bytes`` defaults to the queue's MaximumMessageSize.
+    """Send one message per job, under the queue's MaximumMessageSize (read once); ``max_message_bytes`` can only
+    lower that limit. Raises QueueError when the queue cannot be read (unknown, no credentials): nothing is sent.
 
     With ``encrypt_key_id`` (a KMS key id, ARN or alias), every body is client-side encrypted for this queue
     (encryption context: the queue URL's last segment) with :func:`clientside.encrypt_body`, through ``kms_client``
@@ -81,12 +88,14 @@ def submit_jobs(
     send, so if KMS refuses (unknown key, no permission) ClientSideEncryptionError is raised and nothing is sent.
 
     A job whose message (encrypted, if asked) is over the limit is reported and not sent. Entries SQS rejects in a
-    batch are retried once (unless SQS says the request itself is at fault), then reported.
+    batch are retried once (unless SQS says the request itself is at fault), then reported. A batch call that fails
+    as a whole (an AWS error) reports each of its jobs as not sent, with the error, and the next batch is tried.
     """
     pending = list(jobs)
     if not pending:
         raise InputError("nothing to submit: no jobs given")
-    limit = max_message_bytes if max_message_bytes is not None else _queue_message_limit(sqs_client, queue_url)
+    queue_limit = _queue_message_limit(sqs_client, queue_url)
+    limit = min(max_message_bytes, queue_limit) if max_message_bytes is not None else queue_limit
     encrypt = _encryptor(queue_url, encrypt_key_id, kms_client, limit) if encrypt_key_id else None
 
     failures: list[SubmitFailure] = []
@@ -160,7 +169,12 @@ def _send_batch(
     entries: list[SendMessageBatchRequestEntryTypeDef] = [
         {"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(batch)
     ]
-    response = sqs_client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    try:
+        response = sqs_client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    except (BotoCoreError, ClientError) as error:
+        # botocore has already retried what is worth retrying; the earlier batches stay sent.
+        reason = f"SendMessageBatch failed: {_one_line(error)}"
+        return [], [SubmitFailure(job, f"s3://{job.bucket}/{job.key}: {reason}") for job, _ in batch]
     sent.extend(batch[int(entry["Id"])][0] for entry in response.get("Successful", []))
     retry: list[tuple[VideoJob, str, str]] = []
     rejected: list[SubmitFailure] = []
@@ -189,8 +203,15 @@ def _batches(items: list[tuple[VideoJob, str]], limit: int) -> Iterator[list[tup
 
 
 def _queue_message_limit(sqs_client: SQSClient, queue_url: str) -> int:
-    attributes = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])
+    try:
+        attributes = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["MaximumMessageSize"])
+    except (BotoCoreError, ClientError) as error:
+        raise QueueError(f"cannot read queue {queue_url}, nothing was sent: {_one_line(error)}") from error
     return int(attributes["Attributes"]["MaximumMessageSize"])
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from video_processing.errors import FfmpegError, NotAVideoError
+from video_processing.subprocesses import children
 
 # Demuxers ffmpeg may use on an upload. An allow-list keeps ffmpeg from treating a text file as ANSI art
 # (the `tty` demuxer) or following playlists (`hls`, `concat`) that point at other files or URLs.
@@ -63,7 +64,9 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float) -> subprocess.CompletedPr
     """Run ffmpeg with ``args``; a timeout becomes ``FfmpegError``. A non-zero exit is left to the caller."""
     command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
-        return subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
+        # In its own session (see video_processing.subprocesses): a signal to the consumer's process group
+        # must not kill a transcode the worker is still draining.
+        return children.run(command, timeout=timeout)
     except subprocess.TimeoutExpired as error:
         raise FfmpegError(f"ffmpeg timed out after {timeout:.0f} s", returncode=None, stderr_tail="") from error
 

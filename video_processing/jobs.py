@@ -73,13 +73,45 @@ class _Notification(BaseModel):
 
 class _TestEvent(BaseModel):
     Event: Literal["s3:TestEvent"]
+    Bucket: str | None = None
+
+
+IgnoredReason = Literal["s3_test_event", "folder_placeholder", "not_object_created"]
+
+
+@dataclass(frozen=True)
+class IgnoredInput:
+    """A well-formed notification that names nothing to process: it is logged, counted and consumed.
+
+    ``reason``: ``s3_test_event`` (S3 sends one when a notification is configured), ``folder_placeholder`` (the
+    console's "Create folder" writes an empty object whose key ends in ``/``), ``not_object_created`` (another
+    event type routed to the queue). ``key`` is the decoded object key, when there is one.
+    """
+
+    reason: IgnoredReason
+    bucket: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class SqsBody:
+    """What one SQS body asks for: the jobs to run and the inputs to ignore, in the order they came."""
+
+    jobs: tuple[VideoJob, ...]
+    ignored: tuple[IgnoredInput, ...]
 
 
 def jobs_from_sqs_body(body: str) -> list[VideoJob]:
-    """Parse an SQS body holding an S3 event notification into jobs (``ObjectCreated:*`` records only).
+    """The jobs in an SQS body (see :func:`read_sqs_body`); ignored inputs are left out."""
+    return list(read_sqs_body(body).jobs)
 
-    Returns ``[]`` for the ``s3:TestEvent`` S3 sends when a notification is configured, and for events
-    other than object creation. Raises ``MalformedMessageError`` for anything else.
+
+def read_sqs_body(body: str) -> SqsBody:
+    """Parse an SQS body holding an S3 event notification into jobs and ignored inputs.
+
+    A job per ``ObjectCreated:*`` record, except console folder placeholders (key ending in ``/``, 0 bytes);
+    those, the ``s3:TestEvent`` and other event types are :class:`IgnoredInput`. Raises ``MalformedMessageError``
+    for anything else.
     """
     try:
         data = json.loads(body)
@@ -89,26 +121,33 @@ def jobs_from_sqs_body(body: str) -> list[VideoJob]:
         raise MalformedMessageError(f"body is JSON {type(data).__name__}, expected an object with 'Records'")
     if "Records" not in data:
         try:
-            _TestEvent.model_validate(data)
+            test_event = _TestEvent.model_validate(data)
         except ValidationError as error:
             raise MalformedMessageError("body has no 'Records' and is not an s3:TestEvent") from error
-        return []
+        return SqsBody(jobs=(), ignored=(IgnoredInput("s3_test_event", bucket=test_event.Bucket),))
     try:
         notification = _Notification.model_validate(data)
     except ValidationError as error:
         raise MalformedMessageError(f"not an S3 event notification: {_first_error(error)}") from error
 
     jobs: list[VideoJob] = []
+    ignored: list[IgnoredInput] = []
     for record in notification.Records:
-        if not record.eventName.startswith("ObjectCreated:"):
-            continue
         obj = record.s3.object
+        bucket = record.s3.bucket.name
+        # S3 encodes keys like a form value ('+' for space); moto also encodes '/'.
+        key = unquote_plus(obj.key)
+        if not record.eventName.startswith("ObjectCreated:"):
+            ignored.append(IgnoredInput("not_object_created", bucket=bucket, key=key))
+            continue
+        if key.endswith("/") and not obj.size:
+            ignored.append(IgnoredInput("folder_placeholder", bucket=bucket, key=key))
+            continue
         try:
             jobs.append(
                 VideoJob(
-                    bucket=record.s3.bucket.name,
-                    # S3 encodes keys like a form value ('+' for space); moto also encodes '/'.
-                    key=unquote_plus(obj.key),
+                    bucket=bucket,
+                    key=key,
                     version_id=obj.versionId or None,
                     etag=obj.eTag or None,
                     size=int(obj.size) if obj.size is not None else None,
@@ -116,7 +155,7 @@ def jobs_from_sqs_body(body: str) -> list[VideoJob]:
             )
         except ValueError as error:
             raise MalformedMessageError(str(error)) from error
-    return jobs
+    return SqsBody(jobs=tuple(jobs), ignored=tuple(ignored))
 
 
 def _first_error(error: ValidationError) -> str:

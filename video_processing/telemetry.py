@@ -8,7 +8,8 @@ Lambda path and the fleet path side by side.
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Final, Literal
 
 METRICS_NAMESPACE: Final = "SqsDecoupling/VideoPipeline"
 SERVICE_DIMENSION: Final = "service"
@@ -23,9 +24,21 @@ INPUTS_IGNORED: Final = "InputsIgnored"  # Count: s3:TestEvent, folder placehold
 PROCESSING_SECONDS: Final = "ProcessingSeconds"  # Seconds per video
 JOBS_IN_FLIGHT: Final = "JobsInFlight"  # Count, worker only: jobs running on one worker at the time of emission
 FAILURE_REASON_DIMENSION: Final = "reason"
+TRANSIENT_FAILURES: Final = "TransientFailures"  # Count, dimension error_type: retried, DLQ after maxReceiveCount
+ERROR_TYPE_DIMENSION: Final = "error_type"  # an AWS error code (SlowDown, NoSuchBucket) or an exception class name
 
 # The worker on EC2: its JSON log lines go to this file (systemd StandardOutput=append:), which the CloudWatch
 # agent ships to the fleet's log group; its EMF metric documents go to the agent's EMF listener.
 WORKER_LOG_FILE: Final = "/var/log/video-worker/worker.log"
 WORKER_METRICS_ENDPOINT_ENV: Final = "WORKER_METRICS_ENDPOINT"  # e.g. udp://127.0.0.1:25888; unset = no metrics
 CLOUDWATCH_AGENT_EMF_ENDPOINT: Final = "udp://127.0.0.1:25888"
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value to emit: a name above, its unit, and dimensions on top of the consumer's ``service``."""
+
+    name: str
+    unit: Literal["Count", "Seconds"]
+    value: float
+    dimensions: dict[str, str] = field(default_factory=dict)

@@ -21,8 +21,10 @@ from worker.counters import Counters, count_requests
 from worker.imds import Imds
 from worker.job import JobHandler
 from worker.logs import configure_logging
+from worker.metrics import MetricsEmitter
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger("worker")
@@ -88,10 +90,29 @@ def build_worker(settings: Settings) -> QueueWorker:
             )
             termination = TerminationWatcher(imds, actions)
 
-    handler = build_handler(settings, session, client_config, counters)
+    metrics = MetricsEmitter(settings.metrics_endpoint)
+    handler = build_handler(settings, session, client_config, counters, metrics)
     return QueueWorker(
-        sqs, settings.queue_url, handler, options, scale_in=scale_in, termination=termination, counters=counters
+        sqs,
+        settings.queue_url,
+        handler,
+        options,
+        scale_in=scale_in,
+        termination=termination,
+        counters=counters,
+        metrics=metrics,
+        # Jobs given up at the drain deadline: end their ffmpeg (it runs in its own session; see
+        # video_processing.subprocesses), so no transcode outlives the worker.
+        on_abandon=None if settings.test_handler is not None else _end_ffmpeg_children,
     )
+
+
+def _end_ffmpeg_children() -> None:
+    from video_processing.subprocesses import children
+
+    ended = children.end_all()
+    if ended:
+        log.info("ended the ffmpeg processes of the jobs given up", extra={"processes": ended})
 
 
 def queue_visibility_timeout(sqs: SQSClient, queue_url: str) -> int:
@@ -104,7 +125,11 @@ def queue_visibility_timeout(sqs: SQSClient, queue_url: str) -> int:
 
 
 def build_handler(
-    settings: Settings, session: boto3.session.Session, client_config: Config, counters: Counters
+    settings: Settings,
+    session: boto3.session.Session,
+    client_config: Config,
+    counters: Counters,
+    metrics: MetricsEmitter | None = None,
 ) -> JobHandler:
     if settings.test_handler is not None:
         from worker.testing import handler_from_env
@@ -118,8 +143,12 @@ def build_handler(
     from worker.video_jobs import make_video_handler  # imports the video library only when it is needed
 
     assert settings.output_bucket is not None  # parse_settings insists on it without a test handler
-    s3 = session.client("s3", config=client_config)
+    # Each job uses S3 from its own thread, and a download or upload uses up to 10 connections (boto3's transfer
+    # default): a pool of botocore's default 10 would discard connections ("Connection pool is full").
+    s3_config = client_config.merge(Config(max_pool_connections=s3_pool_size(settings.concurrency)))
+    s3 = session.client("s3", config=s3_config)
     count_requests(s3, counters)
+    check_output_bucket(s3, settings.output_bucket)
     kms = None
     if settings.body_key_arn:
         # Only needed for client-side encrypted bodies; created up front because jobs run in threads.
@@ -132,7 +161,23 @@ def build_handler(
         queue_url=settings.queue_url,
         body_key_arn=settings.body_key_arn,
         kms_client=kms,
+        metrics=metrics,
     )
+
+
+def s3_pool_size(concurrency: int) -> int:
+    """Connections the S3 client may keep: one transfer's worth (10 threads) per concurrent job."""
+    return max(10, 10 * concurrency)
+
+
+def check_output_bucket(s3: S3Client, bucket: str) -> None:
+    """HeadBucket before any job starts, as the queue is checked: a missing output bucket is the operator's to fix."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except (BotoCoreError, ClientError) as error:
+        raise StartupError(
+            f"cannot use output bucket {bucket!r} (--output-bucket / WORKER_OUTPUT_BUCKET): {error}"
+        ) from error
 
 
 if __name__ == "__main__":

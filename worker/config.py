@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from video_processing.telemetry import CLOUDWATCH_AGENT_EMF_ENDPOINT, WORKER_METRICS_ENDPOINT_ENV
 from worker.imds import DEFAULT_IMDS_URL
 
 TEST_HANDLER_ENV = "WORKER_TEST_HANDLER"
@@ -30,6 +31,8 @@ class Settings:
     test_handler: str | None
     body_key_arn: str | None = None
     """KMS key to open client-side encrypted bodies with; None: such bodies fail (and reach the DLQ)."""
+    metrics_endpoint: str | None = None
+    """Where EMF metric documents go (udp://host:port or tcp://host:port); None: no metrics."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -53,6 +56,16 @@ def _seconds(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must not be negative")
     return value
+
+
+def _metrics_endpoint(text: str) -> str:
+    from worker.metrics import parse_endpoint
+
+    try:
+        parse_endpoint(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -117,6 +130,13 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "WORKER_BODY_KEY_ARN",
         "KMS key ARN to decrypt client-side encrypted message bodies (default: none; plain bodies need none)",
     )
+    option(
+        "--metrics-endpoint",
+        WORKER_METRICS_ENDPOINT_ENV,
+        "send job metrics as CloudWatch EMF to udp://host:port or tcp://host:port, e.g. the CloudWatch agent's "
+        f"{CLOUDWATCH_AGENT_EMF_ENDPOINT} (default: none)",
+        type=_metrics_endpoint,
+    )
     option("--region", "WORKER_REGION", "AWS region (default: the AWS chain, else the queue URL's)")
     option("--imds-url", "WORKER_IMDS_URL", "instance metadata endpoint", default=DEFAULT_IMDS_URL)
     option(
@@ -152,6 +172,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         log_level=args.log_level,
         test_handler=test_handler,
         body_key_arn=args.body_key_arn or None,
+        metrics_endpoint=args.metrics_endpoint or None,
     )
 
 

@@ -15,6 +15,7 @@ from worker.autoscaling import ScaleInGuard, TerminationWatcher
 from worker.batches import SQS_BATCH_LIMIT, DeleteBatcher, change_visibility
 from worker.counters import Counters
 from worker.job import JobHandler, JobOutcome, Message
+from worker.metrics import MetricsEmitter
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -25,6 +26,7 @@ _OUTCOME_COUNTERS = {
     JobOutcome.DONE: "succeeded",
     JobOutcome.DUPLICATE: "duplicates",
     JobOutcome.PERMANENT_FAILURE: "permanent_failures",
+    JobOutcome.IGNORED: "ignored",
 }
 
 
@@ -48,6 +50,8 @@ class WorkerOptions:
     """How long to wait for more slots to free up before receiving, so fast jobs are received ten at a time."""
     tick_seconds: float = 0.2
     """Housekeeping period: deletes, heartbeats, scale-in protection, lifecycle polling."""
+    metrics_interval_seconds: float = 60.0
+    """How often the number of jobs in flight is sent as a metric (CloudWatch's period is one minute)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -77,6 +81,10 @@ class QueueWorker:
     A message is deleted only after its handler returned a :class:`JobOutcome`; a handler exception leaves it
     on the queue (SQS redelivers it, then dead-letters it). Call :meth:`run` from one thread and
     :meth:`request_stop` from anywhere (a signal handler included) to drain and return.
+
+    ``on_abandon`` is called once when the drain deadline passes with jobs still running, right after their messages
+    are released: it ends the work those jobs started (the video handler's ffmpeg processes), so nothing outlives
+    the worker. ``metrics`` receives the number of jobs in flight every ``metrics_interval_seconds``.
     """
 
     def __init__(
@@ -89,6 +97,8 @@ class QueueWorker:
         scale_in: ScaleInGuard | None = None,
         termination: TerminationWatcher | None = None,
         counters: Counters | None = None,
+        metrics: MetricsEmitter | None = None,
+        on_abandon: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sqs = sqs
@@ -98,6 +108,9 @@ class QueueWorker:
         self._scale_in = scale_in or ScaleInGuard(None, None)
         self._termination = termination
         self.counters = counters or Counters()
+        self._metrics = metrics or MetricsEmitter(None)
+        self._metrics_sent_at: float | None = None
+        self._on_abandon = on_abandon
         self._clock = clock
         self._deletes = DeleteBatcher(
             sqs, queue_url, self.counters, linger_seconds=self.options.delete_linger_seconds, clock=clock
@@ -268,6 +281,7 @@ class QueueWorker:
         if self.options.heartbeats:
             self._heartbeat()
         self._scale_in.tick()
+        self._send_in_flight_metric()
         if self._termination is not None and self._termination.poll():
             self.request_stop("instance terminating")
             self._termination.keep_alive()
@@ -292,6 +306,13 @@ class QueueWorker:
             if not finished:  # a job that just finished has no visibility left to extend; that is fine
                 log.warning("visibility heartbeat failed", extra={"message_id": message.message_id, "error": code})
 
+    def _send_in_flight_metric(self) -> None:
+        now = self._clock()
+        if self._metrics_sent_at is not None and now - self._metrics_sent_at < self.options.metrics_interval_seconds:
+            return
+        self._metrics_sent_at = now
+        self._metrics.in_flight(self.in_flight())
+
     # -- shutdown -----------------------------------------------------------------------------------------------
 
     def _drain(self) -> None:
@@ -310,6 +331,8 @@ class QueueWorker:
             self._running.clear()
         if abandoned:
             self._release(abandoned, reason="drain deadline passed")
+            if self._on_abandon is not None:
+                self._on_abandon()
 
     def _release(self, messages: Sequence[Message], *, reason: str) -> None:
         """Make messages visible again now, so another worker picks them up without waiting out the timeout."""

@@ -11,7 +11,8 @@ from botocore.client import BaseClient
 
 class Counters:
     """Job counts (``received``, ``succeeded``, ``duplicates``, ``permanent_failures``, ``transient_failures``,
-    ``deleted``, ``delete_failures``, ``released``, ``heartbeats``...) and requests per ``service.Operation``."""
+    ``ignored``, ``deleted``, ``delete_failures``, ``released``, ``heartbeats``...) and requests per
+    ``service.Operation``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -40,6 +40,8 @@ class JobOutcome(enum.Enum):
     """The work had already been done by an earlier delivery (SQS delivers at least once)."""
     PERMANENT_FAILURE = "permanent_failure"
     """The job can never succeed and the handler has recorded why, so retrying would only waste money."""
+    IGNORED = "ignored"
+    """The message names nothing to do (an ``s3:TestEvent``, a console folder placeholder)."""
 
 
 JobHandler = Callable[[Message], JobOutcome]

@@ -1,29 +1,36 @@
 """Lambda consumer of the video-jobs queue: one preview (metadata.json + thumbnail.jpg) per uploaded video.
 
-Outcome per SQS record:
-- processed, or already processed (a duplicate delivery): consumed.
-- permanent failure (not a video, too large, empty, gone): ``failed/<key>.json`` written, metric, consumed.
-- malformed body, a client-side encrypted body that cannot be opened (encrypted for another queue, tampered,
-  or no BODY_KEY_ARN configured), or a transient error: reported in ``batchItemFailures``, so SQS redelivers it;
-  after maxReceiveCount it moves to the dead-letter queue. Nothing is dropped silently.
+A thin adapter: each SQS record's body is opened (client-side decryption) and handed to
+:func:`video_processing.pipeline.process_message`, which decides each input's outcome; this module logs those
+outcomes and emits their metrics with Powertools. Outcome per SQS record:
+- processed, already processed (a duplicate delivery), or ignored (an ``s3:TestEvent``, a console folder
+  placeholder): consumed.
+- permanent failure (not a video, too large, empty, gone): a failure record written, metric, consumed.
+- malformed body, a client-side encrypted body that cannot be opened (encrypted for another queue, tampered, a
+  disabled key, or no BODY_KEY_ARN configured), or a transient error: logged as one JSON line and reported in
+  ``batchItemFailures``, so SQS redelivers it; after maxReceiveCount it moves to the dead-letter queue. When every
+  record of a batch fails, Powertools raises ``BatchProcessingError`` instead (a function error): Lambda then
+  retries the whole batch, with the same end state. Nothing is dropped silently.
 
 Client-side encrypted bodies (``clientside``): with BODY_KEY_ARN set, a body carrying the ``sqs-cse:v1:`` marker is
 decrypted with that KMS key, its encryption context checked against this record's queue. Plain bodies (S3's own
 notifications) are processed as before, without any KMS call, whether BODY_KEY_ARN is set or not.
 
 Settings (environment): OUTPUT_BUCKET, MAX_VIDEO_BYTES, BODY_KEY_ARN (optional), POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_METRICS_NAMESPACE. In the deployed asset this file sits next to the ``video_processing`` and
-``clientside`` packages.
+POWERTOOLS_METRICS_NAMESPACE (default: the telemetry contract's namespace). In the deployed asset this file sits
+next to the ``video_processing`` and ``clientside`` packages.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -31,14 +38,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientside import ClientSideEncryptionError, open_body, queue_name_from_arn
-from video_processing import (
-    MalformedMessageError,
-    PermanentJobError,
-    VideoJob,
-    jobs_from_sqs_body,
-    process_video,
-    record_failure,
-)
+from clientside.logs import SDK_LOGGER_NAME, configure_sdk_logging, unopenable_body_fields
+from video_processing import MalformedMessageError, telemetry
+from video_processing.pipeline import Outcome, OutcomeKind, TransientJobError, process_message
+from video_processing.telemetry import MetricPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -48,9 +51,18 @@ if TYPE_CHECKING:
 DEFAULT_MAX_VIDEO_BYTES = 256 * 1024 * 1024
 
 processor = BatchProcessor(event_type=EventType.SQS)
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "VideoPipeline"))
+SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", telemetry.LAMBDA_SERVICE_NAME)
+logger = Logger(service=SERVICE_NAME)
+tracer = Tracer(service=SERVICE_NAME)
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", telemetry.METRICS_NAMESPACE), service=SERVICE_NAME
+)
+# The Encryption SDK's own lines (WARNING and above, without tracebacks) go out as this logger's JSON.
+configure_sdk_logging()
+copy_config_to_registered_loggers(source_logger=logger, include={SDK_LOGGER_NAME}, log_level="WARNING")
+# The tracer logs every exception a traced function raises, with its traceback, through the root logger: plain
+# text on stderr. record_handler already logs each failure as one JSON line, and X-Ray keeps the exception.
+logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
 
 
 @functools.cache
@@ -67,7 +79,7 @@ def kms_client() -> KMSClient:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    """Process every job in one SQS message; raise to have the message retried."""
+    """Process every input of one SQS message; raise to have the message retried."""
     logger.append_keys(message_id=record.message_id)
     try:
         try:
@@ -77,68 +89,84 @@ def record_handler(record: SQSRecord) -> None:
                 key_id=os.environ.get("BODY_KEY_ARN") or None,
                 kms_client=kms_client,
             )
+            outcomes = process_message(
+                body,
+                message_id=record.message_id,
+                s3_client=s3_client(),
+                output_bucket=os.environ["OUTPUT_BUCKET"],
+                profile="preview",
+                max_bytes=int(os.environ.get("MAX_VIDEO_BYTES", DEFAULT_MAX_VIDEO_BYTES)),
+            )
         except ClientSideEncryptionError as error:
-            # The reason names contexts and keys, never the plaintext.
+            # The reason names contexts, keys and the KMS error code, never the plaintext.
             logger.error(
                 "Client-side encrypted body cannot be opened: left on the queue, it moves to the DLQ after "
                 "maxReceiveCount",
-                extra={"reason": str(error), "error_type": type(error).__name__},
+                extra=unopenable_body_fields(error),
             )
             raise
-        try:
-            jobs = jobs_from_sqs_body(body)
-        except MalformedMessageError:
-            logger.exception("Malformed message: left on the queue, it moves to the DLQ after maxReceiveCount")
+        except MalformedMessageError as error:
+            logger.error(
+                "Malformed message: left on the queue, it moves to the DLQ after maxReceiveCount",
+                extra={"reason": str(error)},
+            )
             raise
-        if not jobs:
-            logger.info("No ObjectCreated records (for example an s3:TestEvent): nothing to do")
-        for job in jobs:
-            logger.append_keys(object_key=job.key)
-            _process(job, message_id=record.message_id)
+        except TransientJobError as error:
+            _log_transient(error.log_fields(), error.metric())
+            raise
+        except Exception as error:  # e.g. KMS unreachable while opening a body
+            error_type = type(error).__name__
+            _log_transient(
+                {"error_type": error_type, "error": str(error)},
+                MetricPoint(telemetry.TRANSIENT_FAILURES, "Count", 1, {telemetry.ERROR_TYPE_DIMENSION: error_type}),
+            )
+            raise
+        for outcome in outcomes:
+            _report(outcome)
     finally:
-        logger.remove_keys(["message_id", "object_key"])
+        logger.remove_keys(["message_id"])
 
 
-def _process(job: VideoJob, *, message_id: str) -> None:
-    output_bucket = os.environ["OUTPUT_BUCKET"]
-    try:
-        result = process_video(
-            job,
-            s3_client=s3_client(),
-            output_bucket=output_bucket,
-            profile="preview",
-            max_bytes=int(os.environ.get("MAX_VIDEO_BYTES", DEFAULT_MAX_VIDEO_BYTES)),
-        )
-    except PermanentJobError as error:
-        failure_key = record_failure(
-            job, error, message_id=message_id, s3_client=s3_client(), output_bucket=output_bucket
-        )
-        logger.warning(
-            "Permanent failure: recorded, message consumed",
-            extra={"reason": error.reason, "detail": error.message, "failure_key": failure_key},
-        )
-        # A separate EMF document, so the reason dimension does not apply to this invocation's other metrics.
-        with single_metric(
-            name="VideosFailed",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=metrics.namespace,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="reason", value=error.reason)
+def _log_transient(fields: dict[str, Any], metric: MetricPoint) -> None:
+    logger.error("Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount", extra=fields)
+    _emit(metric)
+
+
+def _report(outcome: Outcome) -> None:
+    log = logger.warning if outcome.kind is OutcomeKind.FAILED else logger.info
+    log(outcome.message, extra=outcome.log_fields())
+    for point in outcome.metrics():
+        _emit(point)
+
+
+def _emit(point: MetricPoint) -> None:
+    if not point.dimensions:
+        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
         return
-    if result.duplicate:
-        logger.info("Duplicate delivery: outputs already complete", extra={"prefix": job.output_prefix})
-        metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
-        return
-    logger.info("Video processed", extra={"outputs": list(result.outputs), "seconds": round(result.seconds, 3)})
-    metrics.add_metric(name="VideosProcessed", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="ProcessingSeconds", unit=MetricUnit.Seconds, value=result.seconds)
+    # A separate EMF document, so the extra dimension does not apply to this invocation's other metrics.
+    with single_metric(
+        name=point.name,
+        unit=MetricUnit(point.unit),
+        value=point.value,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name=telemetry.SERVICE_DIMENSION, value=SERVICE_NAME)
+        for name, value in point.dimensions.items():
+            metric.add_dimension(name=name, value=value)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """SQS event source entry point (the mapping must have ReportBatchItemFailures on)."""
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        # Failures go out as their own EMF documents (single_metric, for their dimension), so a batch in which
+        # nothing succeeded leaves the shared set empty; flushing it then only prints Powertools' "No application
+        # metrics to publish" warning to stderr. (This is what @metrics.log_metrics would do, minus that warning.)
+        if metrics.metric_set:
+            metrics.flush_metrics()

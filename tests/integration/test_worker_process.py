@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.integration.conftest import queue_depth, send_messages
@@ -163,3 +164,50 @@ def test_an_unknown_queue_is_reported_without_a_traceback(worker_env, moto_endpo
     assert result.returncode == 1
     assert "video-worker: error: cannot read queue" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_missing_output_bucket_is_reported_at_start_up_naming_it(worker_env, sqs, make_queue):
+    # GIVEN a queue that exists and an output bucket that does not
+    queue = make_queue()
+
+    # WHEN the worker starts with the video job
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", "no-such-output-bucket"],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # THEN it refuses before taking any job: one line that names the bucket as the output bucket
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "cannot use output bucket 'no-such-output-bucket' (--output-bucket / WORKER_OUTPUT_BUCKET)" in result.stderr
+    assert queue_depth(sqs, queue.url) == (0, 0)
+
+
+def test_the_s3_connection_pool_is_sized_for_the_concurrency(worker_env, client, make_queue, monkeypatch):
+    # GIVEN settings for 8 concurrent jobs, against an existing queue and output bucket
+    from worker.__main__ import build_worker
+    from worker.config import parse_settings
+
+    queue = make_queue()
+    bucket = f"processed-{queue.url.rsplit('-', 1)[-1]}"
+    client("s3").create_bucket(Bucket=bucket)
+    for name, value in worker_env.items():
+        monkeypatch.setenv(name, value)
+    settings = parse_settings(["--queue-url", queue.url, "--output-bucket", bucket, "--concurrency", "8"], worker_env)
+    pools: dict[str, int] = {}
+    real_client = boto3.session.Session.client
+
+    def spy(self, service, *args, config=None, **kwargs):
+        pools[service] = config.max_pool_connections
+        return real_client(self, service, *args, config=config, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "client", spy)
+
+    # WHEN the worker is built
+    build_worker(settings)
+
+    # THEN its S3 client may keep a transfer's worth of connections (10) per job, not botocore's default 10
+    assert pools["s3"] >= 8 * 10

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import signal
 import subprocess
 import sys
 import uuid
 
+import botocore.awsrequest
 import pytest
 
 pytest.importorskip("video_processing")
@@ -17,6 +20,7 @@ from tests.integration.conftest import queue_depth, send_messages
 from tests.support.moto_server import wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
+from worker.logs import configure_logging
 from worker.video_jobs import make_video_handler
 
 
@@ -116,20 +120,35 @@ def test_a_malformed_message_is_not_deleted_and_reaches_the_dlq(sqs, make_queue,
     assert dead["Body"] == "this is not JSON"
 
 
-def test_the_s3_test_event_is_consumed_without_work(sqs, s3, buckets, make_queue, video_worker):
-    # GIVEN the s3:TestEvent S3 sends when a notification is configured
+@pytest.mark.parametrize("kind", ["s3_test_event", "folder_placeholder"])
+def test_a_test_event_or_a_folder_placeholder_is_ignored_counted_apart_and_deleted(
+    sqs, s3, buckets, make_queue, video_worker, kind, caplog
+):
+    # GIVEN the s3:TestEvent S3 sends when a notification is configured, or the notification for a console
+    # "Create folder" placeholder (a 0-byte object whose key ends in "/")
     queue = make_queue()
-    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": buckets[0], "RequestId": "1"}
-    send_messages(sqs, queue.url, [json.dumps(test_event | {"Time": "2026-01-01T00:00:00Z", "HostId": "h"})])
+    if kind == "s3_test_event":
+        test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": buckets[0], "RequestId": "1"}
+        body = json.dumps(test_event | {"Time": "2026-01-01T00:00:00Z", "HostId": "h"})
+    else:
+        etag = s3.put_object(Bucket=buckets[0], Key="uploads/new folder/", Body=b"")["ETag"]
+        body = sqs_body_for(VideoJob(bucket=buckets[0], key="uploads/new folder/", version_id=None, etag=etag, size=0))
+    send_messages(sqs, queue.url, [body])
 
     # WHEN the worker receives it
-    running = video_worker(queue.url)
-    wait_until(lambda: running.counters.get("deleted") == 1, timeout=15, what="the delete")
-    running.stop()
+    with caplog.at_level("INFO", logger="worker.video_jobs"):
+        running = video_worker(queue.url)
+        wait_until(lambda: running.counters.get("deleted") == 1, timeout=15, what="the delete")
+        running.stop()
 
-    # THEN it is deleted and nothing was written
-    assert running.counters.get("succeeded") == 1
+    # THEN it is deleted, counted as ignored (not as a success, not as a failure), and nothing was written:
+    # no failure record
+    assert running.counters.get("ignored") == 1
+    assert running.counters.get("succeeded") == running.counters.get("permanent_failures") == 0
     assert s3.list_objects_v2(Bucket=buckets[1]).get("KeyCount") == 0
+    # AND one log line says so, with the reason
+    ignored = [r for r in caplog.records if getattr(r, "outcome", None) == "ignored"]
+    assert [r.reason for r in ignored] == [kind]
 
 
 @pytest.fixture
@@ -271,3 +290,42 @@ def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
     summary = json.loads(stdout.splitlines()[-1])
     assert summary["jobs"]["deleted"] == 2
     assert summary["requests"].get("kms.Decrypt") == 1
+
+
+def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
+    sqs, s3, buckets, upload, make_queue, kms, key_arn, encrypted_video_worker
+):
+    # GIVEN an encrypted job, and KMS answering Decrypt with DisabledException (the key was disabled)
+    job = upload("uploads/clip.mp4", cached_video_bytes())
+    queue = make_queue(visibility_timeout=1, max_receive_count=1)
+    send_messages(sqs, queue.url, [encrypt_body(kms, key_arn, queue_name(queue.url), sqs_body_for(job))])
+    disabled = {"Code": "DisabledException", "Message": f"{key_arn} is disabled."}
+    kms.meta.events.register(
+        "before-call.kms.Decrypt",
+        lambda **_: (
+            botocore.awsrequest.AWSResponse("https://kms", 400, {}, None),
+            {"Error": disabled, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        ),
+    )
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("INFO", stream)  # the worker's own JSON logging, as `python -m worker` sets it up
+
+    # WHEN the worker receives it
+    try:
+        running = encrypted_video_worker(queue.url, visibility_timeout=1)
+        wait_until(lambda: queue_depth(sqs, queue.dlq_url)[0] == 1, timeout=15, what="the message in the DLQ")
+        running.stop()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+    # THEN the worker's reason names the KMS error code
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    refusals = [line for line in lines if "cannot be opened" in line["message"]]
+    assert refusals and "DisabledException" in refusals[0]["reason"]
+    # AND the Encryption SDK's lines are JSON, WARNING or above, with no traceback and no "Footer not read"
+    sdk = [line for line in lines if line["logger"].startswith("aws_encryption_sdk")]
+    assert sdk and all(line["level"] in {"WARNING", "ERROR"} and "exception" not in line for line in sdk)
+    assert "Footer not read" not in stream.getvalue()

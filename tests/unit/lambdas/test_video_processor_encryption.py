@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.awsrequest
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
@@ -210,3 +211,47 @@ def test_plain_bodies_still_work_with_body_key_arn_set_and_need_no_kms(
     assert response == {"batchItemFailures": []}
     assert pipeline.output_keys() == preview_outputs(notification)
     assert handler.kms_client.cache_info().currsize == 0
+
+
+def test_a_disabled_key_is_named_in_one_json_line_without_sdk_tracebacks_on_stderr(
+    pipeline: Pipeline,
+    lambda_context: LambdaContext,
+    kms: KMSClient,
+    key_arn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    handler_logs: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN an encrypted job whose KMS key was disabled after the producer encrypted it (moto's KMS still decrypts
+    # with a disabled key, so KMS's answer is played back: 400 DisabledException)
+    monkeypatch.setenv("BODY_KEY_ARN", key_arn)
+    record = encrypted(video_record(pipeline, "uploads/clip.mp4"), kms, key_arn) | {"messageId": "disabled-1"}
+    plain = video_record(pipeline, "uploads/open.mp4")
+    disabled = {"Code": "DisabledException", "Message": f"{key_arn} is disabled."}
+    handler.kms_client().meta.events.register(
+        "before-call.kms.Decrypt",
+        lambda **_: (
+            botocore.awsrequest.AWSResponse("https://kms", 400, {}, None),
+            {"Error": disabled, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        ),
+    )
+
+    # WHEN the handler gets it, with a plain job
+    response = handler.lambda_handler(sqs_event([record, plain]), lambda_context)
+
+    # THEN it is reported, and the project's reason names the KMS error code
+    assert response == {"batchItemFailures": [{"itemIdentifier": "disabled-1"}]}
+    lines = log_lines(handler_logs)
+    (error,) = [
+        line
+        for line in lines
+        if line.get("message_id") == "disabled-1" and line["level"] == "ERROR" and "reason" in line
+    ]
+    assert "DisabledException" in error["reason"]
+    # AND the Encryption SDK's own lines are JSON at WARNING or above, one line each, with no traceback
+    sdk = [line for line in lines if str(line.get("name", "")).startswith("aws_encryption_sdk")]
+    assert sdk, "the SDK's KMS error goes through the handler's JSON log"
+    assert all(line["level"] in {"WARNING", "ERROR", "CRITICAL"} for line in sdk)
+    assert not [line for line in lines if "exception" in line or "Footer not read" in str(line)]
+    # AND nothing (no plain-text traceback, no SDK INFO line with the encryption context) reaches stderr
+    assert capsys.readouterr().err == ""

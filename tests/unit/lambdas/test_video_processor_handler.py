@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 
 import botocore.exceptions
 import pytest
@@ -113,7 +114,8 @@ def test_malformed_message_is_logged_with_its_message_id(
     assert len(errors) == 1
     assert errors[0]["message_id"] == "bad-1"
     assert "DLQ" in errors[0]["message"]
-    assert "body is not JSON" in errors[0]["exception"]
+    assert "body is not JSON" in errors[0]["reason"]
+    assert "exception" not in errors[0]  # one line, no traceback
 
 
 def test_a_message_delivered_twice_is_processed_once(
@@ -240,3 +242,82 @@ def test_a_video_over_the_size_limit_is_rejected_before_download(
     assert record["reason"] == "too_large"
     assert f"limit of {len(CLIP) - 1} bytes" in record["message"]
     assert ffmpeg_calls == []
+
+
+def test_a_test_event_and_a_folder_placeholder_are_ignored_counted_and_leave_no_failure_record(
+    pipeline: Pipeline, lambda_context: LambdaContext, handler_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN S3's s3:TestEvent and the notification for a console "Create folder" placeholder (0 bytes, key ends "/")
+    pipeline.upload("uploads/new folder/", b"")
+    records = pipeline.deliveries()
+    assert len(records) == 2
+
+    # WHEN the handler gets them
+    response = handler.lambda_handler(sqs_event(records), lambda_context)
+
+    # THEN both are consumed, nothing is written (no failure record), and each is one log line and one count
+    assert response == {"batchItemFailures": []}
+    assert pipeline.output_keys() == set()
+    logs = [json.loads(line) for line in handler_logs.getvalue().splitlines()]
+    ignored = [log for log in logs if log.get("outcome") == "ignored"]
+    assert sorted(log["reason"] for log in ignored) == ["folder_placeholder", "s3_test_event"]
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert [value for value, _ in metrics["InputsIgnored"]] == [1.0, 1.0]
+    assert "VideosFailed" not in metrics and "VideosProcessed" not in metrics
+
+
+def test_a_transient_failure_is_one_json_log_line_and_a_metric_by_error_type(
+    pipeline: Pipeline, lambda_context: LambdaContext, handler_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN two videos, and S3 unreachable for one video's thumbnail upload
+    pipeline.upload("uploads/good.mp4", CLIP)
+    pipeline.upload("uploads/unlucky.mp4", CLIP)
+    records = [r for r in pipeline.deliveries() if "s3:TestEvent" not in r["body"]]
+    unlucky = next(r for r in records if "unlucky" in r["body"])
+
+    def fail_unlucky_thumbnail(params: dict[str, object], **_: object) -> None:
+        key = str(params.get("Key", ""))
+        if "unlucky" in key and key.endswith("thumbnail.jpg"):
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    handler.s3_client().meta.events.register("provide-client-params.s3.PutObject", fail_unlucky_thumbnail)
+
+    # WHEN the mixed batch is processed
+    response = handler.lambda_handler(sqs_event(records), lambda_context)
+
+    # THEN the failed record is reported, and one ERROR line names the message, the object and the error
+    assert response == {"batchItemFailures": [{"itemIdentifier": unlucky["messageId"]}]}
+    errors = [json.loads(line) for line in handler_logs.getvalue().splitlines() if '"ERROR"' in line]
+    assert len(errors) == 1
+    assert errors[0]["message_id"] == unlucky["messageId"]
+    assert (errors[0]["bucket"], errors[0]["key"]) == (UPLOADS_BUCKET, "uploads/unlucky.mp4")
+    assert errors[0]["error_type"] == "EndpointConnectionError"
+    assert "Could not connect to the endpoint URL" in errors[0]["error"]
+    # AND a TransientFailures metric carries the error type
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics["TransientFailures"] == [
+        (1.0, {"service": "video-processor", "error_type": "EndpointConnectionError"})
+    ]
+
+
+def test_a_missing_output_bucket_is_named_as_the_output_bucket_and_no_metrics_warning_reaches_stderr(
+    pipeline: Pipeline, lambda_context: LambdaContext, handler_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a video, and an output bucket that does not exist
+    pipeline.upload("uploads/clip.mp4", CLIP)
+    records = [r for r in pipeline.deliveries() if "s3:TestEvent" not in r["body"]]
+    pipeline.s3.delete_bucket(Bucket=OUTPUT_BUCKET)
+
+    # WHEN the whole batch fails (Powertools raises BatchProcessingError: a function error, not batchItemFailures)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(BatchProcessingError, match="All records failed"):
+            handler.lambda_handler(sqs_event(records), lambda_context)
+
+    # THEN the error names the bucket and says it is the output bucket
+    (error,) = [json.loads(line) for line in handler_logs.getvalue().splitlines() if '"ERROR"' in line]
+    assert error["error_type"] == "NoSuchBucket"
+    assert f"the output bucket '{OUTPUT_BUCKET}' does not exist" in error["error"]
+    # AND Powertools' "No application metrics to publish" warning is not raised, so nothing reaches stderr
+    assert [str(w.message) for w in caught if "No application metrics" in str(w.message)] == []
+    assert "No application metrics" not in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.exceptions
 import pytest
 
 from clientside import decrypt_body, encrypt_body, is_encrypted
@@ -84,7 +85,9 @@ def test_twenty_five_objects_go_in_three_batch_calls(
     # THEN it made exactly 3 SendMessageBatch calls, of 10, 10 and 5 entries, and said so
     assert exit_code == 0
     assert [len(call["Entries"]) for call in cli_batch_calls] == [10, 10, 5]
-    assert capsys.readouterr().out.strip() == "sent 25 job(s) in 3 SendMessageBatch call(s)"
+    *sent, summary = capsys.readouterr().out.strip().splitlines()
+    assert summary == "sent 25 job(s) in 3 SendMessageBatch call(s)"
+    assert sorted(sent) == [f"sent: s3://{BUCKET}/{key}" for key in keys]
     # AND the queue holds one S3-event-shaped job per object, naming the version that exists
     jobs = received_jobs(sqs, queue_url)
     assert sorted(job.key for job in jobs) == keys
@@ -122,7 +125,10 @@ def test_a_message_over_the_queue_limit_is_not_sent_and_is_named(
     # THEN the short one is sent, the long one is not, and the error names the object, its size and the limit
     assert exit_code == 1
     out, err = capsys.readouterr()
-    assert out.strip() == "sent 1 job(s) in 1 SendMessageBatch call(s)"
+    assert out.strip().splitlines() == [
+        f"sent: s3://{BUCKET}/uploads/short.mp4",
+        "sent 1 job(s) in 1 SendMessageBatch call(s); 1 job(s) NOT sent",
+    ]
     assert f"s3://{BUCKET}/{long_key} is " in err
     assert "above the limit of 1024 bytes; not sent" in err
     assert [job.key for job in received_jobs(sqs, queue_url)] == ["uploads/short.mp4"]
@@ -174,6 +180,9 @@ class FlakySQS:
         self._fail_ids = fail_ids
         self._sender_fault = sender_fault
         self.calls: list[list[str]] = []
+
+    def get_queue_attributes(self, **kwargs: Any) -> Any:
+        return self._sqs.get_queue_attributes(**kwargs)
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         self.calls.append([entry["Id"] for entry in Entries])
@@ -265,7 +274,7 @@ def test_encrypt_with_key_sends_bodies_that_decrypt_to_the_s3_event(
     jobs = [job for event in decrypted for job in jobs_from_sqs_body(json.dumps(event))]
     assert sorted(jobs, key=lambda job: job.key) == expected
     # AND the summary says the bodies were encrypted
-    out = capsys.readouterr().out.strip()
+    out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("sent 3 job(s) in 1 SendMessageBatch call(s)")
     assert "client-side encrypted with KMS key alias/video-jobs-bodies" in out
 
@@ -325,3 +334,130 @@ def test_an_unknown_encryption_key_sends_nothing_and_exits_2(
     assert exit_code == 2
     assert "cannot encrypt the job bodies, nothing was sent" in capsys.readouterr().err
     assert received_bodies(sqs, queue_url) == []
+
+
+def test_a_flag_above_the_queues_maximum_cannot_raise_the_limit(
+    bucket: S3Client, sqs: SQSClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a queue whose MaximumMessageSize is 1 KiB, and an object whose message is larger than that
+    queue_url = sqs.create_queue(QueueName="small-queue", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    long_key = f"uploads/{'a-very-long-name-' * 70}.mp4"
+    bucket.put_object(Bucket=BUCKET, Key=long_key, Body=b"video bytes")
+
+    # WHEN the CLI is told a limit above the queue's
+    exit_code = main(["submit", f"s3://{BUCKET}/{long_key}", "--queue-url", queue_url, "--max-message-bytes", "262144"])
+
+    # THEN the queue's own limit applies: the job is named as too large, not sent, and nothing crashes
+    assert exit_code == 1
+    out, err = capsys.readouterr()
+    assert "above the limit of 1024 bytes; not sent" in err
+    assert "Traceback" not in err
+    assert out.strip().splitlines()[-1] == "sent 0 job(s) in 0 SendMessageBatch call(s); 1 job(s) NOT sent"
+
+
+def test_a_batch_call_that_fails_is_reported_per_job_and_later_batches_still_go(
+    bucket: S3Client,
+    sqs: SQSClient,
+    queue_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN 15 videos (two batches), and SQS refusing the first SendMessageBatch call as a whole
+    keys = [f"uploads/clip-{index:02}.mp4" for index in range(15)]
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"video bytes")
+    real_client = boto3.client
+    calls: list[int] = []
+
+    def refuse_first_batch(**_: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "AWS.SimpleQueueService.BatchRequestTooLong", "Message": "too long"}},
+                "SendMessageBatch",
+            )
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        created = real_client(service, *args, **kwargs)
+        if service == "sqs":
+            created.meta.events.register("before-call.sqs.SendMessageBatch", refuse_first_batch)
+        return created
+
+    monkeypatch.setattr(boto3, "client", client)
+
+    # WHEN the CLI submits them
+    exit_code = main(["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url])
+
+    # THEN it exits 1 without a traceback; each of the first ten is named as not sent, with the error
+    assert exit_code == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    not_sent = [line for line in err.splitlines() if line.startswith("not sent: ")]
+    assert len(not_sent) == 10
+    assert all("BatchRequestTooLong" in line for line in not_sent)
+    # AND the second batch was still sent, each job is named, and the summary is printed
+    *sent, summary = out.strip().splitlines()
+    assert len(sent) == 5
+    assert summary == "sent 5 job(s) in 2 SendMessageBatch call(s); 10 job(s) NOT sent"
+    assert len(received_jobs(sqs, queue_url)) == 5
+
+
+def test_missing_credentials_give_one_line_and_exit_1(
+    bucket: S3Client, queue_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    # GIVEN no credentials anywhere in the AWS chain
+    bucket.put_object(Bucket=BUCKET, Key="uploads/a.mp4", Body=b"video bytes")
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found earlier
+
+    # WHEN the CLI runs
+    exit_code = main(["submit", f"s3://{BUCKET}/uploads/a.mp4", "--queue-url", queue_url])
+
+    # THEN one line on stderr says what is wrong, and it exits 1
+    assert exit_code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("sqs-submit: ") and "Unable to locate credentials" in err
+
+
+def test_an_unknown_queue_gives_one_line_and_exit_1(
+    bucket: S3Client, sqs: SQSClient, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a video, and a queue URL that names no queue
+    bucket.put_object(Bucket=BUCKET, Key="uploads/a.mp4", Body=b"video bytes")
+    missing = queue_url.rsplit("/", 1)[0] + "/no-such-queue"
+
+    # WHEN the CLI runs THEN one line names the queue and says nothing was sent, exit 1
+    assert main(["submit", f"s3://{BUCKET}/uploads/a.mp4", "--queue-url", missing]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"cannot read queue {missing}, nothing was sent" in err
+
+
+def test_the_queue_url_can_come_from_the_environment_and_help_shows_the_variable_and_exit_codes(
+    bucket: S3Client, sqs: SQSClient, queue_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the queue URL only in SQS_SUBMIT_QUEUE_URL
+    bucket.put_object(Bucket=BUCKET, Key="uploads/a.mp4", Body=b"video bytes")
+
+    # WHEN the CLI runs without --queue-url THEN the job is sent to that queue
+    assert main(["submit", f"s3://{BUCKET}/uploads/a.mp4"], environ={"SQS_SUBMIT_QUEUE_URL": queue_url}) == 0
+    assert [job.key for job in received_jobs(sqs, queue_url)] == ["uploads/a.mp4"]
+
+    # AND --help names the variable, lists the exit codes, and has no reST markup
+    with pytest.raises(SystemExit):
+        main(["submit", "--help"], environ={})
+    help_text = capsys.readouterr().out
+    assert "[SQS_SUBMIT_QUEUE_URL]" in help_text
+    assert "exit codes:" in help_text and "  1  some jobs were not sent" in help_text
+    assert "``" not in help_text

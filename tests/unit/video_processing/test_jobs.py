@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from video_processing import MalformedMessageError, VideoJob, jobs_from_sqs_body, sqs_body_for
+from video_processing.jobs import IgnoredInput, read_sqs_body
 
 
 def notification(*records: dict[str, Any]) -> str:
@@ -122,3 +123,29 @@ def test_a_quoted_etag_as_head_object_returns_it_is_stored_unquoted() -> None:
 def test_a_job_without_version_or_etag_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a version_id or an etag"):
         VideoJob(bucket="b", key="k", version_id=None, etag=None, size=None)
+
+
+def test_test_events_placeholders_and_other_events_are_ignored_inputs_with_their_reason() -> None:
+    # GIVEN S3's test event, and a notification with a video, a console folder placeholder (encoded as moto and
+    # S3 do), a deletion, and an object whose key ends in "/" but has bytes
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "uploads"})
+    body = notification(
+        created("uploads/clip.mp4"),
+        created("uploads%2Fnew+folder%2F", size=0),
+        created("uploads/old.mp4", event="ObjectRemoved:Delete"),
+        created("uploads/odd/", size=10),
+    )
+
+    # WHEN they are read
+    from_test_event, from_notification = read_sqs_body(test_event), read_sqs_body(body)
+
+    # THEN the test event and the placeholder are ignored, with the decoded key; an object with bytes is a job
+    assert from_test_event.jobs == ()
+    assert from_test_event.ignored == (IgnoredInput("s3_test_event", bucket="uploads"),)
+    assert [job.key for job in from_notification.jobs] == ["uploads/clip.mp4", "uploads/odd/"]
+    assert from_notification.ignored == (
+        IgnoredInput("folder_placeholder", bucket="uploads", key="uploads/new folder/"),
+        IgnoredInput("not_object_created", bucket="uploads", key="uploads/old.mp4"),
+    )
+    # AND the jobs-only view leaves the ignored inputs out
+    assert [job.key for job in jobs_from_sqs_body(body)] == ["uploads/clip.mp4", "uploads/odd/"]

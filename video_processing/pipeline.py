@@ -1,0 +1,185 @@
+"""The consumers' one pipeline: an SQS message body in, one outcome per input out.
+
+Both consumers (the Lambda's Powertools record handler and the worker's job handler) open the body (client-side
+decryption), call :func:`process_message`, then log each :class:`Outcome` and emit its :meth:`Outcome.metrics`.
+What an input becomes is decided here, once:
+
+- a video: processed (outputs written) or a duplicate (its outputs were already complete);
+- an ``s3:TestEvent``, a console folder placeholder, another event type: ignored (no failure record);
+- an input that can never succeed (not a video, too large, empty, gone...): a permanent failure, recorded in the
+  output bucket with its reason;
+- a malformed body: ``MalformedMessageError`` propagates, so the message is retried and dead-lettered;
+- anything else: :class:`TransientJobError` (naming the object and the error), so the message is retried.
+
+Every outcome but the last two lets the consumer delete the message.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from video_processing import telemetry
+from video_processing.errors import PermanentJobError
+from video_processing.jobs import IgnoredInput, VideoJob, read_sqs_body
+from video_processing.processing import JobResult, Profile, process_video, record_failure
+from video_processing.telemetry import MetricPoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+
+class OutcomeKind(enum.Enum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    """A permanent failure: recorded with its reason, never retried."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input of a message. ``reason``: the failure or ignore reason code."""
+
+    kind: OutcomeKind
+    bucket: str | None
+    key: str | None
+    reason: str | None = None
+    detail: str | None = None
+    failure_key: str | None = None
+    result: JobResult | None = None
+
+    @property
+    def message(self) -> str:
+        """The log line's message."""
+        return _MESSAGES[self.kind]
+
+    def log_fields(self) -> dict[str, Any]:
+        """The log line's fields (no local paths, no message bodies)."""
+        fields: dict[str, Any] = {"outcome": self.kind.value, "bucket": self.bucket, "key": self.key}
+        if self.reason is not None:
+            fields["reason"] = self.reason
+        if self.detail is not None:
+            fields["detail"] = self.detail
+        if self.failure_key is not None:
+            fields["failure_key"] = self.failure_key
+        if self.result is not None:
+            fields["duplicate"] = self.kind is OutcomeKind.DUPLICATE
+            fields["outputs"] = list(self.result.outputs)
+            fields["seconds"] = round(self.result.seconds, 3)
+        return fields
+
+    def metrics(self) -> list[MetricPoint]:
+        """The metrics this outcome adds (names from :mod:`video_processing.telemetry`)."""
+        if self.kind is OutcomeKind.PROCESSED:
+            seconds = self.result.seconds if self.result is not None else 0.0
+            return [
+                MetricPoint(telemetry.VIDEOS_PROCESSED, "Count", 1),
+                MetricPoint(telemetry.PROCESSING_SECONDS, "Seconds", seconds),
+            ]
+        if self.kind is OutcomeKind.DUPLICATE:
+            return [MetricPoint(telemetry.DUPLICATES_SKIPPED, "Count", 1)]
+        if self.kind is OutcomeKind.IGNORED:
+            return [MetricPoint(telemetry.INPUTS_IGNORED, "Count", 1)]
+        return [
+            MetricPoint(
+                telemetry.VIDEOS_FAILED, "Count", 1, {telemetry.FAILURE_REASON_DIMENSION: self.reason or "permanent"}
+            )
+        ]
+
+
+_MESSAGES = {
+    OutcomeKind.PROCESSED: "video processed",
+    OutcomeKind.DUPLICATE: "duplicate delivery: outputs already complete",
+    OutcomeKind.IGNORED: "input ignored: nothing to process",
+    OutcomeKind.FAILED: "video cannot be processed: failure recorded, message consumed",
+}
+
+
+class TransientJobError(Exception):
+    """A job failed for a reason a retry may fix; the message stays on the queue (then the DLQ).
+
+    ``error_type`` is the AWS error code (``SlowDown``, ``NoSuchBucket``) or the exception's class name.
+    """
+
+    def __init__(self, job: VideoJob, error: Exception, *, output_bucket: str) -> None:
+        self.job = job
+        self.error_type = _error_type(error)
+        if self.error_type == "NoSuchBucket":
+            # A missing source bucket is a permanent "object gone"; only the output bucket gets here.
+            detail = f"the output bucket {output_bucket!r} does not exist (NoSuchBucket): create it or fix the setting"
+        else:
+            detail = str(error)
+        self.detail = detail
+        super().__init__(f"s3://{job.bucket}/{job.key}: {detail}")
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "bucket": self.job.bucket,
+            "key": self.job.key,
+            "error_type": self.error_type,
+            "error": self.detail,
+        }
+
+    def metric(self) -> MetricPoint:
+        return MetricPoint(telemetry.TRANSIENT_FAILURES, "Count", 1, {telemetry.ERROR_TYPE_DIMENSION: self.error_type})
+
+
+def process_message(
+    body: str,
+    *,
+    message_id: str,
+    s3_client: S3Client,
+    output_bucket: str,
+    profile: Profile,
+    max_bytes: int,
+    workdir: Path | None = None,
+) -> list[Outcome]:
+    """Run every input of one (opened) SQS body; see the module docstring for what each input becomes.
+
+    Raises ``MalformedMessageError`` or :class:`TransientJobError`: leave the message on the queue.
+    """
+    request = read_sqs_body(body)
+    outcomes = [_ignored(ignored) for ignored in request.ignored]
+    for job in request.jobs:
+        try:
+            try:
+                result = process_video(
+                    job,
+                    s3_client=s3_client,
+                    output_bucket=output_bucket,
+                    profile=profile,
+                    max_bytes=max_bytes,
+                    workdir=workdir,
+                )
+            except PermanentJobError as error:
+                where = record_failure(
+                    job, error, message_id=message_id, s3_client=s3_client, output_bucket=output_bucket
+                )
+                outcomes.append(_failed(job, error, where))
+                continue
+        except Exception as error:
+            raise TransientJobError(job, error, output_bucket=output_bucket) from error
+        kind = OutcomeKind.DUPLICATE if result.duplicate else OutcomeKind.PROCESSED
+        outcomes.append(Outcome(kind, job.bucket, job.key, result=result))
+    return outcomes
+
+
+def _ignored(ignored: IgnoredInput) -> Outcome:
+    return Outcome(OutcomeKind.IGNORED, ignored.bucket, ignored.key, reason=ignored.reason)
+
+
+def _failed(job: VideoJob, error: PermanentJobError, failure_key: str) -> Outcome:
+    return Outcome(
+        OutcomeKind.FAILED, job.bucket, job.key, reason=error.reason, detail=error.message, failure_key=failure_key
+    )
+
+
+def _error_type(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "") or type(error).__name__)
+    return type(error).__name__
