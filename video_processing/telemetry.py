@@ -29,3 +29,6 @@ FAILURE_REASON_DIMENSION: Final = "reason"
 WORKER_LOG_FILE: Final = "/var/log/video-worker/worker.log"
 WORKER_METRICS_ENDPOINT_ENV: Final = "WORKER_METRICS_ENDPOINT"  # e.g. udp://127.0.0.1:25888; unset = no metrics
 CLOUDWATCH_AGENT_EMF_ENDPOINT: Final = "udp://127.0.0.1:25888"
+# The log group the worker's EMF documents name (`_aws.LogGroupName`): the CloudWatch agent sends them there, and
+# otherwise to "emf/logs/default", which the instances may not create. The fleet sets it to its own log group.
+WORKER_METRICS_LOG_GROUP_ENV: Final = "WORKER_METRICS_LOG_GROUP"
