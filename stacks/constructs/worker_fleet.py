@@ -193,7 +193,7 @@ class QueueWorkerFleet(Construct):
             default_instance_warmup=Duration.minutes(3),
         )
         if notifications_key is not None:
-            _let_auto_scaling_publish_to(notifications_topic, notifications_key)
+            _let_auto_scaling_publish_with(notifications_key)
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
@@ -359,16 +359,17 @@ def systemd_unit(environment: dict[str, str], *, drain_seconds: int) -> list[str
     ]
 
 
-def _let_auto_scaling_publish_to(topic: sns.ITopic, key: kms.IKey) -> None:
+def _let_auto_scaling_publish_with(key: kms.IKey) -> None:
     """Let Auto Scaling's service-linked role publish the group's notifications to a KMS-encrypted topic.
 
     A publisher to an encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key
     (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Configuring AWS KMS permissions"), and
     Auto Scaling publishes as AWSServiceRoleForAutoScaling
-    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html). Only through
-    SNS, and only for this topic (SNS's encryption context holds the topic ARN).
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html). Only that role,
+    only through SNS. (Naming the topic in kms:EncryptionContext:aws:sns:topicArn would make a dependency cycle:
+    the topic is encrypted with this key.)
     """
-    stack = Stack.of(topic)
+    stack = Stack.of(key)
     role_arn = stack.format_arn(
         service="iam",
         region="",
@@ -381,11 +382,6 @@ def _let_auto_scaling_publish_to(topic: sns.ITopic, key: kms.IKey) -> None:
             principals=[iam.ArnPrincipal(role_arn)],
             actions=["kms:GenerateDataKey*", "kms:Decrypt"],
             resources=["*"],
-            conditions={
-                "StringEquals": {
-                    "kms:ViaService": f"sns.{stack.region}.amazonaws.com",
-                    "kms:EncryptionContext:aws:sns:topicArn": topic.topic_arn,
-                }
-            },
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
         )
     )

@@ -59,7 +59,10 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"scale_out_thresholds": [5, 1], "scale_out_adjustments": [1, 2]}, "must be strictly increasing"),
         ({"scale_out_thresholds": [1, 5]}, "must be non-empty lists of the same length"),
         ({"max_receive_count": "three"}, "'max_receive_count' = 'three' is not a valid int"),
-        ({"retention_dayz": 3}, "Unknown configuration key(s) ['retention_dayz']"),
+        (
+            {"retention_dayz": 3},
+            "Unknown configuration key 'retention_dayz' (from cdk.json or -c retention_dayz=...): did you mean retention_days?",
+        ),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_key_and_the_allowed_values(

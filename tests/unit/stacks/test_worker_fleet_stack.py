@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from stacks.constructs.fleet_network import WORKER_AWS_SERVICES, worker_aws_services
+
 STACK = "WorkerFleetStack"
 
 
@@ -33,6 +35,10 @@ def _jobs_queue(template: Template) -> str:
 
 def _group(template: Template) -> str:
     return _one(template, "AWS::AutoScaling::AutoScalingGroup")[0]
+
+
+def _worker_log_group(template: Template) -> str:
+    return _one(template, "AWS::Logs::LogGroup", {"LogGroupName": "/WorkerFleetStack/video-worker"})[0]
 
 
 def test_scale_out_alarm_watches_visible_messages_of_the_jobs_queue_every_minute(template: Template) -> None:
@@ -288,7 +294,11 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:RecordLifecycleActionHeartbeat",
         "autoscaling:DescribeAutoScalingInstances",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:DescribeLogStreams",
     }
+    assert by_action["logs:PutLogEvents"] == [{"Fn::GetAtt": [_worker_log_group(template), "Arn"]}]
     assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": [_jobs_queue(template), "Arn"]}]
     group_arn = str(by_action["autoscaling:SetInstanceProtection"])
     assert f"{{'Ref': '{_group(template)}'}}" in group_arn
@@ -298,22 +308,56 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
     assert "uploads" not in put_resources
 
 
+def _endpoint_services(template: Template) -> dict[str, str]:
+    """{service: endpoint type} from each endpoint's ServiceName, e.g. com.amazonaws.<region>.sqs -> sqs."""
+    found = {}
+    for endpoint in template.find_resources("AWS::EC2::VPCEndpoint").values():
+        name = endpoint["Properties"]["ServiceName"]
+        text = name if isinstance(name, str) else "".join(p for p in name["Fn::Join"][1] if isinstance(p, str))
+        found[text.rsplit(".", 1)[-1]] = endpoint["Properties"].get("VpcEndpointType", "Gateway")
+    return found
+
+
 def test_isolated_mode_reaches_aws_through_endpoints_only(template: Template) -> None:
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is("AWS::EC2::InternetGateway", 0)
-    template.has_resource_properties(
-        "AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway", "ServiceName": Match.any_value()}
-    )
-    services = [
-        endpoint["Properties"]["ServiceName"]
-        for endpoint in template.find_resources(
-            "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
-        ).values()
-    ]
-    assert sorted(str(s).rsplit(".", 1)[-1].rstrip("']}") for s in services) == sorted(
-        ["sqs", "autoscaling", "ssm", "ssmmessages", "ec2messages"]
-    )
+    # THEN every AWS API the instances call has an endpoint: S3 a gateway, the others interface endpoints
+    expected = {service: "Interface" for service in WORKER_AWS_SERVICES} | {"s3": "Gateway"}
+    assert _endpoint_services(template) == expected
+    assert "logs" in expected  # the CloudWatch agent's logs and EMF metrics
     template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "s3"})
+
+
+def test_isolated_mode_with_client_side_encryption_reaches_kms_through_an_endpoint(synth_with: Any) -> None:
+    # GIVEN client-side encryption: the worker calls kms:Decrypt itself (SQS and S3 do not do it for it)
+    template = synth_with(client_side_encryption=True)[STACK]
+    # THEN KMS has an interface endpoint too, next to every other service the instances call
+    assert _endpoint_services(template) == {
+        service: "Interface" for service in worker_aws_services(client_side_encryption=True)
+    } | {"s3": "Gateway"}
+    assert "kms" in _endpoint_services(template)
+
+
+def test_every_service_the_instance_role_may_call_has_an_endpoint_in_isolated_mode(synth_with: Any) -> None:
+    # GIVEN the fleet with every option that adds permissions
+    template = synth_with(client_side_encryption=True)[STACK]
+    role = _one(
+        template,
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
+            )
+        },
+    )[0]
+    prefixes = {
+        action.split(":")[0]
+        for policy in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}}).values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    # THEN each API prefix the role allows is reachable without internet
+    assert prefixes <= set(_endpoint_services(template)), prefixes - set(_endpoint_services(template))
 
 
 def test_public_mode_has_no_endpoints_and_gives_instances_public_addresses(backlog_template: Template) -> None:
