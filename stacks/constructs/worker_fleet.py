@@ -50,6 +50,7 @@ DNF_PACKAGES = (f"python{WORKER_PYTHON}", "amazon-cloudwatch-agent")
 CLOUDWATCH_AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+FFMPEG_BINARIES = "imageio_ffmpeg/binaries"  # where the imageio-ffmpeg wheel puts its static ffmpeg
 # systemd's stop: SIGTERM, then this long beyond the worker's drain time before SIGKILL.
 STOP_MARGIN_SECONDS = 30
 
@@ -291,11 +292,15 @@ class QueueWorkerFleet(Construct):
         user_data = ec2.UserData.for_linux()
         # First of all: a failed download must stop the script, not leave a half-installed instance running.
         user_data.add_commands("set -euo pipefail")
-        archive = user_data.add_s3_download_command(bucket=code.bucket, bucket_key=code.s3_object_key)
+        # Not UserData.add_s3_download_command: its unquoted `mkdir -p $(dirname ...)` fails shellcheck (SC2046).
+        archive = f"/tmp/{code.s3_object_key}"  # noqa: S108 -- the instance's own /tmp, used once at boot
         user_data.add_commands(
+            f"aws s3 cp 's3://{code.s3_bucket_name}/{code.s3_object_key}' '{archive}'",
             f"dnf install -y {' '.join(DNF_PACKAGES)}",
             f"mkdir -p {INSTALL_DIR} {posixpath.dirname(WORKER_LOG_FILE)}",
             f"python{WORKER_PYTHON} -m zipfile -e {archive} {INSTALL_DIR}",
+            # Python's zipfile drops the executable bits: ffmpeg (from the imageio-ffmpeg wheel) needs its back.
+            f"chmod 755 {INSTALL_DIR}/{FFMPEG_BINARIES}/*",
             f"cat > {CLOUDWATCH_AGENT_CONFIG} <<'CONFIG'",
             json.dumps(cloudwatch_agent_config(self.log_group.log_group_name), indent=2),
             "CONFIG",
