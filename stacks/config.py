@@ -21,7 +21,9 @@ from constructs import Construct
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 # family.size, e.g. c7g.large, m7i-flex.2xlarge, c7gn.metal
-EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$")
+EC2_INSTANCE_TYPE = re.compile(
+    r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$"
+)
 EMAIL_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[a-zA-Z]{2,}$")
 
 # Context keys that belong to CDK, not to this configuration: feature flags ("@aws-cdk/..."), the CLI's own

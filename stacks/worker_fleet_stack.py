@@ -176,7 +176,7 @@ def worker_job_widgets() -> list[cloudwatch.IWidget]:
         # One line per failure reason, whichever reasons occur.
         expression=(
             f"SEARCH('{{{telemetry.METRICS_NAMESPACE},{telemetry.FAILURE_REASON_DIMENSION},"
-            f"{telemetry.SERVICE_DIMENSION}}} MetricName=\"{telemetry.VIDEOS_FAILED}\" "
+            f'{telemetry.SERVICE_DIMENSION}}} MetricName="{telemetry.VIDEOS_FAILED}" '
             f"{telemetry.SERVICE_DIMENSION}=\"{telemetry.WORKER_SERVICE_NAME}\"', 'Sum', 60)"
         ),
         label="failed:",

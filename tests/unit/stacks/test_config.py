@@ -61,7 +61,8 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"max_receive_count": "three"}, "'max_receive_count' = 'three' is not a valid int"),
         (
             {"retention_dayz": 3},
-            "Unknown configuration key 'retention_dayz' (from cdk.json or -c retention_dayz=...): did you mean retention_days?",
+            "Unknown configuration key 'retention_dayz' (from cdk.json or -c retention_dayz=...): "
+            "did you mean retention_days?",
         ),
     ],
 )
