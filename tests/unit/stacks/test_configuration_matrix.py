@@ -62,6 +62,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     },
     "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
     "account-region-only": {"account": "111122223333", "region": "eu-west-1"},
+    "region-only": {"region": "eu-west-1"},
     **{
         f"deploy-command-{network}-{scaling}": DEPLOY_COMMAND | {"network_mode": network, "scaling_mode": scaling}
         for network in ("isolated", "public")

@@ -368,18 +368,90 @@ def test_public_mode_has_no_endpoints_and_gives_instances_public_addresses(backl
     assert interfaces[0]["AssociatePublicIpAddress"] is True
 
 
-def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(template: Template) -> None:
+def _user_data(template: Template) -> str:
     _, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
-    script = str(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    parts = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part}>" for part in parts)
+
+
+def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(template: Template) -> None:
+    script = _user_data(template)
+    # set -euo pipefail before anything else, the asset download included
+    assert script.splitlines()[:3] == ["#!/bin/bash", "set -euo pipefail", script.splitlines()[2]]
+    assert script.splitlines()[2].startswith("aws s3 cp 's3://")
     for expected in (
-        "aws s3 cp",
-        "dnf install -y python3.11",
+        "dnf install -y python3.11 amazon-cloudwatch-agent",
         "ExecStart=/usr/bin/python3.11 -m worker",
-        "WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
-        "WORKER_VISIBILITY_TIMEOUT=300",
+        "Environment=WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
+        "Environment=WORKER_VISIBILITY_TIMEOUT=300",
         "systemctl enable --now video-worker",
     ):
-        assert expected in script, expected
+        assert expected in script.splitlines(), expected
+
+
+def test_the_service_drains_on_stop_and_logs_to_the_file_the_cloudwatch_agent_ships(template: Template) -> None:
+    lines = _user_data(template).splitlines()
+    # SIGTERM to the worker only (it drains); SIGKILL to what is left only after the drain time and a margin
+    assert "KillMode=mixed" in lines and "KillSignal=SIGTERM" in lines
+    drain = int(next(line for line in lines if line.startswith("Environment=WORKER_DRAIN_SECONDS=")).split("=")[-1])
+    stop = int(next(line for line in lines if line.startswith("TimeoutStopSec=")).split("=")[1])
+    assert stop >= drain + 30
+    assert "StandardOutput=append:/var/log/video-worker/worker.log" in lines
+    assert "StandardError=append:/var/log/video-worker/worker.log" in lines
+    assert "Environment=WORKER_METRICS_ENDPOINT=udp://127.0.0.1:25888" in lines
+    assert any(line.startswith("Environment=WORKER_METRICS_LOG_GROUP=<") for line in lines)
+    assert (
+        "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s "
+        "-c file:/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"
+    ) in lines
+
+
+def test_the_worker_log_group_is_kms_encrypted_for_logs_of_this_group_only_with_retention(template: Template) -> None:
+    group_id = _worker_log_group(template)
+    group = template.to_json()["Resources"][group_id]
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["DeletionPolicy"] == "Retain"
+    key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+    statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsForThisLogGroupOnly"]
+    assert logs["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+    arn = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arn["Fn::Join"][1][-1] == ":log-group:/WorkerFleetStack/video-worker"
+
+
+def test_auto_scaling_may_publish_group_notifications_to_the_encrypted_topic_through_sns_only(
+    template: Template,
+) -> None:
+    topic = _one(template, "AWS::SNS::Topic")[1]["Properties"]
+    key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (statement,) = [s for s in statements if s.get("Sid") == "AllowAutoScalingNotificationsToTheEncryptedTopic"]
+    principal = str(statement["Principal"]["AWS"])
+    assert "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling" in principal
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert list(statement["Condition"]["StringEquals"]) == ["kms:ViaService"]
+
+
+def test_the_group_policy_acknowledgement_holds_in_every_environment() -> None:
+    # GIVEN the group ARN cdk-nag flags (its * stands for the group id), in an agnostic and a concrete stack
+    from aws_cdk import App, Environment, Stack
+
+    from stacks.nag import finding_text
+
+    agnostic = Stack(App(), "A")
+    concrete = Stack(App(), "C", env=Environment(account="111122223333", region="eu-west-1"))
+
+    def group_arn(stack: Stack) -> str:
+        return stack.format_arn(service="autoscaling", resource="autoScalingGroup", resource_name="*:name/g")
+
+    # THEN the finding id is written as cdk-nag writes each one (the whole app synthesizing in both is the
+    # configuration matrix's job)
+    assert finding_text(agnostic, group_arn(agnostic)) == (
+        "arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/*:name/g"
+    )
+    assert finding_text(concrete, group_arn(concrete)).endswith(
+        ":autoscaling:eu-west-1:111122223333:autoScalingGroup/*:name/g"
+    )
 
 
 def test_client_side_encryption_tells_the_workers_their_body_key(synth_with: Any) -> None:
