@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from stacks.config import AppConfig
+from stacks.constructs.fleet_network import GATEWAY_SERVICES, worker_aws_services
 
 ConsumerPath = Literal["lambda", "fleet"]
 
@@ -77,7 +78,6 @@ ASSUMED_S3_GETS_PER_VIDEO = 2  # HEAD + GET of the upload
 ASSUMED_INSTANCE_BOOT_SECONDS = 120  # launch to first receive, billed
 ASSUMED_ROOT_VOLUME_GB = 8
 EC2_VCPUS = {"medium": 1, "large": 2, "xlarge": 4, "2xlarge": 8}  # Graviton/Intel c/m sizes
-VPC_INTERFACE_ENDPOINTS = 5  # SQS, Auto Scaling, SSM, SSM messages, EC2 messages (README)
 VPC_AZS = 2
 PRINCIPALS_PRODUCERS = 1  # s3.amazonaws.com sends the notifications
 PRINCIPALS_CONSUMERS = 1  # the function's role, or the instance role
@@ -139,6 +139,12 @@ def job_seconds(w: Workload, vcpus: float) -> float:
         + w.average_size_mb / ASSUMED_S3_DOWNLOAD_MB_PER_SECOND
         + w.average_duration_seconds * ASSUMED_SECONDS_PER_VIDEO_SECOND_PER_VCPU / vcpus
     )
+
+
+def interface_endpoints(config: AppConfig) -> int:
+    """Interface endpoints of the fleet's isolated network: every service its instances call, except gateways."""
+    services = worker_aws_services(client_side_encryption=config.client_side_encryption)
+    return len([s for s in services if s not in GATEWAY_SERVICES])
 
 
 def instances_for_backlog(backlog: float, config: AppConfig) -> int:
@@ -225,7 +231,7 @@ def estimate_monthly_cost(workload: Workload, config: AppConfig) -> CostBreakdow
             running_share * ASSUMED_ROOT_VOLUME_GB * EBS_GP3_PER_GB_MONTH,
         )
         if c.network_mode == "isolated":
-            endpoint_hours = VPC_INTERFACE_ENDPOINTS * VPC_AZS * HOURS_PER_MONTH
+            endpoint_hours = interface_endpoints(c) * VPC_AZS * HOURS_PER_MONTH
             add("VPC interface endpoint-AZ-hours", endpoint_hours, endpoint_hours * VPC_INTERFACE_ENDPOINT_PER_AZ_HOUR)
         else:
             add("public IPv4 address-hours", instance_hours, instance_hours * PUBLIC_IPV4_PER_HOUR)

@@ -63,8 +63,8 @@ def test_fleet_sparse_arrivals_scale_to_zero_between_videos():
     assert b.lines["EC2 c7g.large instance-hours"] == pytest.approx(11.0554, abs=1e-4)
     # EBS: 152.489 / 730 = 0.20889 instances on average x 8 GB x $0.08 = $0.13369
     assert b.lines["EBS gp3 root volumes (GB-month)"] == pytest.approx(0.13369, abs=1e-5)
-    # isolated: 5 endpoints x 2 AZ x 730 h = 7,300 endpoint-AZ-hours x $0.01 = $73
-    assert b.lines["VPC interface endpoint-AZ-hours"] == approx(73.0)
+    # isolated: 6 endpoints (SQS, Auto Scaling, Logs, SSM x 3) x 2 AZ x 730 h = 8,760 endpoint-AZ-hours x $0.01
+    assert b.lines["VPC interface endpoint-AZ-hours"] == approx(87.6)
     # SQS: 730 sends + 73 receives of 10 + 73 batch deletes + 152.489 h x 3600 / 20 = 27,448 empty receives
     assert b.quantities["SQS requests (64 KB chunks)"] == approx(730 + 73 + 73 + 730 * 752 / 20)
     # KMS: min(730 messages, 730 reuse periods) x 3 principals' calls = 2,190
