@@ -279,7 +279,9 @@ class QueueWorkerFleet(Construct):
             log_group_name=name,
             encryption_key=key,
             retention=retention,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Its name is fixed, so a retained group would make the next deploy of this stack fail ("already
+            # exists"); its key, retained, can still decrypt an export.
+            removal_policy=RemovalPolicy.DESTROY,
         )
         # What the CloudWatch agent calls, on this group and its streams only (the group's Arn ends in ":*"); the
         # group exists, so no logs:CreateLogGroup.

@@ -410,7 +410,7 @@ def test_the_worker_log_group_is_kms_encrypted_for_logs_of_this_group_only_with_
     group_id = _worker_log_group(template)
     group = template.to_json()["Resources"][group_id]
     assert group["Properties"]["RetentionInDays"] == 30
-    assert group["DeletionPolicy"] == "Retain"
+    assert group["DeletionPolicy"] == "Delete"  # a fixed name: a retained group would block the next deploy
     key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
     statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
     (logs,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsForThisLogGroupOnly"]
