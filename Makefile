@@ -50,7 +50,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_W
 	touch $@
 
 # Linux wheels for the Lambda and worker assets (the only download synthesis needs), cached in build/wheelhouse.
-build/wheelhouse/.prefetched: $(VENV)/.installed cdk.json lambdas/video_processor/requirements.txt worker/requirements.txt
+build/wheelhouse/.prefetched: $(VENV)/.installed cdk.json stacks/prefetch_wheels.py lambdas/video_processor/requirements.txt worker/requirements.txt
 	python -m stacks.prefetch_wheels
 	touch $@
 

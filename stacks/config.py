@@ -8,16 +8,28 @@ with a message that names the key, the value and what is allowed. Nothing here c
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
 from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+# family.size, e.g. c7g.large, m7i-flex.2xlarge, c7gn.metal
+EC2_INSTANCE_TYPE = re.compile(
+    r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$"
+)
+EMAIL_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[a-zA-Z]{2,}$")
+
+# Context keys that belong to CDK, not to this configuration: feature flags ("@aws-cdk/..."), the CLI's own
+# settings ("aws:cdk:...", "cdk-..."), and the answers of context lookups ("availability-zones:account=...").
+CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk", "cdk")
+CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
 
 
 class ConfigError(ValueError):
@@ -95,12 +107,13 @@ class AppConfig:
 
     @classmethod
     def from_context(cls, scope: Construct) -> AppConfig:
-        """Read every field from CDK context (cdk.json defaults, `-c key=value` overrides)."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = scope.node.try_get_context(f.name)
-            if raw is not None:
-                values[f.name] = raw
+        """Read every field from CDK context (cdk.json defaults, `-c key=value` overrides).
+
+        A context key that is neither a field nor CDK's own (see ``is_cdk_context_key``) fails, so a mistyped
+        `-c retention_dayz=5` cannot silently synthesize the default.
+        """
+        context = scope.node.get_all_context()
+        values = {key: value for key, value in context.items() if not is_cdk_context_key(key) and value is not None}
         return cls.from_mapping(values)
 
     @classmethod
@@ -110,9 +123,20 @@ class AppConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"Unknown configuration key(s) {unknown}; known keys are {sorted(known)}.")
+            raise ConfigError(" ".join(_unknown_key_message(key, known) for key in unknown))
         parsed = {name: _coerce(name, hints[name], value) for name, value in values.items()}
         return cls(**parsed)
+
+
+def is_cdk_context_key(key: str) -> bool:
+    """True for context that CDK itself reads or writes (feature flags, CLI settings, lookup results)."""
+    return key.startswith(CDK_CONTEXT_PREFIXES) or key in CDK_CONTEXT_KEYS or ":account=" in key
+
+
+def _unknown_key_message(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see the Configuration table in README.md for the keys."
+    return f"Unknown configuration key '{key}' (from cdk.json or -c {key}=...): {hint}"
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
@@ -156,11 +180,36 @@ def _check_choice(name: str, value: str, hint: Any) -> None:
         raise ConfigError(f"Configuration key '{name}' = {value!r} is not allowed: choose one of {list(allowed)}.")
 
 
+def _check_instance_type(value: str) -> None:
+    if not EC2_INSTANCE_TYPE.match(value):
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r} is not an EC2 instance type: use family.size, "
+            "e.g. 'c7g.large' (Graviton, arm64) or 'c7i.large' (x86_64)."
+        )
+    if value.startswith("mac"):
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r} runs macOS only; the worker runs on Amazon Linux "
+            "2023: choose an arm64 (Graviton, e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
+        )
+    try:
+        ec2.InstanceType(value).architecture  # noqa: B018 -- what the worker asset is built for
+    except Exception as err:  # jsii raises plain errors for types CDK cannot classify
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r}: CDK cannot tell its architecture ({err}); "
+            "choose a current arm64 (e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
+        ) from err
+
+
 def _validate(c: AppConfig) -> None:
     if c.account is not None and not AWS_ACCOUNT_ID.match(c.account):
         raise ConfigError(f"Configuration key 'account' = {c.account!r} must be a 12-digit AWS account id.")
     if c.region is not None and not AWS_REGION.match(c.region):
         raise ConfigError(f"Configuration key 'region' = {c.region!r} is not an AWS region name like 'eu-west-1'.")
+    if c.alarm_email is not None and not EMAIL_ADDRESS.match(c.alarm_email):
+        raise ConfigError(
+            f"Configuration key 'alarm_email' = {c.alarm_email!r} is not an e-mail address like 'ops@example.com' "
+            "(one address; leave it unset for no subscription)."
+        )
     for account in c.cross_account_producer_accounts:
         if not AWS_ACCOUNT_ID.match(account):
             raise ConfigError(
@@ -185,6 +234,7 @@ def _validate(c: AppConfig) -> None:
     _check_range("lambda_max_concurrency", c.lambda_max_concurrency, 2, 1000)
     _check_range("max_video_mb", c.max_video_mb, 1, 10_000, " MB")
     _check_choice("network_mode", c.network_mode, NetworkMode)
+    _check_instance_type(c.worker_instance_type)
     _check_range("worker_max_instances", c.worker_max_instances, 1, 100)
     _check_range("worker_visibility_timeout_seconds", c.worker_visibility_timeout_seconds, 30, 43_200, " seconds")
     _check_range("worker_concurrency", c.worker_concurrency, 1, 10)

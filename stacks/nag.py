@@ -7,7 +7,7 @@ metadata; `acknowledgements()` lists them so a test can compare them with a revi
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_s3 as s3
@@ -58,3 +58,28 @@ def object_wildcard_finding(bucket: s3.IBucket, key_pattern: str) -> str:
     """The id of cdk-nag's IAM5 finding for ``bucket.arn_for_objects(key_pattern)``."""
     logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
     return wildcard_finding(f"<{logical_id}.Arn>/{key_pattern}")
+
+
+def finding_text(scope: IConstruct, value: str) -> str:
+    """``value`` (an ARN, possibly with tokens) as cdk-nag writes it into a finding id.
+
+    cdk-nag flattens CloudFormation intrinsics: a pseudo parameter or resource becomes ``<AWS::Region>`` or
+    ``<LogicalId>``, an attribute ``<LogicalId.Attr>``. Rendering the resolved value the same way gives the id in
+    every environment: ``<AWS::Region>`` when the stack is environment-agnostic, ``eu-west-1`` when it is not.
+    """
+    return _flatten(Stack.of(scope).resolve(value))
+
+
+def _flatten(node: Any) -> str:
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and len(node) == 1:
+        ((intrinsic, argument),) = node.items()
+        if intrinsic == "Ref":
+            return f"<{argument}>"
+        if intrinsic == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+        if intrinsic == "Fn::Join":
+            separator, parts = argument
+            return separator.join(_flatten(part) for part in parts)
+    raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import platform
+
 from aws_cdk import App
 from aws_cdk import aws_ec2 as ec2
 
@@ -13,13 +15,21 @@ from stacks.constructs.worker_fleet import architecture_of, worker_bundle
 from stacks.video_pipeline_stack import video_processor_bundle
 
 
+def host_architecture() -> str:
+    """This machine's architecture as the bundles name it ("arm64" or "x86_64")."""
+    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
 def main() -> None:
     config = AppConfig.from_context(App())  # cdk.json's context, as `cdk synth` reads it
     bundles = [
         video_processor_bundle(config.lambda_architecture),
         worker_bundle(architecture_of(ec2.InstanceType(config.worker_instance_type))),
+        # The user-data install test (tests/integration/test_user_data_install.py) runs a worker asset built
+        # for this machine.
+        worker_bundle(host_architecture()),
     ]
-    for bundle in bundles:
+    for bundle in dict.fromkeys(bundles):  # once each, in order
         wheelhouse = bundle.download_wheels()
         print(
             f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "

@@ -12,10 +12,10 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 
@@ -28,7 +28,9 @@ class SecureQueueStack(Stack):
 
         self.jobs = EncryptedQueue(self, "Jobs", **config.encrypted_queue_props())
         if config.alarm_email:
-            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            AlarmEmailSubscription(
+                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
+            )
 
         # Roles that principals of this account may assume, if their own IAM policies let them.
         self.producer_role = iam.Role(

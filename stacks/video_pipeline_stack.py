@@ -13,10 +13,10 @@ from aws_cdk import CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
@@ -61,7 +61,9 @@ class VideoPipelineStack(Stack):
             **config.encrypted_queue_props(),
         )
         if config.alarm_email:
-            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            AlarmEmailSubscription(
+                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
+            )
         self.intake = UploadIntake(
             self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
         )

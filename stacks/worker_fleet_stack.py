@@ -13,17 +13,18 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import AppConfig
+from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.fleet_network import FleetNetwork
+from stacks.constructs.fleet_network import FleetNetwork, worker_aws_services
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.worker_fleet import QueueWorkerFleet
+from video_processing import telemetry
 
 
 class WorkerFleetStack(Stack):
@@ -47,13 +48,20 @@ class WorkerFleetStack(Stack):
             **config.encrypted_queue_props(),
         )
         if config.alarm_email:
-            self.jobs.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            AlarmEmailSubscription(
+                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
+            )
         self.intake = UploadIntake(
             self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
         )
         self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
         self.network = FleetNetwork(
-            self, "Network", mode=config.network_mode, flow_logs_bucket=access_logs, existing_vpc=existing_vpc
+            self,
+            "Network",
+            mode=config.network_mode,
+            flow_logs_bucket=access_logs,
+            existing_vpc=existing_vpc,
+            services=worker_aws_services(client_side_encryption=config.client_side_encryption),
         )
         self.body_key = (
             ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
@@ -70,6 +78,7 @@ class WorkerFleetStack(Stack):
             output_key=self.jobs.key,
             instance_type=ec2.InstanceType(config.worker_instance_type),
             notifications_topic=self.jobs.alarm_topic,
+            notifications_key=self.jobs.key,
             max_instances=config.worker_max_instances,
             worker_concurrency=config.worker_concurrency,
             max_video_bytes=config.max_video_mb * 1024 * 1024,
@@ -89,7 +98,9 @@ class WorkerFleetStack(Stack):
             )
 
         self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", widgets=[self.jobs.dashboard_widgets(), self._fleet_widgets(config)]
+            self,
+            "Dashboard",
+            widgets=[self.jobs.dashboard_widgets(), self._fleet_widgets(config), worker_job_widgets()],
         )
 
         for name, value in {
@@ -144,3 +155,51 @@ class WorkerFleetStack(Stack):
                 width=12,
             ),
         ]
+
+
+def worker_job_widgets() -> list[cloudwatch.IWidget]:
+    """What the workers report about their jobs (EMF, through the CloudWatch agent): done, failed by reason,
+    seconds per job, jobs in flight."""
+    dimensions = {telemetry.SERVICE_DIMENSION: telemetry.WORKER_SERVICE_NAME}
+
+    def job_metric(name: str, statistic: str, label: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=telemetry.METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map=dimensions,
+            period=Duration.minutes(1),
+            statistic=statistic,
+            label=label,
+        )
+
+    failed_by_reason = cloudwatch.MathExpression(
+        # One line per failure reason, whichever reasons occur.
+        expression=(
+            f"SEARCH('{{{telemetry.METRICS_NAMESPACE},{telemetry.FAILURE_REASON_DIMENSION},"
+            f'{telemetry.SERVICE_DIMENSION}}} MetricName="{telemetry.VIDEOS_FAILED}" '
+            f"{telemetry.SERVICE_DIMENSION}=\"{telemetry.WORKER_SERVICE_NAME}\"', 'Sum', 60)"
+        ),
+        label="failed:",
+        period=Duration.minutes(1),
+    )
+    return [
+        cloudwatch.GraphWidget(
+            title="Worker jobs: processed and failed (by reason) per minute",
+            left=[job_metric(telemetry.VIDEOS_PROCESSED, "Sum", "processed"), failed_by_reason],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(
+            title="Worker: seconds per job",
+            left=[
+                job_metric(telemetry.PROCESSING_SECONDS, "p50", "p50"),
+                job_metric(telemetry.PROCESSING_SECONDS, "p90", "p90"),
+                job_metric(telemetry.PROCESSING_SECONDS, "Maximum", "max"),
+            ],
+            width=8,
+        ),
+        cloudwatch.GraphWidget(
+            title="Worker: jobs in flight",
+            left=[job_metric(telemetry.JOBS_IN_FLIGHT, "Maximum", "most on one worker")],
+            width=8,
+        ),
+    ]

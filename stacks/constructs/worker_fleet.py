@@ -7,16 +7,22 @@ The seed's "SQS with ASG", done so that it deploys, costs nothing when idle and 
 - scaling on ApproximateNumberOfMessagesVisible (see ``QueueDepthScaling``);
 - workers turn on scale-in protection while busy, and a termination lifecycle hook gives an instance
   that is being terminated anyway (rebalancing, health) time to finish or release its jobs;
-- the worker code and its wheels come from an S3 asset, installed by user data with no internet access.
+- the worker code and its wheels come from an S3 asset, installed by user data with no internet access;
+- the worker's JSON logs and EMF metrics reach CloudWatch through the CloudWatch agent (AL2023's
+  ``amazon-cloudwatch-agent`` package), into a KMS-encrypted log group with a retention period.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+import json
+import posixpath
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
@@ -28,11 +34,25 @@ from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
-from stacks.nag import acknowledge, wildcard_finding
+from stacks.nag import acknowledge, finding_text, wildcard_finding
+from video_processing.telemetry import (
+    CLOUDWATCH_AGENT_EMF_ENDPOINT,
+    WORKER_LOG_FILE,
+    WORKER_METRICS_ENDPOINT_ENV,
+    WORKER_METRICS_LOG_GROUP_ENV,
+)
 
 WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
 INSTALL_DIR = "/opt/video-worker"
+SERVICE_NAME = "video-worker"
+UNIT_FILE = f"/etc/systemd/system/{SERVICE_NAME}.service"
+DNF_PACKAGES = (f"python{WORKER_PYTHON}", "amazon-cloudwatch-agent")
+CLOUDWATCH_AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+FFMPEG_BINARIES = "imageio_ffmpeg/binaries"  # where the imageio-ffmpeg wheel puts its static ffmpeg
+# systemd's stop: SIGTERM, then this long beyond the worker's drain time before SIGKILL.
+STOP_MARGIN_SECONDS = 30
 
 
 def architecture_of(instance_type: ec2.InstanceType) -> str:
@@ -73,7 +93,13 @@ class QueueWorkerFleet(Construct):
         drain_timeout: Duration = Duration.minutes(10),
         body_key: ClientSideEncryptionKey | None = None,
         root_volume_gib: int = 30,
+        notifications_key: kms.IKey | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
+        """:param notifications_key: the KMS key ``notifications_topic`` is encrypted with, if any: Auto Scaling's
+            service-linked role may then use it to publish. Default: none (an unencrypted topic).
+        :param log_retention: how long the worker's log group keeps logs. Default: one month.
+        """
         super().__init__(scope, construct_id)
         if not 1 <= max_instances <= 100:
             raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
@@ -117,6 +143,9 @@ class QueueWorkerFleet(Construct):
         if body_key is not None:
             body_key.grant_decrypt(self.role)
             environment["WORKER_BODY_KEY_ARN"] = body_key.key.key_arn
+        self.log_group = self._log_group(log_retention)
+        environment[WORKER_METRICS_ENDPOINT_ENV] = CLOUDWATCH_AGENT_EMF_ENDPOINT
+        environment[WORKER_METRICS_LOG_GROUP_ENV] = self.log_group.log_group_name
 
         bundle = worker_bundle(architecture)
         code = s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.asset_options())
@@ -164,6 +193,8 @@ class QueueWorkerFleet(Construct):
             notifications=[autoscaling.NotificationConfiguration(topic=notifications_topic)],
             default_instance_warmup=Duration.minutes(3),
         )
+        if notifications_key is not None:
+            _let_auto_scaling_publish_with(notifications_key)
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
@@ -200,13 +231,10 @@ class QueueWorkerFleet(Construct):
                 )
             ],
         )
-        group_logical_id = Stack.of(self).get_logical_id(self.group.node.default_child)  # type: ignore[arg-type]
         acknowledge(
             group_policy,
-            wildcard_finding(
-                "arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/"
-                f"*:autoScalingGroupName/<{group_logical_id}>"
-            ),
+            # As cdk-nag prints it in this stack's environment: agnostic (<AWS::Region>) or concrete (eu-west-1).
+            wildcard_finding(finding_text(self, group_arn)),
             "This group only: the * stands for the group's id, which the ARN needs and CloudFormation does not expose.",
         )
         # The worker finds its group from its instance id; Describe* actions have no resource-level permissions.
@@ -219,36 +247,148 @@ class QueueWorkerFleet(Construct):
             "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
         )
 
+    def _log_group(self, retention: logs.RetentionDays) -> logs.LogGroup:
+        """The worker's log group (its JSON logs and EMF metrics), encrypted with a key only CloudWatch Logs may
+        use, and only for this log group; the instances may only write to it."""
+        stack = Stack.of(self)
+        # Named from the stack, so that the key policy can name the group without a dependency cycle.
+        name = f"/{stack.stack_name}/{SERVICE_NAME}"
+        group_arn = stack.format_arn(
+            service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        key = kms.Key(
+            self,
+            "LogsKey",
+            description=f"Encrypts the log group {name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisLogGroupOnly",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
+            )
+        )
+        group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=name,
+            encryption_key=key,
+            retention=retention,
+            # Its name is fixed, so a retained group would make the next deploy of this stack fail ("already
+            # exists"); its key, retained, can still decrypt an export.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # What the CloudWatch agent calls, on this group and its streams only (the group's Arn ends in ":*"); the
+        # group exists, so no logs:CreateLogGroup.
+        group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
+        return group
+
     def _user_data(self, code: s3_assets.Asset, *, environment: dict[str, str], drain_seconds: int) -> ec2.UserData:
-        """Install python3.11 (from AL2023's repositories, served from S3), unpack the asset, run a service."""
+        """Install python3.11 and the CloudWatch agent (AL2023's repositories, served from S3), unpack the asset,
+        start the agent and the worker's service."""
         user_data = ec2.UserData.for_linux()
-        archive = user_data.add_s3_download_command(bucket=code.bucket, bucket_key=code.s3_object_key)
+        # First of all: a failed download must stop the script, not leave a half-installed instance running.
+        user_data.add_commands("set -euo pipefail")
+        # Not UserData.add_s3_download_command: its unquoted `mkdir -p $(dirname ...)` fails shellcheck (SC2046).
+        archive = f"/tmp/{code.s3_object_key}"  # noqa: S108 -- the instance's own /tmp, used once at boot
         user_data.add_commands(
-            "set -euo pipefail",
-            f"dnf install -y python{WORKER_PYTHON}",
-            f"mkdir -p {INSTALL_DIR}",
+            f"aws s3 cp 's3://{code.s3_bucket_name}/{code.s3_object_key}' '{archive}'",
+            f"dnf install -y {' '.join(DNF_PACKAGES)}",
+            f"mkdir -p {INSTALL_DIR} {posixpath.dirname(WORKER_LOG_FILE)}",
             f"python{WORKER_PYTHON} -m zipfile -e {archive} {INSTALL_DIR}",
-            "id video-worker || useradd --system --no-create-home --shell /sbin/nologin video-worker",
-            "cat > /etc/systemd/system/video-worker.service <<'UNIT'",
-            "[Unit]",
-            "Description=SQS video worker",
-            "After=network-online.target",
-            "Wants=network-online.target",
-            "[Service]",
-            "User=video-worker",
-            f"WorkingDirectory={INSTALL_DIR}",
-            f"Environment=PYTHONPATH={INSTALL_DIR}",
-            *(f"Environment={name}={value}" for name, value in environment.items()),
-            f"ExecStart=/usr/bin/python{WORKER_PYTHON} -m worker",
-            # systemd sends SIGTERM on stop; the worker drains, so give it the drain time before SIGKILL.
-            "KillSignal=SIGTERM",
-            f"TimeoutStopSec={drain_seconds + 30}",
-            "Restart=always",
-            "RestartSec=5",
-            "[Install]",
-            "WantedBy=multi-user.target",
+            # Python's zipfile drops the executable bits: ffmpeg (from the imageio-ffmpeg wheel) needs its back.
+            f"chmod 755 {INSTALL_DIR}/{FFMPEG_BINARIES}/*",
+            f"cat > {CLOUDWATCH_AGENT_CONFIG} <<'CONFIG'",
+            json.dumps(cloudwatch_agent_config(self.log_group.log_group_name), indent=2),
+            "CONFIG",
+            f"{CLOUDWATCH_AGENT_CTL} -a fetch-config -m ec2 -s -c file:{CLOUDWATCH_AGENT_CONFIG}",
+            f"cat > {UNIT_FILE} <<'UNIT'",
+            *systemd_unit(environment, drain_seconds=drain_seconds),
             "UNIT",
             "systemctl daemon-reload",
-            "systemctl enable --now video-worker",
+            f"systemctl enable --now {SERVICE_NAME}",
         )
         return user_data
+
+
+def cloudwatch_agent_config(log_group_name: str) -> dict[str, object]:
+    """The CloudWatch agent's configuration: tail the worker's log file into its log group, one stream per
+    instance, and listen for the worker's EMF metric documents (which CloudWatch Logs turns into metrics)."""
+    return {
+        "logs": {
+            "logs_collected": {
+                "files": {
+                    "collect_list": [
+                        {
+                            "file_path": WORKER_LOG_FILE,
+                            "log_group_name": log_group_name,
+                            "log_stream_name": "{instance_id}",
+                        }
+                    ]
+                }
+            },
+            "metrics_collected": {"emf": {"service_address": CLOUDWATCH_AGENT_EMF_ENDPOINT}},
+        }
+    }
+
+
+def systemd_unit(environment: dict[str, str], *, drain_seconds: int) -> list[str]:
+    """The worker's systemd unit, line by line."""
+    return [
+        "[Unit]",
+        "Description=SQS video worker",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "[Service]",
+        # A user made up by systemd for this service: no login, nothing to create in user data.
+        "DynamicUser=yes",
+        f"WorkingDirectory={INSTALL_DIR}",
+        f"Environment=PYTHONPATH={INSTALL_DIR}",
+        *(f"Environment={name}={value}" for name, value in environment.items()),
+        f"ExecStart=/usr/bin/python{WORKER_PYTHON} -m worker",
+        # JSON log lines into the file the CloudWatch agent tails (journald keeps nothing after scale-in).
+        f"StandardOutput=append:{WORKER_LOG_FILE}",
+        f"StandardError=append:{WORKER_LOG_FILE}",
+        # On stop, SIGTERM to the worker only: it stops receiving, drains its jobs and completes the lifecycle
+        # action. Whatever is left of the unit (ffmpeg children) gets SIGKILL after TimeoutStopSec.
+        "KillMode=mixed",
+        "KillSignal=SIGTERM",
+        f"TimeoutStopSec={drain_seconds + STOP_MARGIN_SECONDS}",
+        "Restart=always",
+        "RestartSec=5",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+
+
+def _let_auto_scaling_publish_with(key: kms.IKey) -> None:
+    """Let Auto Scaling's service-linked role publish the group's notifications to a KMS-encrypted topic.
+
+    A publisher to an encrypted topic needs kms:GenerateDataKey* and kms:Decrypt on its key
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Configuring AWS KMS permissions"), and
+    Auto Scaling publishes as AWSServiceRoleForAutoScaling
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html). Only that role,
+    only through SNS. (Naming the topic in kms:EncryptionContext:aws:sns:topicArn would make a dependency cycle:
+    the topic is encrypted with this key.)
+    """
+    stack = Stack.of(key)
+    role_arn = stack.format_arn(
+        service="iam",
+        region="",
+        resource="role",
+        resource_name="aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowAutoScalingNotificationsToTheEncryptedTopic",
+            principals=[iam.ArnPrincipal(role_arn)],
+            actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+            resources=["*"],
+            conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
+        )
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stacks.config import AppConfig, ConfigError
@@ -59,7 +61,11 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"scale_out_thresholds": [5, 1], "scale_out_adjustments": [1, 2]}, "must be strictly increasing"),
         ({"scale_out_thresholds": [1, 5]}, "must be non-empty lists of the same length"),
         ({"max_receive_count": "three"}, "'max_receive_count' = 'three' is not a valid int"),
-        ({"retention_dayz": 3}, "Unknown configuration key(s) ['retention_dayz']"),
+        (
+            {"retention_dayz": 3},
+            "Unknown configuration key 'retention_dayz' (from cdk.json or -c retention_dayz=...): "
+            "did you mean retention_days?",
+        ),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_key_and_the_allowed_values(
@@ -78,3 +84,61 @@ def test_backlog_target_is_latency_goal_over_seconds_per_job() -> None:
     config = AppConfig(acceptable_latency_seconds=600, seconds_per_job=60)
     # THEN one instance may have 10 messages waiting
     assert config.backlog_target_per_instance == 10
+
+
+def test_a_mistyped_context_key_fails_naming_it_and_the_closest_known_key() -> None:
+    # GIVEN `cdk synth -c retention_dayz=5`: the key arrives in the app's context like any other
+    app = make_app({"retention_dayz": "5"})
+    # WHEN the configuration is read
+    # THEN synthesis stops, naming the key and what was probably meant, instead of silently using the default
+    with pytest.raises(ConfigError, match=r"'retention_dayz'.*did you mean retention_days\?"):
+        AppConfig.from_context(app)
+
+
+def test_a_key_unlike_any_known_key_points_to_the_documented_keys() -> None:
+    with pytest.raises(ConfigError, match=r"Unknown configuration key 'colour'.*Configuration table in README.md"):
+        AppConfig.from_context(make_app({"colour": "blue"}))
+
+
+def test_context_that_belongs_to_cdk_is_not_configuration() -> None:
+    # GIVEN feature flags (cdk.json), the CLI's own settings and a committed context lookup result
+    app = make_app(
+        {
+            "aws:cdk:enable-path-metadata": True,
+            "acknowledged-issue-numbers": [12345],
+            "availability-zones:account=111122223333:region=eu-west-1": ["eu-west-1a", "eu-west-1b"],
+            "cdk-toolkit:some-setting": "x",
+        }
+    )
+    # THEN they are not mistaken for configuration keys
+    assert AppConfig.from_context(app) == AppConfig()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("foo.bar", "'worker_instance_type' = 'foo.bar' is not an EC2 instance type: use family.size"),
+        ("c7g", "'worker_instance_type' = 'c7g' is not an EC2 instance type"),
+        ("C7G.LARGE", "'worker_instance_type' = 'C7G.LARGE' is not an EC2 instance type"),
+        ("mac2.metal", "'worker_instance_type' = 'mac2.metal' runs macOS only"),
+    ],
+)
+def test_a_bad_instance_type_fails_naming_the_key(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        AppConfig.from_mapping({"worker_instance_type": value})
+
+
+@pytest.mark.parametrize(("value", "architecture"), [("c7g.large", "arm64"), ("m7i-flex.2xlarge", "x86_64")])
+def test_instance_types_of_both_architectures_are_accepted(value: str, architecture: str) -> None:
+    from aws_cdk import aws_ec2 as ec2
+
+    from stacks.constructs.worker_fleet import architecture_of
+
+    assert AppConfig.from_mapping({"worker_instance_type": value}).worker_instance_type == value
+    assert architecture_of(ec2.InstanceType(value)) == architecture  # the worker asset is built for this
+
+
+@pytest.mark.parametrize("value", ["ops", "ops@example", "a@b.com,c@d.com", "ops @example.com"])
+def test_a_bad_alarm_email_fails_naming_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"'alarm_email' = .* is not an e-mail address"):
+        AppConfig.from_mapping({"alarm_email": value})

@@ -79,3 +79,16 @@ def test_the_fleet_dashboard_draws_instances_and_the_scaling_thresholds(template
         (20, "+2 instance(s)"),
         (100, "+4 instance(s)"),
     ]
+
+
+def test_the_fleet_dashboard_shows_what_the_workers_report_about_their_jobs(templates: dict[str, Template]) -> None:
+    # GIVEN the metrics the worker publishes (EMF through the CloudWatch agent), dimension service=video-worker
+    widgets = widgets_by_title(templates["WorkerFleetStack"])
+    done = widgets["Worker jobs: processed and failed (by reason) per minute"]
+    # THEN processed is graphed, and failures one line per reason, whichever reasons occur (SEARCH)
+    assert done["metrics"][0][:4] == ["SqsDecoupling/VideoPipeline", "VideosProcessed", "service", "video-worker"]
+    search = done["metrics"][1][0]["expression"]
+    assert search.startswith("SEARCH('{SqsDecoupling/VideoPipeline,reason,service}")
+    assert 'MetricName="VideosFailed"' in search and 'service="video-worker"' in search
+    assert metric_names(widgets["Worker: seconds per job"]) == ["ProcessingSeconds"] * 3
+    assert metric_names(widgets["Worker: jobs in flight"]) == ["JobsInFlight"]

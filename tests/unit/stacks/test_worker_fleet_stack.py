@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from scaling.policy import evaluate_step_policy
 from scaling.template import fleet_from_template
+from stacks.constructs.fleet_network import WORKER_AWS_SERVICES, worker_aws_services
 
 STACK = "WorkerFleetStack"
 
@@ -36,6 +37,10 @@ def _jobs_queue(template: Template) -> str:
 
 def _group(template: Template) -> str:
     return _one(template, "AWS::AutoScaling::AutoScalingGroup")[0]
+
+
+def _worker_log_group(template: Template) -> str:
+    return _one(template, "AWS::Logs::LogGroup", {"LogGroupName": "/WorkerFleetStack/video-worker"})[0]
 
 
 def test_scale_out_alarm_watches_visible_messages_of_the_jobs_queue_every_minute(template: Template) -> None:
@@ -297,7 +302,11 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:RecordLifecycleActionHeartbeat",
         "autoscaling:DescribeAutoScalingInstances",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:DescribeLogStreams",
     }
+    assert by_action["logs:PutLogEvents"] == [{"Fn::GetAtt": [_worker_log_group(template), "Arn"]}]
     assert by_action["sqs:ReceiveMessage"] == [{"Fn::GetAtt": [_jobs_queue(template), "Arn"]}]
     group_arn = str(by_action["autoscaling:SetInstanceProtection"])
     assert f"{{'Ref': '{_group(template)}'}}" in group_arn
@@ -307,22 +316,56 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
     assert "uploads" not in put_resources
 
 
+def _endpoint_services(template: Template) -> dict[str, str]:
+    """{service: endpoint type} from each endpoint's ServiceName, e.g. com.amazonaws.<region>.sqs -> sqs."""
+    found = {}
+    for endpoint in template.find_resources("AWS::EC2::VPCEndpoint").values():
+        name = endpoint["Properties"]["ServiceName"]
+        text = name if isinstance(name, str) else "".join(p for p in name["Fn::Join"][1] if isinstance(p, str))
+        found[text.rsplit(".", 1)[-1]] = endpoint["Properties"].get("VpcEndpointType", "Gateway")
+    return found
+
+
 def test_isolated_mode_reaches_aws_through_endpoints_only(template: Template) -> None:
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.resource_count_is("AWS::EC2::InternetGateway", 0)
-    template.has_resource_properties(
-        "AWS::EC2::VPCEndpoint", {"VpcEndpointType": "Gateway", "ServiceName": Match.any_value()}
-    )
-    services = [
-        endpoint["Properties"]["ServiceName"]
-        for endpoint in template.find_resources(
-            "AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}}
-        ).values()
-    ]
-    assert sorted(str(s).rsplit(".", 1)[-1].rstrip("']}") for s in services) == sorted(
-        ["sqs", "autoscaling", "ssm", "ssmmessages", "ec2messages"]
-    )
+    # THEN every AWS API the instances call has an endpoint: S3 a gateway, the others interface endpoints
+    expected = {service: "Interface" for service in WORKER_AWS_SERVICES} | {"s3": "Gateway"}
+    assert _endpoint_services(template) == expected
+    assert "logs" in expected  # the CloudWatch agent's logs and EMF metrics
     template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "REJECT", "LogDestinationType": "s3"})
+
+
+def test_isolated_mode_with_client_side_encryption_reaches_kms_through_an_endpoint(synth_with: Any) -> None:
+    # GIVEN client-side encryption: the worker calls kms:Decrypt itself (SQS and S3 do not do it for it)
+    template = synth_with(client_side_encryption=True)[STACK]
+    # THEN KMS has an interface endpoint too, next to every other service the instances call
+    assert _endpoint_services(template) == {
+        service: "Interface" for service in worker_aws_services(client_side_encryption=True)
+    } | {"s3": "Gateway"}
+    assert "kms" in _endpoint_services(template)
+
+
+def test_every_service_the_instance_role_may_call_has_an_endpoint_in_isolated_mode(synth_with: Any) -> None:
+    # GIVEN the fleet with every option that adds permissions
+    template = synth_with(client_side_encryption=True)[STACK]
+    role = _one(
+        template,
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": Match.object_like(
+                {"Statement": [Match.object_like({"Principal": {"Service": "ec2.amazonaws.com"}})]}
+            )
+        },
+    )[0]
+    prefixes = {
+        action.split(":")[0]
+        for policy in template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}}).values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    # THEN each API prefix the role allows is reachable without internet
+    assert prefixes <= set(_endpoint_services(template)), prefixes - set(_endpoint_services(template))
 
 
 def test_public_mode_has_no_endpoints_and_gives_instances_public_addresses(backlog_template: Template) -> None:
@@ -333,18 +376,90 @@ def test_public_mode_has_no_endpoints_and_gives_instances_public_addresses(backl
     assert interfaces[0]["AssociatePublicIpAddress"] is True
 
 
-def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(template: Template) -> None:
+def _user_data(template: Template) -> str:
     _, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
-    script = str(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
+    parts = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    return "".join(part if isinstance(part, str) else f"<{part}>" for part in parts)
+
+
+def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(template: Template) -> None:
+    script = _user_data(template)
+    # set -euo pipefail before anything else, the asset download included
+    assert script.splitlines()[:3] == ["#!/bin/bash", "set -euo pipefail", script.splitlines()[2]]
+    assert script.splitlines()[2].startswith("aws s3 cp 's3://")
     for expected in (
-        "aws s3 cp",
-        "dnf install -y python3.11",
+        "dnf install -y python3.11 amazon-cloudwatch-agent",
         "ExecStart=/usr/bin/python3.11 -m worker",
-        "WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
-        "WORKER_VISIBILITY_TIMEOUT=300",
+        "Environment=WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
+        "Environment=WORKER_VISIBILITY_TIMEOUT=300",
         "systemctl enable --now video-worker",
     ):
-        assert expected in script, expected
+        assert expected in script.splitlines(), expected
+
+
+def test_the_service_drains_on_stop_and_logs_to_the_file_the_cloudwatch_agent_ships(template: Template) -> None:
+    lines = _user_data(template).splitlines()
+    # SIGTERM to the worker only (it drains); SIGKILL to what is left only after the drain time and a margin
+    assert "KillMode=mixed" in lines and "KillSignal=SIGTERM" in lines
+    drain = int(next(line for line in lines if line.startswith("Environment=WORKER_DRAIN_SECONDS=")).split("=")[-1])
+    stop = int(next(line for line in lines if line.startswith("TimeoutStopSec=")).split("=")[1])
+    assert stop >= drain + 30
+    assert "StandardOutput=append:/var/log/video-worker/worker.log" in lines
+    assert "StandardError=append:/var/log/video-worker/worker.log" in lines
+    assert "Environment=WORKER_METRICS_ENDPOINT=udp://127.0.0.1:25888" in lines
+    assert any(line.startswith("Environment=WORKER_METRICS_LOG_GROUP=<") for line in lines)
+    assert (
+        "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s "
+        "-c file:/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"
+    ) in lines
+
+
+def test_the_worker_log_group_is_kms_encrypted_for_logs_of_this_group_only_with_retention(template: Template) -> None:
+    group_id = _worker_log_group(template)
+    group = template.to_json()["Resources"][group_id]
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["DeletionPolicy"] == "Delete"  # a fixed name: a retained group would block the next deploy
+    key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+    statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsForThisLogGroupOnly"]
+    assert logs["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+    arn = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arn["Fn::Join"][1][-1] == ":log-group:/WorkerFleetStack/video-worker"
+
+
+def test_auto_scaling_may_publish_group_notifications_to_the_encrypted_topic_through_sns_only(
+    template: Template,
+) -> None:
+    topic = _one(template, "AWS::SNS::Topic")[1]["Properties"]
+    key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    (statement,) = [s for s in statements if s.get("Sid") == "AllowAutoScalingNotificationsToTheEncryptedTopic"]
+    principal = str(statement["Principal"]["AWS"])
+    assert "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling" in principal
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert list(statement["Condition"]["StringEquals"]) == ["kms:ViaService"]
+
+
+def test_the_group_policy_acknowledgement_holds_in_every_environment() -> None:
+    # GIVEN the group ARN cdk-nag flags (its * stands for the group id), in an agnostic and a concrete stack
+    from aws_cdk import App, Environment, Stack
+
+    from stacks.nag import finding_text
+
+    agnostic = Stack(App(), "A")
+    concrete = Stack(App(), "C", env=Environment(account="111122223333", region="eu-west-1"))
+
+    def group_arn(stack: Stack) -> str:
+        return stack.format_arn(service="autoscaling", resource="autoScalingGroup", resource_name="*:name/g")
+
+    # THEN the finding id is written as cdk-nag writes each one (the whole app synthesizing in both is the
+    # configuration matrix's job)
+    assert finding_text(agnostic, group_arn(agnostic)) == (
+        "arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/*:name/g"
+    )
+    assert finding_text(concrete, group_arn(concrete)).endswith(
+        ":autoscaling:eu-west-1:111122223333:autoScalingGroup/*:name/g"
+    )
 
 
 def test_client_side_encryption_tells_the_workers_their_body_key(synth_with: Any) -> None:

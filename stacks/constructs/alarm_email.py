@@ -1,0 +1,54 @@
+"""Alarm e-mails: an e-mail subscription to an alarm topic, with a dead-letter queue for what SNS cannot deliver.
+
+SNS retries an e-mail delivery, then drops it; with a redrive (dead-letter) queue the undelivered alarm is kept,
+encrypted with the topic's key and reachable over TLS only, for 14 days.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+
+class AlarmEmailSubscription(Construct):
+    """Subscribe ``address`` to ``topic``; undeliverable notifications go to ``dead_letter_queue``.
+
+    :param key: the KMS key for the dead-letter queue (the topic's own key, so one key guards the alarms).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, topic: sns.ITopic, key: kms.IKey, address: str) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        # SNS writes to the encrypted queue with the key, for topics of this account; the queue policy CDK adds
+        # below names this topic (naming it here too would make a cycle: the topic is encrypted with this key).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"AllowSnsToDeadLetter{self.node.addr[:8]}",
+                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
+        # CDK adds the queue policy that lets this topic (aws:SourceArn) send to the queue.
+        topic.add_subscription(subscriptions.EmailSubscription(address, dead_letter_queue=self.dead_letter_queue))
+        for rule in ("AwsSolutions::AwsSolutions-SQS3", "Serverless::Serverless-SQSRedrivePolicy"):
+            acknowledge(
+                self.dead_letter_queue,
+                rule,
+                "This queue is itself the dead-letter queue of an SNS e-mail subscription; it needs none of its own.",
+            )

