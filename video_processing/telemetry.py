@@ -42,6 +42,8 @@ class MetricPoint:
     unit: Literal["Count", "Seconds"]
     value: float
     dimensions: dict[str, str] = field(default_factory=dict)
+
+
 # The log group the worker's EMF documents name (`_aws.LogGroupName`): the CloudWatch agent sends them there, and
 # otherwise to "emf/logs/default", which the instances may not create. The fleet sets it to its own log group.
 WORKER_METRICS_LOG_GROUP_ENV: Final = "WORKER_METRICS_LOG_GROUP"

@@ -90,7 +90,7 @@ def build_worker(settings: Settings) -> QueueWorker:
             )
             termination = TerminationWatcher(imds, actions)
 
-    metrics = MetricsEmitter(settings.metrics_endpoint)
+    metrics = MetricsEmitter(settings.metrics_endpoint, log_group=settings.metrics_log_group)
     handler = build_handler(settings, session, client_config, counters, metrics)
     return QueueWorker(
         sqs,

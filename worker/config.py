@@ -7,7 +7,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from video_processing.telemetry import CLOUDWATCH_AGENT_EMF_ENDPOINT, WORKER_METRICS_ENDPOINT_ENV
+from video_processing.telemetry import (
+    CLOUDWATCH_AGENT_EMF_ENDPOINT,
+    WORKER_METRICS_ENDPOINT_ENV,
+    WORKER_METRICS_LOG_GROUP_ENV,
+)
 from worker.imds import DEFAULT_IMDS_URL
 
 TEST_HANDLER_ENV = "WORKER_TEST_HANDLER"
@@ -33,6 +37,8 @@ class Settings:
     """KMS key to open client-side encrypted bodies with; None: such bodies fail (and reach the DLQ)."""
     metrics_endpoint: str | None = None
     """Where EMF metric documents go (udp://host:port or tcp://host:port); None: no metrics."""
+    metrics_log_group: str | None = None
+    """The log group EMF documents name (``_aws.LogGroupName``); None: the receiver's default."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -137,6 +143,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         f"{CLOUDWATCH_AGENT_EMF_ENDPOINT} (default: none)",
         type=_metrics_endpoint,
     )
+    option(
+        "--metrics-log-group",
+        WORKER_METRICS_LOG_GROUP_ENV,
+        "log group the EMF documents name, so the CloudWatch agent files them there (default: the agent's own)",
+    )
     option("--region", "WORKER_REGION", "AWS region (default: the AWS chain, else the queue URL's)")
     option("--imds-url", "WORKER_IMDS_URL", "instance metadata endpoint", default=DEFAULT_IMDS_URL)
     option(
@@ -173,6 +184,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         test_handler=test_handler,
         body_key_arn=args.body_key_arn or None,
         metrics_endpoint=args.metrics_endpoint or None,
+        metrics_log_group=args.metrics_log_group or None,
     )
 
 

@@ -50,9 +50,14 @@ class MetricsEmitter:
     A metric that cannot be sent is logged once and dropped: metrics never fail a job.
     """
 
-    def __init__(self, endpoint: str | None, *, service: str = telemetry.WORKER_SERVICE_NAME) -> None:
+    def __init__(
+        self, endpoint: str | None, *, service: str = telemetry.WORKER_SERVICE_NAME, log_group: str | None = None
+    ) -> None:
         self._target = parse_endpoint(endpoint) if endpoint else None
         self._service = service
+        # The CloudWatch agent files a document under _aws.LogGroupName; without one it uses "emf/logs/default",
+        # which the fleet's role may not create, so the metrics would be lost.
+        self._log_group = log_group
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._warned = False
@@ -88,7 +93,10 @@ class MetricsEmitter:
             provider.add_dimension(name=name, value=value)
         for point in points:
             provider.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
-        return json.dumps(provider.serialize_metric_set(), separators=(",", ":")) + "\n"
+        document = provider.serialize_metric_set()
+        if self._log_group:
+            document["_aws"]["LogGroupName"] = self._log_group
+        return json.dumps(document, separators=(",", ":")) + "\n"
 
     def _send(self, document: str) -> None:
         assert self._target is not None

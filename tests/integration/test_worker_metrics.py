@@ -81,6 +81,21 @@ def test_points_become_emf_documents_one_per_dimension_set(udp_listener: socket.
     }
 
 
+def test_documents_name_the_fleets_log_group_so_the_agent_files_them_there(udp_listener: socket.socket) -> None:
+    # GIVEN an emitter with the log group the fleet passes in WORKER_METRICS_LOG_GROUP
+    host, port = udp_listener.getsockname()
+    emitter = MetricsEmitter(f"udp://{host}:{port}", log_group="/WorkerFleetStack/video-worker")
+
+    # WHEN a metric is emitted
+    emitter.emit([MetricPoint(telemetry.VIDEOS_PROCESSED, "Count", 1)])
+    emitter.close()
+
+    # THEN the document names that group (the agent would otherwise use emf/logs/default, which the role may not
+    # create)
+    (document,) = received(udp_listener)
+    assert document["_aws"]["LogGroupName"] == "/WorkerFleetStack/video-worker"
+
+
 def test_without_an_endpoint_nothing_is_sent_and_a_bad_endpoint_is_refused() -> None:
     assert not MetricsEmitter(None).enabled
     MetricsEmitter(None).emit([MetricPoint(telemetry.VIDEOS_PROCESSED, "Count", 1)])  # no socket, no error
