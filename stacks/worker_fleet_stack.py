@@ -10,7 +10,7 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -20,6 +20,7 @@ from stacks.config import AppConfig
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
 from stacks.constructs.upload_intake import UploadIntake
@@ -39,6 +40,8 @@ class WorkerFleetStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
+        Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         access_logs = access_logs_bucket(self, "AccessLogs")
         self.jobs = EncryptedQueue(
             self,

@@ -28,11 +28,19 @@ from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.guard import acknowledge_control
 from stacks.nag import acknowledge, wildcard_finding
 
 WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
 INSTALL_DIR = "/opt/video-worker"
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+SESSION_MANAGER_ACTIONS = (
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+)
 
 
 def architecture_of(instance_type: ec2.InstanceType) -> str:
@@ -79,16 +87,23 @@ class QueueWorkerFleet(Construct):
             raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
         architecture = architecture_of(instance_type)
 
+        # Session Manager (our replacement for SSH) needs only these actions. AmazonSSMManagedInstanceCore would
+        # also give ssm:GetParameter(s) on every parameter of the account to hosts that run ffmpeg on uploads.
         self.role = iam.Role(
             self,
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+            inline_policies={
+                "SessionManager": iam.PolicyDocument(
+                    statements=[iam.PolicyStatement(actions=list(SESSION_MANAGER_ACTIONS), resources=["*"])]
+                )
+            },
         )
         acknowledge(
             self.role,
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
-            "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session Manager, our replacement for SSH.",
+            wildcard_finding("*"),
+            "Session Manager: ssmmessages' channel actions have no resource-level permissions, and "
+            "ssm:UpdateInstanceInformation names the instance, whose id is not known before it starts.",
         )
         self.security_group = ec2.SecurityGroup(
             self,
@@ -97,7 +112,7 @@ class QueueWorkerFleet(Construct):
             description="Queue workers: no inbound rules; HTTPS out to AWS APIs",
             allow_all_outbound=False,
         )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs")
+        network.allow_https_out(self.security_group)
         network.allow_endpoints_from(self.security_group)
 
         drain_seconds = int(drain_timeout.to_seconds())
@@ -164,6 +179,25 @@ class QueueWorkerFleet(Construct):
             notifications=[autoscaling.NotificationConfiguration(topic=notifications_topic)],
             default_instance_warmup=Duration.minutes(3),
         )
+        acknowledge_control(
+            self.group,
+            "CT.AUTOSCALING.PR.1",
+            "The group spans every subnet of the fleet (one per Availability Zone, two by default) through "
+            "VPCZoneIdentifier; the control reads only the AvailabilityZones property.",
+        )
+        acknowledge_control(
+            self.group,
+            "CT.AUTOSCALING.PR.6",
+            "One instance type on purpose: the worker asset's wheels are built for one architecture, and the "
+            "scaling thresholds and the cost model assume one job rate per instance.",
+        )
+        if network.public_ip:
+            acknowledge_control(
+                self.launch_template,
+                "CT.EC2.PR.9",
+                "Public mode is the sandbox option: instances reach AWS over the internet, without NAT or endpoints, "
+                "so they need a public address; no security group allows anything in.",
+            )
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
