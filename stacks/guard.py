@@ -47,7 +47,9 @@ def control_finding(control: str) -> str:
     try:
         return f"{PLUGIN_NAME}::{CONTROL_RULES[control]}"
     except KeyError:
-        raise ValueError(f"Unknown Control Tower control {control!r}: add its cfn-guard rule to CONTROL_RULES.") from None
+        raise ValueError(
+            f"Unknown Control Tower control {control!r}: add its cfn-guard rule to CONTROL_RULES."
+        ) from None
 
 
 def acknowledge_control(scope: IConstruct, control: str, reason: str) -> None:

@@ -20,8 +20,8 @@ from stacks.config import AppConfig
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access

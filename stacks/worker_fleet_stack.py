@@ -20,8 +20,8 @@ from stacks.config import AppConfig
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.fleet_network import FleetNetwork
+from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.worker_fleet import QueueWorkerFleet

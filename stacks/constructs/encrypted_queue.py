@@ -40,11 +40,11 @@ PRODUCER_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 CONSUMER_KMS_ACTIONS = ("kms:Decrypt",)
 PRODUCER_SQS_ACTIONS = ("sqs:SendMessage",)
 CONSUMER_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
-# Every action an SNS topic policy can name: the TLS-only deny covers them all (CDK's enforce_ssl denies Publish only).
+# The actions a topic policy governs (those of SNS's own default topic policy): the TLS-only deny covers them all
+# (CDK's enforce_ssl denies sns:Publish only).
 SNS_TOPIC_ACTIONS = (
     "sns:Publish",
     "sns:Subscribe",
-    "sns:Receive",
     "sns:GetTopicAttributes",
     "sns:SetTopicAttributes",
     "sns:AddPermission",

@@ -51,7 +51,10 @@ def logs_key(stack: Stack) -> kms.IKey:
             conditions={
                 "ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                        service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     )
                 }
             },
@@ -89,7 +92,12 @@ class EncryptedLogGroups:
             if node.retention_in_days is None:
                 node.retention_in_days = self.retention_days
         elif isinstance(node, lambda_.CfnFunction):
-            if node.logging_config is None:
+            managed = node.node.scope.node.try_find_child("LogGroup") if node.node.scope else None
+            if isinstance(managed, logs.LogGroup):
+                # CDK already made the function's /aws/lambda/<name> group explicit (useCdkManagedLogGroup);
+                # it picks its own retention, so set ours.
+                managed.node.default_child.retention_in_days = self.retention_days  # type: ignore[union-attr]
+            elif node.logging_config is None:
                 node.logging_config = lambda_.CfnFunction.LoggingConfigProperty(log_group=self._group_for(node))
         elif isinstance(node, CfnResource) and node.cfn_resource_type == "AWS::Lambda::Function":
             # CDK's custom-resource providers are plain CfnResources: they never set a logging configuration.
@@ -99,4 +107,3 @@ class EncryptedLogGroups:
         scope = function.node.scope
         assert scope is not None
         return encrypted_log_group(scope, f"{function.node.id}Logs", retention_days=self.retention_days).log_group_name
-
