@@ -18,7 +18,6 @@ from aws_cdk import Duration, Size, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -38,7 +37,7 @@ def visibility_timeout_for(function_timeout: Duration, batching_window: Duration
 class LambdaQueueConsumer(Construct):
     """A Python function consuming ``jobs`` through an SQS event source mapping.
 
-    Attributes: ``function``, ``event_source``, ``log_group``.
+    Attributes: ``function``, ``event_source_mapping``, ``log_group``.
     """
 
     def __init__(
@@ -105,14 +104,18 @@ class LambdaQueueConsumer(Construct):
             log_group=self.log_group,
             role=role,
         )
-        self.event_source = event_sources.SqsEventSource(
-            jobs.queue,
+        # The mapping itself rather than CDK's SqsEventSource, whose grant gives kms:Decrypt on the queue's key for
+        # any encryption context: jobs.grant_consume limits it to this queue's messages.
+        self.event_source_mapping = self.function.add_event_source_mapping(
+            "SqsEventSource",
+            event_source_arn=jobs.queue.queue_arn,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,
         )
-        self.function.add_event_source(self.event_source)
+        jobs.grant_consume(self.function)
+        jobs.queue.grant(self.function, "sqs:GetQueueAttributes")  # Lambda reads the queue's settings
         acknowledge(
             self.function,
             "Serverless::Serverless-LambdaDLQ",
