@@ -56,7 +56,12 @@ class WorkerFleetStack(Stack):
         )
         self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
         self.network = FleetNetwork(
-            self, "Network", mode=config.network_mode, flow_logs_bucket=access_logs, existing_vpc=existing_vpc
+            self,
+            "Network",
+            mode=config.network_mode,
+            flow_logs_bucket=access_logs,
+            existing_vpc=existing_vpc,
+            log_retention_days=config.log_retention_days,
         )
         self.body_key = (
             ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)

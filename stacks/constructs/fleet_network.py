@@ -25,6 +25,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.constructs.log_groups import encrypted_log_group
 from stacks.guard import acknowledge_control
 from stacks.nag import acknowledge, wildcard_finding
 
@@ -54,12 +55,15 @@ class FleetNetwork(Construct):
         max_azs: int = 2,
         existing_vpc: ec2.IVpc | None = None,
         existing_subnets: ec2.SubnetSelection | None = None,
+        log_retention_days: int = 365,
     ) -> None:
+        """:param log_retention_days: retention of the log group of the S3 prefix-list lookup (isolated mode)."""
         super().__init__(scope, construct_id)
         if mode not in ("isolated", "public"):
             raise ValueError(f"FleetNetwork '{self.node.path}': mode is {mode!r}, allowed 'isolated' or 'public'.")
         self.public_ip = mode == "public"
         self.endpoints_security_group: ec2.SecurityGroup | None = None
+        self.log_retention_days = log_retention_days
         if existing_vpc is not None:
             self.vpc = existing_vpc
             self.subnets = existing_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
@@ -140,6 +144,7 @@ class FleetNetwork(Construct):
                 [iam.PolicyStatement(actions=["ec2:DescribeManagedPrefixLists"], resources=["*"])]
             ),
             install_latest_aws_sdk=False,
+            log_group=encrypted_log_group(self, "S3PrefixListLogs", retention_days=self.log_retention_days),
         )
         acknowledge(
             lookup,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from aws_cdk import RemovalPolicy
 
 from stacks.config import AppConfig, ConfigError
 from tests.conftest import cdk_json_context, make_app
@@ -60,6 +61,14 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"scale_out_thresholds": [1, 5]}, "must be non-empty lists of the same length"),
         ({"max_receive_count": "three"}, "'max_receive_count' = 'three' is not a valid int"),
         ({"retention_dayz": 3}, "Unknown configuration key(s) ['retention_dayz']"),
+        (
+            {"lambda_max_concurrency": 20},
+            "'lambda_reserved_concurrency' = 10 is below 'lambda_max_concurrency' = 20",
+        ),
+        ({"lambda_reserved_concurrency": 1001, "lambda_max_concurrency": 10}, "allowed 2..1000"),
+        ({"log_retention_days": 30}, "'log_retention_days' = 30 is not allowed: choose one of [365, 400,"),
+        ({"log_retention_days": 366}, "CT.CLOUDWATCH.PR.2"),
+        ({"queue_removal_policy": "snapshot"}, "choose one of ['destroy', 'retain']"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_key_and_the_allowed_values(
@@ -78,3 +87,10 @@ def test_backlog_target_is_latency_goal_over_seconds_per_job() -> None:
     config = AppConfig(acceptable_latency_seconds=600, seconds_per_job=60)
     # THEN one instance may have 10 messages waiting
     assert config.backlog_target_per_instance == 10
+
+
+def test_queue_removal_policy_reaches_the_queues_props() -> None:
+    # GIVEN the default and 'retain'
+    # THEN the main queues are destroyed with the stack by default, kept with 'retain'
+    assert AppConfig().encrypted_queue_props()["removal_policy"] == RemovalPolicy.DESTROY
+    assert AppConfig(queue_removal_policy="retain").encrypted_queue_props()["removal_policy"] == RemovalPolicy.RETAIN
