@@ -42,11 +42,13 @@ MOTO_SKIPS = {
     "AWS::AutoScaling::ScalingPolicy": "not created: the demo evaluates it (scaling.policy); make scaling simulates it",
     "AWS::AutoScaling::LifecycleHook": "not created",
     "AWS::CDK::Metadata": "CDK's version metadata, never a real resource",
+    "AWS::EC2::SecurityGroupEgress": "not created: the workers' HTTPS egress rules (to the endpoints and S3)",
 }
 # Created as records only: they need to run Lambda code, which moto cannot do without Docker.
 NOT_EXECUTED = {
     "Custom::S3BucketNotifications": "its handler never ran: no bucket notification was configured",
     "Custom::VpcRestrictDefaultSG": "its handler never ran: the default security group keeps its rules",
+    "Custom::AWS": "its handler never ran: S3's prefix list id for the workers' egress rule was not looked up",
 }
 
 

@@ -1,10 +1,11 @@
-"""Builds the CDK app: one typed config, every stack, cdk-nag on all of them."""
+"""Builds the CDK app: one typed config, every stack, cdk-nag and the Control Tower controls on all of them."""
 
 from __future__ import annotations
 
 from aws_cdk import App, Environment, Tags
 
 from stacks.config import AppConfig
+from stacks.guard import enable_control_tower_checks
 from stacks.nag import enable_nag_checks
 from stacks.secure_queue_stack import SecureQueueStack
 from stacks.video_pipeline_stack import VideoPipelineStack
@@ -18,6 +19,7 @@ def build_app(app: App) -> App:
     env = Environment(account=config.account, region=config.region) if config.account or config.region else None
 
     enable_nag_checks(app)
+    enable_control_tower_checks(app)
     SecureQueueStack(app, "SecureQueueStack", config=config, env=env)
     VideoPipelineStack(app, "VideoPipelineStack", config=config, env=env)
     WorkerFleetStack(app, "WorkerFleetStack", config=config, env=env)

@@ -14,9 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
+
+from stacks.constructs.log_groups import RETENTION_DAYS
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -39,6 +41,7 @@ class ConfigError(ValueError):
 NetworkMode = Literal["isolated", "public"]
 ScalingMode = Literal["step", "backlog"]
 LambdaArchitecture = Literal["arm64", "x86_64"]
+RemovalChoice = Literal["destroy", "retain"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class AppConfig:
     # A KMS key for client-side encryption of message bodies in the pipeline and the fleet (SecureQueueStack
     # always has one): the consumers get kms:Decrypt on it and decrypt bodies that producers encrypted.
     client_side_encryption: bool = False
+    # What happens to the main queues when their stack is deleted (dead-letter queues are always retained).
+    queue_removal_policy: RemovalChoice = "destroy"
+    # Days every log group keeps its events (CloudWatch's allowed values, at least 365).
+    log_retention_days: int = 365
 
     # Video pipeline (S3 -> SQS -> Lambda)
     upload_prefix: str = "uploads/"
@@ -70,6 +77,8 @@ class AppConfig:
     lambda_batch_size: int = 10
     lambda_batching_window_seconds: int = 5
     lambda_max_concurrency: int = 10
+    # Concurrency reserved for the processor: at least lambda_max_concurrency, so the queue can always use it.
+    lambda_reserved_concurrency: int = 10
     max_video_mb: int = 200
 
     # Worker fleet (S3 -> SQS -> EC2 Auto Scaling group)
@@ -103,6 +112,7 @@ class AppConfig:
             "max_receive_count": self.max_receive_count,
             "data_key_reuse": Duration.seconds(self.kms_data_key_reuse_seconds),
             "oldest_message_alarm_threshold": Duration.seconds(self.oldest_message_alarm_seconds),
+            "removal_policy": RemovalPolicy.RETAIN if self.queue_removal_policy == "retain" else RemovalPolicy.DESTROY,
         }
 
     @classmethod
@@ -220,6 +230,13 @@ def _validate(c: AppConfig) -> None:
     _check_range("max_message_size_bytes", c.max_message_size_bytes, 1024, 1024 * 1024, " bytes")
     _check_range("max_receive_count", c.max_receive_count, 1, 1000)
     _check_range("kms_data_key_reuse_seconds", c.kms_data_key_reuse_seconds, 60, 86_400, " seconds")
+    _check_choice("queue_removal_policy", c.queue_removal_policy, RemovalChoice)
+    if c.log_retention_days not in RETENTION_DAYS:
+        raise ConfigError(
+            f"Configuration key 'log_retention_days' = {c.log_retention_days} is not allowed: choose one of "
+            f"{sorted(RETENTION_DAYS)} (CloudWatch Logs' retention periods of at least a year, the minimum of "
+            "AWS Control Tower's control CT.CLOUDWATCH.PR.2)."
+        )
     _check_range("oldest_message_alarm_seconds", c.oldest_message_alarm_seconds, 60, 1_209_600, " seconds")
     if not c.upload_prefix or c.upload_prefix.startswith("/") or not c.upload_prefix.endswith("/"):
         raise ConfigError(
@@ -232,6 +249,14 @@ def _validate(c: AppConfig) -> None:
     _check_range("lambda_batch_size", c.lambda_batch_size, 1, 10)
     _check_range("lambda_batching_window_seconds", c.lambda_batching_window_seconds, 0, 300, " seconds")
     _check_range("lambda_max_concurrency", c.lambda_max_concurrency, 2, 1000)
+    _check_range("lambda_reserved_concurrency", c.lambda_reserved_concurrency, 2, 1000)
+    if c.lambda_reserved_concurrency < c.lambda_max_concurrency:
+        raise ConfigError(
+            f"Configuration key 'lambda_reserved_concurrency' = {c.lambda_reserved_concurrency} is below "
+            f"'lambda_max_concurrency' = {c.lambda_max_concurrency}: the event source could then start more "
+            "invocations than the function may run, and they would be throttled. Raise "
+            "lambda_reserved_concurrency or lower lambda_max_concurrency."
+        )
     _check_range("max_video_mb", c.max_video_mb, 1, 10_000, " MB")
     _check_choice("network_mode", c.network_mode, NetworkMode)
     _check_instance_type(c.worker_instance_type)

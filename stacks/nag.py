@@ -7,6 +7,8 @@ metadata; `acknowledgements()` lists them so a test can compare them with a revi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -47,6 +49,22 @@ def acknowledgements(root: IConstruct) -> list[NagAcknowledgement]:
             if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 found += [NagAcknowledgement(construct.node.path, rule, why) for rule, why in entry.data.items()]
     return sorted(found)
+
+
+def unmatched_acknowledgements(root: IConstruct, assembly_dir: str | Path) -> list[NagAcknowledgement]:
+    """The acknowledgements under ``root`` that covered no finding when ``root`` was synthesized to ``assembly_dir``.
+
+    CDK's validation report (validation-report.json in the cloud assembly) records, for every plugin, each finding
+    an acknowledgement suppressed, with the acknowledgement's id and construct path. An acknowledgement missing
+    from it matched nothing: it is stale, and would silently cover a future finding.
+    """
+    report = json.loads((Path(assembly_dir) / "validation-report.json").read_text())
+    used = {
+        (suppressed["acknowledgedAt"], suppressed["acknowledgedId"])
+        for plugin in report["pluginReports"]
+        for suppressed in plugin.get("suppressedViolations", [])
+    }
+    return [ack for ack in acknowledgements(root) if (ack.path, ack.rule) not in used]
 
 
 def wildcard_finding(resource: str) -> str:

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aspects, CfnOutput, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -18,6 +18,7 @@ from stacks.config import AppConfig
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.log_groups import EncryptedLogGroups
 
 
 class SecureQueueStack(Stack):
@@ -25,6 +26,8 @@ class SecureQueueStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
+        Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
 
         self.jobs = EncryptedQueue(self, "Jobs", **config.encrypted_queue_props())
         if config.alarm_email:

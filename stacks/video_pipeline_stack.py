@@ -9,7 +9,7 @@ scales (and fails, and retries) on its own.
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Size, Stack
+from aws_cdk import Aspects, CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
@@ -21,6 +21,7 @@ from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
@@ -50,6 +51,8 @@ class VideoPipelineStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
+        Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         timeout = Duration.seconds(config.lambda_timeout_seconds)
         batching_window = Duration.seconds(config.lambda_batching_window_seconds)
 
@@ -92,6 +95,8 @@ class VideoPipelineStack(Stack):
             batch_size=config.lambda_batch_size,
             max_batching_window=batching_window,
             max_concurrency=config.lambda_max_concurrency,
+            reserved_concurrency=config.lambda_reserved_concurrency,
+            log_retention_days=config.log_retention_days,
         )
         function = self.consumer.function
         grant_video_job_access(function.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
@@ -21,6 +21,7 @@ from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork, worker_aws_services
+from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.worker_fleet import QueueWorkerFleet
@@ -40,6 +41,8 @@ class WorkerFleetStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
+        Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         access_logs = access_logs_bucket(self, "AccessLogs")
         self.jobs = EncryptedQueue(
             self,
@@ -62,6 +65,7 @@ class WorkerFleetStack(Stack):
             flow_logs_bucket=access_logs,
             existing_vpc=existing_vpc,
             services=worker_aws_services(client_side_encryption=config.client_side_encryption),
+            log_retention_days=config.log_retention_days,
         )
         self.body_key = (
             ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
@@ -79,6 +83,7 @@ class WorkerFleetStack(Stack):
             instance_type=ec2.InstanceType(config.worker_instance_type),
             notifications_topic=self.jobs.alarm_topic,
             notifications_key=self.jobs.key,
+            log_retention_days=config.log_retention_days,
             max_instances=config.worker_max_instances,
             worker_concurrency=config.worker_concurrency,
             max_video_bytes=config.max_video_mb * 1024 * 1024,

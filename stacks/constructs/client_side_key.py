@@ -13,6 +13,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.constructs.keys import customer_managed_key
+
 CONTEXT_KEY = "sqs_queue"  # the encryption context key clientside.encrypt_body uses
 
 
@@ -22,11 +24,8 @@ class ClientSideEncryptionKey(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, queue_name: str) -> None:
         super().__init__(scope, construct_id)
         self.queue_name = queue_name
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"Client-side encryption of the message bodies of queue {queue_name}",
-            enable_key_rotation=True,
+        self.key: kms.Key = customer_managed_key(
+            self, "Key", description=f"Client-side encryption of the message bodies of queue {queue_name}"
         )
 
     def grant_encrypt(self, grantee: iam.IGrantable) -> iam.Grant:

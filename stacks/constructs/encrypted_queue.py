@@ -1,18 +1,20 @@
 """EncryptedQueue: an SQS queue done properly, the building block of every stack here.
 
 - encrypted at rest with a customer-managed KMS key (rotation on), or with a key you pass in;
-- a dead-letter queue encrypted with the same key, whose redrive-allow policy names only its source queue;
-- TLS-only resource policies on both queues (encryption in flight);
+- a dead-letter queue encrypted with the same key, whose redrive-allow policy names only its source queue, kept
+  when the stack is deleted (dead letters are the messages nobody could process: they wait for a redrive);
+- TLS-only resource policies on both queues and on the alarm topic, for every action (encryption in flight);
 - explicit retention, message size, long polling, visibility timeout and maxReceiveCount, validated;
 - alarms (dead-letter queue not empty, oldest message too old) to an encrypted, TLS-only SNS topic;
-- least-privilege grants for producers and consumers, including the KMS actions each one needs.
+- least-privilege grants for producers and consumers, including the KMS actions each one needs, limited to
+  this queue's encryption context (SQS encrypts each message under the context aws:sqs:arn = the queue's ARN).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Duration, Names, Stack
+from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -21,6 +23,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.keys import customer_managed_key
 from stacks.nag import acknowledge
 
 # Limits of Amazon SQS (standard queues).
@@ -37,6 +40,18 @@ PRODUCER_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 CONSUMER_KMS_ACTIONS = ("kms:Decrypt",)
 PRODUCER_SQS_ACTIONS = ("sqs:SendMessage",)
 CONSUMER_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+# The actions a topic policy governs (those of SNS's own default topic policy): the TLS-only deny covers them all
+# (CDK's enforce_ssl denies sns:Publish only).
+SNS_TOPIC_ACTIONS = (
+    "sns:Publish",
+    "sns:Subscribe",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:AddPermission",
+    "sns:RemovePermission",
+    "sns:DeleteTopic",
+    "sns:ListSubscriptionsByTopic",
+)
 
 
 class EncryptedQueue(Construct):
@@ -60,6 +75,7 @@ class EncryptedQueue(Construct):
         data_key_reuse: Duration = Duration.hours(1),
         oldest_message_alarm_threshold: Duration = Duration.minutes(15),
         alarm_topic: sns.ITopic | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         """Create the queue, its dead-letter queue, their key and alarms.
 
@@ -73,6 +89,8 @@ class EncryptedQueue(Construct):
             Default: 1 hour, 12x fewer KMS requests than SQS's 5-minute default (KMS bills per request).
         :param oldest_message_alarm_threshold: alarm when the oldest message is older than this. Default: 15 min.
         :param alarm_topic: where the alarms go. Default: a new topic encrypted with the queue's key, TLS only.
+        :param removal_policy: what happens to the queue when it leaves the stack. Default: DESTROY (its name is
+            fixed, so a retained queue blocks a redeploy of the stack). The dead-letter queue is always RETAINed.
         """
         super().__init__(scope, construct_id)
         _validate_props(
@@ -86,11 +104,10 @@ class EncryptedQueue(Construct):
             path=self.node.path,
         )
 
-        self.key: kms.IKey = encryption_key or kms.Key(
+        self.key: kms.IKey = encryption_key or customer_managed_key(
             self,
             "Key",
             description=f"Encrypts the messages of {self.node.path}",
-            enable_key_rotation=True,
             alias=f"alias/{Names.unique_resource_name(self, max_length=200, separator='-')}",
         )
 
@@ -100,7 +117,8 @@ class EncryptedQueue(Construct):
         # Its redrive-allow policy names its source queue; that queue's name is fixed here, because referring to
         # the queue itself would make a circular dependency (the queue's redrive policy refers to the DLQ).
         self.queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
-        source_queue_arn = Stack.of(self).format_arn(
+        # Formatted from the name rather than read from the queue, so that the key policy can name it too.
+        self.queue_arn = Stack.of(self).format_arn(
             service="sqs", resource=self.queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
         )
         self.dead_letter_queue = sqs.Queue(
@@ -113,6 +131,7 @@ class EncryptedQueue(Construct):
             retention_period=MAX_RETENTION,
             max_message_size_bytes=max_message_size_bytes,
             receive_message_wait_time=MAX_RECEIVE_WAIT,
+            removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(
             self.dead_letter_queue,
@@ -121,7 +140,7 @@ class EncryptedQueue(Construct):
         )
         self.dead_letter_queue.node.default_child.add_property_override(  # type: ignore[union-attr]
             "RedriveAllowPolicy",
-            {"redrivePermission": "byQueue", "sourceQueueArns": [source_queue_arn]},
+            {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue_arn]},
         )
 
         self.queue = sqs.Queue(
@@ -137,6 +156,7 @@ class EncryptedQueue(Construct):
             receive_message_wait_time=receive_wait_time,
             visibility_timeout=visibility_timeout,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
+            removal_policy=removal_policy,
         )
 
         self.alarm_topic = alarm_topic or self._encrypted_topic()
@@ -202,29 +222,60 @@ class EncryptedQueue(Construct):
 
     def _encrypted_topic(self) -> sns.Topic:
         """An SNS topic for the alarms, encrypted with the queue's key and reachable only over TLS."""
-        topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
-        # CloudWatch publishes alarm notifications to the topic, so it must be able to use the key,
-        # for alarms in this account only.
+        stack = Stack.of(self)
+        topic = sns.Topic(self, "AlarmTopic", master_key=self.key)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyEveryActionWithoutTls",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(SNS_TOPIC_ACTIONS),
+                resources=[topic.topic_arn],
+                conditions={"Bool": {"aws:SecureTransport": "false"}},
+            )
+        )
+        # CloudWatch publishes alarm notifications to the topic, so it must be able to use the key: for this
+        # stack's alarms only. CloudFormation names an alarm "<stack name>-<logical id>-<suffix>"; the alarms'
+        # own ARNs cannot be named here (alarm -> topic -> key -> alarm would be a cycle).
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublishToTheEncryptedTopic",
+                sid="AllowCloudWatchAlarmsOfThisStackToPublishToTheEncryptedTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{stack.stack_name}-*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
             )
         )
         return topic
 
     def grant_send(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` send messages: sqs:SendMessage plus kms:GenerateDataKey and kms:Decrypt."""
-        self.key.grant(grantee, *PRODUCER_KMS_ACTIONS)
+        """Let ``grantee`` send messages: sqs:SendMessage plus kms:GenerateDataKey and kms:Decrypt for this queue."""
+        self._grant_key(grantee, PRODUCER_KMS_ACTIONS)
         return self.queue.grant(grantee, *PRODUCER_SQS_ACTIONS)
 
     def grant_consume(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` receive, delete and change the visibility of messages, plus kms:Decrypt."""
-        self.key.grant(grantee, *CONSUMER_KMS_ACTIONS)
+        """Let ``grantee`` receive, delete and change the visibility of messages, plus kms:Decrypt for this queue."""
+        self._grant_key(grantee, CONSUMER_KMS_ACTIONS)
         return self.queue.grant(grantee, *CONSUMER_SQS_ACTIONS)
+
+    def _grant_key(self, grantee: iam.IGrantable, actions: Sequence[str]) -> iam.Grant:
+        """The key, for this queue's messages only: a key shared with other queues or a bucket stays closed."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=list(actions),
+            resource_arns=[self.key.key_arn],
+            conditions={"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": self.queue_arn}},
+        )
 
     def allow_send_from_accounts(self, account_ids: Sequence[str]) -> None:
         """Let principals of other AWS accounts send messages, through the queue's and the key's resource policies.

@@ -5,7 +5,9 @@
   guidance): otherwise a message can become visible again, and be processed twice, while a retry of its
   batch is still running. A queue that breaks the rule fails synthesis.
 - Maximum concurrency caps how many functions the queue can keep busy (and what they can do downstream).
-- Latest Python runtime, X-Ray tracing, a log group with retention, a role with only what it needs.
+- Reserved concurrency at least the maximum concurrency: the queue can always run what it may start, and the
+  function cannot take the whole account's concurrency.
+- Latest Python runtime, X-Ray tracing, an encrypted log group with retention, a role with only what it needs.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from aws_cdk import Duration, Size, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.log_groups import encrypted_log_group
+from stacks.guard import acknowledge_control
 from stacks.nag import acknowledge
 
 VISIBILITY_TO_TIMEOUT_RATIO = 6
@@ -35,7 +37,7 @@ def visibility_timeout_for(function_timeout: Duration, batching_window: Duration
 class LambdaQueueConsumer(Construct):
     """A Python function consuming ``jobs`` through an SQS event source mapping.
 
-    Attributes: ``function``, ``event_source``, ``log_group``.
+    Attributes: ``function``, ``event_source_mapping``, ``log_group``.
     """
 
     def __init__(
@@ -54,7 +56,8 @@ class LambdaQueueConsumer(Construct):
         batch_size: int = 10,
         max_batching_window: Duration = Duration.seconds(5),
         max_concurrency: int = 10,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        reserved_concurrency: int | None = None,
+        log_retention_days: int = 365,
     ) -> None:
         """
         :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
@@ -62,15 +65,25 @@ class LambdaQueueConsumer(Construct):
         :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
         :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
         :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
+        :param reserved_concurrency: concurrency reserved for the function, >= ``max_concurrency``.
+            Default: ``max_concurrency``.
+        :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
         """
         super().__init__(scope, construct_id)
         _check(self, "timeout", timeout.to_seconds(), 1, 900, " s")
         _check(self, "batch_size", batch_size, 1, 10, "")
         _check(self, "max_batching_window", max_batching_window.to_seconds(), 0, 300, " s")
         _check(self, "max_concurrency", max_concurrency, 2, 1000, "")
+        reserved_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
+        if not max_concurrency <= reserved_concurrency <= 1000:
+            raise ValueError(
+                f"LambdaQueueConsumer '{self.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
+                f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
+                "invocations the function may not run, and they would be throttled."
+            )
         _check_visibility(self, jobs.queue, timeout, max_batching_window)
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
         # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to this log group.
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
@@ -87,17 +100,22 @@ class LambdaQueueConsumer(Construct):
             ephemeral_storage_size=ephemeral_storage,
             environment=dict(environment or {}),
             tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=self.log_group,
             role=role,
         )
-        self.event_source = event_sources.SqsEventSource(
-            jobs.queue,
+        # The mapping itself rather than CDK's SqsEventSource, whose grant gives kms:Decrypt on the queue's key for
+        # any encryption context: jobs.grant_consume limits it to this queue's messages.
+        self.event_source_mapping = self.function.add_event_source_mapping(
+            "SqsEventSource",
+            event_source_arn=jobs.queue.queue_arn,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,
         )
-        self.function.add_event_source(self.event_source)
+        jobs.grant_consume(self.function)
+        jobs.queue.grant(self.function, "sqs:GetQueueAttributes")  # Lambda reads the queue's settings
         acknowledge(
             self.function,
             "Serverless::Serverless-LambdaDLQ",
@@ -109,6 +127,12 @@ class LambdaQueueConsumer(Construct):
             "Serverless::Serverless-LambdaEventSourceMappingDestination",
             "SQS event source mappings cannot have an on-failure destination; the queue's redrive policy sends "
             "failed messages to its dead-letter queue instead.",
+        )
+        acknowledge_control(
+            self.function,
+            "CT.LAMBDA.PR.3",
+            "Outside a VPC on purpose: it calls only S3, SQS, KMS, X-Ray and CloudWatch, public AWS APIs over TLS "
+            "with IAM; a VPC would need endpoints or NAT (billed hourly) and would not narrow what its role may do.",
         )
 
     def dashboard_widgets(self) -> list[cloudwatch.IWidget]:

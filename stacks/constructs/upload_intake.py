@@ -10,7 +10,8 @@ from constructs import Construct, IDependable
 
 from stacks.constructs.buckets import data_bucket
 from stacks.constructs.encrypted_queue import PRODUCER_KMS_ACTIONS, PRODUCER_SQS_ACTIONS, EncryptedQueue
-from stacks.nag import acknowledge, wildcard_finding
+from stacks.guard import acknowledge_control
+from stacks.nag import acknowledge
 
 
 class UploadIntake(Construct):
@@ -40,7 +41,13 @@ class UploadIntake(Construct):
             )
         self.jobs = jobs
         self.prefix = prefix
-        self.bucket = data_bucket(self, "Bucket", access_logs=access_logs)
+        self.bucket = data_bucket(self, "Bucket", access_logs=access_logs, sends_events=True)
+        acknowledge_control(
+            self.bucket,
+            "CT.S3.PR.4",
+            "Its ObjectCreated events do go to the jobs queue, but through CDK's Custom::S3BucketNotifications "
+            "resource; the control reads only the bucket's own NotificationConfiguration property.",
+        )
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             ScopedQueueDestination(jobs),
@@ -112,8 +119,9 @@ def _acknowledge_notifications_handler(stack: Stack) -> None:
         "AWSLambdaBasicExecutionRole]",
         "CDK's bucket-notifications handler uses AWSLambdaBasicExecutionRole; CDK owns this function and role.",
     )
-    acknowledge(
+    acknowledge_control(
         handler,
-        wildcard_finding("*"),
-        "CDK's bucket-notifications handler needs s3:PutBucketNotification on * to configure the notification.",
+        "CT.LAMBDA.PR.3",
+        "CDK's bucket-notifications handler runs only while CloudFormation deploys and calls only the S3 API; "
+        "CDK creates it outside any VPC.",
     )

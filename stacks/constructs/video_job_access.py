@@ -39,8 +39,15 @@ def grant_video_job_access(
             resources=[processed.arn_for_objects(f"{prefix}*") for prefix in OUTPUT_PREFIXES],
         )
     )
-    # The processed bucket is encrypted with the stack's key: Decrypt to read, GenerateDataKey to write.
-    processed_key.grant(role, "kms:Decrypt", "kms:GenerateDataKey")
+    # The processed bucket is encrypted with the stack's key: Decrypt to read, GenerateDataKey to write, for this
+    # bucket only (with an S3 Bucket Key, S3 calls KMS under the context aws:s3:arn = the bucket's ARN).
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+            resources=[processed_key.key_arn],
+            conditions={"StringEquals": {"kms:EncryptionContext:aws:s3:arn": processed.bucket_arn}},
+        )
+    )
 
     policy = role.node.find_child("DefaultPolicy")
     for bucket, pattern in (

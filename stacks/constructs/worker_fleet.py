@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -31,9 +31,11 @@ from constructs import Construct
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork
+from stacks.constructs.log_groups import RETENTION_DAYS, logs_key
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.guard import acknowledge_control
 from stacks.nag import acknowledge, finding_text, wildcard_finding
 from video_processing.telemetry import (
     CLOUDWATCH_AGENT_EMF_ENDPOINT,
@@ -53,6 +55,13 @@ LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
 FFMPEG_BINARIES = "imageio_ffmpeg/binaries"  # where the imageio-ffmpeg wheel puts its static ffmpeg
 # systemd's stop: SIGTERM, then this long beyond the worker's drain time before SIGKILL.
 STOP_MARGIN_SECONDS = 30
+SESSION_MANAGER_ACTIONS = (
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+)
 
 
 def architecture_of(instance_type: ec2.InstanceType) -> str:
@@ -94,27 +103,35 @@ class QueueWorkerFleet(Construct):
         body_key: ClientSideEncryptionKey | None = None,
         root_volume_gib: int = 30,
         notifications_key: kms.IKey | None = None,
-        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_retention_days: int = 365,
     ) -> None:
         """:param notifications_key: the KMS key ``notifications_topic`` is encrypted with, if any: Auto Scaling's
             service-linked role may then use it to publish. Default: none (an unencrypted topic).
-        :param log_retention: how long the worker's log group keeps logs. Default: one month.
+        :param log_retention_days: how long the worker's log group keeps logs (a CloudWatch Logs retention of a
+            year or more). Default: 365.
         """
         super().__init__(scope, construct_id)
         if not 1 <= max_instances <= 100:
             raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
         architecture = architecture_of(instance_type)
 
+        # Session Manager (our replacement for SSH) needs only these actions. AmazonSSMManagedInstanceCore would
+        # also give ssm:GetParameter(s) on every parameter of the account to hosts that run ffmpeg on uploads.
         self.role = iam.Role(
             self,
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AmazonSSMManagedInstanceCore")],
+            inline_policies={
+                "SessionManager": iam.PolicyDocument(
+                    statements=[iam.PolicyStatement(actions=list(SESSION_MANAGER_ACTIONS), resources=["*"])]
+                )
+            },
         )
         acknowledge(
             self.role,
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
-            "AmazonSSMManagedInstanceCore is AWS's maintained minimum for Session Manager, our replacement for SSH.",
+            wildcard_finding("*"),
+            "Session Manager: ssmmessages' channel actions have no resource-level permissions, and "
+            "ssm:UpdateInstanceInformation names the instance, whose id is not known before it starts.",
         )
         self.security_group = ec2.SecurityGroup(
             self,
@@ -123,7 +140,7 @@ class QueueWorkerFleet(Construct):
             description="Queue workers: no inbound rules; HTTPS out to AWS APIs",
             allow_all_outbound=False,
         )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to AWS APIs")
+        network.allow_https_out(self.security_group)
         network.allow_endpoints_from(self.security_group)
 
         drain_seconds = int(drain_timeout.to_seconds())
@@ -143,7 +160,7 @@ class QueueWorkerFleet(Construct):
         if body_key is not None:
             body_key.grant_decrypt(self.role)
             environment["WORKER_BODY_KEY_ARN"] = body_key.key.key_arn
-        self.log_group = self._log_group(log_retention)
+        self.log_group = self._log_group(log_retention_days)
         environment[WORKER_METRICS_ENDPOINT_ENV] = CLOUDWATCH_AGENT_EMF_ENDPOINT
         environment[WORKER_METRICS_LOG_GROUP_ENV] = self.log_group.log_group_name
 
@@ -195,6 +212,25 @@ class QueueWorkerFleet(Construct):
         )
         if notifications_key is not None:
             _let_auto_scaling_publish_with(notifications_key)
+        acknowledge_control(
+            self.group,
+            "CT.AUTOSCALING.PR.1",
+            "The group spans every subnet of the fleet (one per Availability Zone, two by default) through "
+            "VPCZoneIdentifier; the control reads only the AvailabilityZones property.",
+        )
+        acknowledge_control(
+            self.group,
+            "CT.AUTOSCALING.PR.6",
+            "One instance type on purpose: the worker asset's wheels are built for one architecture, and the "
+            "scaling thresholds and the cost model assume one job rate per instance.",
+        )
+        if network.public_ip:
+            acknowledge_control(
+                self.launch_template,
+                "CT.EC2.PR.9",
+                "Public mode is the sandbox option: instances reach AWS over the internet, without NAT or endpoints, "
+                "so they need a public address; no security group allows anything in.",
+            )
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
@@ -247,40 +283,19 @@ class QueueWorkerFleet(Construct):
             "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
         )
 
-    def _log_group(self, retention: logs.RetentionDays) -> logs.LogGroup:
-        """The worker's log group (its JSON logs and EMF metrics), encrypted with a key only CloudWatch Logs may
-        use, and only for this log group; the instances may only write to it."""
+    def _log_group(self, retention_days: int) -> logs.LogGroup:
+        """The worker's log group (its JSON logs and EMF metrics), encrypted with the stack's logs key (which
+        CloudWatch Logs may use only for this account's log groups); the instances may only write to it."""
         stack = Stack.of(self)
-        # Named from the stack, so that the key policy can name the group without a dependency cycle.
-        name = f"/{stack.stack_name}/{SERVICE_NAME}"
-        group_arn = stack.format_arn(
-            service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
-        key = kms.Key(
-            self,
-            "LogsKey",
-            description=f"Encrypts the log group {name}",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForThisLogGroupOnly",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}},
-            )
-        )
+        # Named from the stack: the CloudWatch agent's configuration and the worker's environment name it.
         group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=name,
-            encryption_key=key,
-            retention=retention,
+            log_group_name=f"/{stack.stack_name}/{SERVICE_NAME}",
+            encryption_key=logs_key(stack),
+            retention=RETENTION_DAYS[retention_days],
             # Its name is fixed, so a retained group would make the next deploy of this stack fail ("already
-            # exists"); its key, retained, can still decrypt an export.
+            # exists"); the logs key, retained, can still decrypt an export.
             removal_policy=RemovalPolicy.DESTROY,
         )
         # What the CloudWatch agent calls, on this group and its streams only (the group's Arn ends in ":*"); the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from aws_cdk import RemovalPolicy
 
 from stacks.config import AppConfig, ConfigError
 from tests.conftest import cdk_json_context, make_app
@@ -66,6 +67,14 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
             "Unknown configuration key 'retention_dayz' (from cdk.json or -c retention_dayz=...): "
             "did you mean retention_days?",
         ),
+        (
+            {"lambda_max_concurrency": 20},
+            "'lambda_reserved_concurrency' = 10 is below 'lambda_max_concurrency' = 20",
+        ),
+        ({"lambda_reserved_concurrency": 1001, "lambda_max_concurrency": 10}, "allowed 2..1000"),
+        ({"log_retention_days": 30}, "'log_retention_days' = 30 is not allowed: choose one of [365, 400,"),
+        ({"log_retention_days": 366}, "CT.CLOUDWATCH.PR.2"),
+        ({"queue_removal_policy": "snapshot"}, "choose one of ['destroy', 'retain']"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_key_and_the_allowed_values(
@@ -142,3 +151,10 @@ def test_instance_types_of_both_architectures_are_accepted(value: str, architect
 def test_a_bad_alarm_email_fails_naming_the_key(value: str) -> None:
     with pytest.raises(ConfigError, match=r"'alarm_email' = .* is not an e-mail address"):
         AppConfig.from_mapping({"alarm_email": value})
+
+
+def test_queue_removal_policy_reaches_the_queues_props() -> None:
+    # GIVEN the default and 'retain'
+    # THEN the main queues are destroyed with the stack by default, kept with 'retain'
+    assert AppConfig().encrypted_queue_props()["removal_policy"] == RemovalPolicy.DESTROY
+    assert AppConfig(queue_removal_policy="retain").encrypted_queue_props()["removal_policy"] == RemovalPolicy.RETAIN

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
 
-from stacks.constructs.encrypted_queue import EncryptedQueue
+from stacks.constructs.encrypted_queue import SNS_TOPIC_ACTIONS, EncryptedQueue
 from tests.conftest import make_app
 
 TLS_DENY = {
@@ -228,3 +228,71 @@ def test_an_out_of_range_prop_fails_synthesis_naming_prop_value_and_range(
     with pytest.raises(ValueError, match="EncryptedQueue 'Invalid/Jobs'") as raised:
         EncryptedQueue(stack, "Jobs", **props)  # type: ignore[arg-type]
     assert message in str(raised.value)
+
+
+def test_the_topic_denies_every_action_without_tls(template: Template) -> None:
+    # GIVEN the alarm topic's policy
+    policy = next(iter(template.find_resources("AWS::SNS::TopicPolicy").values()))
+    deny = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    # THEN one statement denies every action a topic policy governs, not only sns:Publish, to anyone without TLS
+    assert len(deny) == 1
+    assert sorted(deny[0]["Action"]) == sorted(SNS_TOPIC_ACTIONS)
+    assert len(SNS_TOPIC_ACTIONS) == 8
+    assert deny[0]["Principal"] == {"AWS": "*"}
+    assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_cloudwatch_may_use_the_key_only_for_alarms_of_this_stack(template: Template) -> None:
+    # GIVEN the key policy statement for CloudWatch
+    key = next(iter(template.find_resources("AWS::KMS::Key").values()))
+    cloudwatch = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    # THEN it names this account and the alarms CloudFormation names after this stack
+    assert cloudwatch[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = cloudwatch[0]["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source_arn[-1] == ":alarm:QueueUnderTest-*"
+
+
+def test_the_key_denies_grants_except_for_aws_resources(template: Template) -> None:
+    # GIVEN the key policy
+    key = next(iter(template.find_resources("AWS::KMS::Key").values()))
+    # THEN kms:CreateGrant is denied to everyone unless an AWS service asks for one of its resources (CT.KMS.PR.3)
+    assert {
+        "Sid": "DenyGrantsExceptForAwsResources",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
+    } in key["Properties"]["KeyPolicy"]["Statement"]
+
+
+def test_the_dead_letter_queue_is_retained_and_the_queue_follows_its_removal_policy(template: Template) -> None:
+    # GIVEN the default removal policy (DESTROY): the queue's name is fixed, a retained queue would block a redeploy
+    queue = _queue_with_dlq(template)
+    dlq_id = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]  # type: ignore[index]
+    assert queue["DeletionPolicy"] == "Delete"
+    # THEN the dead-letter queue is kept when the stack is deleted: dead letters wait for a redrive
+    assert template.to_json()["Resources"][dlq_id]["DeletionPolicy"] == "Retain"
+    # AND with RETAIN, the main queue is kept too
+    stack = Stack(make_app(), "Kept")
+    EncryptedQueue(stack, "Jobs", removal_policy=RemovalPolicy.RETAIN)
+    assert _queue_with_dlq(Template.from_stack(stack))["DeletionPolicy"] == "Retain"
+
+
+@pytest.mark.parametrize("role", ["Producer", "Consumer"])
+def test_grants_use_the_key_only_for_this_queues_messages(template: Template, role: str) -> None:
+    # GIVEN the producer's and the consumer's statements on the key
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": Match.string_like_regexp(f"^{role}")}]}}
+    )
+    statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    on_key = [s for s in statements if str(s["Action"]).startswith("kms") or "kms:" in str(s["Action"])]
+    # THEN the key may be used only under the encryption context SQS sets for this queue (aws:sqs:arn)
+    queue_name = _queue_with_dlq(template)["Properties"]["QueueName"]  # type: ignore[index]
+    assert len(on_key) == 1
+    context = on_key[0]["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]["Fn::Join"][1]
+    assert context[-1] == f":{queue_name}"

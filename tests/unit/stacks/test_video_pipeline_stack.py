@@ -115,7 +115,7 @@ def test_the_notification_is_configured_after_the_policies_that_allow_it(templat
 
 def test_buckets_are_private_versioned_encrypted_tls_only_and_logged(template: Template) -> None:
     data_buckets = template.find_resources(
-        "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": Match.any_value()}}
+        "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}}
     )
     assert len(data_buckets) == 2  # uploads and processed
     for bucket in data_buckets.values():
@@ -149,6 +149,22 @@ def test_buckets_are_private_versioned_encrypted_tls_only_and_logged(template: T
     )
 
 
+def test_the_access_log_bucket_is_versioned_and_expires_old_versions(template: Template) -> None:
+    # GIVEN the bucket that receives the server access logs (it has no access logs of its own)
+    access_logs = [
+        bucket
+        for bucket in template.find_resources("AWS::S3::Bucket").values()
+        if "LoggingConfiguration" not in bucket["Properties"]
+    ]
+    assert len(access_logs) == 1
+    props = access_logs[0]["Properties"]
+    # THEN a deleted or overwritten log is kept as an old version, for 30 days, and logs expire after 90 days
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rule = props["LifecycleConfiguration"]["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rule["ExpirationInDays"] == 90
+
+
 def test_the_event_source_mapping_reports_partial_failures_with_the_configured_batching(template: Template) -> None:
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
@@ -168,6 +184,19 @@ def test_the_queue_visibility_is_six_times_the_function_timeout_plus_the_window(
     template.has_resource_properties(
         "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value(), "VisibilityTimeout": 6 * timeout + 5}
     )
+
+
+def _queue_key(template: Template) -> str:
+    return _logical_id(template, "AWS::KMS::Key", {"Description": Match.string_like_regexp("^Encrypts the messages")})
+
+
+def _processor_log_group(template: Template) -> str:
+    log_group = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": "handler.lambda_handler", "LoggingConfig": {"LogGroup": {"Ref": log_group}}},
+    )
+    return log_group.as_string()
 
 
 def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_retention(template: Template) -> None:
@@ -190,7 +219,37 @@ def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_reten
             },
         },
     )
-    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+    # AND its log group keeps events for a year (log_retention_days), encrypted with the stack's logs key
+    logs_key = _logical_id(template, "AWS::KMS::Key", {"Description": Match.string_like_regexp("log groups")})
+    properties = template.to_json()["Resources"][log_group.as_string()]["Properties"]
+    assert properties["RetentionInDays"] == 365
+    assert properties["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}
+
+
+def test_the_function_reserves_the_configured_concurrency(template: Template, synth_with: Any) -> None:
+    # GIVEN the default configuration: reserved concurrency 10 = the event source's maximum concurrency 10
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "ReservedConcurrentExecutions": 10}
+    )
+    # WHEN lambda_reserved_concurrency is raised
+    raised = synth_with(lambda_reserved_concurrency=25)[STACK]
+    # THEN the function reserves that much
+    raised.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "ReservedConcurrentExecutions": 25}
+    )
+
+
+def test_cdks_own_handler_functions_log_to_explicit_encrypted_log_groups(template: Template) -> None:
+    # GIVEN CDK's bucket-notifications handler, a function the project does not create itself
+    handler = next(
+        props
+        for props in (r["Properties"] for r in template.find_resources("AWS::Lambda::Function").values())
+        if props.get("Handler") == "index.handler"
+    )
+    # THEN it logs to a log group of the template, kept a year and encrypted (not an implicit /aws/lambda group)
+    group = template.to_json()["Resources"][handler["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert group["Properties"]["RetentionInDays"] == 365
+    assert "KmsKeyId" in group["Properties"]
 
 
 def test_x86_64_is_a_configuration_choice(synth_with: Any) -> None:
@@ -211,7 +270,7 @@ def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) 
     processed = next(
         logical_id
         for logical_id in template.find_resources(
-            "AWS::S3::Bucket", {"Properties": {"VersioningConfiguration": Match.any_value()}}
+            "AWS::S3::Bucket", {"Properties": {"LoggingConfiguration": Match.any_value()}}
         )
         if logical_id != uploads
     )
@@ -227,29 +286,48 @@ def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) 
         (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), "*"),
         (
             ("logs:CreateLogStream", "logs:PutLogEvents"),
-            str({"Fn::GetAtt": [_logical_id(template, "AWS::Logs::LogGroup", {}), "Arn"]}),
+            str({"Fn::GetAtt": [_processor_log_group(template), "Arn"]}),
         ),
         (("s3:GetObject", "s3:GetObjectVersion"), str(objects(uploads, "uploads/*"))),
         (("s3:GetObject",), str(objects(processed, "processed/*"))),
         # so that a missing manifest reads as 404, not 403
         (("s3:ListBucket",), str({"Fn::GetAtt": [processed, "Arn"]})),
         (("s3:PutObject",), str([objects(processed, "failed/*"), objects(processed, "processed/*")])),
+        (("kms:Decrypt", "kms:GenerateDataKey"), str({"Fn::GetAtt": [_queue_key(template), "Arn"]})),
+        # for the event source mapping (EncryptedQueue.grant_consume and the queue's attributes)
         (
-            ("kms:Decrypt", "kms:GenerateDataKey"),
-            str({"Fn::GetAtt": [_logical_id(template, "AWS::KMS::Key", {}), "Arn"]}),
-        ),
-        # from the event source mapping (CDK's grantConsumeMessages)
-        (
-            (
-                "sqs:ChangeMessageVisibility",
-                "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes",
-                "sqs:GetQueueUrl",
-                "sqs:ReceiveMessage",
-            ),
+            ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
             str({"Fn::GetAtt": [queue, "Arn"]}),
         ),
+        (("kms:Decrypt",), str({"Fn::GetAtt": [_queue_key(template), "Arn"]})),
     }
+
+
+def test_the_function_may_use_the_stacks_key_only_for_its_queue_and_the_processed_bucket(template: Template) -> None:
+    # GIVEN the function's policy statements on the stack's key (queue, DLQ, topic and processed bucket share it)
+    role = Capture()
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Role": {"Fn::GetAtt": [role, "Arn"]}}
+    )
+    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role.as_string()}]}})
+    statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    key_arn = {"Fn::GetAtt": [_queue_key(template), "Arn"]}
+    contexts = {
+        context: value
+        for statement in statements
+        if statement["Resource"] == key_arn
+        for context, value in statement["Condition"]["StringEquals"].items()
+    }
+    # THEN every one is limited to the encryption context the service sets: the queue's ARN for SQS (formatted from
+    # the queue's fixed name), the processed bucket's ARN for S3 (with an S3 Bucket Key)
+    processed = next(
+        logical_id
+        for logical_id, bucket in template.find_resources("AWS::S3::Bucket").items()
+        if "aws:kms" in str(bucket["Properties"]["BucketEncryption"])
+    )
+    assert contexts.keys() == {"kms:EncryptionContext:aws:sqs:arn", "kms:EncryptionContext:aws:s3:arn"}
+    assert contexts["kms:EncryptionContext:aws:s3:arn"] == {"Fn::GetAtt": [processed, "Arn"]}
+    assert str(contexts["kms:EncryptionContext:aws:sqs:arn"]).endswith(":VideoPipelineStack-VideoJobs-A399C648']]}")
 
 
 def test_function_errors_and_throttles_alarm_to_the_queue_alarm_topic(template: Template) -> None:
@@ -311,6 +389,10 @@ def test_a_visibility_timeout_shorter_than_six_function_timeouts_fails_synthesis
         ({"max_concurrency": 1}, "max_concurrency is 1, allowed 2..1000"),
         ({"max_batching_window": Duration.seconds(301)}, "max_batching_window is 301 s, allowed 0..300 s"),
         ({"timeout": Duration.seconds(901)}, "timeout is 901 s, allowed 1..900 s"),
+        (
+            {"max_concurrency": 20, "reserved_concurrency": 10},
+            "reserved_concurrency is 10, allowed max_concurrency (20)..1000",
+        ),
     ],
 )
 def test_out_of_range_consumer_props_fail_synthesis(props: dict[str, Any], message: str) -> None:

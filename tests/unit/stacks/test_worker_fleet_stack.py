@@ -414,17 +414,21 @@ def test_the_service_drains_on_stop_and_logs_to_the_file_the_cloudwatch_agent_sh
     ) in lines
 
 
-def test_the_worker_log_group_is_kms_encrypted_for_logs_of_this_group_only_with_retention(template: Template) -> None:
+def test_the_worker_log_group_is_kms_encrypted_with_the_logs_key_and_kept_a_year(template: Template) -> None:
+    # GIVEN the worker's log group (the CloudWatch agent ships the worker's JSON lines and EMF documents there)
     group_id = _worker_log_group(template)
     group = template.to_json()["Resources"][group_id]
-    assert group["Properties"]["RetentionInDays"] == 30
+    # THEN it is kept log_retention_days (default 365, Control Tower's minimum) and deleted with the stack
+    assert group["Properties"]["RetentionInDays"] == 365
     assert group["DeletionPolicy"] == "Delete"  # a fixed name: a retained group would block the next deploy
+    assert group["Properties"]["LogGroupName"] == "/WorkerFleetStack/video-worker"
+    # AND it is encrypted with the stack's logs key, which CloudWatch Logs may use for this account's groups only
     key_id = group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
     statements = template.to_json()["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
-    (logs,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsForThisLogGroupOnly"]
+    (logs,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsForThisAccountsLogGroups"]
     assert logs["Principal"] == {"Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
-    arn = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
-    assert arn["Fn::Join"][1][-1] == ":log-group:/WorkerFleetStack/video-worker"
+    arn = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert arn["Fn::Join"][1][-1] == ":log-group:*"
 
 
 def test_auto_scaling_may_publish_group_notifications_to_the_encrypted_topic_through_sns_only(
