@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -93,9 +94,9 @@ class MetricsEmitter:
             provider.add_dimension(name=name, value=value)
         for point in points:
             provider.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
-        document = provider.serialize_metric_set()
+        document: dict[str, Any] = dict(provider.serialize_metric_set())
         if self._log_group:
-            document["_aws"]["LogGroupName"] = self._log_group
+            document["_aws"] = {**document["_aws"], "LogGroupName": self._log_group}
         return json.dumps(document, separators=(",", ":")) + "\n"
 
     def _send(self, document: str) -> None:
