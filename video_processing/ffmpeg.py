@@ -57,6 +57,12 @@ _ENVIRONMENT_MARKERS = (
     "Too many open files",
 )
 _OUT_OF_MEMORY_MARKERS = ("Cannot allocate memory", "Out of memory", "out of memory")
+# A decoder holds about this many frames beyond one per thread (H.264 references, reordering, the filter's copy).
+_FRAMES_HELD_BEYOND_THREADS = 6
+# Without it, a decoder that cannot get memory under RLIMIT_AS retries for ever, writing an error line each time
+# (800,000 lines in 15 s here). The price: a video with a corrupt frame fails (cannot_decode) instead of giving
+# glitched outputs.
+_EXIT_ON_ERROR = ("-xerror",)
 # Signals that stop ffmpeg from outside (a stop, the OOM killer): the environment's doing.
 _EXTERNAL_SIGNALS = frozenset({signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP})
 # How a process that cannot get memory under RLIMIT_AS may end besides an error message.
@@ -218,6 +224,20 @@ def check_limits(info: VideoInfo, limits: MediaLimits = DEFAULT_LIMITS) -> None:
         raise InputLimitError(
             f"{info.streams} streams, above the limit of {limits.max_streams}", reason="too_many_streams"
         )
+    ceiling = limits.ffmpeg_memory_bytes
+    if ceiling is not None and (needed := decoding_memory_estimate(info, limits)) > ceiling:
+        raise ResourceCeilingError(
+            f"decoding {info.width}x{info.height} frames needs about {needed // MIB} MiB, above the "
+            f"{ceiling // MIB} MiB memory ceiling",
+            reason="memory_limit",
+        )
+
+
+def decoding_memory_estimate(info: VideoInfo, limits: MediaLimits = DEFAULT_LIMITS) -> int:
+    """A rough lower bound of the memory a decoder of ``info``'s frames needs: the frames it holds at once
+    (8-bit 4:2:0, 1.5 bytes a pixel), one per thread plus references."""
+    frame_bytes = info.width * info.height * 3 // 2
+    return frame_bytes * (limits.ffmpeg_threads + _FRAMES_HELD_BEYOND_THREADS)
 
 
 def make_thumbnail(
@@ -239,6 +259,7 @@ def make_thumbnail(
     at = min(thumbnail.at_seconds, duration / 4) if duration >= THUMBNAIL_MIN_SEEK_DURATION_S else 0.0
     for seek in dict.fromkeys((at, 0.0)):
         args = [
+            *_EXIT_ON_ERROR,
             *(["-ss", f"{seek:.3f}"] if seek else []),
             *input_args(source, limits),
             "-map",
@@ -259,7 +280,7 @@ def make_thumbnail(
         if _wrote(dest, result):
             return
         if seek == 0.0:
-            _raise_for_failure(result, "thumbnail", limits, source)
+            _raise_for_failure(result, "thumbnail", limits, source, info)
 
 
 def make_renditions(
@@ -304,6 +325,7 @@ def make_renditions(
         for index, path in enumerate(paths)
     )
     args = [
+        *_EXIT_ON_ERROR,
         *input_args(source, limits),
         "-filter_complex",
         graph,
@@ -321,7 +343,7 @@ def make_renditions(
     ]
     result = _run_limited(args, timeout=limits.time_limit(info.duration), limits=limits, what="renditions")
     if not all(_wrote(path, result) for path in paths):
-        _raise_for_failure(result, "renditions", limits, source)
+        _raise_for_failure(result, "renditions", limits, source, info)
     return paths
 
 
@@ -342,8 +364,18 @@ def _wrote(dest: Path, result: subprocess.CompletedProcess[str]) -> bool:
     return result.returncode == 0 and dest.is_file() and dest.stat().st_size > 0
 
 
-def _raise_for_failure(result: subprocess.CompletedProcess[str], what: str, limits: MediaLimits, source: Path) -> None:
-    """Raise what a failed ffmpeg run means: transient for the environment's failures, permanent for the input's."""
+def _raise_for_failure(
+    result: subprocess.CompletedProcess[str],
+    what: str,
+    limits: MediaLimits,
+    source: Path,
+    info: VideoInfo | None = None,
+) -> None:
+    """Raise what a failed ffmpeg run means: transient for the environment's failures, permanent for the input's.
+
+    Under RLIMIT_AS a decoder often reports a failed allocation as "no frame" / "Invalid data", so a decode failure
+    of frames whose estimated need is at least half the ceiling counts as hitting the ceiling.
+    """
     stderr = result.stderr
     tail = _tail(stderr, source)
     code = result.returncode
@@ -351,8 +383,11 @@ def _raise_for_failure(result: subprocess.CompletedProcess[str], what: str, limi
     if killed_by in _EXTERNAL_SIGNALS or any(marker in stderr for marker in _ENVIRONMENT_MARKERS):
         raise FfmpegError(f"ffmpeg failed to make the {what}", returncode=code, stderr_tail=tail)
     ceiling = limits.ffmpeg_memory_bytes
+    near_ceiling = ceiling is not None and info is not None and decoding_memory_estimate(info, limits) * 2 >= ceiling
     if ceiling is not None and (
-        any(marker in stderr for marker in _OUT_OF_MEMORY_MARKERS) or killed_by in _ALLOCATION_CRASH_SIGNALS
+        near_ceiling
+        or any(marker in stderr for marker in _OUT_OF_MEMORY_MARKERS)
+        or killed_by in _ALLOCATION_CRASH_SIGNALS
     ):
         raise ResourceCeilingError(
             f"ffmpeg needed more than its {ceiling // MIB} MiB memory ceiling for the {what}: {tail}",

@@ -89,7 +89,9 @@ def test_preview_and_transcode_share_one_bucket_with_complete_separate_sets(buck
     # THEN the transcode was not taken for a duplicate, and each profile has its own complete set and manifest
     assert not transcode.duplicate
     version = f"processed/uploads/clip.mp4/{job.version_id}/"
-    assert set(preview.outputs) == {f"{version}preview/{n}" for n in ("metadata.json", "thumbnail.jpg", "manifest.json")}
+    assert set(preview.outputs) == {
+        f"{version}preview/{n}" for n in ("metadata.json", "thumbnail.jpg", "manifest.json")
+    }
     assert set(transcode.outputs) == {
         f"{version}transcode/{n}" for n in ("metadata.json", "thumbnail.jpg", "480p.mp4", "manifest.json")
     }
