@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 APPLIED: list[str] = []
@@ -25,6 +27,7 @@ def apply() -> list[str]:
         _change_set_outputs()
         _ec2_network_deletes()
         _s3_event_version_id()
+        _s3_key_length()
     return list(APPLIED)
 
 
@@ -37,6 +40,20 @@ def revert() -> None:
         else:
             setattr(owner, name, original)
     APPLIED.clear()
+
+
+@contextmanager
+def s3_key_length_enforced() -> Iterator[None]:
+    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for tests that use stock moto)."""
+    mark = len(_ORIGINALS)
+    _s3_key_length()
+    try:
+        yield
+    finally:
+        while len(_ORIGINALS) > mark:
+            owner, name, original = _ORIGINALS.pop()
+            setattr(owner, name, original)
+        APPLIED.remove(_KEY_LENGTH_FIX)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:
@@ -199,3 +216,29 @@ def _s3_event_version_id() -> None:
 
     _patch(notifications, "_get_s3_event", get_s3_event)
     APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")
+
+
+_KEY_LENGTH_FIX = "S3 keys over 1,024 bytes: moto accepts them (real S3 answers KeyTooLongError)"
+
+
+def _s3_key_length() -> None:
+    """moto 5.2.5 stores keys of any length; S3 refuses keys over 1,024 bytes (UTF-8) with ``KeyTooLongError``.
+    Without the check, no local test can see what a near-limit source key does to the output keys."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import S3Backend
+
+    def checked(original: Any, key_argument: int) -> Any:
+        @functools.wraps(original)
+        def call(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+            key = args[key_argument] if len(args) > key_argument else None
+            if isinstance(key, str) and len(key.encode()) > 1024:
+                raise S3ClientError("KeyTooLongError", "Your key is too long")
+            return original(self, *args, **kwargs)
+
+        return call
+
+    # Positional index of the key name (after self): put_object(bucket, key), copy_object(src, bucket, key).
+    _patch(S3Backend, "put_object", checked(S3Backend.put_object, 1))
+    _patch(S3Backend, "create_multipart_upload", checked(S3Backend.create_multipart_upload, 1))
+    _patch(S3Backend, "copy_object", checked(S3Backend.copy_object, 2))
+    APPLIED.append(_KEY_LENGTH_FIX)

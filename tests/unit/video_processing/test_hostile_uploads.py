@@ -7,7 +7,9 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from demo.moto_compat import s3_key_length_enforced
 from tests.support.videos import cached_video_bytes, make_test_video
 from video_processing import (
     ObjectReplacedError,
@@ -20,6 +22,7 @@ from video_processing import (
 from video_processing import ffmpeg as video_ffmpeg
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from mypy_boto3_s3.client import S3Client
@@ -56,8 +59,10 @@ def read_json(s3: S3Client, key: str) -> Any:
 def one_frame_video(tmp_path: Path) -> bytes:
     path = tmp_path / "one-frame.mp4"
     subprocess.run(
-        [video_ffmpeg.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=25"]
-        + ["-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", str(path)],
+        [
+            *(video_ffmpeg.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=25"),
+            *("-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-y", str(path)),
+        ],
         check=True,
         timeout=60,
     )
@@ -149,8 +154,24 @@ def test_an_object_replaced_since_its_event_is_object_replaced_not_gone(buckets:
     assert error.value.reason == "object_replaced"
 
 
+@pytest.fixture
+def s3_key_limit(buckets: S3Client) -> Iterator[S3Client]:
+    """moto refusing keys over 1,024 bytes, as S3 does."""
+    with s3_key_length_enforced():
+        yield buckets
+
+
+def test_the_local_s3_refuses_keys_over_1024_bytes_as_s3_does(s3_key_limit: S3Client) -> None:
+    s3_key_limit.put_object(Bucket=OUTPUT, Key="k" * 1024, Body=b"fits")
+    with pytest.raises(ClientError, match="KeyTooLongError"):
+        s3_key_limit.put_object(Bucket=OUTPUT, Key="k" * 1025, Body=b"does not fit")
+
+
 @pytest.mark.parametrize("profile", ["preview", "transcode"])
-def test_a_key_near_the_1024_byte_limit_gets_outputs_under_a_hashed_prefix(buckets: S3Client, profile: str) -> None:
+def test_a_key_near_the_1024_byte_limit_gets_outputs_under_a_hashed_prefix(
+    s3_key_limit: S3Client, profile: str
+) -> None:
+    buckets = s3_key_limit
     # GIVEN a source key of 999 bytes (valid in S3; the full output keys would be over 1,024 bytes)
     key = "uploads/" + "k" * (999 - len("uploads/") - len(".mp4")) + ".mp4"
     job = upload(buckets, key, cached_video_bytes(size="640x480"))
@@ -162,6 +183,19 @@ def test_a_key_near_the_1024_byte_limit_gets_outputs_under_a_hashed_prefix(bucke
     assert all(len(output.encode()) <= 1024 for output in result.outputs)
     assert all(output.startswith("processed/_hashed/") for output in result.outputs)
     assert read_json(buckets, result.outputs[-1])["source"]["key"] == key
+
+
+def test_a_failure_for_a_key_near_the_limit_is_recorded_under_the_hashed_prefix(s3_key_limit: S3Client) -> None:
+    # GIVEN a 999-byte key that is not a video
+    key = "uploads/" + "n" * (999 - len("uploads/"))
+    job = upload(s3_key_limit, key, b"not a video\n" * 50)
+    # WHEN it fails and the failure is recorded
+    with pytest.raises(PermanentJobError) as failure:
+        process_video(job, s3_client=s3_key_limit, output_bucket=OUTPUT, profile="preview", max_bytes=LIMIT)
+    record_key = record_failure(job, failure.value, message_id="m-1", s3_client=s3_key_limit, output_bucket=OUTPUT)
+    # THEN the record fits (the DLQ is never where it ends) and names the full key
+    assert record_key.startswith("processed/_hashed/") and len(record_key.encode()) <= 1024
+    assert read_json(s3_key_limit, record_key)["source"]["key"] == key
 
 
 def test_make_test_video_still_makes_plain_clips(tmp_path: Path) -> None:
