@@ -44,16 +44,16 @@ def revert() -> None:
 
 @contextmanager
 def s3_key_length_enforced() -> Iterator[None]:
-    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for tests that use stock moto)."""
+    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
+    moto). Independent of ``apply()``/``revert()``: it neither counts as applied nor outlives a ``revert()``."""
     mark = len(_ORIGINALS)
-    _s3_key_length()
+    _s3_key_length(record=False)
     try:
         yield
     finally:
         while len(_ORIGINALS) > mark:
             owner, name, original = _ORIGINALS.pop()
             setattr(owner, name, original)
-        APPLIED.remove(_KEY_LENGTH_FIX)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:
@@ -221,7 +221,7 @@ def _s3_event_version_id() -> None:
 _KEY_LENGTH_FIX = "S3 keys over 1,024 bytes: moto accepts them (real S3 answers KeyTooLongError)"
 
 
-def _s3_key_length() -> None:
+def _s3_key_length(*, record: bool = True) -> None:
     """moto 5.2.5 stores keys of any length; S3 refuses keys over 1,024 bytes (UTF-8) with ``KeyTooLongError``.
     Without the check, no local test can see what a near-limit source key does to the output keys."""
     from moto.s3.exceptions import S3ClientError
@@ -241,4 +241,5 @@ def _s3_key_length() -> None:
     _patch(S3Backend, "put_object", checked(S3Backend.put_object, 1))
     _patch(S3Backend, "create_multipart_upload", checked(S3Backend.create_multipart_upload, 1))
     _patch(S3Backend, "copy_object", checked(S3Backend.copy_object, 2))
-    APPLIED.append(_KEY_LENGTH_FIX)
+    if record:
+        APPLIED.append(_KEY_LENGTH_FIX)
