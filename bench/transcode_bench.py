@@ -13,7 +13,7 @@ moto server run in this process and are reported apart (``bench_process_cpu_seco
 Goals: worker wall time <= 1.05 x bare; CPU per video (one-decode) <= 0.85 x two-pass.
 Writes bench/results/transcode.json.
 
-    .venv/bin/python bench/transcode_bench.py [--videos 4] [--seconds 10] [--concurrency 2]
+    .venv/bin/python bench/transcode_bench.py [--videos 4] [--seconds 10] [--concurrency 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import argparse
 import json
 import platform
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +116,12 @@ def make_source(path: Path, kind: str, seconds: float) -> Path:
     return path
 
 
+def median_run(values: list[dict[str, float]]) -> dict[str, float]:
+    figures = {field: statistics.median(value[field] for value in values) for field in values[0]}
+    figures["seconds_each_round"] = [value["seconds"] for value in values]  # type: ignore[assignment]
+    return figures
+
+
 def run_local(make: Callable[[Path, Path], None], sources: list[Path], work: Path, concurrency: int) -> None:
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(lambda item: make(item[1], work / f"{item[0]}"), enumerate(sources)))
@@ -160,6 +168,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all three modes; medians are reported")
     parser.add_argument(
         "--source",
         choices=("camera", "testsrc"),
@@ -173,12 +182,22 @@ def main() -> None:
         work = Path(tmp)
         sources = [make_source(work / f"source-{index}.mp4", args.source, args.seconds) for index in range(args.videos)]
         video_ffmpeg.h264_available()  # cached encoder check, outside every clock
-        runs: dict[str, dict[str, float]] = {}
+        samples: dict[str, list[dict[str, float]]] = {"worker": [], "bare": [], "two_pass": []}
         with moto_server() as endpoint:
-            (work / "worker").mkdir()
-            runs["worker"] = run_worker(endpoint, sources, work / "worker", args.concurrency)
-        runs["bare"] = measured(lambda: run_local(one_decode, sources, work / "bare", args.concurrency))
-        runs["two_pass"] = measured(lambda: run_local(two_pass, sources, work / "two-pass", args.concurrency))
+            modes: dict[str, Callable[[Path], dict[str, float]]] = {
+                "worker": lambda out: run_worker(endpoint, sources, out, args.concurrency),
+                "bare": lambda out: measured(lambda: run_local(one_decode, sources, out, args.concurrency)),
+                "two_pass": lambda out: measured(lambda: run_local(two_pass, sources, out, args.concurrency)),
+            }
+            names = list(modes)
+            for round_ in range(args.rounds):
+                # Each round in another order, so load from elsewhere on the machine does not favour one mode.
+                for name in names[round_ % 3 :] + names[: round_ % 3]:
+                    out = work / f"{name}-{round_}"
+                    out.mkdir()
+                    samples[name].append(modes[name](out))
+                    shutil.rmtree(out)
+        runs = {name: median_run(values) for name, values in samples.items()}
 
     for figures in runs.values():
         figures["ffmpeg_cpu_seconds_per_video"] = round(figures["ffmpeg_cpu_seconds"] / args.videos, 2)
@@ -191,6 +210,8 @@ def main() -> None:
         "videos": args.videos,
         "source": f"{args.source}: {args.seconds:g} s 1920x1080 30 fps H.264 + AAC",
         "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "figures": "medians over the rounds (wall seconds, ffmpeg CPU seconds)",
         "runs": runs,
         "worker_wall_vs_bare": round(worker_vs_bare, 3),
         "one_decode_cpu_vs_two_pass": round(cpu_vs_two_pass, 3),

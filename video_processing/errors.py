@@ -51,23 +51,23 @@ class EmptyObjectError(PermanentJobError):
     reason = "empty_object"
 
 
-class InputLimitError(PermanentJobError):
+class _ReasonedError(PermanentJobError):
+    """A permanent failure whose reason is chosen where it is raised."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InputLimitError(_ReasonedError):
     """The probe shows the input exceeds a configured limit (``MediaLimits``); nothing was decoded.
 
     ``reason``: ``too_large_frame``, ``too_high_frame_rate``, ``too_long`` or ``too_many_streams``.
     """
 
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
-
-class ResourceCeilingError(PermanentJobError):
-    """ffmpeg hit a hard ceiling while working on this input: ``memory_limit`` or ``time_limit``."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class ResourceCeilingError(_ReasonedError):
+    """ffmpeg hit (or would hit) a hard ceiling on this input: ``memory_limit`` or ``time_limit``."""
 
 
 class UndecodableError(PermanentJobError):

@@ -393,7 +393,7 @@ def _raise_for_failure(
             f"ffmpeg needed more than its {ceiling // MIB} MiB memory ceiling for the {what}: {tail}",
             reason="memory_limit",
         )
-    raise UndecodableError(f"ffmpeg could not make the {what} from this video (exit code {code}): {tail}")
+    raise UndecodableError(f"ffmpeg could not decode this video ({what}, exit code {code}): {tail}")
 
 
 def _scrub(text: str, *paths: Path) -> str:

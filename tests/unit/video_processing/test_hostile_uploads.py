@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from botocore.exceptions import ClientError
 
 from demo.moto_compat import s3_key_length_enforced
 from tests.support.videos import cached_video_bytes, make_test_video
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from video_processing import (
     ObjectReplacedError,
     PermanentJobError,
@@ -26,34 +26,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mypy_boto3_s3.client import S3Client
-
-SOURCE = "video-uploads"
-OUTPUT = "video-processed"
-LIMIT = 50 * 1024 * 1024
-
-
-@pytest.fixture
-def buckets(s3: S3Client) -> S3Client:
-    s3.create_bucket(Bucket=SOURCE)
-    s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
-    s3.create_bucket(Bucket=OUTPUT)
-    return s3
-
-
-def upload(s3: S3Client, key: str, body: bytes) -> VideoJob:
-    response = s3.put_object(Bucket=SOURCE, Key=key, Body=body)
-    return VideoJob(
-        bucket=SOURCE, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body)
-    )
-
-
-def output_keys(s3: S3Client, prefix: str = "") -> set[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=OUTPUT, Prefix=prefix)
-    return {obj["Key"] for page in pages for obj in page.get("Contents", [])}
-
-
-def read_json(s3: S3Client, key: str) -> Any:
-    return json.loads(s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
 
 
 def one_frame_video(tmp_path: Path) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -10,6 +9,7 @@ import pytest
 
 from tests.support.aws import REGION, count_calls
 from tests.support.videos import cached_video_bytes, media_info
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from video_processing import (
     EmptyObjectError,
     FfmpegError,
@@ -25,34 +25,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mypy_boto3_s3.client import S3Client
-
-SOURCE = "video-uploads"
-OUTPUT = "video-processed"
-LIMIT = 50 * 1024 * 1024
-
-
-@pytest.fixture
-def buckets(s3: S3Client) -> S3Client:
-    s3.create_bucket(Bucket=SOURCE)
-    s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
-    s3.create_bucket(Bucket=OUTPUT)
-    return s3
-
-
-def upload(s3: S3Client, key: str, body: bytes) -> VideoJob:
-    """Put ``body`` and return the job its S3 event would describe."""
-    response = s3.put_object(Bucket=SOURCE, Key=key, Body=body)
-    return VideoJob(
-        bucket=SOURCE, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body)
-    )
-
-
-def output_keys(s3: S3Client) -> set[str]:
-    return {obj["Key"] for obj in s3.list_objects_v2(Bucket=OUTPUT).get("Contents", [])}
-
-
-def read_json(s3: S3Client, key: str) -> Any:
-    return json.loads(s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
 
 
 def test_preview_writes_metadata_thumbnail_and_manifest_last(buckets: S3Client, tmp_path: Path) -> None:
