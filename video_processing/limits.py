@@ -8,6 +8,8 @@ a header can declare ten hours of a two-frame clip, and a container can hold hun
 - every ffmpeg process runs with at most ``ffmpeg_threads`` threads and a hard address-space ceiling of
   ``ffmpeg_memory_bytes`` (``RLIMIT_AS``, set in the child), and is stopped after
   ``time_base_seconds + time_per_media_second x duration``; hitting either ceiling is a permanent failure too.
+  Keep the consumer's own deadline (the Lambda timeout, the worker's visibility heartbeats) above these, or the
+  consumer is stopped first and the message is retried instead of recorded.
 
 The defaults fit both consumers as shipped:
 
@@ -42,8 +44,8 @@ class MediaLimits:
     ``ffmpeg_threads``: threads per ffmpeg process, decoding and encoding (default 2, a c7g.large's vCPUs).
     ``ffmpeg_memory_bytes``: address-space ceiling per ffmpeg process (default 1,536 MiB); ``None`` = no ceiling.
     ``time_base_seconds`` + ``time_per_media_second`` x duration: wall-time ceiling per ffmpeg run (default
-    120 s + 10 s per second of video, so a 2 h video may take 20 h; the probe and the thumbnail, which decode a few
-    frames, get ``time_base_seconds`` only).
+    30 s + 10 s per second of video, so a 2 h video may take 20 h; the probe and the thumbnail, which decode a few
+    frames, get ``time_base_seconds`` only, so the Lambda's probe + thumbnail end within its 120 s timeout).
     """
 
     max_width: int = 4096
@@ -54,7 +56,7 @@ class MediaLimits:
     max_streams: int = 16
     ffmpeg_threads: int = 2
     ffmpeg_memory_bytes: int | None = 1536 * MIB
-    time_base_seconds: float = 120.0
+    time_base_seconds: float = 30.0
     time_per_media_second: float = 10.0
 
     def __post_init__(self) -> None:
