@@ -63,6 +63,8 @@ _FRAMES_HELD_BEYOND_THREADS = 6
 # (800,000 lines in 15 s here). The price: a video with a corrupt frame fails (cannot_decode) instead of giving
 # glitched outputs.
 _EXIT_ON_ERROR = ("-xerror",)
+# Characters with a meaning in the tee muxer's output list.
+_TEE_SPECIAL = "|[]\\':"
 # Signals that stop ffmpeg from outside (a stop, the OOM killer): the environment's doing.
 _EXTERNAL_SIGNALS = frozenset({signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP})
 # How a process that cannot get memory under RLIMIT_AS may end besides an error message.
@@ -299,21 +301,9 @@ def make_renditions(
     if not renditions:
         return []
     paths = [out / rung.file_name for rung in renditions]
-    portrait = info.width < info.height
-    labels = [f"v{index}" for index in range(len(renditions))]
-    scales = [
-        # -2 = "keep the aspect ratio, round to an even number" (yuv420p needs even dimensions).
-        f"scale={rung.short_side}:-2" if portrait else f"scale=-2:{rung.short_side}"
-        for rung in renditions
-    ]
-    if len(renditions) == 1:
-        graph = f"[0:v:0]{scales[0]},setsar=1[{labels[0]}]"
-    else:
-        branches = "".join(f"[s{index}]" for index in range(len(renditions)))
-        graph = f"[0:v:0]split={len(renditions)}{branches};" + ";".join(
-            f"[s{index}]{scale},setsar=1[{label}]"
-            for index, (scale, label) in enumerate(zip(scales, labels, strict=True))
-        )
+    if any(char in str(out) for char in _TEE_SPECIAL):
+        raise ValueError(f"the work directory's path must not contain any of {_TEE_SPECIAL!r} (tee muxer syntax)")
+    graph, labels = _rendition_graph(info, renditions)
     if h264_available():
         codec = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]
     else:
@@ -345,6 +335,19 @@ def make_renditions(
     if not all(_wrote(path, result) for path in paths):
         _raise_for_failure(result, "renditions", limits, source, info)
     return paths
+
+
+def _rendition_graph(info: VideoInfo, renditions: Sequence[Rendition]) -> tuple[str, list[str]]:
+    """The filter graph that decodes once and scales once per rendition; returns it and its output labels."""
+    portrait = info.width < info.height
+    labels = [f"v{index}" for index in range(len(renditions))]
+    # -2 = "keep the aspect ratio, round to an even number" (yuv420p needs even dimensions).
+    scales = [f"scale={rung.short_side}:-2" if portrait else f"scale=-2:{rung.short_side}" for rung in renditions]
+    if len(renditions) == 1:
+        return f"[0:v:0]{scales[0]},setsar=1[{labels[0]}]", labels
+    branches = "".join(f"[s{index}]" for index in range(len(renditions)))
+    chains = ";".join(f"[s{index}]{scale},setsar=1[v{index}]" for index, scale in enumerate(scales))
+    return f"[0:v:0]split={len(renditions)}{branches};{chains}", labels
 
 
 def _run_limited(

@@ -141,24 +141,7 @@ def _process(
             s3_client.upload_file(str(path), output_bucket, key, ExtraArgs={"ContentType": _CONTENT_TYPES[path.suffix]})
 
     outputs.append(manifest_key)
-    completed_at = _now()
-    manifest_body = {
-        "outputs": outputs,
-        "profile": profile.name,
-        "source": _source(job),
-        "metadata": metadata,
-        "completed_at": completed_at,
-    }
-    try:
-        _put_json(s3_client, output_bucket, manifest_key, manifest_body, IfNoneMatch="*")
-        duplicate = False
-    except ClientError as error:
-        if _error_code(error) != "PreconditionFailed":
-            raise
-        # Another consumer finished the same job while we worked; its outputs have the same keys as ours.
-        duplicate = True
-    if not duplicate:
-        _write_latest(s3_client, output_bucket, job, profile.name, state="processed", record=manifest_key)
+    duplicate = _complete(s3_client, output_bucket, job, profile.name, outputs, metadata)
     return JobResult(
         job=job,
         outputs=tuple(outputs),
@@ -166,6 +149,29 @@ def _process(
         seconds=time.monotonic() - started,
         metadata=metadata,
     )
+
+
+def _complete(
+    s3_client: S3Client, bucket: str, job: VideoJob, profile: str, outputs: list[str], metadata: dict[str, Any]
+) -> bool:
+    """Write the manifest (last, conditionally) and point the key's latest outcome at it; True for a duplicate."""
+    manifest_key = outputs[-1]
+    manifest_body = {
+        "outputs": outputs,
+        "profile": profile,
+        "source": _source(job),
+        "metadata": metadata,
+        "completed_at": _now(),
+    }
+    try:
+        _put_json(s3_client, bucket, manifest_key, manifest_body, IfNoneMatch="*")
+    except ClientError as error:
+        if _error_code(error) != "PreconditionFailed":
+            raise
+        # Another consumer finished the same job while we worked; its outputs have the same keys as ours.
+        return True
+    _write_latest(s3_client, bucket, job, profile, state="processed", record=manifest_key)
+    return False
 
 
 def record_failure(
