@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 APPLIED: list[str] = []
@@ -26,6 +28,7 @@ def apply() -> list[str]:
         _ec2_network_deletes()
         _s3_event_version_id()
         _custom_resource_docker_probe()
+        _s3_key_length()
     return list(APPLIED)
 
 
@@ -38,6 +41,20 @@ def revert() -> None:
         else:
             setattr(owner, name, original)
     APPLIED.clear()
+
+
+@contextmanager
+def s3_key_length_enforced() -> Iterator[None]:
+    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
+    moto). Independent of ``apply()``/``revert()``: it neither counts as applied nor outlives a ``revert()``."""
+    mark = len(_ORIGINALS)
+    _s3_key_length(record=False)
+    try:
+        yield
+    finally:
+        while len(_ORIGINALS) > mark:
+            owner, name, original = _ORIGINALS.pop()
+            setattr(owner, name, original)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:
@@ -218,3 +235,30 @@ def _custom_resource_docker_probe() -> None:
         "custom resources: moto probes the Docker socket for a callback URL and prints 'Unable to parse Docker API "
         "response' mid-deploy (no Docker here; its no-Docker default is used)"
     )
+
+
+_KEY_LENGTH_FIX = "S3 keys over 1,024 bytes: moto accepts them (real S3 answers KeyTooLongError)"
+
+
+def _s3_key_length(*, record: bool = True) -> None:
+    """moto 5.2.5 stores keys of any length; S3 refuses keys over 1,024 bytes (UTF-8) with ``KeyTooLongError``.
+    Without the check, no local test can see what a near-limit source key does to the output keys."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import S3Backend
+
+    def checked(original: Any, key_argument: int) -> Any:
+        @functools.wraps(original)
+        def call(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
+            key = args[key_argument] if len(args) > key_argument else None
+            if isinstance(key, str) and len(key.encode()) > 1024:
+                raise S3ClientError("KeyTooLongError", "Your key is too long")
+            return original(self, *args, **kwargs)
+
+        return call
+
+    # Positional index of the key name (after self): put_object(bucket, key), copy_object(src, bucket, key).
+    _patch(S3Backend, "put_object", checked(S3Backend.put_object, 1))
+    _patch(S3Backend, "create_multipart_upload", checked(S3Backend.create_multipart_upload, 1))
+    _patch(S3Backend, "copy_object", checked(S3Backend.copy_object, 2))
+    if record:
+        APPLIED.append(_KEY_LENGTH_FIX)

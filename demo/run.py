@@ -375,10 +375,12 @@ class Demo:
             result.seconds = elapsed
             processed = _keys(s3, outputs["ProcessedBucketName"], "processed/")
             result.processed = sum(1 for k in processed if k.endswith("/manifest.json"))
-            result.outputs = len(processed)
-            for key in _keys(s3, outputs["ProcessedBucketName"], "failed/"):
+            # Failure records and the per-key latest-outcome pointers share processed/ with the outputs.
+            records = [k for k in processed if k.endswith("/failure.json")]
+            result.outputs = sum(1 for k in processed if not k.endswith(("/failure.json", ".latest.json")))
+            for key in records:
                 record = json.loads(s3.get_object(Bucket=outputs["ProcessedBucketName"], Key=key)["Body"].read())
-                result.failures[f"{record['reason']} ({key.removeprefix('failed/' + prefix)})"] += 1
+                result.failures[f"{record['reason']} ({record['source']['key'].removeprefix(prefix)})"] += 1
             result.in_dlq = sum(_depth(sqs, outputs["DeadLetterQueueUrl"]))
             result.left_in_queue = sum(_depth(sqs, outputs["QueueUrl"]))
         results["lambda"].duplicates_suppressed = tap.outcomes["duplicate"]

@@ -3,28 +3,46 @@
 from video_processing.errors import (
     EmptyObjectError,
     FfmpegError,
+    InputLimitError,
     MalformedMessageError,
     NotAVideoError,
     ObjectGoneError,
+    ObjectReplacedError,
+    OutputKeyTooLongError,
     PermanentJobError,
+    ResourceCeilingError,
     TooLargeError,
+    UndecodableError,
 )
 from video_processing.ffmpeg import VideoInfo, probe
 from video_processing.jobs import VideoJob, jobs_from_sqs_body, sqs_body_for
+from video_processing.limits import DEFAULT_LIMITS, MediaLimits
 from video_processing.processing import JobResult, Profile, process_video, record_failure
+from video_processing.profiles import PROFILES, UnknownProfileError, VideoProfile, get_profile
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "PROFILES",
     "EmptyObjectError",
     "FfmpegError",
+    "InputLimitError",
     "JobResult",
     "MalformedMessageError",
+    "MediaLimits",
     "NotAVideoError",
     "ObjectGoneError",
+    "ObjectReplacedError",
+    "OutputKeyTooLongError",
     "PermanentJobError",
     "Profile",
+    "ResourceCeilingError",
     "TooLargeError",
+    "UndecodableError",
+    "UnknownProfileError",
     "VideoInfo",
     "VideoJob",
+    "VideoProfile",
+    "get_profile",
     "jobs_from_sqs_body",
     "probe",
     "process_video",

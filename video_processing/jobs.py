@@ -11,6 +11,7 @@ our producer's) do not carry. The models below accept real S3 events (a superset
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,15 @@ from aws_lambda_powertools.utilities.parser.models.s3 import S3Object
 from pydantic import BaseModel, Field, ValidationError
 
 from video_processing.errors import MalformedMessageError
+
+OUTPUT_ROOT = "processed/"
+# Keys whose full-form prefix would not fit go under processed/_hashed/<sha256 of the key>/ instead.
+HASHED_ROOT = OUTPUT_ROOT + "_hashed/"
+MAX_S3_KEY_BYTES = 1024
+# Room kept after a key's folder: the version folder (S3 version ids are 32 bytes, ETags at most 45) and
+# "<profile>/<file name>" (profiles check that they fit). Fixed, so a key's folder never depends on the version.
+VERSION_RESERVE_BYTES = 64
+PROFILE_SUFFIX_RESERVE_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,36 @@ class VideoJob:
             object.__setattr__(self, "etag", self.etag.strip('"'))
 
     @property
-    def output_prefix(self) -> str:
-        """Where this version's outputs go: ``processed/<key>/<version id or etag>/``."""
-        return f"processed/{self.key}/{self.version_id or self.etag}/"
+    def key_prefix(self) -> str:
+        """This key's folder in the output bucket: ``processed/<key>/``, or ``processed/_hashed/<sha256 of the
+        key>/`` when the full form would leave no room for a profile's output names under S3's 1,024-byte limit
+        (the full key is in every manifest and failure record)."""
+        full = f"{OUTPUT_ROOT}{self.key}/"
+        if _utf8_len(full) + VERSION_RESERVE_BYTES + PROFILE_SUFFIX_RESERVE_BYTES <= MAX_S3_KEY_BYTES:
+            return full
+        return f"{HASHED_ROOT}{hashlib.sha256(self.key.encode()).hexdigest()}/"
 
     @property
-    def failure_key(self) -> str:
-        """Where a permanent failure for this key is recorded."""
-        return f"failed/{self.key}.json"
+    def output_prefix(self) -> str:
+        """This version's folder: ``<key_prefix><version id or etag>/``; each profile writes in a subfolder."""
+        return f"{self.key_prefix}{self.version_id or self.etag}/"
+
+    def profile_prefix(self, profile: str) -> str:
+        """Where ``profile``'s outputs for this version go: ``<output_prefix><profile>/``."""
+        return f"{self.output_prefix}{profile}/"
+
+    def latest_key(self, profile: str) -> str:
+        """The one object that says what the newest outcome for this key and profile is (processed or failed)."""
+        return f"{self.key_prefix}{profile}.latest.json"
+
+    @property
+    def fits(self) -> bool:
+        """Whether this version's prefix leaves room for every profile's outputs (false only for absurd versions)."""
+        return _utf8_len(self.output_prefix) + PROFILE_SUFFIX_RESERVE_BYTES <= MAX_S3_KEY_BYTES
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
 
 
 class _Bucket(BaseModel):

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from video_processing import telemetry
 from video_processing.errors import PermanentJobError
 from video_processing.jobs import IgnoredInput, VideoJob, read_sqs_body
+from video_processing.limits import DEFAULT_LIMITS, MediaLimits
 from video_processing.processing import JobResult, Profile, process_video, record_failure
 from video_processing.telemetry import MetricPoint
 
@@ -138,6 +139,7 @@ def process_message(
     profile: Profile,
     max_bytes: int,
     workdir: Path | None = None,
+    limits: MediaLimits = DEFAULT_LIMITS,
 ) -> list[Outcome]:
     """Run every input of one (opened) SQS body; see the module docstring for what each input becomes.
 
@@ -155,10 +157,16 @@ def process_message(
                     profile=profile,
                     max_bytes=max_bytes,
                     workdir=workdir,
+                    limits=limits,
                 )
             except PermanentJobError as error:
                 where = record_failure(
-                    job, error, message_id=message_id, s3_client=s3_client, output_bucket=output_bucket
+                    job,
+                    error,
+                    message_id=message_id,
+                    s3_client=s3_client,
+                    output_bucket=output_bucket,
+                    profile=profile,
                 )
                 outcomes.append(_failed(job, error, where))
                 continue

@@ -1,8 +1,16 @@
 """Process one video job end to end: check, download, probe, make outputs, upload, record completion.
 
-Delivery is at least once, so this is idempotent: outputs go under keys derived from the object version, and
-``manifest.json``, written last with a conditional put, marks them complete. A set of outputs without a manifest
-is partial and gets redone.
+Delivery is at least once, so this is idempotent: outputs go under keys derived from the object version and the
+profile, and ``manifest.json``, written last with a conditional put, marks them complete. A set of outputs without
+a manifest is partial and gets redone.
+
+Layout in the output bucket, per source key (``<key folder>`` is ``processed/<key>/``, or
+``processed/_hashed/<sha256 of the key>/`` for keys too long for S3's 1,024-byte limit once outputs are added)::
+
+    <key folder><version id or ETag>/<profile>/metadata.json, thumbnail.jpg, <rendition>.mp4, manifest.json
+    <key folder><version id or ETag>/<profile>/failure.json      why that version can never succeed
+    <key folder><profile>.latest.json                            the newest outcome: processed or failed
+
 """
 
 from __future__ import annotations
@@ -13,22 +21,35 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from video_processing import ffmpeg
-from video_processing.errors import EmptyObjectError, ObjectGoneError, PermanentJobError, TooLargeError
-from video_processing.jobs import VideoJob
+from video_processing.errors import (
+    EmptyObjectError,
+    ObjectGoneError,
+    ObjectReplacedError,
+    OutputKeyTooLongError,
+    PermanentJobError,
+    TooLargeError,
+)
+from video_processing.jobs import MAX_S3_KEY_BYTES, VideoJob
+from video_processing.limits import DEFAULT_LIMITS, MediaLimits
+from video_processing.profiles import (
+    FAILURE_NAME,
+    MANIFEST_NAME,
+    METADATA_NAME,
+    THUMBNAIL_NAME,
+    VideoProfile,
+    get_profile,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-Profile = Literal["preview", "transcode"]
-
-MANIFEST_NAME = "manifest.json"
-# Rendition name -> short side in pixels (720p is 1280x720 landscape, 720x1280 portrait).
-RENDITIONS: dict[str, int] = {"720p": 720, "480p": 480}
+# A profile name from video_processing.profiles.PROFILES ("preview", "transcode"), or a VideoProfile.
+Profile = str | VideoProfile
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket"})
 _CONTENT_TYPES = {".json": "application/json", ".jpg": "image/jpeg", ".mp4": "video/mp4"}
@@ -53,16 +74,42 @@ def process_video(
     profile: Profile,
     max_bytes: int,
     workdir: Path | None = None,
+    limits: MediaLimits = DEFAULT_LIMITS,
 ) -> JobResult:
-    """Make the ``profile``'s outputs for ``job`` under ``job.output_prefix`` in ``output_bucket``.
+    """Make ``profile``'s outputs for ``job`` under ``job.profile_prefix(profile)`` in ``output_bucket``.
 
     ``preview``: metadata.json + thumbnail.jpg. ``transcode``: those + 720p.mp4 / 480p.mp4 (never upscaled).
-    Raises ``PermanentJobError`` subclasses for inputs that can never succeed; anything else is transient.
+    ``limits`` bound what one input may use (default :data:`~video_processing.limits.DEFAULT_LIMITS`).
+    Raises ``PermanentJobError`` subclasses (their ``profile`` set, for :func:`record_failure`) for inputs that can
+    never succeed; ``UnknownProfileError`` for a profile name not in the registry; anything else is transient.
     """
+    chosen = get_profile(profile)
+    try:
+        return _process(job, s3_client, output_bucket, chosen, max_bytes, workdir, limits)
+    except PermanentJobError as error:
+        error.profile = chosen.name
+        raise
+
+
+def _process(
+    job: VideoJob,
+    s3_client: S3Client,
+    output_bucket: str,
+    profile: VideoProfile,
+    max_bytes: int,
+    workdir: Path | None,
+    limits: MediaLimits,
+) -> JobResult:
     started = time.monotonic()
-    manifest_key = job.output_prefix + MANIFEST_NAME
+    if not job.fits:
+        raise OutputKeyTooLongError(
+            f"the output keys for version {job.version_id or job.etag!r} would exceed S3's {MAX_S3_KEY_BYTES}-byte "
+            "limit even with the key hashed"
+        )
+    prefix = job.profile_prefix(profile.name)
+    manifest_key = prefix + MANIFEST_NAME
     # Idempotency first: a duplicate delivery costs one GET, even when the source has since been deleted.
-    manifest = _read_manifest(s3_client, output_bucket, manifest_key)
+    manifest = _read_json(s3_client, output_bucket, manifest_key)
     if manifest is not None:
         return JobResult(
             job=job,
@@ -84,36 +131,17 @@ def process_video(
         except ClientError as error:
             _raise_gone_if_not_found(error, job)
             raise
-        info = ffmpeg.probe(source)
-        metadata = {"profile": profile, "source": _source(job), "video": asdict(info)}
-        files = _make_outputs(source, workspace / "out", info, metadata, profile)
+        info = ffmpeg.probe(source, limits)
+        ffmpeg.check_limits(info, limits)
+        metadata = {"profile": profile.name, "source": _source(job), "video": asdict(info)}
+        files = _make_outputs(source, workspace / "out", info, metadata, profile, limits)
 
-        outputs = [job.output_prefix + path.name for path in files]
+        outputs = [prefix + path.name for path in files]
         for path, key in zip(files, outputs, strict=True):
             s3_client.upload_file(str(path), output_bucket, key, ExtraArgs={"ContentType": _CONTENT_TYPES[path.suffix]})
 
     outputs.append(manifest_key)
-    manifest_body = {
-        "outputs": outputs,
-        "profile": profile,
-        "source": _source(job),
-        "metadata": metadata,
-        "completed_at": _now(),
-    }
-    try:
-        s3_client.put_object(
-            Bucket=output_bucket,
-            Key=manifest_key,
-            Body=json.dumps(manifest_body, indent=2).encode(),
-            ContentType="application/json",
-            IfNoneMatch="*",
-        )
-        duplicate = False
-    except ClientError as error:
-        if _error_code(error) != "PreconditionFailed":
-            raise
-        # Another consumer finished the same job while we worked; its outputs have the same keys as ours.
-        duplicate = True
+    duplicate = _complete(s3_client, output_bucket, job, profile.name, outputs, metadata)
     return JobResult(
         job=job,
         outputs=tuple(outputs),
@@ -123,38 +151,89 @@ def process_video(
     )
 
 
-def record_failure(
-    job: VideoJob, error: PermanentJobError, *, message_id: str, s3_client: S3Client, output_bucket: str
-) -> str:
-    """Write ``failed/<key>.json`` saying why ``job`` can never succeed; return that key.
+def _complete(
+    s3_client: S3Client, bucket: str, job: VideoJob, profile: str, outputs: list[str], metadata: dict[str, Any]
+) -> bool:
+    """Write the manifest (last, conditionally) and point the key's latest outcome at it; True for a duplicate."""
+    manifest_key = outputs[-1]
+    manifest_body = {
+        "outputs": outputs,
+        "profile": profile,
+        "source": _source(job),
+        "metadata": metadata,
+        "completed_at": _now(),
+    }
+    try:
+        _put_json(s3_client, bucket, manifest_key, manifest_body, IfNoneMatch="*")
+    except ClientError as error:
+        if _error_code(error) != "PreconditionFailed":
+            raise
+        # Another consumer finished the same job while we worked; its outputs have the same keys as ours.
+        return True
+    _write_latest(s3_client, bucket, job, profile, state="processed", record=manifest_key)
+    return False
 
-    Idempotent: a redelivery overwrites the same record.
+
+def record_failure(
+    job: VideoJob,
+    error: PermanentJobError,
+    *,
+    message_id: str,
+    s3_client: S3Client,
+    output_bucket: str,
+    profile: Profile | None = None,
+) -> str:
+    """Write ``<profile prefix>failure.json`` saying why this version of ``job`` can never succeed; return its key.
+
+    The record sits where this version's outputs would have gone, so records for different versions, buckets'
+    keys or profiles never overwrite each other; ``<key folder><profile>.latest.json`` then points at it.
+    ``profile`` defaults to the one ``process_video`` stored on ``error``. Idempotent: a redelivery overwrites the
+    same record.
     """
+    name = get_profile(profile).name if profile is not None else error.profile
+    if name is None:
+        raise ValueError("record_failure needs profile=... for an error that did not come from process_video")
+    failure_key = job.profile_prefix(name) + FAILURE_NAME
     record = {
         "reason": error.reason,
         "message": error.message,
         "message_id": message_id,
+        "profile": name,
         "source": _source(job),
         "time": _now(),
     }
+    _put_json(s3_client, output_bucket, failure_key, record)
+    _write_latest(s3_client, output_bucket, job, name, state="failed", record=failure_key, reason=error.reason)
+    return failure_key
+
+
+def _write_latest(
+    s3_client: S3Client, bucket: str, job: VideoJob, profile: str, *, state: str, record: str, reason: str = ""
+) -> None:
+    """Point ``<key folder><profile>.latest.json`` at the newest outcome, so "what is the state of this key now"
+    is one GET. Older failure records stay as history; the pointer supersedes them."""
+    latest: dict[str, Any] = {"state": state, "profile": profile, "record": record, "source": _source(job)}
+    if reason:
+        latest["reason"] = reason
+    latest["time"] = _now()
+    _put_json(s3_client, bucket, job.latest_key(profile), latest)
+
+
+def _put_json(s3_client: S3Client, bucket: str, key: str, body: dict[str, Any], **extra: Any) -> None:
     s3_client.put_object(
-        Bucket=output_bucket,
-        Key=job.failure_key,
-        Body=json.dumps(record, indent=2).encode(),
-        ContentType="application/json",
+        Bucket=bucket, Key=key, Body=json.dumps(body, indent=2).encode(), ContentType="application/json", **extra
     )
-    return job.failure_key
 
 
-def _read_manifest(s3_client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
+def _read_json(s3_client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         response = s3_client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if _error_code(error) == "NoSuchKey":
             return None
         raise
-    manifest: dict[str, Any] = json.loads(response["Body"].read())
-    return manifest
+    document: dict[str, Any] = json.loads(response["Body"].read())
+    return document
 
 
 def _check_source(s3_client: S3Client, job: VideoJob, max_bytes: int) -> str | None:
@@ -170,7 +249,10 @@ def _check_source(s3_client: S3Client, job: VideoJob, max_bytes: int) -> str | N
     etag = head["ETag"].strip('"')
     if not job.version_id and job.etag and etag != job.etag:
         # Overwritten since the event; the new upload has an event of its own.
-        raise ObjectGoneError(f"s3://{job.bucket}/{job.key} was replaced (ETag {etag}, the job names {job.etag})")
+        raise ObjectReplacedError(
+            f"s3://{job.bucket}/{job.key} was replaced (ETag {etag}, the job names {job.etag}); "
+            "the new object's own event covers it"
+        )
     size = head["ContentLength"]
     if size == 0:
         raise EmptyObjectError(f"s3://{job.bucket}/{job.key} is empty (0 bytes)")
@@ -181,23 +263,22 @@ def _check_source(s3_client: S3Client, job: VideoJob, max_bytes: int) -> str | N
 
 
 def _make_outputs(
-    source: Path, out: Path, info: ffmpeg.VideoInfo, metadata: dict[str, Any], profile: Profile
+    source: Path,
+    out: Path,
+    info: ffmpeg.VideoInfo,
+    metadata: dict[str, Any],
+    profile: VideoProfile,
+    limits: MediaLimits,
 ) -> list[Path]:
     out.mkdir()
-    metadata_file = out / "metadata.json"
+    metadata_file = out / METADATA_NAME
     metadata_file.write_text(json.dumps(metadata, indent=2))
-    thumbnail = out / "thumbnail.jpg"
-    ffmpeg.make_thumbnail(source, thumbnail, info)
-    files = [metadata_file, thumbnail]
-    if profile == "transcode":
-        source_short_side = min(info.width, info.height)
-        for name, short_side in RENDITIONS.items():
-            if short_side > source_short_side:
-                continue  # never upscale
-            rendition = out / f"{name}.mp4"
-            ffmpeg.make_rendition(source, rendition, info, short_side=short_side)
-            files.append(rendition)
-    return files
+    thumbnail = out / THUMBNAIL_NAME
+    ffmpeg.make_thumbnail(source, thumbnail, info, thumbnail=profile.thumbnail, limits=limits)
+    renditions = ffmpeg.make_renditions(
+        source, out, info, profile.renditions_for(info.width, info.height), limits=limits
+    )
+    return [metadata_file, thumbnail, *renditions]
 
 
 def _raise_gone_if_not_found(error: ClientError, job: VideoJob) -> None:

@@ -42,3 +42,96 @@ def make_sample_video(
         timeout=120,
     )
     return path
+
+
+def _ffmpeg(*args: str, stdout: int | None = None) -> bytes:
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args],
+        check=True,
+        timeout=120,
+        stdout=stdout,
+    )
+    return done.stdout or b""
+
+
+def _h264(source: str, dest: Path, *extra: str, pix_fmt: str = "yuv420p") -> Path:
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        *extra,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        pix_fmt,
+        "-y",
+        str(dest),
+    )
+    return dest
+
+
+def make_pixel_bomb(path: Path, *, side: int = 8000, frames: int = 3) -> Path:
+    """A tiny H.264 file (about 190 KB) of ``frames`` gray ``side`` x ``side`` frames: each decodes to
+    ``side``² x 1.5 bytes (96 MB at 8000), and a decoder holds several."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Scaling a 16x16 source up is far cheaper than generating the big frames directly.
+    return _h264(
+        f"color=c=gray:s=16x16:r=25,scale={side}:{side}:flags=neighbor", path, "-frames:v", str(frames), "-threads", "1"
+    )
+
+
+def make_edge_case_corpus(directory: Path) -> dict[str, Path]:
+    """Generate the edge-case uploads (each a few KB to a few hundred KB) into ``directory``; name -> file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    clip = make_sample_video(directory / "plain.mp4", seconds=1, size="640x480")
+    corpus: dict[str, Path] = {}
+    corpus["one_frame"] = _h264("testsrc=size=640x480:rate=25", directory / "one_frame.mp4", "-frames:v", "1")
+    corpus["no_video_stream"] = directory / "no_video_stream.m4a"
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-y", str(corpus["no_video_stream"]))
+    corpus["huge_frame"] = make_pixel_bomb(directory / "huge_frame.mp4")
+    # Matroska written to a pipe has no duration in its header ("Duration: N/A").
+    corpus["zero_duration_metadata"] = directory / "zero_duration_metadata.mkv"
+    corpus["zero_duration_metadata"].write_bytes(
+        _ffmpeg("-i", str(clip), "-c", "copy", "-f", "matroska", "pipe:1", stdout=subprocess.PIPE)
+    )
+    # Two frames ten hours apart: a header that declares 10 h for a few KB of content.
+    corpus["long_declared_duration"] = _h264(
+        "testsrc=size=640x480:rate=25",
+        directory / "long_declared_duration.mkv",
+        "-frames:v",
+        "2",
+        "-vf",
+        "setpts=N*36000/TB",
+        "-fps_mode",
+        "passthrough",
+    )
+    data = clip.read_bytes()
+    corpus["truncated"] = directory / "truncated.mp4"
+    corpus["truncated"].write_bytes(data[: len(data) // 2])
+    corpus["corrupt_header"] = directory / "corrupt_header.mp4"
+    corpus["corrupt_header"].write_bytes(bytes(64) + data[64:])
+    corpus["odd_dimensions"] = _h264(
+        "testsrc=size=641x481:rate=25:duration=0.5", directory / "odd.mp4", pix_fmt="yuv444p"
+    )
+    corpus["rotation_metadata"] = directory / "rotation.mp4"
+    _ffmpeg("-display_rotation", "90", "-i", str(clip), "-c", "copy", "-y", str(corpus["rotation_metadata"]))
+    corpus["ten_bit"] = _h264(
+        "testsrc=size=640x480:rate=25:duration=0.5", directory / "ten_bit.mp4", pix_fmt="yuv420p10le"
+    )
+    corpus["variable_frame_rate"] = _h264(
+        "testsrc=size=640x480:rate=25:duration=1",
+        directory / "vfr.mp4",
+        "-vf",
+        "setpts='N/25/TB+if(gt(N,10),0.5/TB,0)'",
+        "-fps_mode",
+        "vfr",
+    )
+    many = directory / "many_streams.mkv"
+    tones = [arg for _ in range(20) for arg in ("-f", "lavfi", "-i", "sine=duration=0.5")]
+    maps = [arg for index in range(21) for arg in ("-map", str(index))]
+    _ffmpeg("-i", str(clip), *tones, *maps, "-c:v", "copy", "-c:a", "aac", "-y", str(many))
+    corpus["many_streams"] = many
+    return corpus

@@ -42,6 +42,7 @@ class Path_:
     processed: str
     queue_url: str
     dlq_url: str
+    profile: str  # the consumer's video profile: its outputs go under processed/<key>/<version>/<profile>/
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     os.environ.update(saved)  # load_handler sets the function's environment variables in os.environ
 
 
-def make_path(endpoint: str, name: str, *, visibility_timeout: int) -> Path_:
+def make_path(endpoint: str, name: str, *, visibility_timeout: int, profile: str) -> Path_:
     """Uploads bucket -(ObjectCreated uploads/)-> queue (DLQ after 3 receives); versioned output bucket."""
     s3, sqs = client("s3", endpoint), client("sqs", endpoint)
     dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
@@ -78,7 +79,7 @@ def make_path(endpoint: str, name: str, *, visibility_timeout: int) -> Path_:
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     notify_queue_of_uploads(s3, uploads, queue_arn)
-    return Path_(uploads, processed, queue_url, dlq_url)
+    return Path_(uploads, processed, queue_url, dlq_url, profile)
 
 
 def upload(endpoint: str, path: Path_, key: str, data: bytes) -> VideoJob:
@@ -103,20 +104,24 @@ def assert_outputs(endpoint: str, path: Path_, valid: list[VideoJob], failures: 
     s3 = client("s3", endpoint)
     processed = keys(endpoint, path.processed, "processed/")
     manifests = sorted(k for k in processed if k.endswith("/manifest.json"))
-    assert manifests == sorted(job.output_prefix + "manifest.json" for job in valid)
+    assert manifests == sorted(job.profile_prefix(path.profile) + "manifest.json" for job in valid)
     for manifest_key in manifests:
         # Completed exactly once: the manifest (written last, conditionally) has a single version.
         versions = s3.list_object_versions(Bucket=path.processed, Prefix=manifest_key).get("Versions", [])
         assert len(versions) == 1, f"{manifest_key} was written {len(versions)} times"
         manifest = json.loads(s3.get_object(Bucket=path.processed, Key=manifest_key)["Body"].read())
         assert set(manifest["outputs"]) <= set(processed)
-    # No partial set: every object under processed/ belongs to a prefix whose manifest exists.
+    # No partial set: every output belongs to a prefix whose manifest exists (failure records and the
+    # per-key latest-outcome pointers aside).
     prefixes = {m.removesuffix("manifest.json") for m in manifests}
-    assert [k for k in processed if not any(k.startswith(p) for p in prefixes)] == []
+    outputs = [k for k in processed if not k.endswith(("/failure.json", ".latest.json"))]
+    assert [k for k in outputs if not any(k.startswith(p) for p in prefixes)] == []
     records = {}
-    for key in keys(endpoint, path.processed, "failed/"):
-        records[key] = json.loads(s3.get_object(Bucket=path.processed, Key=key)["Body"].read())["reason"]
-    assert records == {f"failed/{key}.json": reason for key, reason in failures.items()}
+    for key in processed:
+        if key.endswith("/failure.json"):
+            record = json.loads(s3.get_object(Bucket=path.processed, Key=key)["Body"].read())
+            records[record["source"]["key"]] = record["reason"]
+    assert records == failures
 
 
 def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(endpoint: str, tmp_path: Path) -> None:
@@ -126,7 +131,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
 
     # GIVEN a Lambda path: 12 videos, 4 of them announced twice, 3 whose first delete is lost (redelivered),
     # one malformed message, one text file, one video deleted before it is processed
-    lam = make_path(endpoint, "lambda-jobs", visibility_timeout=2)
+    lam = make_path(endpoint, "lambda-jobs", visibility_timeout=2, profile="preview")
     lam_valid = [upload(endpoint, lam, f"uploads/lambda video {i:02}.mp4", small) for i in range(12)]
     sqs.send_message(QueueUrl=lam.queue_url, MessageBody=MALFORMED_BODY)
     upload(endpoint, lam, "uploads/readme.txt", b"not a video\n" * 10)
@@ -163,7 +168,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     )
 
     # ... and a fleet path: 14 videos (4 longer ones, 4 announced twice), one text file, one deleted video
-    fleet = make_path(endpoint, "fleet-jobs", visibility_timeout=4)
+    fleet = make_path(endpoint, "fleet-jobs", visibility_timeout=4, profile="transcode")
     fleet_valid = [upload(endpoint, fleet, f"uploads/long {i}.mp4", longer) for i in range(4)]
     fleet_valid += [upload(endpoint, fleet, f"uploads/fleet video {i:02}.mp4", small) for i in range(10)]
     upload(endpoint, fleet, "uploads/notes.txt", b"plain text\n" * 10)

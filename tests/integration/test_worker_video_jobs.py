@@ -77,7 +77,7 @@ def test_a_video_is_transcoded_and_its_message_deleted_and_a_redelivery_is_a_dup
 
     # THEN the outputs are in the output bucket once, under the version's prefix, and both messages are gone
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=buckets[1], Prefix=job.output_prefix)["Contents"]}
-    assert {job.output_prefix + name for name in ("metadata.json", "thumbnail.jpg")} <= keys
+    assert {job.profile_prefix("transcode") + name for name in ("metadata.json", "thumbnail.jpg")} <= keys
     assert running.counters.jobs() == {"received": 2, "succeeded": 1, "duplicates": 1, "deleted": 2}
     assert queue_depth(sqs, queue.url) == (0, 0)
 
@@ -96,7 +96,9 @@ def test_an_object_that_is_not_a_video_is_recorded_as_failed_and_consumed(
     running.stop()
 
     # THEN the failure is recorded with its reason and the message is consumed (retrying cannot help)
-    record = json.loads(s3.get_object(Bucket=buckets[1], Key=job.failure_key)["Body"].read())
+    record = json.loads(
+        s3.get_object(Bucket=buckets[1], Key=job.profile_prefix("transcode") + "failure.json")["Body"].read()
+    )
     assert record["message_id"] == message_id
     assert record["reason"]
     assert running.counters.get("permanent_failures") == 1
@@ -202,7 +204,7 @@ def test_an_encrypted_job_is_transcoded_and_its_message_deleted(
 
     # THEN the video is transcoded and the message is gone
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=buckets[1], Prefix=job.output_prefix)["Contents"]}
-    assert {job.output_prefix + name for name in ("metadata.json", "thumbnail.jpg")} <= keys
+    assert {job.profile_prefix("transcode") + name for name in ("metadata.json", "thumbnail.jpg")} <= keys
     assert running.counters.jobs() == {"received": 1, "succeeded": 1, "deleted": 1}
     assert queue_depth(sqs, queue.url) == (0, 0)
 

@@ -18,6 +18,8 @@ from typing import TypeVar
 
 from moto.server import ThreadedMotoServer
 
+from demo.moto_compat import s3_key_length_enforced
+
 T = TypeVar("T")
 REGION = "us-east-1"
 DUMMY_CLIENT_ARGS = {"region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -31,17 +33,20 @@ DUMMY_ENV = {
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Start a ThreadedMotoServer on a free port (port 0), yield its endpoint URL, stop it on exit."""
+    """Start a ThreadedMotoServer on a free port (port 0), yield its endpoint URL, stop it on exit.
+
+    It refuses S3 keys over 1,024 bytes, as S3 does (stock moto accepts any length)."""
     # werkzeug logs one line per request to stderr; thousands of them drown test and benchmark output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        _, port = server.get_host_and_port()
-        # "localhost", not 127.0.0.1: moto derives S3 bucket names from the host in some URLs.
-        yield f"http://localhost:{port}"
-    finally:
-        server.stop()
+    with s3_key_length_enforced():
+        server.start()
+        try:
+            _, port = server.get_host_and_port()
+            # "localhost", not 127.0.0.1: moto derives S3 bucket names from the host in some URLs.
+            yield f"http://localhost:{port}"
+        finally:
+            server.stop()
 
 
 def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:

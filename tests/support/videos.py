@@ -52,9 +52,9 @@ def ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     calls: list[list[str]] = []
     real_run = video_ffmpeg.run_ffmpeg
 
-    def spy(args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+    def spy(args: Sequence[str], **options: Any) -> subprocess.CompletedProcess[str]:
         calls.append(list(args))
-        return real_run(args, timeout=timeout)
+        return real_run(args, **options)
 
     monkeypatch.setattr(video_ffmpeg, "run_ffmpeg", spy)
     return calls

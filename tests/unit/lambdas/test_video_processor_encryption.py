@@ -51,7 +51,7 @@ def preview_outputs(plain_record: dict[str, Any]) -> set[str]:
     """The complete preview set for the video a plain notification names (under its version id, or its ETag
     when the event carries none, as plain moto's do)."""
     (job,) = jobs_from_sqs_body(plain_record["body"])
-    return {job.output_prefix + name for name in PREVIEW_FILES}
+    return {job.profile_prefix("preview") + name for name in PREVIEW_FILES} | {job.latest_key("preview")}
 
 
 def video_record(pipeline: Pipeline, key: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import warnings
@@ -27,9 +28,17 @@ PREVIEW_FILES = ("metadata.json", "thumbnail.jpg", "manifest.json")
 
 
 def preview_outputs(pipeline: Pipeline, key: str) -> set[str]:
-    """The complete preview set for ``key``. moto's events carry no versionId, so the prefix uses the ETag."""
+    """The complete preview set for ``key`` and the key's latest-outcome pointer. moto's events carry no
+    versionId, so the prefix uses the ETag."""
     etag = pipeline.s3.head_object(Bucket=UPLOADS_BUCKET, Key=key)["ETag"].strip('"')
-    return {f"processed/{key}/{etag}/{name}" for name in PREVIEW_FILES}
+    return {f"processed/{key}/{etag}/preview/{name}" for name in PREVIEW_FILES} | {
+        f"processed/{key}/preview.latest.json"
+    }
+
+
+def failure_record(key: str, body: bytes) -> str:
+    """Where the preview failure record for the upload of ``body`` at ``key`` goes (a single-part ETag is its MD5)."""
+    return f"processed/{key}/{hashlib.md5(body).hexdigest()}/preview/failure.json"  # noqa: S324 (S3's ETag)
 
 
 def test_batch_of_ten_videos_gives_ten_output_sets(
@@ -84,10 +93,13 @@ def test_mixed_batch_reports_only_the_malformed_message_and_records_permanent_fa
         "uploads/empty.mp4": "empty_object",
         "uploads/gone.mp4": "object_gone",
     }
-    assert pipeline.output_keys() == preview_outputs(pipeline, video) | {f"failed/{key}.json" for key in failures}
+    bodies = {"uploads/notes.mp4": b"these are meeting notes, not a video\n", "uploads/empty.mp4": b""}
+    record_keys = {key: failure_record(key, bodies.get(key, CLIP)) for key in failures}
+    pointers = {f"processed/{key}/preview.latest.json" for key in failures}
+    assert pipeline.output_keys() == preview_outputs(pipeline, video) | set(record_keys.values()) | pointers
     message_ids = {json.loads(r["body"])["Records"][0]["s3"]["object"]["key"]: r["messageId"] for r in records[1:]}
     for key, reason in failures.items():
-        record = pipeline.output_json(f"failed/{key}.json")
+        record = pipeline.output_json(record_keys[key])
         assert record["reason"] == reason
         assert record["source"]["bucket"] == UPLOADS_BUCKET
         assert record["source"]["key"] == key
@@ -170,7 +182,7 @@ def test_reordered_deliveries_give_the_same_result(
     assert pipeline.output_keys() == (
         preview_outputs(pipeline, "uploads/a.mp4")
         | preview_outputs(pipeline, "uploads/b.mp4")
-        | {"failed/uploads/c.mp4.json"}
+        | {failure_record("uploads/c.mp4", b"not a video"), "processed/uploads/c.mp4/preview.latest.json"}
     )
 
 
@@ -237,8 +249,9 @@ def test_a_video_over_the_size_limit_is_rejected_before_download(
 
     # THEN the message is consumed, the failure is recorded as too_large, and ffmpeg never ran
     assert response == {"batchItemFailures": []}
-    assert pipeline.output_keys() == {"failed/uploads/big.mp4.json"}
-    record = pipeline.output_json("failed/uploads/big.mp4.json")
+    record_key = failure_record("uploads/big.mp4", CLIP)
+    assert pipeline.output_keys() == {record_key, "processed/uploads/big.mp4/preview.latest.json"}
+    record = pipeline.output_json(record_key)
     assert record["reason"] == "too_large"
     assert f"limit of {len(CLIP) - 1} bytes" in record["message"]
     assert ffmpeg_calls == []

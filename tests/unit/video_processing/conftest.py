@@ -1,2 +1,3 @@
 from tests.support.aws import aws, s3  # noqa: F401  (pytest fixtures)
 from tests.support.videos import ffmpeg_calls  # noqa: F401  (pytest fixture)
+from tests.unit.video_processing.buckets import buckets  # noqa: F401  (pytest fixture)

@@ -10,6 +10,7 @@ import pytest
 from tests.support.videos import cached_video, make_test_video, media_info
 from video_processing import FfmpegError, NotAVideoError, VideoInfo, probe
 from video_processing import ffmpeg as video_ffmpeg
+from video_processing.profiles import Rendition
 
 
 def test_probe_reads_duration_size_codec_and_fps() -> None:
@@ -23,6 +24,7 @@ def test_probe_reads_duration_size_codec_and_fps() -> None:
         container="mov,mp4,m4a,3gp,3g2,mj2",
         has_audio=False,
         rotation=0,
+        streams=1,
     )
 
 
@@ -79,13 +81,19 @@ def test_thumbnail_is_at_most_320_wide_and_never_upscaled(tmp_path: Path, size: 
     assert media_info(thumbnail)["size"] == expected
 
 
-def test_rendition_keeps_aspect_ratio_with_even_dimensions(tmp_path: Path) -> None:
-    # GIVEN a 4:3 source, WHEN a 240p rendition is made, THEN it is 320x240 H.264 (not stretched, even sizes)
-    source = cached_video(size="640x480")
-    rendition = tmp_path / "240p.mp4"
-    video_ffmpeg.make_rendition(source, rendition, probe(source), short_side=240)
-    info = media_info(rendition)
-    assert (info["size"], info["codec"]) == ((320, 240), "h264")
+def test_renditions_keep_aspect_ratio_with_even_dimensions_from_one_run(
+    tmp_path: Path, ffmpeg_calls: list[list[str]]
+) -> None:
+    # GIVEN a 4:3 source with sound, WHEN 240p and 180p renditions are made
+    source = cached_video(size="640x480", audio=True)
+    ladder = [Rendition(name="240p", short_side=240), Rendition(name="180p", short_side=180)]
+    paths = video_ffmpeg.make_renditions(source, tmp_path, probe(source), ladder)
+    # THEN one ffmpeg run made both: H.264, not stretched, even sizes, each with the sound
+    assert [path.name for path in paths] == ["240p.mp4", "180p.mp4"]
+    assert len(ffmpeg_calls) == 2  # the probe, then one run for every rendition
+    sizes = [(media_info(path)["size"], media_info(path)["codec"]) for path in paths]
+    assert sizes == [((320, 240), "h264"), ((240, 180), "h264")]
+    assert all(probe(path).has_audio for path in paths)
 
 
 def test_the_bundled_ffmpeg_has_libx264() -> None:

@@ -61,7 +61,8 @@ def test_a_real_s3_event_parses_with_version_and_quoted_etag_stripped() -> None:
         bucket="uploads", key="uploads/clip.mp4", version_id="3HL4kqtJvjVBH40Nrjfkd", etag="d41d8cd98f00b204", size=1024
     )
     assert job.output_prefix == "processed/uploads/clip.mp4/3HL4kqtJvjVBH40Nrjfkd/"
-    assert job.failure_key == "failed/uploads/clip.mp4.json"
+    assert job.profile_prefix("transcode") == "processed/uploads/clip.mp4/3HL4kqtJvjVBH40Nrjfkd/transcode/"
+    assert job.latest_key("transcode") == "processed/uploads/clip.mp4/transcode.latest.json"
 
 
 def test_without_a_version_the_output_prefix_uses_the_etag() -> None:

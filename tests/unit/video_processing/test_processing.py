@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -10,6 +9,7 @@ import pytest
 
 from tests.support.aws import REGION, count_calls
 from tests.support.videos import cached_video_bytes, media_info
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from video_processing import (
     EmptyObjectError,
     FfmpegError,
@@ -26,46 +26,18 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3.client import S3Client
 
-SOURCE = "video-uploads"
-OUTPUT = "video-processed"
-LIMIT = 50 * 1024 * 1024
-
-
-@pytest.fixture
-def buckets(s3: S3Client) -> S3Client:
-    s3.create_bucket(Bucket=SOURCE)
-    s3.put_bucket_versioning(Bucket=SOURCE, VersioningConfiguration={"Status": "Enabled"})
-    s3.create_bucket(Bucket=OUTPUT)
-    return s3
-
-
-def upload(s3: S3Client, key: str, body: bytes) -> VideoJob:
-    """Put ``body`` and return the job its S3 event would describe."""
-    response = s3.put_object(Bucket=SOURCE, Key=key, Body=body)
-    return VideoJob(
-        bucket=SOURCE, key=key, version_id=response["VersionId"], etag=response["ETag"].strip('"'), size=len(body)
-    )
-
-
-def output_keys(s3: S3Client) -> set[str]:
-    return {obj["Key"] for obj in s3.list_objects_v2(Bucket=OUTPUT).get("Contents", [])}
-
-
-def read_json(s3: S3Client, key: str) -> Any:
-    return json.loads(s3.get_object(Bucket=OUTPUT, Key=key)["Body"].read())
-
 
 def test_preview_writes_metadata_thumbnail_and_manifest_last(buckets: S3Client, tmp_path: Path) -> None:
     # GIVEN an uploaded 160x120 clip
     job = upload(buckets, "uploads/clip.mp4", cached_video_bytes())
-    prefix = f"processed/uploads/clip.mp4/{job.version_id}/"
+    prefix = f"processed/uploads/clip.mp4/{job.version_id}/preview/"
 
     # WHEN the preview profile runs
     result = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile="preview", max_bytes=LIMIT)
 
     # THEN the outputs are exactly metadata, thumbnail and the manifest (listed last), under the version's prefix
     assert result.outputs == (f"{prefix}metadata.json", f"{prefix}thumbnail.jpg", f"{prefix}manifest.json")
-    assert output_keys(buckets) == set(result.outputs)
+    assert output_keys(buckets) == {*result.outputs, "processed/uploads/clip.mp4/preview.latest.json"}
     assert not result.duplicate
     # AND the metadata describes the video and where it came from
     metadata = read_json(buckets, f"{prefix}metadata.json")
@@ -80,6 +52,7 @@ def test_preview_writes_metadata_thumbnail_and_manifest_last(buckets: S3Client, 
         "container": "mov,mp4,m4a,3gp,3g2,mj2",
         "has_audio": False,
         "rotation": 0,
+        "streams": 1,
     }
     # AND the manifest records the complete set
     manifest = read_json(buckets, f"{prefix}manifest.json")
@@ -115,7 +88,7 @@ def test_transcode_makes_renditions_but_never_upscales(
     assert names == {"metadata.json", "thumbnail.jpg", "manifest.json", *renditions}
     for name, dimensions in renditions.items():
         local = tmp_path / name
-        buckets.download_file(OUTPUT, job.output_prefix + name, str(local))
+        buckets.download_file(OUTPUT, job.profile_prefix("transcode") + name, str(local))
         info = media_info(local)
         assert (info["size"], info["codec"]) == (dimensions, "h264")
         assert info["duration"] == pytest.approx(1.0, abs=0.1)
@@ -141,21 +114,22 @@ def test_a_completed_job_is_not_redone(buckets: S3Client, ffmpeg_calls: list[lis
 def test_a_partial_output_set_without_manifest_is_redone(buckets: S3Client) -> None:
     # GIVEN a consumer that died after uploading the thumbnail but before the manifest
     job = upload(buckets, "uploads/clip.mp4", cached_video_bytes())
-    buckets.put_object(Bucket=OUTPUT, Key=job.output_prefix + "thumbnail.jpg", Body=b"half-written")
+    thumbnail_key = job.profile_prefix("preview") + "thumbnail.jpg"
+    buckets.put_object(Bucket=OUTPUT, Key=thumbnail_key, Body=b"half-written")
 
     # WHEN the message is redelivered
     result = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile="preview", max_bytes=LIMIT)
 
     # THEN the job is done in full and the stale thumbnail replaced
     assert not result.duplicate
-    assert output_keys(buckets) == set(result.outputs)
-    assert buckets.get_object(Bucket=OUTPUT, Key=job.output_prefix + "thumbnail.jpg")["Body"].read() != b"half-written"
+    assert output_keys(buckets) == {*result.outputs, job.latest_key("preview")}
+    assert buckets.get_object(Bucket=OUTPUT, Key=thumbnail_key)["Body"].read() != b"half-written"
 
 
 def test_when_another_consumer_writes_the_manifest_first_the_result_is_a_duplicate(buckets: S3Client) -> None:
     # GIVEN a second consumer that completes the same job just before this one writes its manifest
     job = upload(buckets, "uploads/clip.mp4", cached_video_bytes())
-    manifest_key = job.output_prefix + "manifest.json"
+    manifest_key = job.profile_prefix("preview") + "manifest.json"
     other_consumer = boto3.client("s3", region_name=REGION)
     winner = b'{"written_by": "the other consumer"}'
 
@@ -196,26 +170,15 @@ def test_the_source_is_checked_before_download(buckets: S3Client, ffmpeg_calls: 
     assert ffmpeg_calls == []
 
 
-def test_an_object_replaced_since_its_event_is_gone(buckets: S3Client) -> None:
-    # GIVEN an event without a version (unversioned bucket), and the key overwritten since
-    job = upload(buckets, "uploads/clip.mp4", cached_video_bytes())
-    job_without_version = VideoJob(bucket=SOURCE, key=job.key, version_id=None, etag=job.etag, size=job.size)
-    buckets.put_object(Bucket=SOURCE, Key=job.key, Body=cached_video_bytes(size="320x240"))
-
-    # WHEN / THEN it is not processed under the old ETag: the new upload's own event will do that
-    with pytest.raises(ObjectGoneError, match="was replaced"):
-        process_video(job_without_version, s3_client=buckets, output_bucket=OUTPUT, profile="preview", max_bytes=LIMIT)
-
-
 def test_an_ffmpeg_failure_on_a_valid_video_is_transient(buckets: S3Client, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a real video, and an ffmpeg that fails while making the thumbnail (say the disk filled up)
     job = upload(buckets, "uploads/clip.mp4", cached_video_bytes())
     real_run = video_ffmpeg.run_ffmpeg
 
-    def failing_thumbnail(args: list[str], *, timeout: float) -> Any:
+    def failing_thumbnail(args: list[str], **options: Any) -> Any:
         if "-frames:v" in args:
             args = [*args[:-1], "/nonexistent-dir/thumbnail.jpg"]
-        return real_run(args, timeout=timeout)
+        return real_run(args, **options)
 
     monkeypatch.setattr(video_ffmpeg, "run_ffmpeg", failing_thumbnail)
 
@@ -225,24 +188,33 @@ def test_an_ffmpeg_failure_on_a_valid_video_is_transient(buckets: S3Client, monk
     assert not any(key.endswith("manifest.json") for key in output_keys(buckets))
 
 
-def test_record_failure_writes_one_record_per_key(buckets: S3Client) -> None:
+def test_record_failure_writes_one_record_per_version_and_profile(buckets: S3Client) -> None:
     # GIVEN a permanent failure for a job
     job = VideoJob(bucket=SOURCE, key="uploads/notes.mp4", version_id="v1", etag="e1", size=12)
     error = TooLargeError("s3://video-uploads/uploads/notes.mp4 is 12 bytes, above the limit of 10 bytes")
 
     # WHEN it is recorded twice (a redelivery)
-    first = record_failure(job, error, message_id="m-1", s3_client=buckets, output_bucket=OUTPUT)
-    second = record_failure(job, error, message_id="m-2", s3_client=buckets, output_bucket=OUTPUT)
+    first = record_failure(job, error, message_id="m-1", s3_client=buckets, output_bucket=OUTPUT, profile="preview")
+    second = record_failure(job, error, message_id="m-2", s3_client=buckets, output_bucket=OUTPUT, profile="preview")
 
-    # THEN there is one record, at failed/<key>.json, with the reason, message, source and time
-    assert first == second == "failed/uploads/notes.mp4.json"
-    assert output_keys(buckets) == {first}
+    # THEN there is one record, where that version's preview outputs would go, with reason, message, source, time
+    assert first == second == "processed/uploads/notes.mp4/v1/preview/failure.json"
+    assert output_keys(buckets) == {first, "processed/uploads/notes.mp4/preview.latest.json"}
     record = read_json(buckets, first)
     assert record | {"time": None} == {
         "reason": "too_large",
         "message": str(error),
         "message_id": "m-2",
+        "profile": "preview",
         "source": {"bucket": SOURCE, "key": "uploads/notes.mp4", "version_id": "v1", "etag": "e1"},
         "time": None,
     }
     assert record["time"].endswith("Z")
+
+
+def test_record_failure_needs_a_profile_for_an_error_raised_elsewhere(buckets: S3Client) -> None:
+    # GIVEN a permanent error a consumer raised itself (not from process_video, so it carries no profile)
+    job = VideoJob(bucket=SOURCE, key="uploads/notes.mp4", version_id="v1", etag="e1", size=12)
+    # WHEN / THEN record_failure says what it needs instead of guessing where the record goes
+    with pytest.raises(ValueError, match="needs profile="):
+        record_failure(job, TooLargeError("too big"), message_id="m-1", s3_client=buckets, output_bucket=OUTPUT)

@@ -1,0 +1,78 @@
+"""The edge-case corpus (generated here, nothing committed) through the real processing, both profiles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.videos import media_info
+from video_processing import PermanentJobError, VideoJob, process_video
+from video_processing.samples import make_edge_case_corpus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mypy_boto3_s3.client import S3Client
+
+SOURCE = "video-uploads"
+OUTPUT = "video-processed"
+PROCESSED = "processed"
+
+# name -> what happens to it: "processed" (every output made) or the permanent failure's reason.
+EXPECTED = {
+    "one_frame": PROCESSED,
+    "no_video_stream": "not_a_video",
+    "huge_frame": "too_large_frame",
+    "zero_duration_metadata": PROCESSED,
+    "long_declared_duration": "too_long",
+    "truncated": "not_a_video",
+    "corrupt_header": "not_a_video",
+    "odd_dimensions": PROCESSED,
+    "rotation_metadata": PROCESSED,
+    "ten_bit": PROCESSED,
+    "variable_frame_rate": PROCESSED,
+    "many_streams": "too_many_streams",
+}
+# The displayed size of the 480p rendition each processed input gets (a portrait clip stays portrait).
+RENDITION_480P = {name: (640, 480) for name, outcome in EXPECTED.items() if outcome == PROCESSED}
+RENDITION_480P |= {"rotation_metadata": (480, 640), "odd_dimensions": (640, 480)}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_edge_case_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def test_the_corpus_covers_every_case(corpus: dict[str, Path]) -> None:
+    assert set(corpus) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("profile", ["preview", "transcode"])
+def test_every_edge_case_ends_as_expected(corpus: dict[str, Path], s3: S3Client, tmp_path: Path, profile: str) -> None:
+    # GIVEN every edge case uploaded
+    s3.create_bucket(Bucket=SOURCE)
+    s3.create_bucket(Bucket=OUTPUT)
+    outcomes: dict[str, str] = {}
+    for name, path in corpus.items():
+        etag = s3.put_object(Bucket=SOURCE, Key=f"uploads/{name}", Body=path.read_bytes())["ETag"]
+        job = VideoJob(bucket=SOURCE, key=f"uploads/{name}", version_id=None, etag=etag, size=path.stat().st_size)
+
+        # WHEN the real processing runs on it
+        try:
+            result = process_video(job, s3_client=s3, output_bucket=OUTPUT, profile=profile, max_bytes=10**8)
+        except PermanentJobError as error:
+            outcomes[name] = error.reason
+            continue
+        outcomes[name] = PROCESSED
+        # THEN a processed input has its thumbnail and, for transcode, a 480p rendition the size a viewer sees
+        names = {key.rsplit("/", 1)[1] for key in result.outputs}
+        expected_names = {"metadata.json", "thumbnail.jpg", "manifest.json"}
+        assert names == expected_names | ({"480p.mp4"} if profile == "transcode" else set()), name
+        if profile == "transcode":
+            local = tmp_path / f"{name}.mp4"
+            s3.download_file(OUTPUT, job.profile_prefix(profile) + "480p.mp4", str(local))
+            assert media_info(local)["size"] == RENDITION_480P[name], name
+
+    # AND every input ended as expected: processed, or a permanent failure with its reason (never transient)
+    assert outcomes == EXPECTED
