@@ -53,10 +53,10 @@ lint: setup ## ruff + strict mypy on the runtime code
 	mypy
 
 test: lint ## Lint, then every test (unit, moto, moto server, deploy rehearsal), in parallel
-	pytest -n $(PYTEST_WORKERS)
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: setup ## The unit tests without the slow ones (no bundling, no CDK CLI), in parallel
-	pytest -n $(PYTEST_WORKERS) -m "not slow" tests/unit
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow" tests/unit
 
 synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint the templates
 	rm -rf cdk.out

@@ -23,13 +23,15 @@ def every_bundle() -> list[PythonBundle]:
 
 
 def main(argv: list[str]) -> None:
-    for bundle in every_bundle():
-        if argv == ["--lock"]:
+    if argv == ["--lock"]:
+        for bundle in every_bundle():
             print(f"locked {bundle.requirements}: {bundle.compile_lock().relative_to(REPO_ROOT)}")
-        else:
-            installed = bundle.install_site_packages()
-            print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
-                  f"{installed.relative_to(REPO_ROOT)}")  # fmt: skip
+        return
+    # ... and the Lambda's locked packages for this machine, which the asset import test loads here.
+    for bundle in [*every_bundle(), video_processor_bundle("arm64").for_this_machine()]:
+        installed = bundle.install_site_packages()
+        print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
+              f"{installed.relative_to(REPO_ROOT)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -75,3 +75,9 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[s
         return cache[key]
 
     return synth
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
+    last would keep one worker busy while the others sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

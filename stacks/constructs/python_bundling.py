@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ _RECIPE = Path(__file__).read_bytes()
 LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer")
 """Distributions the Lambda Python runtimes already ship, left out of the Lambda asset (34 MB, mostly botocore's
 service models). The Encryption SDK, which depends on boto3, uses the runtime's copy: tests/unit/stacks/
-test_asset_contents.py imports every module of the asset against its own files plus these."""
+test_asset_bundling.py imports every module of the asset against its own files plus these."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ class PythonBundle:
     def site_packages(self) -> Path:
         """The locked wheels installed for the target (built on first use, then shared by every asset)."""
         return SITE_PACKAGES / f"{self._label}-{self._layer_digest()[:12]}"
+
+    def for_this_machine(self) -> PythonBundle:
+        """The same locked packages built for the Python and architecture running this code, so that a test can
+        import every module of the asset here."""
+        architecture = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+        lock = replace(self, architecture=architecture).lock
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return replace(self, architecture=architecture, python_version=python, lock_file=str(lock))
 
     def asset_hash(self) -> str:
         """A hash of everything that goes into the asset, so CDK re-bundles exactly when one of them changes."""
@@ -186,8 +195,8 @@ class PythonBundle:
     def _install_flags(self) -> list[str]:
         flags = ["--no-deps", "--require-hashes", "-r", str(self.lock), "--only-binary=:all:"]
         flags += ["--implementation", "cp", "--python-version", self.python_version]
-        for platform in self.platforms:
-            flags += ["--platform", platform]
+        for tag in self.platforms:
+            flags += ["--platform", tag]
         return flags
 
     def _source_files(self) -> list[Path]:
