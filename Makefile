@@ -66,12 +66,7 @@ synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint t
 demo: setup ## Deploy every stack into moto server with the pinned CDK CLI, run videos through both paths, destroy
 	python -m demo
 
-cfn-lock: $(VENV)/.installed ## Resolve again: requirements/dev.lock and each asset's locks (with hashes, needs PyPI)
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --quiet \
-		--custom-compile-command "make lock" --output-file requirements/dev.lock
-	python -m stacks.prefetch_wheels --lock
-
-lint: setup ## cfn-lint every template in cdk.out
+cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
 
 cost: setup ## Monthly cost of a workload, e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
