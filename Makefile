@@ -13,16 +13,22 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # Synthesis never needs AWS; make sure nothing from the caller's shell makes it try.
 unexport AWS_PROFILE
 
-.PHONY: help setup lint test synth cfn-lint cost scaling clean
+.PHONY: help setup lock lint test test-fast synth cfn-lint cost scaling clean
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+ASSET_LOCKS := $(wildcard lambdas/video_processor/*.lock worker/*.lock)
+# Test processes: pytest-xdist's "auto" is one per CPU core.
+PYTEST_WORKERS ?= auto
+
+# Every tool and library at the version and hash in requirements/dev.lock; then the project itself, no deps.
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # Node.js 22 or newer runs jsii and the CDK CLI. Where the machine's node is older or missing, a pinned Node LTS from
@@ -49,20 +55,29 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_W
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Linux wheels for the Lambda and worker assets (the only download synthesis needs), cached in build/wheelhouse.
-build/wheelhouse/.prefetched: $(VENV)/.installed cdk.json stacks/prefetch_wheels.py lambdas/video_processor/requirements.txt worker/requirements.txt
+# The locked Linux wheels of every asset (the only download synthesis needs), in build/wheelhouse, installed once
+# per lock into build/site-packages.
+build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) stacks/constructs/python_bundling.py
 	python -m stacks.prefetch_wheels
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed build/wheelhouse/.prefetched ## Create .venv, node_modules, wheels (done by every target)
+
+lock: | $(VENV)/.installed ## Resolve again: requirements/dev.lock and each asset's locks (with hashes, needs PyPI)
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --quiet \
+		--custom-compile-command "make lock" --output-file requirements/dev.lock
+	python -m stacks.prefetch_wheels --lock
 
 lint: setup ## ruff + strict mypy on the runtime code
 	ruff check .
 	ruff format --check .
 	mypy
 
-test: lint ## Lint, then every test (unit, moto, moto server, deploy rehearsal)
-	pytest
+test: lint ## Lint, then every test (unit, moto, moto server, deploy rehearsal), in parallel
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test-fast: setup ## The unit tests without the slow ones (no bundling, no CDK CLI), in parallel
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow" tests/unit
 
 synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint the templates
 	rm -rf cdk.out

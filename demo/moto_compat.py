@@ -3,7 +3,8 @@
 Each one is a narrow patch of moto's CloudFormation support, applied in the process that runs the
 ThreadedMotoServer (the demo, the deploy rehearsal). They change how moto *parses* a template, never the templates
 the CDK app synthesizes: what gets deployed is exactly what `cdk synth` wrote. :data:`APPLIED` lists what was
-patched, so the demo can say so.
+patched, so the demo can say so. They reach into moto's internals, so they are written for exactly one moto
+release: :func:`apply` refuses any other (pyproject.toml pins it).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+MOTO_VERSION = "5.2.5"
+"""The moto release these patches were written and checked against."""
 APPLIED: list[str] = []
 _ORIGINALS: list[tuple[Any, str, Any]] = []
 _MISSING = object()
@@ -21,6 +24,7 @@ _MISSING = object()
 
 def apply() -> list[str]:
     """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them."""
+    check_moto_version()
     if not APPLIED:
         _kms_key_tags()
         _flow_log_s3_prefix()
@@ -30,6 +34,25 @@ def apply() -> list[str]:
         _custom_resource_docker_probe()
         _s3_key_length()
     return list(APPLIED)
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not the release the work-arounds were written for."""
+
+
+def check_moto_version(installed: str | None = None) -> None:
+    """Raise :class:`MotoVersionError` unless moto is exactly :data:`MOTO_VERSION`: patching another release's
+    internals would fail in confusing ways, or silently do nothing."""
+    if installed is None:
+        from importlib.metadata import version
+
+        installed = version("moto")
+    if installed != MOTO_VERSION:
+        raise MotoVersionError(
+            f"demo/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
+            f"run `make setup` (it installs moto=={MOTO_VERSION} from requirements/dev.lock), or re-check every "
+            "work-around in demo/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
+        )
 
 
 def revert() -> None:

@@ -1,41 +1,38 @@
-"""`python -m stacks.prefetch_wheels`: download the Linux wheels that the app's assets need.
+"""`python -m stacks.prefetch_wheels [--lock]`: lock, download and install the Linux wheels the assets need.
 
-`make setup` runs it, so that synthesis and the tests install wheels from build/wheelhouse/ without the network.
+`make setup` runs it without arguments: the locked wheels of every asset (both architectures) are downloaded into
+build/wheelhouse/ and installed into build/site-packages/, so synthesis and the tests bundle without the network
+or pip. `make lock` runs it with ``--lock``: each asset's requirements are resolved again, per target Python and
+architecture, into its lock with hashes.
 """
 
 from __future__ import annotations
 
-import platform
+import sys
 
-from aws_cdk import App
-from aws_cdk import aws_ec2 as ec2
-
-from stacks.config import AppConfig
-from stacks.constructs.worker_fleet import architecture_of, worker_bundle
+from stacks.constructs.python_bundling import REPO_ROOT, PythonBundle
+from stacks.constructs.worker_fleet import worker_bundle
 from stacks.video_pipeline_stack import video_processor_bundle
 
-
-def host_architecture() -> str:
-    """This machine's architecture as the bundles name it ("arm64" or "x86_64")."""
-    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+ARCHITECTURES = ("arm64", "x86_64")
 
 
-def main() -> None:
-    config = AppConfig.from_context(App())  # cdk.json's context, as `cdk synth` reads it
-    bundles = [
-        video_processor_bundle(config.lambda_architecture),
-        worker_bundle(architecture_of(ec2.InstanceType(config.worker_instance_type))),
-        # The user-data install test (tests/integration/test_user_data_install.py) runs a worker asset built
-        # for this machine.
-        worker_bundle(host_architecture()),
-    ]
-    for bundle in dict.fromkeys(bundles):  # once each, in order
-        wheelhouse = bundle.download_wheels()
-        print(
-            f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
-            f"{wheelhouse.relative_to(wheelhouse.parents[2])}"
-        )
+def every_bundle() -> list[PythonBundle]:
+    """Every asset the app can build: the Lambda and the worker, for each architecture a configuration may pick."""
+    return [make(architecture) for make in (video_processor_bundle, worker_bundle) for architecture in ARCHITECTURES]
+
+
+def main(argv: list[str]) -> None:
+    if argv == ["--lock"]:
+        for bundle in every_bundle():
+            print(f"locked {bundle.requirements}: {bundle.compile_lock().relative_to(REPO_ROOT)}")
+        return
+    # ... and the Lambda's locked packages for this machine, which the asset import test loads here.
+    for bundle in [*every_bundle(), video_processor_bundle("arm64").for_this_machine()]:
+        installed = bundle.install_site_packages()
+        print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
+              f"{installed.relative_to(REPO_ROOT)}")  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -22,7 +22,7 @@ from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
 from stacks.constructs.log_groups import EncryptedLogGroups
-from stacks.constructs.python_bundling import PythonBundle
+from stacks.constructs.python_bundling import LAMBDA_RUNTIME_PROVIDES, PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
 from stacks.nag import acknowledge, wildcard_finding
@@ -43,6 +43,7 @@ def video_processor_bundle(architecture: str) -> PythonBundle:
         requirements="lambdas/video_processor/requirements.txt",
         architecture=architecture,
         python_version=LAMBDA_PYTHON_VERSION,
+        runtime_provides=LAMBDA_RUNTIME_PROVIDES,
     )
 
 

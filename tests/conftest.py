@@ -78,3 +78,18 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[s
         return cache[key]
 
     return synth
+
+
+# Session fixtures that synthesize the default app: every test using one goes to the same pytest-xdist process
+# (with --dist loadgroup), so the app is synthesized once per run instead of once per process.
+SHARED_SYNTHESIS = frozenset({"synthesized", "templates"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
+    last would keep one worker busy while the others sit idle. Tests reading the default synthesis share a group."""
+    for item in items:
+        if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("default-synthesis"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

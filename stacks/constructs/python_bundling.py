@@ -1,19 +1,29 @@
 """Local (Docker-free) bundling of Python code plus Linux wheels for Lambda functions and EC2 instances.
 
 CDK's PythonFunction always bundles in Docker. This bundler copies the project's source folders into the asset
-and installs the requirements as wheels built for the target platform (``pip --platform``), so it runs on any
-machine with pip, and the asset holds native code (pydantic-core, ffmpeg) for the target's architecture.
-Wheels are downloaded once into build/wheelhouse/ (`make wheels` does it during set-up) and installed from there
-with ``--no-index``, so synthesis after set-up needs no network.
+and installs locked wheels built for the target platform (``pip --platform``), so it runs on any machine with pip,
+and the asset holds native code (pydantic-core, ffmpeg) for the target's architecture.
+
+Reproducible and fast:
+
+- Each bundle installs from a lock with hashes (``requirements-py<version>-<arch>.lock`` next to its requirements
+  file, written by `make lock` with uv), so two machines build the same asset under the same hash.
+- The asset hash comes from the sources, the lock and this module (the recipe), never from the requirements text.
+- Wheels are downloaded once into build/wheelhouse/ (`make setup` does it) and installed once per lock into
+  build/site-packages/; an asset is a (hard-linked) copy of that plus the sources, so synthesis after set-up needs
+  no network and no pip run, and CDK skips bundling entirely when cdk.out already holds the asset's hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +32,14 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = REPO_ROOT / "build" / "wheelhouse"
+SITE_PACKAGES = REPO_ROOT / "build" / "site-packages"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache")
+_RECIPE = Path(__file__).read_bytes()
+
+LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer")
+"""Distributions the Lambda Python runtimes already ship, left out of the Lambda asset (34 MB, mostly botocore's
+service models). The Encryption SDK, which depends on boto3, uses the runtime's copy: tests/unit/stacks/
+test_asset_bundling.py imports every module of the asset against its own files plus these."""
 
 
 @dataclass(frozen=True)
@@ -31,20 +48,31 @@ class PythonBundle:
 
     :param sources: (folder or file in the repository, name in the asset) pairs, e.g.
         (("lambdas/video_processor/handler.py", "handler.py"), ("video_processing", "video_processing")).
-    :param requirements: a requirements file in the repository, installed into the asset's root.
+    :param requirements: a requirements file in the repository; its lock is what gets installed.
     :param architecture: "arm64" or "x86_64".
     :param python_version: the interpreter the asset runs under, e.g. "3.14".
+    :param runtime_provides: distributions the target runtime already has, left out of the lock and the asset.
+    :param lock_file: the lock to install; default ``requirements-py<version>-<arch>.lock`` beside requirements.
     """
 
     sources: tuple[tuple[str, str], ...]
     requirements: str
     architecture: str
     python_version: str
+    runtime_provides: tuple[str, ...] = ()
+    lock_file: str = ""
 
     @property
     def platforms(self) -> list[str]:
-        machine = {"arm64": "aarch64", "x86_64": "x86_64"}[self.architecture]
-        return [f"manylinux2014_{machine}", f"manylinux_2_28_{machine}"]
+        return [f"manylinux2014_{self._machine}", f"manylinux_2_28_{self._machine}"]
+
+    @property
+    def lock(self) -> Path:
+        """The lock with hashes this bundle installs (`make lock` writes it)."""
+        if self.lock_file:
+            return REPO_ROOT / self.lock_file
+        requirements = REPO_ROOT / self.requirements
+        return requirements.with_name(f"{requirements.stem}-py{self.python_version}-{self.architecture}.lock")
 
     @property
     def source_dir(self) -> str:
@@ -54,14 +82,25 @@ class PythonBundle:
 
     @property
     def wheelhouse(self) -> Path:
-        requirements = (REPO_ROOT / self.requirements).read_bytes()
-        digest = hashlib.sha256(requirements).hexdigest()[:12]
-        return WHEELHOUSE / f"cp{self.python_version.replace('.', '')}-{self.architecture}-{digest}"
+        return WHEELHOUSE / f"{self._label}-{self._lock_digest()[:12]}"
+
+    @property
+    def site_packages(self) -> Path:
+        """The locked wheels installed for the target (built on first use, then shared by every asset)."""
+        return SITE_PACKAGES / f"{self._label}-{self._layer_digest()[:12]}"
+
+    def for_this_machine(self) -> PythonBundle:
+        """The same locked packages built for the Python and architecture running this code, so that a test can
+        import every module of the asset here."""
+        architecture = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+        lock = replace(self, architecture=architecture).lock
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return replace(self, architecture=architecture, python_version=python, lock_file=str(lock))
 
     def asset_hash(self) -> str:
         """A hash of everything that goes into the asset, so CDK re-bundles exactly when one of them changes."""
-        digest = hashlib.sha256(f"{self.architecture}|{self.python_version}".encode())
-        for path in sorted(self._input_files()):
+        digest = hashlib.sha256(self._layer_digest().encode())
+        for path in sorted(self._source_files()):
             digest.update(str(path.relative_to(REPO_ROOT)).encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()
@@ -78,46 +117,90 @@ class PythonBundle:
             ),
         }
 
+    def compile_lock(self) -> Path:
+        """Resolve the requirements for the target platform and write the lock with hashes (needs PyPI)."""
+        command = [
+            *(sys.executable, "-m", "uv", "pip", "compile", self.requirements, "--quiet", "--generate-hashes"),
+            *("--python-version", self.python_version, "--python-platform", f"{self._machine}-manylinux_2_28"),
+            *("--custom-compile-command", "make lock", "--output-file", str(self.lock.relative_to(REPO_ROOT))),
+        ]
+        for name in self.runtime_provides:
+            command += ["--no-emit-package", name]
+        _run(command, what=f"Locking {self.requirements}")
+        return self.lock
+
     def download_wheels(self) -> Path:
-        """Fetch the wheels for the target platform into the wheelhouse (the one step that needs PyPI)."""
+        """Fetch the locked wheels for the target platform into the wheelhouse (the one step that needs PyPI)."""
         target = self.wheelhouse
         if not (target / ".complete").exists():
             target.mkdir(parents=True, exist_ok=True)
-            self._pip(
-                "download", "--dest", str(target), *self._target_flags(), "-r", str(REPO_ROOT / self.requirements)
-            )
+            _pip("download", "--dest", str(target), *self._install_flags())
             (target / ".complete").touch()
         return target
 
+    def install_site_packages(self) -> Path:
+        """Install the locked wheels for the target once; later calls (and other processes) reuse the result."""
+        target = self.site_packages
+        if target.is_dir():
+            return target
+        wheels = self.download_wheels()
+        SITE_PACKAGES.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=SITE_PACKAGES))
+        try:
+            # --no-compile: bytecode from this machine's Python would not match the target's (3.14 ignores
+            # cpython-311 .pyc files, so they are dead weight); the runtime compiles what it imports.
+            _pip("install", "--no-index", "--find-links", str(wheels), "--target", str(staging), "--no-compile",
+                 *self._install_flags())  # fmt: skip
+            _trim(staging)
+            staging.rename(target)  # atomic: a parallel test worker sees no half-installed folder
+        except OSError:
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        for stale in SITE_PACKAGES.glob(f"{self._label}-*"):
+            if stale != target:  # an older lock's install: 100-200 MB each
+                shutil.rmtree(stale, ignore_errors=True)
+        return target
+
     def bundle_into(self, output_dir: Path) -> None:
-        """Copy the sources and install the wheels into ``output_dir``."""
+        """The installed wheels (hard links where the file system allows) plus a copy of the sources."""
+        shutil.copytree(self.install_site_packages(), output_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
         for source, name in self.sources:
             source_path = REPO_ROOT / source
             if source_path.is_dir():
                 shutil.copytree(source_path, output_dir / name, ignore=_IGNORED, dirs_exist_ok=True)
             else:
                 shutil.copy2(source_path, output_dir / name)
-        wheels = self.download_wheels()
-        self._pip(
-            "install",
-            "--no-index",
-            "--find-links",
-            str(wheels),
-            "--target",
-            str(output_dir),
-            *self._target_flags(),
-            "-r",
-            str(REPO_ROOT / self.requirements),
-        )
 
-    def _target_flags(self) -> list[str]:
-        flags = ["--only-binary=:all:", "--implementation", "cp", "--python-version", self.python_version]
-        for platform in self.platforms:
-            flags += ["--platform", platform]
+    @property
+    def _machine(self) -> str:
+        return {"arm64": "aarch64", "x86_64": "x86_64"}[self.architecture]
+
+    @property
+    def _label(self) -> str:
+        return f"{Path(self.requirements).parent.name}-cp{self.python_version.replace('.', '')}-{self.architecture}"
+
+    def _lock_digest(self) -> str:
+        if not self.lock.is_file():
+            raise RuntimeError(f"{self.lock.relative_to(REPO_ROOT)} is missing: run `make lock` (needs PyPI)")
+        return hashlib.sha256(self.lock.read_bytes()).hexdigest()
+
+    def _layer_digest(self) -> str:
+        digest = hashlib.sha256(f"{self.architecture}|{self.python_version}|".encode())
+        digest.update(self._lock_digest().encode())
+        digest.update(_RECIPE)
+        return digest.hexdigest()
+
+    def _install_flags(self) -> list[str]:
+        flags = ["--no-deps", "--require-hashes", "-r", str(self.lock), "--only-binary=:all:"]
+        flags += ["--implementation", "cp", "--python-version", self.python_version]
+        for tag in self.platforms:
+            flags += ["--platform", tag]
         return flags
 
-    def _input_files(self) -> list[Path]:
-        files = [REPO_ROOT / self.requirements]
+    def _source_files(self) -> list[Path]:
+        files = []
         for source, _ in self.sources:
             path = REPO_ROOT / source
             files += (
@@ -127,12 +210,28 @@ class PythonBundle:
             )
         return files
 
-    @staticmethod
-    def _pip(*args: str) -> None:
-        command = [sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"Bundling failed: `{' '.join(command)}` exited {result.returncode}:\n{result.stderr}")
+
+def _trim(site_packages: Path) -> None:
+    """Remove what no import needs: pip's console-script launchers (bin/ would call this machine's Python)."""
+    shutil.rmtree(site_packages / "bin", ignore_errors=True)
+
+
+def _link_or_copy(source: str, destination: str) -> str:
+    try:
+        os.link(source, destination)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(source, destination)
+    return destination
+
+
+def _pip(*args: str) -> None:
+    _run([sys.executable, "-m", "pip", *args, "--quiet", "--disable-pip-version-check"], what="Bundling")
+
+
+def _run(command: list[str], *, what: str) -> None:
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed: `{' '.join(command)}` exited {result.returncode}:\n{result.stderr}")
 
 
 @jsii.implements(ILocalBundling)

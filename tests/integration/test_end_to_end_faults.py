@@ -238,9 +238,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert len(completed) >= len(fleet_valid) - 1
     assert fleet_done["duplicate"] >= 4
     assert drained_code == 0 and finisher_code == 0 and killed.process.returncode == -9
-    elapsed = time.monotonic() - started
-    print(f"end-to-end fault test: {elapsed:.1f} s")
-    assert elapsed < 150
+    print(f"end-to-end fault test: {time.monotonic() - started:.1f} s")
 
 
 def _in_flight(sqs: Any, queue_url: str) -> int:
