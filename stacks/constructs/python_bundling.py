@@ -42,6 +42,11 @@ service models). The Encryption SDK, which depends on boto3, uses the runtime's 
 test_asset_bundling.py imports every module of the asset against its own files plus these."""
 
 
+def host_architecture() -> str:
+    """This machine's architecture as the bundles name it ("arm64" or "x86_64")."""
+    return "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
 @dataclass(frozen=True)
 class PythonBundle:
     """What goes into one asset.
@@ -92,7 +97,7 @@ class PythonBundle:
     def for_this_machine(self) -> PythonBundle:
         """The same locked packages built for the Python and architecture running this code, so that a test can
         import every module of the asset here."""
-        architecture = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine()]
+        architecture = host_architecture()
         lock = replace(self, architecture=architecture).lock
         python = f"{sys.version_info.major}.{sys.version_info.minor}"
         return replace(self, architecture=architecture, python_version=python, lock_file=str(lock))

@@ -28,8 +28,8 @@ from typing import Any
 import boto3
 import pytest
 
+from stacks.constructs.python_bundling import host_architecture
 from stacks.constructs.worker_fleet import CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_CTL, UNIT_FILE, worker_bundle
-from stacks.prefetch_wheels import host_architecture
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
