@@ -1,0 +1,76 @@
+"""Benchmark: wall and CPU time of `make test`, `make test-fast` and `npx cdk synth --quiet` after set-up.
+
+Runs each command ``--runs`` times in turn (set-up first, untimed), with the load average before each run, since
+the machine may be shared. Writes the runs, the median and the spread to bench/results/suite.json.
+
+    .venv/bin/python bench/suite_bench.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULT = REPO / "bench" / "results" / "suite.json"
+# name -> (command, whether cdk.out is removed before each run)
+COMMANDS = {
+    "make test": (["make", "test"], False),
+    "make test-fast": (["make", "test-fast"], False),
+    "npx cdk synth --quiet (cdk.out removed first)": (["npx", "cdk", "synth", "--quiet"], True),
+}
+
+
+def run(command: list[str], *, fresh_cdk_out: bool) -> dict[str, float]:
+    if fresh_cdk_out:
+        shutil.rmtree(REPO / "cdk.out", ignore_errors=True)
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": round(load, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    subprocess.run(["make", "setup"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    # The venv and node_modules first on PATH, as the Makefile does for `cdk.json`'s `python3 app.py`.
+    os.environ["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), str(REPO / "node_modules" / ".bin")]) + (
+        os.pathsep + os.environ["PATH"]
+    )
+    figures: dict[str, object] = {}
+    for name, (command, fresh_cdk_out) in COMMANDS.items():
+        samples = [run(command, fresh_cdk_out=fresh_cdk_out) for _ in range(runs)]
+        walls = [s["wall_s"] for s in samples]
+        figures[name] = {
+            "median_wall_s": statistics.median(walls),
+            "min_wall_s": min(walls),
+            "max_wall_s": max(walls),
+            "runs": samples,
+        }
+        print(name, figures[name], flush=True)
+    RESULT.write_text(
+        json.dumps(
+            {"command": "python bench/suite_bench.py", "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+            | figures,
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
