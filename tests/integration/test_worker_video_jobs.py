@@ -313,6 +313,13 @@ def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     configure_logging("INFO", stream)  # the worker's own JSON logging, as `python -m worker` sets it up
+    # A worker process never loads the Lambda handler, whose Powertools logger copies its own handlers onto the SDK's
+    # loggers (and stops them propagating); in this test process an earlier Lambda test may have loaded it.
+    names = [name for name in logging.root.manager.loggerDict if name.startswith("aws_encryption_sdk")]
+    sdk_loggers = [logging.getLogger(name) for name in names]
+    sdk_saved = [(list(logger.handlers), logger.propagate) for logger in sdk_loggers]
+    for logger in sdk_loggers:
+        logger.handlers[:], logger.propagate = [], True
 
     # WHEN the worker receives it
     try:
@@ -322,6 +329,8 @@ def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+        for logger, (handlers, propagate) in zip(sdk_loggers, sdk_saved, strict=True):
+            logger.handlers[:], logger.propagate = handlers, propagate
 
     # THEN the worker's reason names the KMS error code
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

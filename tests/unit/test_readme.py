@@ -23,9 +23,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
 CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
-MODULES = {"demo", "cost", "worker", "producer"}
+MODULES = {"demo", "cost", "scaling", "worker", "producer"}
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
+SCRIPT = "script:"
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])")
 
 
@@ -99,6 +100,9 @@ def mentions(markdown: str, makefile: str) -> Iterator[Mention]:
                 owner = tokens[2] if tokens[2] in MODULES else ""
                 if owner:
                     yield from _cli_mentions(number, snippet, owner, tokens[3:])
+            elif re.fullmatch(r"python(3(\.\d+)?)?", program) and tokens[1:2] and tokens[1].endswith(".py"):
+                owner = SCRIPT + tokens[1]  # one of the project's scripts (bench/...): checked against its --help
+                yield from _cli_mentions(number, snippet, owner, tokens[2:])
             elif program in OTHER_TOOLS:
                 owner = ""
             elif FLAG.fullmatch(tokens[0]) and tokens[0].startswith("--") and owner:
@@ -161,8 +165,9 @@ def make_args_clis(makefile: str) -> dict[str, str]:
 
 @functools.cache
 def help_text(cli: str, subcommand: str = "") -> str:
-    """``python -m <cli> [subcommand] --help``: what the CLI says it accepts."""
-    command = [sys.executable, "-m", cli, *([subcommand] if subcommand else []), "--help"]
+    """``python -m <cli> [subcommand] --help`` (or ``python <script> --help``): what the CLI says it accepts."""
+    program = [cli.removeprefix(SCRIPT)] if cli.startswith(SCRIPT) else ["-m", cli]
+    command = [sys.executable, *program, *([subcommand] if subcommand else []), "--help"]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{' '.join(command)} exited with {result.returncode}: {result.stderr}"
     return result.stdout

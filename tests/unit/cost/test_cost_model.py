@@ -68,11 +68,11 @@ def test_storage_follows_the_lifecycle_rules(deployed: Deployed) -> None:
 
 def test_idle_costs_are_summed(deployed: Deployed) -> None:
     b = estimate_monthly_cost(Workload(1, 1, 1, "fleet"), deployed)
-    # fleet stack: 4 alarms reading 5 metrics (the scale-in alarm is metric math over 2), 1 dashboard, 1 key,
-    # 12 interface endpoint-AZs x 730 h x $0.01
+    # fleet stack: 4 alarms reading 5 metrics (the scale-in alarm is metric math over 2), 1 dashboard, 2 keys (the
+    # queues' and the log groups'), 12 interface endpoint-AZs x 730 h x $0.01
     assert b.lines["CloudWatch alarms (alarm metrics)"] == pytest.approx(5 * 0.10)
     assert b.lines["CloudWatch dashboards"] == pytest.approx(3.00)
-    assert b.lines["KMS customer-managed keys"] == pytest.approx(1.00)
+    assert b.lines["KMS customer-managed keys"] == pytest.approx(2.00)
     assert b.lines["VPC interface endpoint-AZ-hours"] == pytest.approx(87.60)
 
 
