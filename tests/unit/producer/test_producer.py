@@ -341,7 +341,7 @@ def test_a_flag_above_the_queues_maximum_cannot_raise_the_limit(
 ) -> None:
     # GIVEN a queue whose MaximumMessageSize is 1 KiB, and an object whose message is larger than that
     queue_url = sqs.create_queue(QueueName="small-queue", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
-    long_key = f"uploads/{'a-very-long-name-' * 70}.mp4"
+    long_key = f"uploads/{'a-very-long-name-' * 50}.mp4"  # 862 bytes: a valid S3 key (<= 1,024), a 1.2 KB message
     bucket.put_object(Bucket=BUCKET, Key=long_key, Body=b"video bytes")
 
     # WHEN the CLI is told a limit above the queue's
