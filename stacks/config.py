@@ -18,7 +18,11 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from clientside.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
 from stacks.constructs.log_groups import RETENTION_DAYS
+from stacks.constructs.ranges import check_range
+from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB
+from worker.config import DEFAULT_CONCURRENCY
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -54,7 +58,7 @@ class AppConfig:
 
     # Queues (EncryptedQueue)
     retention_days: int = 4
-    max_message_size_bytes: int = 256 * 1024
+    max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES
     max_receive_count: int = 3
     kms_data_key_reuse_seconds: int = 3600
     oldest_message_alarm_seconds: int = 900
@@ -79,14 +83,14 @@ class AppConfig:
     lambda_max_concurrency: int = 10
     # Concurrency reserved for the processor: at least lambda_max_concurrency, so the queue can always use it.
     lambda_reserved_concurrency: int = 10
-    max_video_mb: int = 200
+    max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB  # MiB, for both consumers
 
     # Worker fleet (S3 -> SQS -> EC2 Auto Scaling group)
     network_mode: NetworkMode = "isolated"
     worker_instance_type: str = "c7g.large"
     worker_max_instances: int = 4
     worker_visibility_timeout_seconds: int = 300
-    worker_concurrency: int = 2
+    worker_concurrency: int = DEFAULT_CONCURRENCY
     scaling_mode: ScalingMode = "step"
     # Step scaling: backlog (visible messages) at which to add 1, 2, 4 ... instances.
     scale_out_thresholds: tuple[int, ...] = (1, 20, 100)
@@ -177,11 +181,15 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
 
 
 def _check_range(name: str, value: int, low: int, high: int, unit: str = "") -> None:
-    if not low <= value <= high:
-        raise ConfigError(
-            f"Configuration key '{name}' = {value} is out of range: allowed {low}..{high}{unit}. "
-            f"Set it in cdk.json or with -c {name}=<value>."
-        )
+    check_range(
+        f"Configuration key '{name}'",
+        value,
+        low,
+        high,
+        unit,
+        advice=f"Set it in cdk.json or with -c {name}=<value>.",
+        error=ConfigError,
+    )
 
 
 def _check_choice(name: str, value: str, hint: Any) -> None:

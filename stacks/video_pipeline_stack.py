@@ -15,34 +15,55 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from lambdas.video_processor import settings as processor_settings
+from lambdas.video_processor.settings import Settings as ProcessorSettings
 from stacks.config import AppConfig
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
 from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
-from stacks.nag import acknowledge, wildcard_finding
+from video_processing import telemetry
+from video_processing.limits import MIB, MediaLimits
 
-LAMBDA_PYTHON_VERSION = "3.14"
-METRICS_NAMESPACE = "SqsDecoupling/VideoPipeline"
-SERVICE_NAME = "video-processor"
+METRICS_NAMESPACE = telemetry.METRICS_NAMESPACE
+SERVICE_NAME = telemetry.LAMBDA_SERVICE_NAME
+# The asset keeps the repository's layout, so the handler imports its settings module by the same name in both.
+HANDLER = "lambdas.video_processor.handler.lambda_handler"
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
-    """The Lambda asset: handler.py at the root, the shared video_processing library, Linux wheels."""
+    """The Lambda asset: lambdas/video_processor/ (handler and settings), the shared libraries, Linux wheels."""
     return PythonBundle(
         sources=(
-            ("lambdas/video_processor/handler.py", "handler.py"),
+            ("lambdas/video_processor", "lambdas/video_processor"),
+            ("lambdas/__init__.py", "lambdas/__init__.py"),
             ("video_processing", "video_processing"),
             ("clientside", "clientside"),
         ),
         requirements="lambdas/video_processor/requirements.txt",
         architecture=architecture,
-        python_version=LAMBDA_PYTHON_VERSION,
+        python_version=processor_settings.PYTHON_VERSION,
+    )
+
+
+def processor_settings_for(
+    *, output_bucket: str, max_video_mb: int, memory_mib: int, timeout_seconds: float, profile: str
+) -> ProcessorSettings:
+    """The handler's settings for a function of this size: ffmpeg gets the memory the handler leaves and per-run
+    time ceilings well inside the function timeout, so a ceiling is recorded as a failure before Lambda stops."""
+    return ProcessorSettings(
+        output_bucket=output_bucket,
+        max_video_bytes=max_video_mb * MIB,
+        profile=profile,
+        limits=MediaLimits(
+            ffmpeg_memory_bytes=processor_settings.ffmpeg_memory_bytes(memory_mib),
+            time_base_seconds=processor_settings.ffmpeg_time_base_seconds(timeout_seconds),
+        ),
     )
 
 
@@ -78,7 +99,8 @@ class VideoPipelineStack(Stack):
             "VideoProcessor",
             jobs=self.jobs,
             code=lambda_.Code.from_asset(bundle.source_dir, **bundle.asset_options()),
-            handler="handler.lambda_handler",
+            handler=HANDLER,
+            runtime=python_runtime(processor_settings.PYTHON_VERSION),
             timeout=timeout,
             architecture=lambda_.Architecture.ARM_64
             if config.lambda_architecture == "arm64"
@@ -87,8 +109,13 @@ class VideoPipelineStack(Stack):
             # The source video, its outputs and ffmpeg's scratch files all live in /tmp.
             ephemeral_storage=Size.mebibytes(min(10_240, max(512, 3 * config.max_video_mb))),
             environment={
-                "OUTPUT_BUCKET": self.processed.bucket_name,
-                "MAX_VIDEO_BYTES": str(config.max_video_mb * 1024 * 1024),
+                **processor_settings_for(
+                    output_bucket=self.processed.bucket_name,
+                    max_video_mb=config.max_video_mb,
+                    memory_mib=config.lambda_memory_mb,
+                    timeout_seconds=config.lambda_timeout_seconds,
+                    profile=processor_settings.DEFAULT_PROFILE,
+                ).environment(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
@@ -99,17 +126,14 @@ class VideoPipelineStack(Stack):
             log_retention_days=config.log_retention_days,
         )
         function = self.consumer.function
-        grant_video_job_access(function.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key)  # type: ignore[arg-type]
-        acknowledge(
-            function.role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
-            wildcard_finding("*"),
-            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
+        grant_video_job_access(
+            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
         )
 
         if config.client_side_encryption:
             self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
             self.body_key.grant_decrypt(function)
-            function.add_environment("BODY_KEY_ARN", self.body_key.key.key_arn)
+            function.add_environment(processor_settings.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
 
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))

@@ -12,7 +12,6 @@ import argparse
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
 from typing import Final
 
 from video_processing.limits import (

@@ -14,7 +14,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from stacks.acknowledgements import acknowledge
 
 
 class AlarmEmailSubscription(Construct):

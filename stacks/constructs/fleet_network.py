@@ -27,9 +27,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.acknowledgements import acknowledge, acknowledge_control, wildcard_finding
 from stacks.constructs.log_groups import encrypted_log_group
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge, wildcard_finding
 
 # Amazon Linux 2023's package repositories are this AWS-owned bucket in each region (dnf reaches it through the
 # S3 gateway endpoint, anonymously), see the AL2023 user guide's "S3 gateway endpoint" section.

@@ -8,10 +8,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct, IDependable
 
+from stacks.acknowledgements import acknowledge, acknowledge_control
 from stacks.constructs.buckets import data_bucket
 from stacks.constructs.encrypted_queue import PRODUCER_KMS_ACTIONS, PRODUCER_SQS_ACTIONS, EncryptedQueue
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge
 
 
 class UploadIntake(Construct):

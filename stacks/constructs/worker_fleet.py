@@ -28,6 +28,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from stacks.acknowledgements import acknowledge, acknowledge_control, finding_text, wildcard_finding
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork
@@ -35,14 +36,14 @@ from stacks.constructs.log_groups import RETENTION_DAYS, logs_key
 from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge, finding_text, wildcard_finding
+from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, limits_environment
 from video_processing.telemetry import (
     CLOUDWATCH_AGENT_EMF_ENDPOINT,
     WORKER_LOG_FILE,
     WORKER_METRICS_ENDPOINT_ENV,
     WORKER_METRICS_LOG_GROUP_ENV,
 )
+from worker import config as worker_config
 
 WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
 INSTALL_DIR = "/opt/video-worker"
@@ -97,8 +98,8 @@ class QueueWorkerFleet(Construct):
         instance_type: ec2.InstanceType,
         notifications_topic: sns.ITopic,
         max_instances: int = 4,
-        worker_concurrency: int = 2,
-        max_video_bytes: int = 200 * 1024 * 1024,
+        worker_concurrency: int = worker_config.DEFAULT_CONCURRENCY,
+        max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
         drain_timeout: Duration = Duration.minutes(10),
         body_key: ClientSideEncryptionKey | None = None,
         root_volume_gib: int = 30,
@@ -147,19 +148,21 @@ class QueueWorkerFleet(Construct):
         # The worker's settings (worker/config.py), as environment variables of its systemd service.
         environment = {
             "AWS_REGION": Stack.of(self).region,
-            "WORKER_QUEUE_URL": jobs.queue.queue_url,
-            "WORKER_OUTPUT_BUCKET": output_bucket.bucket_name,
-            "WORKER_CONCURRENCY": str(worker_concurrency),
-            "WORKER_VISIBILITY_TIMEOUT": str(jobs.queue.node.default_child.visibility_timeout),  # type: ignore[union-attr]
-            "WORKER_MAX_BYTES": str(max_video_bytes),
-            "WORKER_DRAIN_SECONDS": str(drain_seconds),
-            "WORKER_LIFECYCLE_HOOK": LIFECYCLE_HOOK_NAME,
+            worker_config.QUEUE_URL_ENV: jobs.queue.queue_url,
+            worker_config.OUTPUT_BUCKET_ENV: output_bucket.bucket_name,
+            worker_config.CONCURRENCY_ENV: str(worker_concurrency),
+            worker_config.VISIBILITY_TIMEOUT_ENV: str(int(jobs.visibility_timeout.to_seconds())),
+            worker_config.MAX_BYTES_ENV: str(max_video_bytes),
+            worker_config.DRAIN_SECONDS_ENV: str(drain_seconds),
+            worker_config.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
+            worker_config.PROFILE_ENV: worker_config.DEFAULT_PROFILE,
+            **limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX),
             # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
             "TMPDIR": "/var/tmp",  # noqa: S108
         }
         if body_key is not None:
             body_key.grant_decrypt(self.role)
-            environment["WORKER_BODY_KEY_ARN"] = body_key.key.key_arn
+            environment[worker_config.BODY_KEY_ARN_ENV] = body_key.key.key_arn
         self.log_group = self._log_group(log_retention_days)
         environment[WORKER_METRICS_ENDPOINT_ENV] = CLOUDWATCH_AGENT_EMF_ENDPOINT
         environment[WORKER_METRICS_LOG_GROUP_ENV] = self.log_group.log_group_name

@@ -47,7 +47,7 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"retention_days": 15}, "'retention_days' = 15 is out of range: allowed 1..14 days"),
+        ({"retention_days": 15}, "'retention_days' = 15 days is out of range: allowed 1..14 days"),
         ({"max_message_size_bytes": 2_000_000}, "allowed 1024..1048576 bytes"),
         ({"max_receive_count": 0}, "'max_receive_count' = 0 is out of range: allowed 1..1000"),
         ({"kms_data_key_reuse_seconds": 30}, "allowed 60..86400 seconds"),
