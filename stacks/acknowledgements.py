@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
@@ -70,7 +70,7 @@ def wildcard_finding(resource: str) -> str:
 
 def object_wildcard_finding(bucket: s3.IBucket, key_pattern: str) -> str:
     """The id of cdk-nag's IAM5 finding for ``bucket.arn_for_objects(key_pattern)``."""
-    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+    logical_id = Stack.of(bucket).get_logical_id(cast(CfnElement, bucket.node.default_child))  # its CfnBucket
     return wildcard_finding(f"<{logical_id}.Arn>/{key_pattern}")
 
 
@@ -95,7 +95,7 @@ def _flatten(node: Any) -> str:
             return f"<{argument[0]}.{argument[1]}>"
         if intrinsic == "Fn::Join":
             separator, parts = argument
-            return separator.join(_flatten(part) for part in parts)
+            return str(separator).join(_flatten(part) for part in parts)
     raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")
 
 

@@ -9,6 +9,9 @@ scales (and fails, and retries) on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 from aws_cdk import Aspects, CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -17,7 +20,7 @@ from constructs import Construct
 
 from lambdas.video_processor import settings as processor_settings
 from lambdas.video_processor.settings import Settings as ProcessorSettings
-from stacks.config import AppConfig
+from stacks.constructs import lambda_consumer as consumer_limits
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
@@ -25,15 +28,67 @@ from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
 from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.python_bundling import PythonBundle
+from stacks.constructs.ranges import ConfigError, check_choice, check_setting
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
-from video_processing.limits import MIB, MediaLimits
+from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
 
 METRICS_NAMESPACE = telemetry.METRICS_NAMESPACE
 SERVICE_NAME = telemetry.LAMBDA_SERVICE_NAME
 # The asset keeps the repository's layout, so the handler imports its settings module by the same name in both.
 HANDLER = "lambdas.video_processor.handler.lambda_handler"
+
+
+LambdaArchitecture = Literal["arm64", "x86_64"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoPipelineSettings(IntakeSettings):
+    """VideoPipelineStack's settings: those of an intake stack plus the function's. Defaults:
+    ``lambda_architecture`` "arm64", ``lambda_timeout_seconds`` 120 (1..900), ``lambda_memory_mb`` 2048
+    (128..10,240), ``lambda_batch_size`` 10 (1..10), ``lambda_batching_window_seconds`` 5 (0..300),
+    ``lambda_max_concurrency`` 10 (2..1000), ``lambda_reserved_concurrency`` 10 (at least the maximum concurrency,
+    so the queue can always run what it may start), ``max_video_mb`` 200 MiB (1..10,000, the function's /tmp).
+    """
+
+    lambda_architecture: LambdaArchitecture = "arm64"
+    lambda_timeout_seconds: int = 120
+    lambda_memory_mb: int = 2048
+    lambda_batch_size: int = consumer_limits.DEFAULT_BATCH_SIZE
+    lambda_batching_window_seconds: int = consumer_limits.DEFAULT_BATCHING_WINDOW_SECONDS
+    lambda_max_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
+    lambda_reserved_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
+    max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = consumer_limits
+        check_choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
+        check_setting("lambda_timeout_seconds", self.lambda_timeout_seconds, 1, c.MAX_TIMEOUT_SECONDS, " seconds")
+        check_setting("lambda_memory_mb", self.lambda_memory_mb, c.MIN_MEMORY_MB, c.MAX_MEMORY_MB, " MB")
+        check_setting("lambda_batch_size", self.lambda_batch_size, 1, c.MAX_BATCH_SIZE)
+        check_setting(
+            "lambda_batching_window_seconds",
+            self.lambda_batching_window_seconds,
+            0,
+            c.MAX_BATCHING_WINDOW_SECONDS,
+            " seconds",
+        )
+        check_setting("lambda_max_concurrency", self.lambda_max_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
+        check_setting(
+            "lambda_reserved_concurrency", self.lambda_reserved_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY
+        )
+        if self.lambda_reserved_concurrency < self.lambda_max_concurrency:
+            raise ConfigError(
+                f"Configuration key 'lambda_reserved_concurrency' = {self.lambda_reserved_concurrency} is below "
+                f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
+                "invocations than the function may run, and they would be throttled. Raise "
+                "lambda_reserved_concurrency or lower lambda_max_concurrency."
+            )
+        max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
+        check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
@@ -68,10 +123,14 @@ def processor_settings_for(
 
 
 class VideoPipelineStack(Stack):
-    """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket."""
+    """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket. ``settings``: default
+    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: VideoPipelineSettings | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = settings or VideoPipelineSettings()
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         timeout = Duration.seconds(config.lambda_timeout_seconds)
@@ -82,7 +141,7 @@ class VideoPipelineStack(Stack):
             self,
             "VideoJobs",
             visibility_timeout=visibility_timeout_for(timeout, batching_window),
-            **config.encrypted_queue_props(),
+            **config.queue.props(),
         )
         if config.alarm_email:
             AlarmEmailSubscription(

@@ -10,12 +10,15 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
 from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
-from stacks.config import AppConfig
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
@@ -23,24 +26,126 @@ from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork, worker_aws_services
 from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
+from stacks.constructs.ranges import ConfigError, check_choice, check_setting
 from stacks.constructs.upload_intake import UploadIntake
-from stacks.constructs.worker_fleet import QueueWorkerFleet
+from stacks.constructs.worker_fleet import MAX_INSTANCES, QueueWorkerFleet
+from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
+from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB
+from worker.config import DEFAULT_CONCURRENCY
+
+NetworkMode = Literal["isolated", "public"]
+ScalingMode = Literal["step", "backlog"]
+# family.size, e.g. c7g.large, m7i-flex.2xlarge, c7gn.metal
+EC2_INSTANCE_TYPE = re.compile(
+    r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$"
+)
+# SQS hands out at most 10 messages per receive; a worker runs at most that many jobs at once here.
+MAX_WORKER_CONCURRENCY = 10
+MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, 43_200
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerFleetSettings(IntakeSettings):
+    """WorkerFleetStack's settings: those of an intake stack plus the fleet's. Defaults: ``network_mode``
+    "isolated" (or "public"), ``worker_instance_type`` "c7g.large", ``worker_max_instances`` 4 (1..100),
+    ``worker_visibility_timeout_seconds`` 300 (30..43,200), ``worker_concurrency`` 2 (1..10), ``max_video_mb`` 200,
+    ``scaling_mode`` "step" (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
+    ``scale_out_thresholds`` (1, 20, 100) visible messages and goes to zero after ``scale_in_empty_minutes`` (10,
+    2..60) idle minutes; backlog tracking keeps ``acceptable_latency_seconds`` (600) / ``seconds_per_job`` (60)
+    messages per instance."""
+
+    network_mode: NetworkMode = "isolated"
+    worker_instance_type: str = "c7g.large"
+    worker_max_instances: int = 4
+    worker_visibility_timeout_seconds: int = 300
+    worker_concurrency: int = DEFAULT_CONCURRENCY
+    max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
+    scaling_mode: ScalingMode = "step"
+    scale_out_thresholds: tuple[int, ...] = (1, 20, 100)
+    scale_out_adjustments: tuple[int, ...] = (1, 2, 4)
+    scale_in_empty_minutes: int = 10
+    acceptable_latency_seconds: int = 600
+    seconds_per_job: int = 60
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("network_mode", self.network_mode, ("isolated", "public"))
+        check_instance_type(self.worker_instance_type)
+        check_setting("worker_max_instances", self.worker_max_instances, 1, MAX_INSTANCES)
+        check_setting(
+            "worker_visibility_timeout_seconds",
+            self.worker_visibility_timeout_seconds,
+            MIN_VISIBILITY_SECONDS,
+            MAX_VISIBILITY_SECONDS,
+            " seconds",
+        )
+        check_setting("worker_concurrency", self.worker_concurrency, 1, MAX_WORKER_CONCURRENCY)
+        check_setting("max_video_mb", self.max_video_mb, 1, 10_000, " MB")
+        check_choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
+        self._check_steps()
+        check_setting("scale_in_empty_minutes", self.scale_in_empty_minutes, 2, 60, " minutes")
+        check_setting("acceptable_latency_seconds", self.acceptable_latency_seconds, 60, 86_400, " seconds")
+        check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_SECONDS, " seconds")
+
+    def _check_steps(self) -> None:
+        thresholds, adjustments = self.scale_out_thresholds, self.scale_out_adjustments
+        if not thresholds or len(thresholds) != len(adjustments):
+            raise ConfigError(
+                "Configuration keys 'scale_out_thresholds' and 'scale_out_adjustments' must be non-empty lists "
+                f"of the same length; got {list(thresholds)} and {list(adjustments)}."
+            )
+        if list(thresholds) != sorted(set(thresholds)) or thresholds[0] < 1:
+            raise ConfigError(
+                f"Configuration key 'scale_out_thresholds' = {list(thresholds)} must be strictly "
+                "increasing message counts, the first at least 1."
+            )
+        for adjustment in adjustments:
+            check_setting("scale_out_adjustments", adjustment, 1, self.worker_max_instances, " instances")
+
+    @property
+    def backlog_target_per_instance(self) -> int:
+        """Messages one instance may have waiting and still meet the latency goal."""
+        return max(1, self.acceptable_latency_seconds // self.seconds_per_job)
+
+
+def check_instance_type(value: str) -> None:
+    """Fail unless ``value`` is an EC2 instance type the worker can run on (Amazon Linux 2023, arm64 or x86_64)."""
+    if not EC2_INSTANCE_TYPE.match(value):
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r} is not an EC2 instance type: use family.size, "
+            "e.g. 'c7g.large' (Graviton, arm64) or 'c7i.large' (x86_64)."
+        )
+    if value.startswith("mac"):
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r} runs macOS only; the worker runs on Amazon Linux "
+            "2023: choose an arm64 (Graviton, e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
+        )
+    try:
+        ec2.InstanceType(value).architecture  # noqa: B018 -- what the worker asset is built for
+    except Exception as err:  # jsii raises plain errors for types CDK cannot classify
+        raise ConfigError(
+            f"Configuration key 'worker_instance_type' = {value!r}: CDK cannot tell its architecture ({err}); "
+            "choose a current arm64 (e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
+        ) from err
 
 
 class WorkerFleetStack(Stack):
-    """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3."""
+    """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3.
+    ``settings``: default ``WorkerFleetSettings()``; ``existing_vpc``: a VPC to use instead of a new one; other
+    keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        config: AppConfig,
+        settings: WorkerFleetSettings | None = None,
         existing_vpc: ec2.IVpc | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        super().__init__(scope, construct_id, **kwargs)
+        config = settings or WorkerFleetSettings()
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         access_logs = access_logs_bucket(self, "AccessLogs")
@@ -48,7 +153,7 @@ class WorkerFleetStack(Stack):
             self,
             "TranscodeJobs",
             visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
-            **config.encrypted_queue_props(),
+            **config.queue.props(),
         )
         if config.alarm_email:
             AlarmEmailSubscription(
@@ -118,7 +223,7 @@ class WorkerFleetStack(Stack):
         }.items():
             CfnOutput(self, name, value=value)
 
-    def _fleet_widgets(self, config: AppConfig) -> list[cloudwatch.IWidget]:
+    def _fleet_widgets(self, config: WorkerFleetSettings) -> list[cloudwatch.IWidget]:
         """Desired and in-service instances next to the backlog, with the scale-out thresholds drawn in."""
 
         def group_metric(name: str) -> cloudwatch.Metric:

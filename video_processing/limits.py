@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 MIB: Final = 1024 * 1024
 MIN_MEMORY_BYTES: Final = 128 * MIB
@@ -134,7 +134,7 @@ def limits_environment(limits: MediaLimits, prefix: str = "") -> dict[str, str]:
 def limits_from_environment(environ: Mapping[str, str], prefix: str = "") -> MediaLimits:
     """The limits set in ``environ`` (unset or empty variables keep their default); raises
     :class:`LimitSettingError` naming the variable for a value that is not a number or out of range."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for field in dataclasses.fields(MediaLimits):
         name = prefix + LIMIT_VARIABLES[field.name]
         text = environ.get(name, "").strip()

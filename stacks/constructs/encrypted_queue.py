@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -26,7 +28,7 @@ from constructs import Construct
 from clientside.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
 from stacks.acknowledgements import acknowledge
 from stacks.constructs.keys import customer_managed_key
-from stacks.constructs.ranges import check_range
+from stacks.constructs.ranges import check_choice, check_range, check_setting
 
 # Limits of Amazon SQS (standard queues).
 MIN_RETENTION = Duration.seconds(60)
@@ -36,6 +38,7 @@ MIN_MESSAGE_SIZE_BYTES = 1024
 MAX_VISIBILITY_TIMEOUT = Duration.hours(12)
 MAX_RECEIVE_WAIT = Duration.seconds(20)
 MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000
+MIN_DATA_KEY_REUSE, MAX_DATA_KEY_REUSE = Duration.seconds(60), Duration.hours(24)
 
 # What a principal needs of the queue's key. SQS calls kms:GenerateDataKey to encrypt a message for a producer
 # and kms:Decrypt for a consumer (and for a producer, to reuse a cached data key). CDK's own grantSendMessages
@@ -58,6 +61,67 @@ SNS_TOPIC_ACTIONS = (
 )
 
 
+RemovalChoice = Literal["destroy", "retain"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueSettings:
+    """The EncryptedQueue settings a stack takes, in cdk.json's units; the defaults of the construct's props.
+
+    ``retention_days`` (1..14, default 4), ``max_message_size_bytes`` (1,024..1,048,576, default 256 KiB),
+    ``max_receive_count`` (1..1000, default 3), ``kms_data_key_reuse_seconds`` (60..86,400, default 3,600),
+    ``oldest_message_alarm_seconds`` (60..1,209,600, default 900), ``queue_removal_policy`` ("destroy" or
+    "retain", default "destroy"; dead-letter queues are always retained).
+    """
+
+    retention_days: int = 4
+    max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES
+    max_receive_count: int = 3
+    kms_data_key_reuse_seconds: int = 3600
+    oldest_message_alarm_seconds: int = 900
+    queue_removal_policy: RemovalChoice = "destroy"
+
+    def __post_init__(self) -> None:
+        check_setting("retention_days", self.retention_days, 1, int(MAX_RETENTION.to_days()), " days")
+        check_setting(
+            "max_message_size_bytes",
+            self.max_message_size_bytes,
+            MIN_MESSAGE_SIZE_BYTES,
+            MAX_MESSAGE_SIZE_BYTES,
+            " bytes",
+        )
+        check_setting("max_receive_count", self.max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT)
+        check_setting(
+            "kms_data_key_reuse_seconds",
+            self.kms_data_key_reuse_seconds,
+            MIN_DATA_KEY_REUSE.to_seconds(),
+            MAX_DATA_KEY_REUSE.to_seconds(),
+            " seconds",
+        )
+        check_setting(
+            "oldest_message_alarm_seconds",
+            self.oldest_message_alarm_seconds,
+            MIN_RETENTION.to_seconds(),
+            MAX_RETENTION.to_seconds(),
+            " seconds",
+        )
+        check_choice("queue_removal_policy", self.queue_removal_policy, ("destroy", "retain"))
+
+    def props(self) -> dict[str, Any]:
+        """These settings as EncryptedQueue keyword arguments."""
+        return {
+            "retention": Duration.days(self.retention_days),
+            "max_message_size_bytes": self.max_message_size_bytes,
+            "max_receive_count": self.max_receive_count,
+            "data_key_reuse": Duration.seconds(self.kms_data_key_reuse_seconds),
+            "oldest_message_alarm_threshold": Duration.seconds(self.oldest_message_alarm_seconds),
+            "removal_policy": RemovalPolicy.RETAIN if self.queue_removal_policy == "retain" else RemovalPolicy.DESTROY,
+        }
+
+
+_DEFAULTS = QueueSettings()
+
+
 class EncryptedQueue(Construct):
     """An SQS queue with a customer-managed KMS key, a dead-letter queue, TLS-only policies and alarms.
 
@@ -71,13 +135,13 @@ class EncryptedQueue(Construct):
         construct_id: str,
         *,
         encryption_key: kms.IKey | None = None,
-        retention: Duration = Duration.days(4),
-        max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+        retention: Duration = Duration.days(_DEFAULTS.retention_days),
+        max_message_size_bytes: int = _DEFAULTS.max_message_size_bytes,
         visibility_timeout: Duration = Duration.seconds(30),
         receive_wait_time: Duration = MAX_RECEIVE_WAIT,
-        max_receive_count: int = 3,
-        data_key_reuse: Duration = Duration.hours(1),
-        oldest_message_alarm_threshold: Duration = Duration.minutes(15),
+        max_receive_count: int = _DEFAULTS.max_receive_count,
+        data_key_reuse: Duration = Duration.seconds(_DEFAULTS.kms_data_key_reuse_seconds),
+        oldest_message_alarm_threshold: Duration = Duration.seconds(_DEFAULTS.oldest_message_alarm_seconds),
         alarm_topic: sns.ITopic | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
@@ -196,7 +260,8 @@ class EncryptedQueue(Construct):
             "Serverless::Serverless-SQSRedrivePolicy",
             "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
         )
-        queue.node.default_child.add_property_override(  # type: ignore[union-attr]
+        # A Queue's default child is its CfnQueue; the L2 has no redrive-allow property.
+        cast(sqs.CfnQueue, queue.node.default_child).add_property_override(
             "RedriveAllowPolicy",
             {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue_arn]},
         )
@@ -341,7 +406,13 @@ def _validate_props(
     check("visibility_timeout", visibility_timeout.to_seconds(), 0, MAX_VISIBILITY_TIMEOUT.to_seconds(), " s")
     check("receive_wait_time", receive_wait_time.to_seconds(), 0, MAX_RECEIVE_WAIT.to_seconds(), " s")
     check("max_receive_count", max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT, "")
-    check("data_key_reuse", data_key_reuse.to_seconds(), 60, 86_400, " s")
+    check(
+        "data_key_reuse",
+        data_key_reuse.to_seconds(),
+        MIN_DATA_KEY_REUSE.to_seconds(),
+        MAX_DATA_KEY_REUSE.to_seconds(),
+        " s",
+    )
     check(
         "oldest_message_alarm_threshold",
         oldest_message_alarm_threshold.to_seconds(),

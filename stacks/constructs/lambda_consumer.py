@@ -26,6 +26,15 @@ from stacks.constructs.log_groups import encrypted_log_group
 from stacks.constructs.ranges import check_range
 
 VISIBILITY_TO_TIMEOUT_RATIO = 6
+# Lambda's and the SQS event source's limits, and this construct's defaults.
+MAX_TIMEOUT_SECONDS = 900
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
+MAX_BATCH_SIZE = 10  # SQS's receive maximum for a standard queue's event source without a batching window
+MAX_BATCHING_WINDOW_SECONDS = 300
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
+DEFAULT_BATCH_SIZE = MAX_BATCH_SIZE
+DEFAULT_BATCHING_WINDOW_SECONDS = 5
+DEFAULT_MAX_CONCURRENCY = 10
 
 
 def python_runtime(version: str) -> lambda_.Runtime:
@@ -64,9 +73,9 @@ class LambdaQueueConsumer(Construct):
         memory_size: int = 1024,
         ephemeral_storage: Size = Size.mebibytes(512),
         environment: Mapping[str, str] | None = None,
-        batch_size: int = 10,
-        max_batching_window: Duration = Duration.seconds(5),
-        max_concurrency: int = 10,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batching_window: Duration = Duration.seconds(DEFAULT_BATCHING_WINDOW_SECONDS),
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         reserved_concurrency: int | None = None,
         log_retention_days: int = 365,
     ) -> None:
@@ -83,12 +92,14 @@ class LambdaQueueConsumer(Construct):
         """
         super().__init__(scope, construct_id)
         owner = f"LambdaQueueConsumer '{self.node.path}'"
-        check_range(f"{owner}: timeout", timeout.to_seconds(), 1, 900, " s")
-        check_range(f"{owner}: batch_size", batch_size, 1, 10)
-        check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, 300, " s")
-        check_range(f"{owner}: max_concurrency", max_concurrency, 2, 1000)
+        check_range(f"{owner}: timeout", timeout.to_seconds(), 1, MAX_TIMEOUT_SECONDS, " s")
+        check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        check_range(
+            f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s"
+        )
+        check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
         reserved_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
-        if not max_concurrency <= reserved_concurrency <= 1000:
+        if not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
             raise ValueError(
                 f"LambdaQueueConsumer '{self.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
                 f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "

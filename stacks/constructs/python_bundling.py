@@ -20,8 +20,10 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WHEELHOUSE = REPO_ROOT / "build" / "wheelhouse"
+# The folder that holds the ``stacks`` package: sources and requirements are found relative to it, so a copy of
+# stacks/ next to the runtime folders it bundles (and build/wheelhouse/) works without edits.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = PROJECT_ROOT / "build" / "wheelhouse"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache")
 
 
@@ -29,9 +31,9 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache"
 class PythonBundle:
     """What goes into one asset.
 
-    :param sources: (folder or file in the repository, name in the asset) pairs, e.g.
-        (("lambdas/video_processor/handler.py", "handler.py"), ("video_processing", "video_processing")).
-    :param requirements: a requirements file in the repository, installed into the asset's root.
+    :param sources: (folder or file relative to ``PROJECT_ROOT``, name in the asset) pairs, e.g.
+        (("lambdas/video_processor", "lambdas/video_processor"), ("video_processing", "video_processing")).
+    :param requirements: a requirements file relative to ``PROJECT_ROOT``, installed into the asset's root.
     :param architecture: "arm64" or "x86_64".
     :param python_version: the interpreter the asset runs under, e.g. "3.14".
     """
@@ -49,12 +51,12 @@ class PythonBundle:
     @property
     def source_dir(self) -> str:
         """The folder CDK is pointed at; the custom asset hash, not this folder, decides when to re-bundle."""
-        first = REPO_ROOT / self.sources[0][0]
+        first = PROJECT_ROOT / self.sources[0][0]
         return str(first if first.is_dir() else first.parent)
 
     @property
     def wheelhouse(self) -> Path:
-        requirements = (REPO_ROOT / self.requirements).read_bytes()
+        requirements = (PROJECT_ROOT / self.requirements).read_bytes()
         digest = hashlib.sha256(requirements).hexdigest()[:12]
         return WHEELHOUSE / f"cp{self.python_version.replace('.', '')}-{self.architecture}-{digest}"
 
@@ -62,7 +64,7 @@ class PythonBundle:
         """A hash of everything that goes into the asset, so CDK re-bundles exactly when one of them changes."""
         digest = hashlib.sha256(f"{self.architecture}|{self.python_version}".encode())
         for path in sorted(self._input_files()):
-            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
@@ -84,7 +86,7 @@ class PythonBundle:
         if not (target / ".complete").exists():
             target.mkdir(parents=True, exist_ok=True)
             self._pip(
-                "download", "--dest", str(target), *self._target_flags(), "-r", str(REPO_ROOT / self.requirements)
+                "download", "--dest", str(target), *self._target_flags(), "-r", str(PROJECT_ROOT / self.requirements)
             )
             (target / ".complete").touch()
         return target
@@ -92,7 +94,7 @@ class PythonBundle:
     def bundle_into(self, output_dir: Path) -> None:
         """Copy the sources and install the wheels into ``output_dir``."""
         for source, name in self.sources:
-            source_path = REPO_ROOT / source
+            source_path = PROJECT_ROOT / source
             if source_path.is_dir():
                 shutil.copytree(source_path, output_dir / name, ignore=_IGNORED, dirs_exist_ok=True)
             else:
@@ -107,7 +109,7 @@ class PythonBundle:
             str(output_dir),
             *self._target_flags(),
             "-r",
-            str(REPO_ROOT / self.requirements),
+            str(PROJECT_ROOT / self.requirements),
         )
 
     def _target_flags(self) -> list[str]:
@@ -117,9 +119,9 @@ class PythonBundle:
         return flags
 
     def _input_files(self) -> list[Path]:
-        files = [REPO_ROOT / self.requirements]
+        files = [PROJECT_ROOT / self.requirements]
         for source, _ in self.sources:
-            path = REPO_ROOT / source
+            path = PROJECT_ROOT / source
             files += (
                 [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
                 if path.is_dir()

@@ -1,6 +1,16 @@
-"""The one range check of every construct prop and configuration key: what was wrong, and what is allowed."""
+"""The one range check of every construct prop and setting: what was wrong, and what is allowed.
+
+Construct props fail with ``ValueError`` naming the construct and the prop; stack settings (the cdk.json context
+keys) fail with :class:`ConfigError` naming the key, so `cdk synth` can print one line without a traceback.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A setting (a cdk.json context key) is missing, malformed or out of range."""
 
 
 def check_range(
@@ -20,6 +30,26 @@ def check_range(
             f"{subject} = {_number(value)}{unit} is out of range: allowed {_number(low)}..{_number(high)}{unit}."
             + (f" {advice}" if advice else "")
         )
+
+
+def check_setting(name: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """:func:`check_range` for the setting (context key) ``name``."""
+    check_range(
+        f"Configuration key '{name}'",
+        value,
+        low,
+        high,
+        unit,
+        advice=f"Set it in cdk.json or with -c {name}=<value>.",
+        error=ConfigError,
+    )
+
+
+def check_choice(name: str, value: str, allowed: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` unless the setting ``name`` is one of ``allowed``."""
+    choices = list(allowed)
+    if value not in choices:
+        raise ConfigError(f"Configuration key '{name}' = {value!r} is not allowed: choose one of {choices}.")
 
 
 def _number(value: float) -> str:

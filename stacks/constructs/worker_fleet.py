@@ -34,6 +34,7 @@ from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork
 from stacks.constructs.log_groups import RETENTION_DAYS, logs_key
 from stacks.constructs.python_bundling import PythonBundle
+from stacks.constructs.ranges import check_range
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
 from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, limits_environment
@@ -53,6 +54,7 @@ DNF_PACKAGES = (f"python{WORKER_PYTHON}", "amazon-cloudwatch-agent")
 CLOUDWATCH_AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+MAX_INSTANCES = 100
 FFMPEG_BINARIES = "imageio_ffmpeg/binaries"  # where the imageio-ffmpeg wheel puts its static ffmpeg
 # systemd's stop: SIGTERM, then this long beyond the worker's drain time before SIGKILL.
 STOP_MARGIN_SECONDS = 30
@@ -112,8 +114,7 @@ class QueueWorkerFleet(Construct):
             year or more). Default: 365.
         """
         super().__init__(scope, construct_id)
-        if not 1 <= max_instances <= 100:
-            raise ValueError(f"QueueWorkerFleet '{self.node.path}': max_instances is {max_instances}, allowed 1..100.")
+        check_range(f"QueueWorkerFleet '{self.node.path}': max_instances", max_instances, 1, MAX_INSTANCES)
         architecture = architecture_of(instance_type)
 
         # Session Manager (our replacement for SSH) needs only these actions. AmazonSSMManagedInstanceCore would

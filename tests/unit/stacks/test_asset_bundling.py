@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from stacks.app_builder import build_app
+from stacks.video_pipeline_stack import HANDLER
 from tests.conftest import make_app
+
+# The handler's file in the asset, from the function's Handler setting ("lambdas.video_processor.handler.x").
+HANDLER_FILE = Path(*HANDLER.split(".")[:-1]).with_suffix(".py")
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +38,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         manifest = json.loads((outdir / f"{stack}.assets.json").read_text())
         for entry in manifest["files"].values():
             source = outdir / entry["source"]["path"]
-            if (source / "handler.py").exists():
+            if (source / HANDLER_FILE).exists():
                 found["lambda"] = source
             if (source / "worker" / "__main__.py").exists():
                 found["worker"] = source
@@ -43,7 +47,10 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_the_lambda_asset_holds_the_handler_the_library_and_an_arm64_ffmpeg(assets: dict[str, Path]) -> None:
     asset = assets["lambda"]
-    assert (asset / "handler.py").is_file()
+    # the handler and its settings contract, at the import path the handler and the stack use
+    assert (asset / HANDLER_FILE).is_file()
+    assert (asset / HANDLER_FILE.parent / "settings.py").is_file()
+    assert (asset / "lambdas" / "__init__.py").is_file()
     assert (asset / "video_processing" / "__init__.py").is_file()
     assert (asset / "aws_lambda_powertools").is_dir()
     ffmpeg = sorted((asset / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
