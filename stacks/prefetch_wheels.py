@@ -11,8 +11,9 @@ from aws_cdk import App
 from aws_cdk import aws_ec2 as ec2
 
 from stacks.config import AppConfig
-from stacks.constructs.worker_fleet import architecture_of, worker_bundle
+from stacks.constructs.worker_fleet import architecture_of
 from stacks.video_pipeline_stack import video_processor_bundle
+from stacks.worker_fleet_stack import worker_bundle
 
 
 def host_architecture() -> str:

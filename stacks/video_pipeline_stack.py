@@ -124,7 +124,10 @@ def processor_settings_for(
 
 class VideoPipelineStack(Stack):
     """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket. ``settings``: default
-    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``)."""
+    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``).
+
+    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
+    blocks being wired together (the house style for a stack module)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: VideoPipelineSettings | None = None, **kwargs: Any

@@ -25,14 +25,35 @@ from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.fleet_network import FleetNetwork, worker_aws_services
 from stacks.constructs.log_groups import EncryptedLogGroups
+from stacks.constructs.python_bundling import PythonBundle
 from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_scaling
 from stacks.constructs.ranges import ConfigError, check_choice, check_setting
 from stacks.constructs.upload_intake import UploadIntake
-from stacks.constructs.worker_fleet import MAX_INSTANCES, QueueWorkerFleet
+from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.constructs.worker_fleet import (
+    LIFECYCLE_HOOK_NAME,
+    MAX_INSTANCES,
+    QueueWorkerFleet,
+    architecture_of,
+    worker_log_group_name,
+)
+from stacks.constructs.worker_user_data import WorkerService
 from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
-from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB
+from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, limits_environment
+from worker import config as worker_config
 from worker.config import DEFAULT_CONCURRENCY
+
+WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
+WORKER_SERVICE = WorkerService(
+    name=telemetry.WORKER_SERVICE_NAME,
+    command=(f"/usr/bin/python{WORKER_PYTHON}", "-m", "worker"),
+    packages=(f"python{WORKER_PYTHON}",),
+    log_file=telemetry.WORKER_LOG_FILE,
+    # The static ffmpeg inside the imageio-ffmpeg wheel.
+    executables=("imageio_ffmpeg/binaries/*",),
+)
+DRAIN_TIMEOUT = Duration.minutes(10)
 
 NetworkMode = Literal["isolated", "public"]
 ScalingMode = Literal["step", "backlog"]
@@ -133,7 +154,10 @@ def check_instance_type(value: str) -> None:
 class WorkerFleetStack(Stack):
     """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3.
     ``settings``: default ``WorkerFleetSettings()``; ``existing_vpc``: a VPC to use instead of a new one; other
-    keyword arguments go to ``Stack`` (e.g. ``env``)."""
+    keyword arguments go to ``Stack`` (e.g. ``env``).
+
+    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
+    blocks being wired together (the house style for a stack module)."""
 
     def __init__(
         self,
@@ -177,23 +201,29 @@ class WorkerFleetStack(Stack):
             if config.client_side_encryption
             else None
         )
+        instance_type = ec2.InstanceType(config.worker_instance_type)
         self.fleet = QueueWorkerFleet(
             self,
             "Workers",
             jobs=self.jobs,
-            intake=self.intake,
             network=self.network,
-            output_bucket=self.processed,
-            output_key=self.jobs.key,
-            instance_type=ec2.InstanceType(config.worker_instance_type),
+            bundle=worker_bundle(architecture_of(instance_type)),
+            service=WORKER_SERVICE,
+            environment=self._worker_environment(config),
+            instance_type=instance_type,
             notifications_topic=self.jobs.alarm_topic,
             notifications_key=self.jobs.key,
+            emf_endpoint=telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
             log_retention_days=config.log_retention_days,
             max_instances=config.worker_max_instances,
-            worker_concurrency=config.worker_concurrency,
-            max_video_bytes=config.max_video_mb * 1024 * 1024,
-            body_key=self.body_key,
+            drain_timeout=DRAIN_TIMEOUT,
         )
+        # What the video jobs need: read uploads, write outputs (and open encrypted bodies).
+        grant_video_job_access(
+            self.fleet.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
+        )
+        if self.body_key is not None:
+            self.body_key.grant_decrypt(self.fleet.role)
         if config.scaling_mode == "step":
             step_scaling(
                 self.fleet.group,
@@ -222,6 +252,27 @@ class WorkerFleetStack(Stack):
             "LaunchTemplateId": self.fleet.launch_template.launch_template_id or "",
         }.items():
             CfnOutput(self, name, value=value)
+
+    def _worker_environment(self, config: WorkerFleetSettings) -> dict[str, str]:
+        """The worker's settings (worker/config.py's contract) as the environment of its systemd service."""
+        environment = {
+            worker_config.QUEUE_URL_ENV: self.jobs.queue.queue_url,
+            worker_config.OUTPUT_BUCKET_ENV: self.processed.bucket_name,
+            worker_config.CONCURRENCY_ENV: str(config.worker_concurrency),
+            worker_config.VISIBILITY_TIMEOUT_ENV: str(int(self.jobs.visibility_timeout.to_seconds())),
+            worker_config.MAX_BYTES_ENV: str(config.max_video_mb * MIB),
+            worker_config.DRAIN_SECONDS_ENV: str(int(DRAIN_TIMEOUT.to_seconds())),
+            worker_config.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
+            worker_config.PROFILE_ENV: worker_config.DEFAULT_PROFILE,
+            **limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX),
+            # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
+            "TMPDIR": "/var/tmp",  # noqa: S108
+            telemetry.WORKER_METRICS_ENDPOINT_ENV: telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
+            telemetry.WORKER_METRICS_LOG_GROUP_ENV: worker_log_group_name(self, WORKER_SERVICE),
+        }
+        if self.body_key is not None:
+            environment[worker_config.BODY_KEY_ARN_ENV] = self.body_key.key.key_arn
+        return environment
 
     def _fleet_widgets(self, config: WorkerFleetSettings) -> list[cloudwatch.IWidget]:
         """Desired and in-service instances next to the backlog, with the scale-out thresholds drawn in."""
@@ -265,6 +316,16 @@ class WorkerFleetStack(Stack):
                 width=12,
             ),
         ]
+
+
+def worker_bundle(architecture: str) -> PythonBundle:
+    """The worker asset: the worker and the libraries it uses plus Linux wheels for its Python."""
+    return PythonBundle(
+        sources=(("worker", "worker"), ("video_processing", "video_processing"), ("clientside", "clientside")),
+        requirements="worker/requirements.txt",
+        architecture=architecture,
+        python_version=WORKER_PYTHON,
+    )
 
 
 def worker_job_widgets() -> list[cloudwatch.IWidget]:

@@ -9,6 +9,7 @@ contract test parses the synthesized unit with :func:`parse_settings`.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,7 +125,26 @@ def _metrics_endpoint(text: str) -> str:
     return text
 
 
+def _add_option(
+    parser: argparse.ArgumentParser,
+    environ: Mapping[str, str],
+    flag: str,
+    env: str,
+    help_text: str,
+    *,
+    default: str | None = None,
+    type: Callable[[str], object] = str,
+    choices: Sequence[str] | None = None,
+) -> None:
+    # argparse runs a string default through `type`, so values from the environment are validated too.
+    parser.add_argument(
+        flag, default=environ.get(env, default), type=type, choices=choices, help=f"{help_text} [{env}]"
+    )
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The worker's options, each with its environment variable (over 60 lines: one call per option, in the order
+    ``--help`` lists them)."""
     parser = argparse.ArgumentParser(
         prog="video-worker",
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
@@ -134,20 +154,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "1 could not start (stderr says why: region, queue, credentials); 2 a missing or invalid option.",
     )
 
-    def option(
-        flag: str,
-        env: str,
-        help_text: str,
-        *,
-        default: str | None = None,
-        type: Callable[[str], object] = str,
-        choices: Sequence[str] | None = None,
-    ) -> None:
-        # argparse runs a string default through `type`, so values from the environment are validated too.
-        parser.add_argument(
-            flag, default=environ.get(env, default), type=type, choices=choices, help=f"{help_text} [{env}]"
-        )
-
+    option = functools.partial(_add_option, parser, environ)
     option("--queue-url", QUEUE_URL_ENV, "URL of the jobs queue (required)")
     option("--output-bucket", OUTPUT_BUCKET_ENV, "bucket for outputs and failure records (required)")
     option(

@@ -45,7 +45,7 @@ def make_video_handler(
     limits: MediaLimits = DEFAULT_LIMITS,
 ) -> JobHandler:
     """A :data:`~worker.job.JobHandler` that runs ``profile`` (default ``transcode``) for each video in the
-    message, held to ``limits``.
+    message, held to ``limits``. (Just over 60 lines, most of them this documentation.)
 
     The body is first opened with :func:`clientside.open_body`: plain bodies pass through; client-side encrypted
     ones are decrypted with ``body_key_arn`` for the queue named by ``queue_url``'s last path segment.

