@@ -21,14 +21,13 @@ from constructs import Construct
 
 from stacks.constructs.encrypted_queue import QueueSettings, RemovalChoice
 from stacks.constructs.ranges import ConfigError
-from stacks.secure_queue_stack import SecureQueueSettings
+from stacks.secure_queue_stack import AWS_ACCOUNT_ID, SecureQueueSettings
 from stacks.stack_settings import IntakeSettings, StackSettings
 from stacks.video_pipeline_stack import LambdaArchitecture, VideoPipelineSettings
 from stacks.worker_fleet_stack import NetworkMode, ScalingMode, WorkerFleetSettings
 
 __all__ = ["AppConfig", "ConfigError", "is_cdk_context_key"]
 
-AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 # Context keys that belong to CDK, not to this configuration: feature flags ("@aws-cdk/..."), the CLI's own
