@@ -130,6 +130,7 @@ def load_handler(*, output_bucket: str, max_video_bytes: int, tap: HandlerLogTap
     if isinstance(registered, logging.StreamHandler):
         registered.setStream(stdout)
     module.s3_client.cache_clear()  # a client for this endpoint, not one made earlier in the process
+    module.settings.cache_clear()  # the settings just set, not ones parsed earlier in the process
 
     def invoke(event: dict[str, Any], context: Any) -> Any:
         with stdout.route(tap):  # type: ignore[arg-type]

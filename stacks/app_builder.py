@@ -20,8 +20,8 @@ def build_app(app: App) -> App:
 
     enable_nag_checks(app)
     enable_control_tower_checks(app)
-    SecureQueueStack(app, "SecureQueueStack", config=config, env=env)
-    VideoPipelineStack(app, "VideoPipelineStack", config=config, env=env)
-    WorkerFleetStack(app, "WorkerFleetStack", config=config, env=env)
+    SecureQueueStack(app, "SecureQueueStack", settings=config.secure_queue_settings(), env=env)
+    VideoPipelineStack(app, "VideoPipelineStack", settings=config.video_pipeline_settings(), env=env)
+    WorkerFleetStack(app, "WorkerFleetStack", settings=config.worker_fleet_settings(), env=env)
     Tags.of(app).add("project", "sqs-decoupling-cdk")
     return app

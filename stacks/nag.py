@@ -1,103 +1,38 @@
-"""cdk-nag 3 on every synth, and the one way this project acknowledges a finding.
+"""cdk-nag 3 on every synth: the AwsSolutions and Serverless packs, registered on the app.
 
 cdk-nag 3 is a policy-validation plugin: any finding not acknowledged makes synthesis fail (`ValidationFailed`),
-so "synthesis succeeded" means "no unacknowledged findings". Acknowledgements are recorded as construct
-metadata; `acknowledgements()` lists them so a test can compare them with a reviewed list.
+so "synthesis succeeded" means "no unacknowledged findings". Constructs acknowledge their findings through
+``stacks.acknowledgements`` (aws_cdk only), re-exported here for the app and the tests.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any, NamedTuple
-
-from aws_cdk import Acknowledgment, Stack, Validations
-from aws_cdk import aws_s3 as s3
+from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
+from stacks.acknowledgements import (
+    NagAcknowledgement,
+    acknowledge,
+    acknowledgements,
+    finding_text,
+    object_wildcard_finding,
+    unmatched_acknowledgements,
+    wildcard_finding,
+)
 
-class NagAcknowledgement(NamedTuple):
-    path: str
-    rule: str
-    reason: str
+__all__ = [
+    "NagAcknowledgement",
+    "acknowledge",
+    "acknowledgements",
+    "enable_nag_checks",
+    "finding_text",
+    "object_wildcard_finding",
+    "unmatched_acknowledgements",
+    "wildcard_finding",
+]
 
 
 def enable_nag_checks(app: IConstruct) -> None:
     """Run the AwsSolutions and Serverless packs on every stack of ``app`` at synthesis."""
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
-
-
-def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge cdk-nag finding ``rule`` on ``scope`` and below, e.g. 'AwsSolutions::AwsSolutions-SQS3'.
-
-    Rules that report per finding (IAM4, IAM5) need the finding's full id, e.g.
-    'AwsSolutions::AwsSolutions-IAM5[Resource::*]' (see ``wildcard_finding``): acknowledging the bare rule does
-    not cover them, which keeps each acknowledgement as narrow as one resource or action.
-    Acknowledge on the narrowest construct that has the finding, with a reason specific to it.
-    """
-    if len(reason) < 20:
-        raise ValueError(f"Acknowledgement of {rule} on {scope.node.path} needs a specific reason, got {reason!r}.")
-    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
-
-
-def acknowledgements(root: IConstruct) -> list[NagAcknowledgement]:
-    """Every acknowledgement under ``root``, sorted by construct path and rule."""
-    found = []
-    for construct in root.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
-                found += [NagAcknowledgement(construct.node.path, rule, why) for rule, why in entry.data.items()]
-    return sorted(found)
-
-
-def unmatched_acknowledgements(root: IConstruct, assembly_dir: str | Path) -> list[NagAcknowledgement]:
-    """The acknowledgements under ``root`` that covered no finding when ``root`` was synthesized to ``assembly_dir``.
-
-    CDK's validation report (validation-report.json in the cloud assembly) records, for every plugin, each finding
-    an acknowledgement suppressed, with the acknowledgement's id and construct path. An acknowledgement missing
-    from it matched nothing: it is stale, and would silently cover a future finding.
-    """
-    report = json.loads((Path(assembly_dir) / "validation-report.json").read_text())
-    used = {
-        (suppressed["acknowledgedAt"], suppressed["acknowledgedId"])
-        for plugin in report["pluginReports"]
-        for suppressed in plugin.get("suppressedViolations", [])
-    }
-    return [ack for ack in acknowledgements(root) if (ack.path, ack.rule) not in used]
-
-
-def wildcard_finding(resource: str) -> str:
-    """The id of cdk-nag's IAM5 finding for a wildcard ``resource`` (as cdk-nag prints it)."""
-    return f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]"
-
-
-def object_wildcard_finding(bucket: s3.IBucket, key_pattern: str) -> str:
-    """The id of cdk-nag's IAM5 finding for ``bucket.arn_for_objects(key_pattern)``."""
-    logical_id = Stack.of(bucket).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
-    return wildcard_finding(f"<{logical_id}.Arn>/{key_pattern}")
-
-
-def finding_text(scope: IConstruct, value: str) -> str:
-    """``value`` (an ARN, possibly with tokens) as cdk-nag writes it into a finding id.
-
-    cdk-nag flattens CloudFormation intrinsics: a pseudo parameter or resource becomes ``<AWS::Region>`` or
-    ``<LogicalId>``, an attribute ``<LogicalId.Attr>``. Rendering the resolved value the same way gives the id in
-    every environment: ``<AWS::Region>`` when the stack is environment-agnostic, ``eu-west-1`` when it is not.
-    """
-    return _flatten(Stack.of(scope).resolve(value))
-
-
-def _flatten(node: Any) -> str:
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and len(node) == 1:
-        ((intrinsic, argument),) = node.items()
-        if intrinsic == "Ref":
-            return f"<{argument}>"
-        if intrinsic == "Fn::GetAtt":
-            return f"<{argument[0]}.{argument[1]}>"
-        if intrinsic == "Fn::Join":
-            separator, parts = argument
-            return separator.join(_flatten(part) for part in parts)
-    raise ValueError(f"cannot render {node!r} as a cdk-nag finding id")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from stacks.constructs.python_bundling import REPO_ROOT, PythonBundle
-from stacks.constructs.worker_fleet import worker_bundle
+from stacks.constructs.python_bundling import PROJECT_ROOT, PythonBundle
 from stacks.video_pipeline_stack import video_processor_bundle
+from stacks.worker_fleet_stack import worker_bundle
 
 ARCHITECTURES = ("arm64", "x86_64")
 
@@ -25,13 +25,13 @@ def every_bundle() -> list[PythonBundle]:
 def main(argv: list[str]) -> None:
     if argv == ["--lock"]:
         for bundle in every_bundle():
-            print(f"locked {bundle.requirements}: {bundle.compile_lock().relative_to(REPO_ROOT)}")
+            print(f"locked {bundle.requirements}: {bundle.compile_lock().relative_to(PROJECT_ROOT)}")
         return
     # ... and the Lambda's locked packages for this machine, which the asset import test loads here.
     for bundle in [*every_bundle(), video_processor_bundle("arm64").for_this_machine()]:
         installed = bundle.install_site_packages()
         print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
-              f"{installed.relative_to(REPO_ROOT)}")  # fmt: skip
+              f"{installed.relative_to(PROJECT_ROOT)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,27 +9,55 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any
+
 from aws_cdk import Aspects, CfnOutput, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.config import AppConfig
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.log_groups import EncryptedLogGroups
+from stacks.constructs.ranges import ConfigError
+from stacks.stack_settings import StackSettings
+
+AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecureQueueSettings(StackSettings):
+    """SecureQueueStack's settings: those of every stack plus ``cross_account_producer_accounts`` (12-digit
+    account ids whose principals may send through the queue's resource policy; default none)."""
+
+    cross_account_producer_accounts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for account in self.cross_account_producer_accounts:
+            if not AWS_ACCOUNT_ID.match(account):
+                raise ConfigError(
+                    f"Configuration key 'cross_account_producer_accounts' holds {account!r}: "
+                    "each entry must be a 12-digit AWS account id."
+                )
 
 
 class SecureQueueStack(Stack):
-    """An encrypted queue with least-privilege producer and consumer roles."""
+    """An encrypted queue with least-privilege producer and consumer roles. ``settings``: default
+    ``SecureQueueSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: SecureQueueSettings | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = settings or SecureQueueSettings()
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
 
-        self.jobs = EncryptedQueue(self, "Jobs", **config.encrypted_queue_props())
+        self.jobs = EncryptedQueue(self, "Jobs", **config.queue.props())
         if config.alarm_email:
             AlarmEmailSubscription(
                 self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email

@@ -9,49 +9,132 @@ scales (and fails, and retries) on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 from aws_cdk import Aspects, CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.config import AppConfig
+from lambdas.video_processor import settings as processor_settings
+from lambdas.video_processor.settings import Settings as ProcessorSettings
+from stacks.constructs import lambda_consumer as consumer_limits
 from stacks.constructs.alarm_email import AlarmEmailSubscription
 from stacks.constructs.buckets import access_logs_bucket, data_bucket
 from stacks.constructs.client_side_key import ClientSideEncryptionKey
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
 from stacks.constructs.log_groups import EncryptedLogGroups
 from stacks.constructs.python_bundling import LAMBDA_RUNTIME_PROVIDES, PythonBundle
+from stacks.constructs.ranges import ConfigError, check_choice, check_setting
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
-from stacks.nag import acknowledge, wildcard_finding
+from stacks.stack_settings import IntakeSettings
+from video_processing import telemetry
+from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
 
-LAMBDA_PYTHON_VERSION = "3.14"
-METRICS_NAMESPACE = "SqsDecoupling/VideoPipeline"
-SERVICE_NAME = "video-processor"
+METRICS_NAMESPACE = telemetry.METRICS_NAMESPACE
+SERVICE_NAME = telemetry.LAMBDA_SERVICE_NAME
+# The asset keeps the repository's layout, so the handler imports its settings module by the same name in both.
+HANDLER = "lambdas.video_processor.handler.lambda_handler"
+
+
+LambdaArchitecture = Literal["arm64", "x86_64"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoPipelineSettings(IntakeSettings):
+    """VideoPipelineStack's settings: those of an intake stack plus the function's. Defaults:
+    ``lambda_architecture`` "arm64", ``lambda_timeout_seconds`` 120 (1..900), ``lambda_memory_mb`` 2048
+    (128..10,240), ``lambda_batch_size`` 10 (1..10), ``lambda_batching_window_seconds`` 5 (0..300),
+    ``lambda_max_concurrency`` 10 (2..1000), ``lambda_reserved_concurrency`` 10 (at least the maximum concurrency,
+    so the queue can always run what it may start), ``max_video_mb`` 200 MiB (1..10,000, the function's /tmp).
+    """
+
+    lambda_architecture: LambdaArchitecture = "arm64"
+    lambda_timeout_seconds: int = 120
+    lambda_memory_mb: int = 2048
+    lambda_batch_size: int = consumer_limits.DEFAULT_BATCH_SIZE
+    lambda_batching_window_seconds: int = consumer_limits.DEFAULT_BATCHING_WINDOW_SECONDS
+    lambda_max_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
+    lambda_reserved_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
+    max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = consumer_limits
+        check_choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
+        check_setting("lambda_timeout_seconds", self.lambda_timeout_seconds, 1, c.MAX_TIMEOUT_SECONDS, " seconds")
+        check_setting("lambda_memory_mb", self.lambda_memory_mb, c.MIN_MEMORY_MB, c.MAX_MEMORY_MB, " MB")
+        check_setting("lambda_batch_size", self.lambda_batch_size, 1, c.MAX_BATCH_SIZE)
+        check_setting(
+            "lambda_batching_window_seconds",
+            self.lambda_batching_window_seconds,
+            0,
+            c.MAX_BATCHING_WINDOW_SECONDS,
+            " seconds",
+        )
+        check_setting("lambda_max_concurrency", self.lambda_max_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
+        check_setting(
+            "lambda_reserved_concurrency", self.lambda_reserved_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY
+        )
+        if self.lambda_reserved_concurrency < self.lambda_max_concurrency:
+            raise ConfigError(
+                f"Configuration key 'lambda_reserved_concurrency' = {self.lambda_reserved_concurrency} is below "
+                f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
+                "invocations than the function may run, and they would be throttled. Raise "
+                "lambda_reserved_concurrency or lower lambda_max_concurrency."
+            )
+        max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
+        check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
-    """The Lambda asset: handler.py at the root, the shared video_processing library, Linux wheels."""
+    """The Lambda asset: lambdas/video_processor/ (handler and settings), the shared libraries, Linux wheels."""
     return PythonBundle(
         sources=(
-            ("lambdas/video_processor/handler.py", "handler.py"),
+            ("lambdas/video_processor", "lambdas/video_processor"),
+            ("lambdas/__init__.py", "lambdas/__init__.py"),
             ("video_processing", "video_processing"),
             ("clientside", "clientside"),
         ),
         requirements="lambdas/video_processor/requirements.txt",
         architecture=architecture,
-        python_version=LAMBDA_PYTHON_VERSION,
+        python_version=processor_settings.PYTHON_VERSION,
         runtime_provides=LAMBDA_RUNTIME_PROVIDES,
     )
 
 
-class VideoPipelineStack(Stack):
-    """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket."""
+def processor_settings_for(
+    *, output_bucket: str, max_video_mb: int, memory_mib: int, timeout_seconds: float, profile: str
+) -> ProcessorSettings:
+    """The handler's settings for a function of this size: ffmpeg gets the memory the handler leaves and per-run
+    time ceilings well inside the function timeout, so a ceiling is recorded as a failure before Lambda stops."""
+    return ProcessorSettings(
+        output_bucket=output_bucket,
+        max_video_bytes=max_video_mb * MIB,
+        profile=profile,
+        limits=MediaLimits(
+            ffmpeg_memory_bytes=processor_settings.ffmpeg_memory_bytes(memory_mib),
+            time_base_seconds=processor_settings.ffmpeg_time_base_seconds(timeout_seconds),
+        ),
+    )
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+
+class VideoPipelineStack(Stack):
+    """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket. ``settings``: default
+    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``).
+
+    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
+    blocks being wired together (the house style for a stack module)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: VideoPipelineSettings | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = settings or VideoPipelineSettings()
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         timeout = Duration.seconds(config.lambda_timeout_seconds)
@@ -62,7 +145,7 @@ class VideoPipelineStack(Stack):
             self,
             "VideoJobs",
             visibility_timeout=visibility_timeout_for(timeout, batching_window),
-            **config.encrypted_queue_props(),
+            **config.queue.props(),
         )
         if config.alarm_email:
             AlarmEmailSubscription(
@@ -79,7 +162,8 @@ class VideoPipelineStack(Stack):
             "VideoProcessor",
             jobs=self.jobs,
             code=lambda_.Code.from_asset(bundle.source_dir, **bundle.asset_options()),
-            handler="handler.lambda_handler",
+            handler=HANDLER,
+            runtime=python_runtime(processor_settings.PYTHON_VERSION),
             timeout=timeout,
             architecture=lambda_.Architecture.ARM_64
             if config.lambda_architecture == "arm64"
@@ -88,8 +172,13 @@ class VideoPipelineStack(Stack):
             # The source video, its outputs and ffmpeg's scratch files all live in /tmp.
             ephemeral_storage=Size.mebibytes(min(10_240, max(512, 3 * config.max_video_mb))),
             environment={
-                "OUTPUT_BUCKET": self.processed.bucket_name,
-                "MAX_VIDEO_BYTES": str(config.max_video_mb * 1024 * 1024),
+                **processor_settings_for(
+                    output_bucket=self.processed.bucket_name,
+                    max_video_mb=config.max_video_mb,
+                    memory_mib=config.lambda_memory_mb,
+                    timeout_seconds=config.lambda_timeout_seconds,
+                    profile=processor_settings.DEFAULT_PROFILE,
+                ).environment(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },
@@ -100,17 +189,14 @@ class VideoPipelineStack(Stack):
             log_retention_days=config.log_retention_days,
         )
         function = self.consumer.function
-        grant_video_job_access(function.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key)  # type: ignore[arg-type]
-        acknowledge(
-            function.role.node.find_child("DefaultPolicy"),  # type: ignore[union-attr]
-            wildcard_finding("*"),
-            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
+        grant_video_job_access(
+            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
         )
 
         if config.client_side_encryption:
             self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
             self.body_key.grant_decrypt(function)
-            function.add_environment("BODY_KEY_ARN", self.body_key.key.key_arn)
+            function.add_environment(processor_settings.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
 
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))

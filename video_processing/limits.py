@@ -25,11 +25,18 @@ space (220 MB resident). A machine with more memory can raise the ceiling; one w
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 MIB: Final = 1024 * 1024
 MIN_MEMORY_BYTES: Final = 128 * MIB
+
+DEFAULT_MAX_VIDEO_BYTES: Final = 200 * MIB
+"""The largest upload a consumer accepts unless configured otherwise (200 MiB), for both consumers and the stacks
+(cdk.json's ``max_video_mb``). It fits the Lambda's /tmp as the stack sizes it (3 x the video: source, outputs,
+scratch); a worker on a bigger disk can take more (``--max-bytes`` / ``WORKER_MAX_BYTES``)."""
 
 
 @dataclass(frozen=True)
@@ -91,3 +98,59 @@ class MediaLimits:
 
 
 DEFAULT_LIMITS: Final = MediaLimits()
+
+# How each field travels in a consumer's environment (the worker prefixes the names with WORKER_). The memory
+# ceiling travels in MiB, as Lambda's memory size and instance types are given; "unlimited" means no ceiling.
+LIMIT_VARIABLES: Final[Mapping[str, str]] = {
+    "max_width": "MAX_WIDTH",
+    "max_height": "MAX_HEIGHT",
+    "max_pixels": "MAX_PIXELS",
+    "max_fps": "MAX_FPS",
+    "max_duration_seconds": "MAX_DURATION_SECONDS",
+    "max_streams": "MAX_STREAMS",
+    "ffmpeg_threads": "FFMPEG_THREADS",
+    "ffmpeg_memory_bytes": "FFMPEG_MEMORY_MIB",
+    "time_base_seconds": "FFMPEG_TIME_BASE_SECONDS",
+    "time_per_media_second": "FFMPEG_TIME_PER_MEDIA_SECOND",
+}
+UNLIMITED: Final = "unlimited"
+
+
+class LimitSettingError(ValueError):
+    """An environment variable holds a value no :class:`MediaLimits` field accepts; the message names it."""
+
+
+def limits_environment(limits: MediaLimits, prefix: str = "") -> dict[str, str]:
+    """``limits`` as environment variables (every field), the inverse of :func:`limits_from_environment`."""
+    environment = {}
+    for field, name in LIMIT_VARIABLES.items():
+        value = getattr(limits, field)
+        if field == "ffmpeg_memory_bytes":
+            value = UNLIMITED if value is None else value // MIB
+        environment[prefix + name] = str(value)
+    return environment
+
+
+def limits_from_environment(environ: Mapping[str, str], prefix: str = "") -> MediaLimits:
+    """The limits set in ``environ`` (unset or empty variables keep their default); raises
+    :class:`LimitSettingError` naming the variable for a value that is not a number or out of range."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(MediaLimits):
+        name = prefix + LIMIT_VARIABLES[field.name]
+        text = environ.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            values[field.name] = _parse_limit(field.name, text)
+            dataclasses.replace(DEFAULT_LIMITS, **{field.name: values[field.name]})  # checked one at a time
+        except ValueError as error:
+            raise LimitSettingError(f"{name}={text!r} is not allowed: {error}") from None
+    return dataclasses.replace(DEFAULT_LIMITS, **values)
+
+
+def _parse_limit(field: str, text: str) -> int | float | None:
+    if field == "ffmpeg_memory_bytes":
+        return None if text.lower() == UNLIMITED else int(text) * MIB
+    if field in ("max_fps", "max_duration_seconds", "time_base_seconds", "time_per_media_second"):
+        return float(text)
+    return int(text)

@@ -162,6 +162,8 @@ def build_handler(
         body_key_arn=settings.body_key_arn,
         kms_client=kms,
         metrics=metrics,
+        profile=settings.profile,
+        limits=settings.limits,
     )
 
 

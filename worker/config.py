@@ -1,12 +1,29 @@
-"""Command-line options, each with an environment variable fallback, validated into :class:`Settings`."""
+"""The worker's settings contract: command-line options, each with an environment variable fallback, validated
+into :class:`Settings`.
+
+The environment-variable names and defaults are module constants: the fleet stack imports them to write the
+systemd unit's ``Environment=`` lines (stacks -> worker is allowed; the worker never imports ``stacks``), and a
+contract test parses the synthesized unit with :func:`parse_settings`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
+from video_processing.limits import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_VIDEO_BYTES,
+    LIMIT_VARIABLES,
+    LimitSettingError,
+    MediaLimits,
+    limits_from_environment,
+)
+from video_processing.profiles import UnknownProfileError, get_profile
 from video_processing.telemetry import (
     CLOUDWATCH_AGENT_EMF_ENDPOINT,
     WORKER_METRICS_ENDPOINT_ENV,
@@ -14,8 +31,30 @@ from video_processing.telemetry import (
 )
 from worker.imds import DEFAULT_IMDS_URL
 
-TEST_HANDLER_ENV = "WORKER_TEST_HANDLER"
+ENV_PREFIX: Final = "WORKER_"
+QUEUE_URL_ENV: Final = "WORKER_QUEUE_URL"
+OUTPUT_BUCKET_ENV: Final = "WORKER_OUTPUT_BUCKET"
+CONCURRENCY_ENV: Final = "WORKER_CONCURRENCY"
+VISIBILITY_TIMEOUT_ENV: Final = "WORKER_VISIBILITY_TIMEOUT"
+WAIT_SECONDS_ENV: Final = "WORKER_WAIT_SECONDS"
+MAX_BYTES_ENV: Final = "WORKER_MAX_BYTES"
+DRAIN_SECONDS_ENV: Final = "WORKER_DRAIN_SECONDS"
+LIFECYCLE_HOOK_ENV: Final = "WORKER_LIFECYCLE_HOOK"
+BODY_KEY_ARN_ENV: Final = "WORKER_BODY_KEY_ARN"
+PROFILE_ENV: Final = "WORKER_PROFILE"
+REGION_ENV: Final = "WORKER_REGION"
+IMDS_URL_ENV: Final = "WORKER_IMDS_URL"
+LOG_LEVEL_ENV: Final = "WORKER_LOG_LEVEL"
+TEST_HANDLER_ENV: Final = "WORKER_TEST_HANDLER"
 """Test seam: names a handler in :mod:`worker.testing` to run instead of the video job (no output bucket)."""
+
+DEFAULT_CONCURRENCY: Final = 2
+"""Jobs at once: one per vCPU of the default c7g.large, each ffmpeg held to MediaLimits' memory ceiling."""
+MAX_CONCURRENCY: Final = 256
+DEFAULT_WAIT_SECONDS: Final = 20
+DEFAULT_DRAIN_SECONDS: Final = 120.0
+DEFAULT_PROFILE: Final = "transcode"
+MAX_BYTES_LIMIT: Final = 5 * 1024**4
 
 
 @dataclass(frozen=True)
@@ -39,6 +78,10 @@ class Settings:
     """Where EMF metric documents go (udp://host:port or tcp://host:port); None: no metrics."""
     metrics_log_group: str | None = None
     """The log group EMF documents name (``_aws.LogGroupName``); None: the receiver's default."""
+    profile: str = DEFAULT_PROFILE
+    """The video profile each job makes (``video_processing.profiles.PROFILES``)."""
+    limits: MediaLimits = DEFAULT_LIMITS
+    """What one upload may use of the machine (``WORKER_FFMPEG_MEMORY_MIB``, ...)."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -64,6 +107,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _profile(text: str) -> str:
+    # A type, not argparse's choices: choices are not checked for a default (the environment's value).
+    try:
+        return get_profile(text).name
+    except UnknownProfileError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _metrics_endpoint(text: str) -> str:
     from worker.metrics import parse_endpoint
 
@@ -74,7 +125,26 @@ def _metrics_endpoint(text: str) -> str:
     return text
 
 
+def _add_option(
+    parser: argparse.ArgumentParser,
+    environ: Mapping[str, str],
+    flag: str,
+    env: str,
+    help_text: str,
+    *,
+    default: str | None = None,
+    type: Callable[[str], object] = str,
+    choices: Sequence[str] | None = None,
+) -> None:
+    # argparse runs a string default through `type`, so values from the environment are validated too.
+    parser.add_argument(
+        flag, default=environ.get(env, default), type=type, choices=choices, help=f"{help_text} [{env}]"
+    )
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The worker's options, each with its environment variable (over 60 lines: one call per option, in the order
+    ``--help`` lists them)."""
     parser = argparse.ArgumentParser(
         prog="video-worker",
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
@@ -84,56 +154,47 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "1 could not start (stderr says why: region, queue, credentials); 2 a missing or invalid option.",
     )
 
-    def option(
-        flag: str,
-        env: str,
-        help_text: str,
-        *,
-        default: str | None = None,
-        type: Callable[[str], object] = str,
-        choices: Sequence[str] | None = None,
-    ) -> None:
-        # argparse runs a string default through `type`, so values from the environment are validated too.
-        parser.add_argument(
-            flag, default=environ.get(env, default), type=type, choices=choices, help=f"{help_text} [{env}]"
-        )
-
-    option("--queue-url", "WORKER_QUEUE_URL", "URL of the jobs queue (required)")
-    option("--output-bucket", "WORKER_OUTPUT_BUCKET", "bucket for outputs and failure records (required)")
+    option = functools.partial(_add_option, parser, environ)
+    option("--queue-url", QUEUE_URL_ENV, "URL of the jobs queue (required)")
+    option("--output-bucket", OUTPUT_BUCKET_ENV, "bucket for outputs and failure records (required)")
     option(
-        "--concurrency", "WORKER_CONCURRENCY", "jobs run at once (default 4)", default="4", type=_bounded_int(1, 256)
+        "--concurrency",
+        CONCURRENCY_ENV,
+        f"jobs run at once (default {DEFAULT_CONCURRENCY})",
+        default=str(DEFAULT_CONCURRENCY),
+        type=_bounded_int(1, MAX_CONCURRENCY),
     )
     option(
         "--visibility-timeout",
-        "WORKER_VISIBILITY_TIMEOUT",
+        VISIBILITY_TIMEOUT_ENV,
         "seconds a received message stays hidden, extended while its job runs (default: the queue's)",
         type=_bounded_int(1, 43200),
     )
     option(
         "--wait-seconds",
-        "WORKER_WAIT_SECONDS",
-        "long-poll wait per receive (default 20)",
-        default="20",
+        WAIT_SECONDS_ENV,
+        f"long-poll wait per receive (default {DEFAULT_WAIT_SECONDS})",
+        default=str(DEFAULT_WAIT_SECONDS),
         type=_bounded_int(0, 20),
     )
     option(
         "--max-bytes",
-        "WORKER_MAX_BYTES",
-        "largest video accepted (default 5 GiB)",
-        default=str(5 * 1024**3),
-        type=_bounded_int(1, 5 * 1024**4),
+        MAX_BYTES_ENV,
+        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, 200 MiB)",
+        default=str(DEFAULT_MAX_VIDEO_BYTES),
+        type=_bounded_int(1, MAX_BYTES_LIMIT),
     )
     option(
         "--drain-seconds",
-        "WORKER_DRAIN_SECONDS",
-        "on shutdown, time jobs get to finish (default 120)",
-        default="120",
+        DRAIN_SECONDS_ENV,
+        f"on shutdown, time jobs get to finish (default {DEFAULT_DRAIN_SECONDS:.0f})",
+        default=str(DEFAULT_DRAIN_SECONDS),
         type=_seconds,
     )
-    option("--lifecycle-hook", "WORKER_LIFECYCLE_HOOK", "termination lifecycle hook to complete after draining")
+    option("--lifecycle-hook", LIFECYCLE_HOOK_ENV, "termination lifecycle hook to complete after draining")
     option(
         "--body-key-arn",
-        "WORKER_BODY_KEY_ARN",
+        BODY_KEY_ARN_ENV,
         "KMS key ARN to decrypt client-side encrypted message bodies (default: none; plain bodies need none)",
     )
     option(
@@ -148,11 +209,21 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         WORKER_METRICS_LOG_GROUP_ENV,
         "log group the EMF documents name, so the CloudWatch agent files them there (default: the agent's own)",
     )
-    option("--region", "WORKER_REGION", "AWS region (default: the AWS chain, else the queue URL's)")
-    option("--imds-url", "WORKER_IMDS_URL", "instance metadata endpoint", default=DEFAULT_IMDS_URL)
+    option(
+        "--profile",
+        PROFILE_ENV,
+        f"video profile each job makes (default {DEFAULT_PROFILE})",
+        default=DEFAULT_PROFILE,
+        type=_profile,
+    )
+    for name in LIMIT_VARIABLES.values():
+        # Checked together in parse_settings (MediaLimits), which names the variable of a bad value.
+        option(f"--{name.lower().replace('_', '-')}", ENV_PREFIX + name, "media limit (default: MediaLimits')")
+    option("--region", REGION_ENV, "AWS region (default: the AWS chain, else the queue URL's)")
+    option("--imds-url", IMDS_URL_ENV, "instance metadata endpoint", default=DEFAULT_IMDS_URL)
     option(
         "--log-level",
-        "WORKER_LOG_LEVEL",
+        LOG_LEVEL_ENV,
         "DEBUG, INFO, WARNING or ERROR (default INFO)",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -166,9 +237,14 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
     args = parser.parse_args(argv)
     test_handler = environ.get(TEST_HANDLER_ENV) or None
     if not args.queue_url:
-        parser.error("the queue URL is missing: pass --queue-url or set WORKER_QUEUE_URL")
+        parser.error(f"the queue URL is missing: pass --queue-url or set {QUEUE_URL_ENV}")
     if not args.output_bucket and test_handler is None:
-        parser.error("the output bucket is missing: pass --output-bucket or set WORKER_OUTPUT_BUCKET")
+        parser.error(f"the output bucket is missing: pass --output-bucket or set {OUTPUT_BUCKET_ENV}")
+    given = {ENV_PREFIX + name: getattr(args, name.lower()) or "" for name in LIMIT_VARIABLES.values()}
+    try:
+        limits = limits_from_environment(given, ENV_PREFIX)
+    except LimitSettingError as error:
+        parser.error(f"{error} (a flag's value is reported under its variable)")
     return Settings(
         queue_url=args.queue_url,
         output_bucket=args.output_bucket or None,
@@ -185,6 +261,8 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         body_key_arn=args.body_key_arn or None,
         metrics_endpoint=args.metrics_endpoint or None,
         metrics_log_group=args.metrics_log_group or None,
+        profile=args.profile,
+        limits=limits,
     )
 
 

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
 from worker.batches import SQS_BATCH_LIMIT, DeleteBatcher, change_visibility
+from worker.config import DEFAULT_CONCURRENCY, DEFAULT_DRAIN_SECONDS, DEFAULT_WAIT_SECONDS
 from worker.counters import Counters
 from worker.job import JobHandler, JobOutcome, Message
 from worker.metrics import MetricsEmitter
@@ -34,13 +35,13 @@ _OUTCOME_COUNTERS = {
 class WorkerOptions:
     """How the worker polls and paces itself. Defaults suit minutes-long transcoding jobs."""
 
-    concurrency: int = 4
+    concurrency: int = DEFAULT_CONCURRENCY
     """Job slots. The worker never holds more received messages than it has free slots."""
     visibility_timeout: int = 120
     """Seconds a received message stays hidden; asked for on every receive, extended by heartbeats."""
-    wait_seconds: int = 20
+    wait_seconds: int = DEFAULT_WAIT_SECONDS
     """Long-poll wait of each ReceiveMessage (20 is the maximum and the cheapest)."""
-    drain_seconds: float = 120.0
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
     """On shutdown, how long in-flight jobs may run on before their messages are released."""
     heartbeats: bool = True
     """Extend the visibility of long jobs. Only tests turn this off, to show what it prevents."""

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from clientside import ClientSideEncryptionError, open_body, queue_name_from_url
 from clientside.logs import unopenable_body_fields
+from video_processing.limits import DEFAULT_LIMITS, MediaLimits
 from video_processing.pipeline import Outcome, OutcomeKind, TransientJobError, process_message
+from worker.config import DEFAULT_PROFILE
 from worker.job import JobHandler, JobOutcome, Message
 from worker.metrics import MetricsEmitter
 
@@ -39,8 +41,11 @@ def make_video_handler(
     body_key_arn: str | None = None,
     kms_client: Any | Callable[[], Any] | None = None,
     metrics: MetricsEmitter | None = None,
+    profile: str = DEFAULT_PROFILE,
+    limits: MediaLimits = DEFAULT_LIMITS,
 ) -> JobHandler:
-    """A :data:`~worker.job.JobHandler` that runs the ``transcode`` profile for each video in the message.
+    """A :data:`~worker.job.JobHandler` that runs ``profile`` (default ``transcode``) for each video in the
+    message, held to ``limits``. (Just over 60 lines, most of them this documentation.)
 
     The body is first opened with :func:`clientside.open_body`: plain bodies pass through; client-side encrypted
     ones are decrypted with ``body_key_arn`` for the queue named by ``queue_url``'s last path segment.
@@ -74,9 +79,10 @@ def make_video_handler(
                 message_id=message.message_id,
                 s3_client=s3_client,
                 output_bucket=output_bucket,
-                profile="transcode",
+                profile=profile,
                 max_bytes=max_bytes,
                 workdir=workdir,
+                limits=limits,
             )
         except TransientJobError as error:
             emitter.emit([error.metric()])

@@ -16,9 +16,11 @@ Client-side encrypted bodies (``clientside``): with BODY_KEY_ARN set, a body car
 decrypted with that KMS key, its encryption context checked against this record's queue. Plain bodies (S3's own
 notifications) are processed as before, without any KMS call, whether BODY_KEY_ARN is set or not.
 
-Settings (environment): OUTPUT_BUCKET, MAX_VIDEO_BYTES, BODY_KEY_ARN (optional), POWERTOOLS_SERVICE_NAME,
-POWERTOOLS_METRICS_NAMESPACE (default: the telemetry contract's namespace). In the deployed asset this file sits
-next to the ``video_processing`` and ``clientside`` packages.
+Settings: the environment variables of :mod:`lambdas.video_processor.settings` (OUTPUT_BUCKET, MAX_VIDEO_BYTES,
+BODY_KEY_ARN, VIDEO_PROFILE, the media limits), parsed once per cold start; a bad one fails every invocation with
+an error naming it. Also POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (default: the telemetry
+contract's). The deployed asset keeps the repository's layout: ``lambdas/video_processor/`` next to the
+``video_processing`` and ``clientside`` packages.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientside import ClientSideEncryptionError, open_body, queue_name_from_arn
 from clientside.logs import SDK_LOGGER_NAME, configure_sdk_logging, unopenable_body_fields
+from lambdas.video_processor.settings import Settings
 from video_processing import MalformedMessageError, telemetry
 from video_processing.pipeline import Outcome, OutcomeKind, TransientJobError, process_message
 from video_processing.telemetry import MetricPoint
@@ -46,9 +49,6 @@ from video_processing.telemetry import MetricPoint
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_s3.client import S3Client
-
-# Lambda's /tmp is 512 MB by default; the download must fit there.
-DEFAULT_MAX_VIDEO_BYTES = 256 * 1024 * 1024
 
 processor = BatchProcessor(event_type=EventType.SQS)
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", telemetry.LAMBDA_SERVICE_NAME)
@@ -63,6 +63,13 @@ copy_config_to_registered_loggers(source_logger=logger, include={SDK_LOGGER_NAME
 # The tracer logs every exception a traced function raises, with its traceback, through the root logger: plain
 # text on stderr. record_handler already logs each failure as one JSON line, and X-Ray keeps the exception.
 logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
+
+
+@functools.cache
+def settings() -> Settings:
+    """The function's settings, parsed on the first invocation of a cold start (``settings.cache_clear()`` in
+    tests that change the environment)."""
+    return Settings.from_environment(os.environ)
 
 
 @functools.cache
@@ -81,21 +88,23 @@ def kms_client() -> KMSClient:
 def record_handler(record: SQSRecord) -> None:
     """Process every input of one SQS message; raise to have the message retried."""
     logger.append_keys(message_id=record.message_id)
+    config = settings()
     try:
         try:
             body = open_body(
                 record.body,
                 queue_name=queue_name_from_arn(record.event_source_arn),
-                key_id=os.environ.get("BODY_KEY_ARN") or None,
+                key_id=config.body_key_arn,
                 kms_client=kms_client,
             )
             outcomes = process_message(
                 body,
                 message_id=record.message_id,
                 s3_client=s3_client(),
-                output_bucket=os.environ["OUTPUT_BUCKET"],
-                profile="preview",
-                max_bytes=int(os.environ.get("MAX_VIDEO_BYTES", DEFAULT_MAX_VIDEO_BYTES)),
+                output_bucket=config.output_bucket,
+                profile=config.profile,
+                max_bytes=config.max_video_bytes,
+                limits=config.limits,
             )
         except ClientSideEncryptionError as error:
             # The reason names contexts, keys and the KMS error code, never the plaintext.
@@ -160,6 +169,7 @@ def _emit(point: MetricPoint) -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """SQS event source entry point (the mapping must have ReportBatchItemFailures on)."""
+    settings()  # a bad setting fails the invocation here, naming the variable, before any record is touched
     try:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -6,6 +6,8 @@ encrypted with the topic's key and reachable over TLS only, for 14 days.
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,7 +16,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.nag import acknowledge
+from stacks.acknowledgements import acknowledge
+
+EMAIL_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[a-zA-Z]{2,}$")
 
 
 class AlarmEmailSubscription(Construct):

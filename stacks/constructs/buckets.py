@@ -7,7 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.guard import acknowledge_control
+from stacks.acknowledgements import acknowledge_control
 
 OBJECT_LOCK_REASON = (
     "No Object Lock: it would make objects undeletable for a retention period, but these buckets hold working data "

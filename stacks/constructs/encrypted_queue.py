@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from aws_cdk import ArnFormat, Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -23,15 +25,20 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from clientside.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
+from stacks.acknowledgements import acknowledge
 from stacks.constructs.keys import customer_managed_key
-from stacks.nag import acknowledge
+from stacks.constructs.ranges import check_choice, check_range, check_setting
 
 # Limits of Amazon SQS (standard queues).
 MIN_RETENTION = Duration.seconds(60)
 MAX_RETENTION = Duration.days(14)
-MAX_MESSAGE_SIZE_BYTES = 1024 * 1024  # 1 MiB since 2025; the seed's 256 KiB is our default.
+MAX_MESSAGE_SIZE_BYTES = 1024 * 1024  # 1 MiB since 2025; the seed's 256 KiB is our default (clientside's).
+MIN_MESSAGE_SIZE_BYTES = 1024
 MAX_VISIBILITY_TIMEOUT = Duration.hours(12)
 MAX_RECEIVE_WAIT = Duration.seconds(20)
+MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000
+MIN_DATA_KEY_REUSE, MAX_DATA_KEY_REUSE = Duration.seconds(60), Duration.hours(24)
 
 # What a principal needs of the queue's key. SQS calls kms:GenerateDataKey to encrypt a message for a producer
 # and kms:Decrypt for a consumer (and for a producer, to reuse a cached data key). CDK's own grantSendMessages
@@ -54,11 +61,72 @@ SNS_TOPIC_ACTIONS = (
 )
 
 
+RemovalChoice = Literal["destroy", "retain"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueSettings:
+    """The EncryptedQueue settings a stack takes, in cdk.json's units; the defaults of the construct's props.
+
+    ``retention_days`` (1..14, default 4), ``max_message_size_bytes`` (1,024..1,048,576, default 256 KiB),
+    ``max_receive_count`` (1..1000, default 3), ``kms_data_key_reuse_seconds`` (60..86,400, default 3,600),
+    ``oldest_message_alarm_seconds`` (60..1,209,600, default 900), ``queue_removal_policy`` ("destroy" or
+    "retain", default "destroy"; dead-letter queues are always retained).
+    """
+
+    retention_days: int = 4
+    max_message_size_bytes: int = DEFAULT_MAX_MESSAGE_SIZE_BYTES
+    max_receive_count: int = 3
+    kms_data_key_reuse_seconds: int = 3600
+    oldest_message_alarm_seconds: int = 900
+    queue_removal_policy: RemovalChoice = "destroy"
+
+    def __post_init__(self) -> None:
+        check_setting("retention_days", self.retention_days, 1, int(MAX_RETENTION.to_days()), " days")
+        check_setting(
+            "max_message_size_bytes",
+            self.max_message_size_bytes,
+            MIN_MESSAGE_SIZE_BYTES,
+            MAX_MESSAGE_SIZE_BYTES,
+            " bytes",
+        )
+        check_setting("max_receive_count", self.max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT)
+        check_setting(
+            "kms_data_key_reuse_seconds",
+            self.kms_data_key_reuse_seconds,
+            MIN_DATA_KEY_REUSE.to_seconds(),
+            MAX_DATA_KEY_REUSE.to_seconds(),
+            " seconds",
+        )
+        check_setting(
+            "oldest_message_alarm_seconds",
+            self.oldest_message_alarm_seconds,
+            MIN_RETENTION.to_seconds(),
+            MAX_RETENTION.to_seconds(),
+            " seconds",
+        )
+        check_choice("queue_removal_policy", self.queue_removal_policy, ("destroy", "retain"))
+
+    def props(self) -> dict[str, Any]:
+        """These settings as EncryptedQueue keyword arguments."""
+        return {
+            "retention": Duration.days(self.retention_days),
+            "max_message_size_bytes": self.max_message_size_bytes,
+            "max_receive_count": self.max_receive_count,
+            "data_key_reuse": Duration.seconds(self.kms_data_key_reuse_seconds),
+            "oldest_message_alarm_threshold": Duration.seconds(self.oldest_message_alarm_seconds),
+            "removal_policy": RemovalPolicy.RETAIN if self.queue_removal_policy == "retain" else RemovalPolicy.DESTROY,
+        }
+
+
+_DEFAULTS = QueueSettings()
+
+
 class EncryptedQueue(Construct):
     """An SQS queue with a customer-managed KMS key, a dead-letter queue, TLS-only policies and alarms.
 
-    Attributes: ``queue``, ``queue_name`` (fixed at synthesis), ``dead_letter_queue``, ``key``, ``alarm_topic``,
-    ``dlq_alarm``, ``age_alarm``.
+    Attributes: ``queue``, ``queue_name`` (fixed at synthesis), ``visibility_timeout``, ``dead_letter_queue``, ``key``,
+    ``alarm_topic``, ``dlq_alarm``, ``age_alarm``.
     """
 
     def __init__(
@@ -67,17 +135,18 @@ class EncryptedQueue(Construct):
         construct_id: str,
         *,
         encryption_key: kms.IKey | None = None,
-        retention: Duration = Duration.days(4),
-        max_message_size_bytes: int = 256 * 1024,
+        retention: Duration = Duration.days(_DEFAULTS.retention_days),
+        max_message_size_bytes: int = _DEFAULTS.max_message_size_bytes,
         visibility_timeout: Duration = Duration.seconds(30),
         receive_wait_time: Duration = MAX_RECEIVE_WAIT,
-        max_receive_count: int = 3,
-        data_key_reuse: Duration = Duration.hours(1),
-        oldest_message_alarm_threshold: Duration = Duration.minutes(15),
+        max_receive_count: int = _DEFAULTS.max_receive_count,
+        data_key_reuse: Duration = Duration.seconds(_DEFAULTS.kms_data_key_reuse_seconds),
+        oldest_message_alarm_threshold: Duration = Duration.seconds(_DEFAULTS.oldest_message_alarm_seconds),
         alarm_topic: sns.ITopic | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
-        """Create the queue, its dead-letter queue, their key and alarms.
+        """Create the queue, its dead-letter queue, their key and alarms. (Over 60 lines only by the documentation of
+        its props: the dead-letter queue, the alarms and the topic are built by methods of their own.)
 
         :param encryption_key: key for both queues and the alarm topic. Default: a new key with rotation on.
         :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.
@@ -121,28 +190,7 @@ class EncryptedQueue(Construct):
         self.queue_arn = Stack.of(self).format_arn(
             service="sqs", resource=self.queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
         )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            data_key_reuse=data_key_reuse,
-            enforce_ssl=True,
-            retention_period=MAX_RETENTION,
-            max_message_size_bytes=max_message_size_bytes,
-            receive_message_wait_time=MAX_RECEIVE_WAIT,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "Serverless::Serverless-SQSRedrivePolicy",
-            "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
-        )
-        self.dead_letter_queue.node.default_child.add_property_override(  # type: ignore[union-attr]
-            "RedriveAllowPolicy",
-            {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue_arn]},
-        )
-
+        self.dead_letter_queue = self._dead_letter_queue(data_key_reuse, max_message_size_bytes)
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -159,36 +207,10 @@ class EncryptedQueue(Construct):
             removal_policy=removal_policy,
         )
 
+        self.visibility_timeout = visibility_timeout
         self.alarm_topic = alarm_topic or self._encrypted_topic()
         self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
-        self.dlq_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLetterQueueNotEmpty",
-            alarm_description=f"Messages in {self.node.path}'s dead-letter queue: inspect them, then redrive.",
-            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic="Maximum"
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.age_alarm = cloudwatch.Alarm(
-            self,
-            "OldestMessageTooOld",
-            alarm_description=(
-                f"The oldest message in {self.node.path} waited more than "
-                f"{oldest_message_alarm_threshold.to_seconds()} s: consumers are stuck or too few."
-            ),
-            metric=self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
-            threshold=self.age_alarm_threshold,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        for alarm in (self.dlq_alarm, self.age_alarm):
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+        self.dlq_alarm, self.age_alarm = self._alarms()
 
     def dashboard_widgets(self) -> list[cloudwatch.IWidget]:
         """Graphs of this queue for a CloudWatch dashboard: depth, age of the oldest message, DLQ depth."""
@@ -219,6 +241,65 @@ class EncryptedQueue(Construct):
                 width=8,
             ),
         ]
+
+    def _dead_letter_queue(self, data_key_reuse: Duration, max_message_size_bytes: int) -> sqs.Queue:
+        """The dead-letter queue: same key, the longest retention, kept on delete, redrive only from its source."""
+        queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            data_key_reuse=data_key_reuse,
+            enforce_ssl=True,
+            retention_period=MAX_RETENTION,
+            max_message_size_bytes=max_message_size_bytes,
+            receive_message_wait_time=MAX_RECEIVE_WAIT,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            queue,
+            "Serverless::Serverless-SQSRedrivePolicy",
+            "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",
+        )
+        # A Queue's default child is its CfnQueue; the L2 has no redrive-allow property.
+        cast(sqs.CfnQueue, queue.node.default_child).add_property_override(
+            "RedriveAllowPolicy",
+            {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue_arn]},
+        )
+
+        return queue
+
+    def _alarms(self) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
+        """The dead-letter queue has messages; the oldest message waited too long. Both to the alarm topic."""
+        dlq_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLetterQueueNotEmpty",
+            alarm_description=f"Messages in {self.node.path}'s dead-letter queue: inspect them, then redrive.",
+            metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        age_alarm = cloudwatch.Alarm(
+            self,
+            "OldestMessageTooOld",
+            alarm_description=(
+                f"The oldest message in {self.node.path} waited more than "
+                f"{self.age_alarm_threshold:.0f} s: consumers are stuck or too few."
+            ),
+            metric=self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
+            threshold=self.age_alarm_threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for alarm in (dlq_alarm, age_alarm):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+        return dlq_alarm, age_alarm
 
     def _encrypted_topic(self) -> sns.Topic:
         """An SNS topic for the alarms, encrypted with the queue's key and reachable only over TLS."""
@@ -319,17 +400,20 @@ def _validate_props(
     """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
 
     def check(prop: str, value: float, low: float, high: float, unit: str) -> None:
-        if not low <= value <= high:
-            raise ValueError(
-                f"EncryptedQueue '{path}': {prop} is {value:.0f}{unit}, allowed {low:.0f}..{high:.0f}{unit}."
-            )
+        check_range(f"EncryptedQueue '{path}': {prop}", value, low, high, unit)
 
     check("retention", retention.to_seconds(), MIN_RETENTION.to_seconds(), MAX_RETENTION.to_seconds(), " s")
-    check("max_message_size_bytes", max_message_size_bytes, 1024, MAX_MESSAGE_SIZE_BYTES, " bytes")
+    check("max_message_size_bytes", max_message_size_bytes, MIN_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES, " bytes")
     check("visibility_timeout", visibility_timeout.to_seconds(), 0, MAX_VISIBILITY_TIMEOUT.to_seconds(), " s")
     check("receive_wait_time", receive_wait_time.to_seconds(), 0, MAX_RECEIVE_WAIT.to_seconds(), " s")
-    check("max_receive_count", max_receive_count, 1, 1000, "")
-    check("data_key_reuse", data_key_reuse.to_seconds(), 60, 86_400, " s")
+    check("max_receive_count", max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT, "")
+    check(
+        "data_key_reuse",
+        data_key_reuse.to_seconds(),
+        MIN_DATA_KEY_REUSE.to_seconds(),
+        MAX_DATA_KEY_REUSE.to_seconds(),
+        " s",
+    )
     check(
         "oldest_message_alarm_threshold",
         oldest_message_alarm_threshold.to_seconds(),

@@ -18,7 +18,7 @@ bucket or queue of another account from inside the VPC.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
@@ -27,9 +27,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from stacks.acknowledgements import acknowledge, acknowledge_control, wildcard_finding
 from stacks.constructs.log_groups import encrypted_log_group
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge, wildcard_finding
 
 # Amazon Linux 2023's package repositories are this AWS-owned bucket in each region (dnf reaches it through the
 # S3 gateway endpoint, anonymously), see the AL2023 user guide's "S3 gateway endpoint" section.
@@ -107,7 +106,7 @@ class FleetNetwork(Construct):
         for subnet in [*self.vpc.public_subnets, *self.vpc.isolated_subnets]:
             # With a concrete account and region, the zones are names from cdk.context.json (CDK's lookup, kept
             # on purpose so that a deploy never moves the subnets), which cfn-lint's W3010 warns about.
-            subnet.node.default_child.add_metadata(  # type: ignore[union-attr]
+            cast(ec2.CfnSubnet, subnet.node.default_child).add_metadata(
                 "cfn-lint", {"config": {"ignore_checks": ["W3010"]}}
             )
         if self.public_ip:

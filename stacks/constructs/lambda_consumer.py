@@ -14,19 +14,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Size, Token
+from aws_cdk import Duration, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.acknowledgements import acknowledge, acknowledge_control, wildcard_finding
 from stacks.constructs.encrypted_queue import EncryptedQueue
 from stacks.constructs.log_groups import encrypted_log_group
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge
+from stacks.constructs.ranges import check_range
 
 VISIBILITY_TO_TIMEOUT_RATIO = 6
+# Lambda's and the SQS event source's limits, and this construct's defaults.
+MAX_TIMEOUT_SECONDS = 900
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
+MAX_BATCH_SIZE = 10  # SQS's receive maximum for a standard queue's event source without a batching window
+MAX_BATCHING_WINDOW_SECONDS = 300
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
+DEFAULT_BATCH_SIZE = MAX_BATCH_SIZE
+DEFAULT_BATCHING_WINDOW_SECONDS = 5
+DEFAULT_MAX_CONCURRENCY = 10
+
+
+def python_runtime(version: str) -> lambda_.Runtime:
+    """CDK's Lambda runtime for Python ``version`` (e.g. "3.14"); fails if this aws-cdk-lib does not know it."""
+    name = f"PYTHON_{version.replace('.', '_')}"
+    runtime = getattr(lambda_.Runtime, name, None)
+    if not isinstance(runtime, lambda_.Runtime):
+        raise ValueError(
+            f"aws-cdk-lib has no Lambda runtime for Python {version} (lambda_.Runtime.{name}): upgrade it."
+        )
+    return runtime
 
 
 def visibility_timeout_for(function_timeout: Duration, batching_window: Duration = Duration.seconds(0)) -> Duration:
@@ -37,7 +56,7 @@ def visibility_timeout_for(function_timeout: Duration, batching_window: Duration
 class LambdaQueueConsumer(Construct):
     """A Python function consuming ``jobs`` through an SQS event source mapping.
 
-    Attributes: ``function``, ``event_source_mapping``, ``log_group``.
+    Attributes: ``function``, ``role``, ``event_source_mapping``, ``log_group``.
     """
 
     def __init__(
@@ -48,19 +67,22 @@ class LambdaQueueConsumer(Construct):
         jobs: EncryptedQueue,
         code: lambda_.Code,
         handler: str,
+        runtime: lambda_.Runtime,
         timeout: Duration,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
         memory_size: int = 1024,
         ephemeral_storage: Size = Size.mebibytes(512),
         environment: Mapping[str, str] | None = None,
-        batch_size: int = 10,
-        max_batching_window: Duration = Duration.seconds(5),
-        max_concurrency: int = 10,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batching_window: Duration = Duration.seconds(DEFAULT_BATCHING_WINDOW_SECONDS),
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         reserved_concurrency: int | None = None,
         log_retention_days: int = 365,
     ) -> None:
-        """
+        """Over 60 lines only by the documentation of its props; checks and acknowledgements are functions of their own.
+
         :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
+        :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
         :param timeout: the function timeout (1 s..15 min).
         :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
         :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
@@ -70,28 +92,19 @@ class LambdaQueueConsumer(Construct):
         :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
         """
         super().__init__(scope, construct_id)
-        _check(self, "timeout", timeout.to_seconds(), 1, 900, " s")
-        _check(self, "batch_size", batch_size, 1, 10, "")
-        _check(self, "max_batching_window", max_batching_window.to_seconds(), 0, 300, " s")
-        _check(self, "max_concurrency", max_concurrency, 2, 1000, "")
         reserved_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
-        if not max_concurrency <= reserved_concurrency <= 1000:
-            raise ValueError(
-                f"LambdaQueueConsumer '{self.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
-                f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
-                "invocations the function may not run, and they would be throttled."
-            )
-        _check_visibility(self, jobs.queue, timeout, max_batching_window)
+        _check_props(self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency)
+        _check_visibility(self, jobs.visibility_timeout, timeout, max_batching_window)
 
         self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
         # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to this log group.
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        self.log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
 
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
+            runtime=runtime,
             architecture=architecture,
             code=code,
             handler=handler,
@@ -102,7 +115,7 @@ class LambdaQueueConsumer(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=reserved_concurrency,
             log_group=self.log_group,
-            role=role,
+            role=self.role,
         )
         # The mapping itself rather than CDK's SqsEventSource, whose grant gives kms:Decrypt on the queue's key for
         # any encryption context: jobs.grant_consume limits it to this queue's messages.
@@ -116,6 +129,15 @@ class LambdaQueueConsumer(Construct):
         )
         jobs.grant_consume(self.function)
         jobs.queue.grant(self.function, "sqs:GetQueueAttributes")  # Lambda reads the queue's settings
+        self._acknowledge_findings()
+
+    def _acknowledge_findings(self) -> None:
+        """The findings this construct accepts, each with its reason."""
+        acknowledge(
+            self.role.node.find_child("DefaultPolicy"),
+            wildcard_finding("*"),
+            "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.",
+        )
         acknowledge(
             self.function,
             "Serverless::Serverless-LambdaDLQ",
@@ -166,20 +188,31 @@ class LambdaQueueConsumer(Construct):
         ]
 
 
-def _check(scope: Construct, prop: str, value: float, low: float, high: float, unit: str) -> None:
-    if not low <= value <= high:
+def _check_props(
+    scope: Construct,
+    timeout: Duration,
+    batch_size: int,
+    max_batching_window: Duration,
+    max_concurrency: int,
+    reserved_concurrency: int,
+) -> None:
+    """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
+    owner = f"LambdaQueueConsumer '{scope.node.path}'"
+    check_range(f"{owner}: timeout", timeout.to_seconds(), 1, MAX_TIMEOUT_SECONDS, " s")
+    check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
+    check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s")
+    check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
+    if not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
         raise ValueError(
-            f"LambdaQueueConsumer '{scope.node.path}': {prop} is {value:.0f}{unit}, "
-            f"allowed {low:.0f}..{high:.0f}{unit}."
+            f"LambdaQueueConsumer '{scope.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
+            f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
+            "invocations the function may not run, and they would be throttled."
         )
 
 
-def _check_visibility(scope: Construct, queue: sqs.IQueue, timeout: Duration, window: Duration) -> None:
+def _check_visibility(scope: Construct, visibility_timeout: Duration, timeout: Duration, window: Duration) -> None:
     """Fail synthesis if the queue's visibility timeout is shorter than 6 x timeout + window."""
-    cfn_queue = queue.node.default_child
-    visibility = cfn_queue.visibility_timeout if isinstance(cfn_queue, sqs.CfnQueue) else None
-    if visibility is None or Token.is_unresolved(visibility):
-        visibility = 30  # SQS's default
+    visibility = visibility_timeout.to_seconds()
     needed = visibility_timeout_for(timeout, window).to_seconds()
     if visibility < needed:
         raise ValueError(

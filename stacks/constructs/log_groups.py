@@ -8,13 +8,15 @@ encrypts every log group that has no key with the stack's logs key. So the Contr
 
 from __future__ import annotations
 
+from typing import cast
+
 import jsii
 from aws_cdk import ArnFormat, CfnResource, IAspect, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import IConstruct
+from constructs import Construct, IConstruct
 
 from stacks.constructs.keys import customer_managed_key
 
@@ -40,7 +42,7 @@ def logs_key(stack: Stack) -> kms.IKey:
     account's log groups in this region only, through the log group's encryption context."""
     existing = stack.node.try_find_child(LOGS_KEY_ID)
     if existing is not None:
-        return existing  # type: ignore[return-value]
+        return cast(kms.IKey, existing)  # only logs_key adds a child with this id
     key = customer_managed_key(stack, LOGS_KEY_ID, description=f"Encrypts the log groups of {stack.stack_name}")
     key.add_to_resource_policy(
         iam.PolicyStatement(
@@ -71,7 +73,7 @@ def encrypted_log_group(scope: IConstruct, construct_id: str, *, retention_days:
             f"allowed one of {sorted(RETENTION_DAYS)}."
         )
     return logs.LogGroup(
-        scope,  # type: ignore[arg-type]
+        cast(Construct, scope),  # every construct jsii hands an aspect is a Construct
         construct_id,
         retention=RETENTION_DAYS[retention_days],
         encryption_key=logs_key(Stack.of(scope)),
@@ -96,7 +98,7 @@ class EncryptedLogGroups:
             if isinstance(managed, logs.LogGroup):
                 # CDK already made the function's /aws/lambda/<name> group explicit (useCdkManagedLogGroup);
                 # it picks its own retention, so set ours.
-                managed.node.default_child.retention_in_days = self.retention_days  # type: ignore[union-attr]
+                cast(logs.CfnLogGroup, managed.node.default_child).retention_in_days = self.retention_days
             elif node.logging_config is None:
                 node.logging_config = lambda_.CfnFunction.LoggingConfigProperty(log_group=self._group_for(node))
         elif isinstance(node, CfnResource) and node.cfn_resource_type == "AWS::Lambda::Function":

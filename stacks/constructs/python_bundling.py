@@ -30,9 +30,11 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WHEELHOUSE = REPO_ROOT / "build" / "wheelhouse"
-SITE_PACKAGES = REPO_ROOT / "build" / "site-packages"
+# The folder that holds the ``stacks`` package: sources and requirements are found relative to it, so a copy of
+# stacks/ next to the runtime folders it bundles (and build/) works without edits.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = PROJECT_ROOT / "build" / "wheelhouse"
+SITE_PACKAGES = PROJECT_ROOT / "build" / "site-packages"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache")
 _RECIPE = Path(__file__).read_bytes()
 
@@ -51,9 +53,9 @@ def host_architecture() -> str:
 class PythonBundle:
     """What goes into one asset.
 
-    :param sources: (folder or file in the repository, name in the asset) pairs, e.g.
-        (("lambdas/video_processor/handler.py", "handler.py"), ("video_processing", "video_processing")).
-    :param requirements: a requirements file in the repository; its lock is what gets installed.
+    :param sources: (folder or file relative to ``PROJECT_ROOT``, name in the asset) pairs, e.g.
+        (("lambdas/video_processor", "lambdas/video_processor"), ("video_processing", "video_processing")).
+    :param requirements: a requirements file relative to ``PROJECT_ROOT``; its lock is what gets installed.
     :param architecture: "arm64" or "x86_64".
     :param python_version: the interpreter the asset runs under, e.g. "3.14".
     :param runtime_provides: distributions the target runtime already has, left out of the lock and the asset.
@@ -75,14 +77,14 @@ class PythonBundle:
     def lock(self) -> Path:
         """The lock with hashes this bundle installs (`make lock` writes it)."""
         if self.lock_file:
-            return REPO_ROOT / self.lock_file
-        requirements = REPO_ROOT / self.requirements
+            return PROJECT_ROOT / self.lock_file
+        requirements = PROJECT_ROOT / self.requirements
         return requirements.with_name(f"{requirements.stem}-py{self.python_version}-{self.architecture}.lock")
 
     @property
     def source_dir(self) -> str:
         """The folder CDK is pointed at; the custom asset hash, not this folder, decides when to re-bundle."""
-        first = REPO_ROOT / self.sources[0][0]
+        first = PROJECT_ROOT / self.sources[0][0]
         return str(first if first.is_dir() else first.parent)
 
     @property
@@ -106,7 +108,7 @@ class PythonBundle:
         """A hash of everything that goes into the asset, so CDK re-bundles exactly when one of them changes."""
         digest = hashlib.sha256(self._layer_digest().encode())
         for path in sorted(self._source_files()):
-            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
@@ -127,7 +129,7 @@ class PythonBundle:
         command = [
             *(sys.executable, "-m", "uv", "pip", "compile", self.requirements, "--quiet", "--generate-hashes"),
             *("--python-version", self.python_version, "--python-platform", f"{self._machine}-manylinux_2_28"),
-            *("--custom-compile-command", "make lock", "--output-file", str(self.lock.relative_to(REPO_ROOT))),
+            *("--custom-compile-command", "make lock", "--output-file", str(self.lock.relative_to(PROJECT_ROOT))),
         ]
         for name in self.runtime_provides:
             command += ["--no-emit-package", name]
@@ -172,7 +174,7 @@ class PythonBundle:
         """The installed wheels (hard links where the file system allows) plus a copy of the sources."""
         shutil.copytree(self.install_site_packages(), output_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
         for source, name in self.sources:
-            source_path = REPO_ROOT / source
+            source_path = PROJECT_ROOT / source
             if source_path.is_dir():
                 shutil.copytree(source_path, output_dir / name, ignore=_IGNORED, dirs_exist_ok=True)
             else:
@@ -188,7 +190,7 @@ class PythonBundle:
 
     def _lock_digest(self) -> str:
         if not self.lock.is_file():
-            raise RuntimeError(f"{self.lock.relative_to(REPO_ROOT)} is missing: run `make lock` (needs PyPI)")
+            raise RuntimeError(f"{self.lock.relative_to(PROJECT_ROOT)} is missing: run `make lock` (needs PyPI)")
         return hashlib.sha256(self.lock.read_bytes()).hexdigest()
 
     def _layer_digest(self) -> str:
@@ -207,7 +209,7 @@ class PythonBundle:
     def _source_files(self) -> list[Path]:
         files = []
         for source, _ in self.sources:
-            path = REPO_ROOT / source
+            path = PROJECT_ROOT / source
             files += (
                 [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
                 if path.is_dir()
@@ -234,7 +236,7 @@ def _pip(*args: str) -> None:
 
 
 def _run(command: list[str], *, what: str) -> None:
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{what} failed: `{' '.join(command)}` exited {result.returncode}:\n{result.stderr}")
 

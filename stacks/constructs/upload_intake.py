@@ -6,12 +6,20 @@ import jsii
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
+from stacks.acknowledgements import acknowledge, acknowledge_control
 from stacks.constructs.buckets import data_bucket
 from stacks.constructs.encrypted_queue import PRODUCER_KMS_ACTIONS, PRODUCER_SQS_ACTIONS, EncryptedQueue
-from stacks.guard import acknowledge_control
-from stacks.nag import acknowledge
+
+DEFAULT_PREFIX = "uploads/"
+PREFIX_RULE = "a key prefix like 'uploads/' (not empty, no leading '/', ending in '/')"
+
+
+def is_valid_prefix(prefix: str) -> bool:
+    """True for a key prefix S3 notifications can filter on as this intake means it: a folder."""
+    return bool(prefix) and not prefix.startswith("/") and prefix.endswith("/")
 
 
 class UploadIntake(Construct):
@@ -31,14 +39,11 @@ class UploadIntake(Construct):
         *,
         jobs: EncryptedQueue,
         access_logs: s3.IBucket,
-        prefix: str = "uploads/",
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not prefix or prefix.startswith("/") or not prefix.endswith("/"):
-            raise ValueError(
-                f"UploadIntake '{self.node.path}': prefix is {prefix!r}, allowed: a key prefix like 'uploads/' "
-                "(not empty, no leading '/', ending in '/')."
-            )
+        if not is_valid_prefix(prefix):
+            raise ValueError(f"UploadIntake '{self.node.path}': prefix is {prefix!r}, allowed: {PREFIX_RULE}.")
         self.jobs = jobs
         self.prefix = prefix
         self.bucket = data_bucket(self, "Bucket", access_logs=access_logs, sends_events=True)
@@ -72,13 +77,13 @@ class ScopedQueueDestination:
     def __init__(self, jobs: EncryptedQueue) -> None:
         self._jobs = jobs
 
-    def bind(self, scope: Construct, bucket: s3.IBucket) -> s3.BucketNotificationDestinationConfig:
+    def bind(self, scope: Construct, bucket: IBucketRef) -> s3.BucketNotificationDestinationConfig:
         """Called by CDK when the notification is added: grant S3 what it needs, for this bucket only."""
         queue, key = self._jobs.queue, self._jobs.key
         s3_service = iam.ServicePrincipal("s3.amazonaws.com")
         from_this_bucket = {
             "StringEquals": {"aws:SourceAccount": Stack.of(scope).account},
-            "ArnLike": {"aws:SourceArn": bucket.bucket_arn},
+            "ArnLike": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
         }
         queue_policy = queue.add_to_resource_policy(
             iam.PolicyStatement(

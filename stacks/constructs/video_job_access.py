@@ -11,8 +11,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
+from stacks.acknowledgements import acknowledge, object_wildcard_finding
 from stacks.constructs.upload_intake import UploadIntake
-from stacks.nag import acknowledge, object_wildcard_finding
 
 OUTPUT_PREFIXES = ("processed/", "failed/")
 

@@ -29,7 +29,8 @@ import boto3
 import pytest
 
 from stacks.constructs.python_bundling import host_architecture
-from stacks.constructs.worker_fleet import CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_CTL, UNIT_FILE, worker_bundle
+from stacks.constructs.worker_user_data import CLOUDWATCH_AGENT_CTL
+from stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
@@ -177,18 +178,20 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     assert recorded[0].startswith(f"aws s3 cp s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/")
     assert recorded[1:] == [
         "dnf install -y python3.11 amazon-cloudwatch-agent",
-        f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{root}{CLOUDWATCH_AGENT_CONFIG}",
+        f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{root}{WORKER_SERVICE.agent_config_file}",
         "systemctl daemon-reload",
         "systemctl enable --now video-worker",
     ]
-    agent_config = json.loads((root / CLOUDWATCH_AGENT_CONFIG.lstrip("/")).read_text())
+    agent_config = json.loads((root / WORKER_SERVICE.agent_config_file.lstrip("/")).read_text())
     (collected,) = agent_config["logs"]["logs_collected"]["files"]["collect_list"]
     assert collected["file_path"] == f"{root}{WORKER_LOG_FILE}"
     assert collected["log_group_name"] == "/WorkerFleetStack/video-worker"
     assert (root / "opt/video-worker/worker/__main__.py").exists()
 
     # WHEN the installed worker starts as the unit says (IMDS: the test's fake; AWS: the moto server)
-    environment, argv, workdir, log_file = _unit_service((root / UNIT_FILE.lstrip("/")).read_text(), root)
+    environment, argv, workdir, log_file = _unit_service(
+        (root / WORKER_SERVICE.unit_file.lstrip("/")).read_text(), root
+    )
     assert argv == ["/usr/bin/python3.11", "-m", "worker"]
     assert log_file == root / WORKER_LOG_FILE.lstrip("/")
     fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.config import parse_settings, region_from_queue_url
+from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
+from worker.config import DEFAULT_CONCURRENCY, DEFAULT_PROFILE, parse_settings, region_from_queue_url
 
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
 
@@ -65,3 +66,40 @@ def test_the_help_documents_the_exit_codes(capsys):
     assert "exit codes: 0 stopped by SIGTERM or Ctrl-C after draining" in help_text
     assert "1 could not start" in help_text
     assert "2 a missing or invalid option" in help_text
+
+
+def test_the_profile_and_the_media_limits_come_from_flags_or_the_environment():
+    # GIVEN the worker's environment with a profile and two media limits, and a flag for a third
+    environ = {
+        "WORKER_QUEUE_URL": QUEUE,
+        "WORKER_OUTPUT_BUCKET": "processed",
+        "WORKER_PROFILE": "preview",
+        "WORKER_FFMPEG_MEMORY_MIB": "1024",
+        "WORKER_FFMPEG_TIME_BASE_SECONDS": "12.5",
+    }
+    # WHEN they are parsed
+    settings = parse_settings(["--ffmpeg-threads", "1"], environ)
+    # THEN the job runs that profile held to those limits, every other limit at its default
+    assert settings.profile == "preview"
+    assert settings.limits == MediaLimits(ffmpeg_memory_bytes=1024 * MIB, time_base_seconds=12.5, ffmpeg_threads=1)
+
+
+def test_without_them_the_worker_transcodes_within_the_shared_defaults():
+    settings = parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"})
+    assert (settings.profile, settings.limits) == (DEFAULT_PROFILE, DEFAULT_LIMITS)
+    assert (settings.concurrency, settings.max_bytes) == (DEFAULT_CONCURRENCY, DEFAULT_MAX_VIDEO_BYTES)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"WORKER_PROFILE": "4k"}, "--profile: unknown video profile '4k'"),
+        ({"WORKER_FFMPEG_MEMORY_MIB": "64"}, "WORKER_FFMPEG_MEMORY_MIB='64' is not allowed"),
+        ({"WORKER_MAX_FPS": "fast"}, "WORKER_MAX_FPS='fast' is not allowed"),
+    ],
+)
+def test_a_bad_profile_or_limit_is_a_usage_error_naming_it(capsys, environ, message):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b"} | environ)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

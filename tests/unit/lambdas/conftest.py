@@ -93,10 +93,12 @@ def handler_env(monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[None]:  
     monkeypatch.setenv("OUTPUT_BUCKET", OUTPUT_BUCKET)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "video-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VideoPipelineTest")
-    # The handler caches its client; the cached one must be created inside this test's moto mock.
+    # The handler caches its client and its settings; each test gets ones made from its own mock and environment.
     handler.s3_client.cache_clear()
+    handler.settings.cache_clear()
     yield
     handler.s3_client.cache_clear()
+    handler.settings.cache_clear()
 
 
 @pytest.fixture

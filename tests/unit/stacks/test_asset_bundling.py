@@ -17,8 +17,11 @@ import s3transfer
 from stacks.app_builder import build_app
 from stacks.constructs import python_bundling
 from stacks.constructs.python_bundling import LAMBDA_RUNTIME_PROVIDES, PythonBundle
-from stacks.video_pipeline_stack import video_processor_bundle
+from stacks.video_pipeline_stack import HANDLER, video_processor_bundle
 from tests.conftest import make_app
+
+# The handler's file in the asset, from the function's Handler setting ("lambdas.video_processor.handler.x").
+HANDLER_FILE = Path(*HANDLER.split(".")[:-1]).with_suffix(".py")
 
 # One worker synthesizes the bundled app once for every test here (pytest-xdist --dist loadgroup).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundled-assets")]
@@ -57,7 +60,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         manifest = json.loads((outdir / f"{stack}.assets.json").read_text())
         for entry in manifest["files"].values():
             source = outdir / entry["source"]["path"]
-            if (source / "handler.py").exists():
+            if (source / HANDLER_FILE).exists():
                 found["lambda"] = source
             if (source / "worker" / "__main__.py").exists():
                 found["worker"] = source
@@ -66,7 +69,10 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_the_lambda_asset_holds_the_handler_the_library_and_an_arm64_ffmpeg(assets: dict[str, Path]) -> None:
     asset = assets["lambda"]
-    assert (asset / "handler.py").is_file()
+    # the handler and its settings contract, at the import path the handler and the stack use
+    assert (asset / HANDLER_FILE).is_file()
+    assert (asset / HANDLER_FILE.parent / "settings.py").is_file()
+    assert (asset / "lambdas" / "__init__.py").is_file()
     assert (asset / "video_processing" / "__init__.py").is_file()
     assert (asset / "aws_lambda_powertools").is_dir()
     ffmpeg = sorted((asset / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
@@ -136,9 +142,10 @@ def test_every_module_of_the_lambda_asset_imports_with_only_the_runtimes_boto3_b
     # GIVEN the Lambda asset's files and the runtime's boto3, botocore and s3transfer, nothing else
     # WHEN every module in the asset is imported
     result = _import_everything(importable_lambda_asset, runtime_sdk)
-    # THEN the handler, the project's packages and the Encryption SDK import ...
+    # THEN the handler (in lambdas/video_processor/), the project's packages and the Encryption SDK import ...
     imported = set(map(str, result["imported"]))
-    assert {"handler", "video_processing", "clientside", "aws_encryption_sdk", "aws_lambda_powertools"} <= imported
+    assert {"lambdas.video_processor.handler", "video_processing", "clientside", "aws_encryption_sdk"} <= imported
+    assert "aws_lambda_powertools" in imported
     # ... and what fails is only an optional extra of a library (redis, django...) that nothing here installs
     shipped = {p.name.removesuffix(".py") for p in importable_lambda_asset.iterdir()} | {
         m.__name__ for m in RUNTIME_PROVIDED_MODULES
@@ -164,7 +171,7 @@ def test_the_asset_hash_follows_the_lock_and_the_sources_not_the_requirements_te
     # GIVEN the Lambda bundle, and the same bundle whose requirements text differs (a comment) under the same lock
     bundle = video_processor_bundle("arm64")
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("# reworded\n" + (python_bundling.REPO_ROOT / bundle.requirements).read_text())
+    requirements.write_text("# reworded\n" + (python_bundling.PROJECT_ROOT / bundle.requirements).read_text())
     reworded = replace(bundle, requirements=str(requirements), lock_file=str(bundle.lock))
     relocked = tmp_path / "other.lock"
     relocked.write_text(bundle.lock.read_text() + "six==1.17.0\n")
@@ -190,7 +197,7 @@ def test_a_second_bundle_reuses_the_installed_wheels_without_pip(
     # THEN no pip runs: the asset links to the installed files (same inode), and holds the sources
     ffmpeg = next((installed / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
     assert (tmp_path / ffmpeg.relative_to(installed)).stat().st_ino == ffmpeg.stat().st_ino
-    assert (tmp_path / "handler.py").is_file()
+    assert (tmp_path / HANDLER_FILE).is_file()
 
 
 def test_a_missing_lock_says_how_to_make_it() -> None:

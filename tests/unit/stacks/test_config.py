@@ -47,7 +47,7 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"retention_days": 15}, "'retention_days' = 15 is out of range: allowed 1..14 days"),
+        ({"retention_days": 15}, "'retention_days' = 15 days is out of range: allowed 1..14 days"),
         ({"max_message_size_bytes": 2_000_000}, "allowed 1024..1048576 bytes"),
         ({"max_receive_count": 0}, "'max_receive_count' = 0 is out of range: allowed 1..1000"),
         ({"kms_data_key_reuse_seconds": 30}, "allowed 60..86400 seconds"),
@@ -158,3 +158,23 @@ def test_queue_removal_policy_reaches_the_queues_props() -> None:
     # THEN the main queues are destroyed with the stack by default, kept with 'retain'
     assert AppConfig().encrypted_queue_props()["removal_policy"] == RemovalPolicy.DESTROY
     assert AppConfig(queue_removal_policy="retain").encrypted_queue_props()["removal_policy"] == RemovalPolicy.RETAIN
+
+
+def test_each_stacks_settings_check_their_own_keys_without_appconfig() -> None:
+    # GIVEN the settings a stack takes, built directly (as a project that copied the stack does)
+    from stacks.constructs.encrypted_queue import QueueSettings
+    from stacks.video_pipeline_stack import VideoPipelineSettings
+    from stacks.worker_fleet_stack import WorkerFleetSettings
+
+    # THEN a bad value fails there, naming the key and the allowed range
+    with pytest.raises(ConfigError, match=r"'lambda_batch_size' = 11 is out of range: allowed 1\.\.10"):
+        VideoPipelineSettings(lambda_batch_size=11)
+    with pytest.raises(ConfigError, match=r"'retention_days' = 15 days is out of range: allowed 1\.\.14 days"):
+        QueueSettings(retention_days=15)
+    with pytest.raises(ConfigError, match=r"'worker_instance_type' = 'c7g' is not an EC2 instance type"):
+        WorkerFleetSettings(worker_instance_type="c7g")
+    # AND AppConfig hands each stack exactly the values of its keys
+    config = AppConfig(lambda_batch_size=5, worker_concurrency=4, retention_days=7)
+    assert config.video_pipeline_settings().lambda_batch_size == 5
+    assert config.worker_fleet_settings().worker_concurrency == 4
+    assert config.secure_queue_settings().queue == QueueSettings(retention_days=7)

@@ -204,18 +204,21 @@ def test_a_key_passed_in_is_used_instead_of_a_new_one() -> None:
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"retention": Duration.seconds(59)}, "retention is 59 s, allowed 60..1209600 s"),
-        ({"retention": Duration.days(15)}, "retention is 1296000 s"),
+        ({"retention": Duration.seconds(59)}, "retention = 59 s is out of range: allowed 60..1209600 s"),
+        ({"retention": Duration.days(15)}, "retention = 1296000 s"),
         (
             {"max_message_size_bytes": 1024 * 1024 + 1},
-            "max_message_size_bytes is 1048577 bytes, allowed 1024..1048576",
+            "max_message_size_bytes = 1048577 bytes is out of range: allowed 1024..1048576",
         ),
-        ({"max_message_size_bytes": 1000}, "max_message_size_bytes is 1000 bytes"),
-        ({"visibility_timeout": Duration.hours(13)}, "visibility_timeout is 46800 s, allowed 0..43200 s"),
-        ({"receive_wait_time": Duration.seconds(21)}, "receive_wait_time is 21 s, allowed 0..20 s"),
-        ({"max_receive_count": 0}, "max_receive_count is 0, allowed 1..1000"),
-        ({"data_key_reuse": Duration.seconds(30)}, "data_key_reuse is 30 s, allowed 60..86400 s"),
-        ({"oldest_message_alarm_threshold": Duration.seconds(10)}, "oldest_message_alarm_threshold is 10 s"),
+        ({"max_message_size_bytes": 1000}, "max_message_size_bytes = 1000 bytes"),
+        (
+            {"visibility_timeout": Duration.hours(13)},
+            "visibility_timeout = 46800 s is out of range: allowed 0..43200 s",
+        ),
+        ({"receive_wait_time": Duration.seconds(21)}, "receive_wait_time = 21 s is out of range: allowed 0..20 s"),
+        ({"max_receive_count": 0}, "max_receive_count = 0 is out of range: allowed 1..1000"),
+        ({"data_key_reuse": Duration.seconds(30)}, "data_key_reuse = 30 s is out of range: allowed 60..86400 s"),
+        ({"oldest_message_alarm_threshold": Duration.seconds(10)}, "oldest_message_alarm_threshold = 10 s"),
     ],
 )
 def test_an_out_of_range_prop_fails_synthesis_naming_prop_value_and_range(

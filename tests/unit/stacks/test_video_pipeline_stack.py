@@ -9,8 +9,10 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Capture, Match, Template
 
+from lambdas.video_processor.settings import PYTHON_VERSION
 from stacks.constructs.encrypted_queue import EncryptedQueue
-from stacks.constructs.lambda_consumer import LambdaQueueConsumer, visibility_timeout_for
+from stacks.constructs.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
+from stacks.video_pipeline_stack import HANDLER
 from tests.conftest import make_app
 
 STACK = "VideoPipelineStack"
@@ -179,7 +181,7 @@ def test_the_event_source_mapping_reports_partial_failures_with_the_configured_b
 
 
 def test_the_queue_visibility_is_six_times_the_function_timeout_plus_the_window(template: Template) -> None:
-    function = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.lambda_handler"}})
+    function = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}})
     timeout = next(iter(function.values()))["Properties"]["Timeout"]
     template.has_resource_properties(
         "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value(), "VisibilityTimeout": 6 * timeout + 5}
@@ -194,7 +196,7 @@ def _processor_log_group(template: Template) -> str:
     log_group = Capture()
     template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Handler": "handler.lambda_handler", "LoggingConfig": {"LogGroup": {"Ref": log_group}}},
+        {"Handler": HANDLER, "LoggingConfig": {"LogGroup": {"Ref": log_group}}},
     )
     return log_group.as_string()
 
@@ -204,7 +206,7 @@ def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_reten
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handler.lambda_handler",
+            "Handler": HANDLER,
             "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "TracingConfig": {"Mode": "Active"},
@@ -228,15 +230,11 @@ def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_reten
 
 def test_the_function_reserves_the_configured_concurrency(template: Template, synth_with: Any) -> None:
     # GIVEN the default configuration: reserved concurrency 10 = the event source's maximum concurrency 10
-    template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "ReservedConcurrentExecutions": 10}
-    )
+    template.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "ReservedConcurrentExecutions": 10})
     # WHEN lambda_reserved_concurrency is raised
     raised = synth_with(lambda_reserved_concurrency=25)[STACK]
     # THEN the function reserves that much
-    raised.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "ReservedConcurrentExecutions": 25}
-    )
+    raised.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "ReservedConcurrentExecutions": 25})
 
 
 def test_cdks_own_handler_functions_log_to_explicit_encrypted_log_groups(template: Template) -> None:
@@ -254,15 +252,13 @@ def test_cdks_own_handler_functions_log_to_explicit_encrypted_log_groups(templat
 
 def test_x86_64_is_a_configuration_choice(synth_with: Any) -> None:
     template = synth_with(lambda_architecture="x86_64")[STACK]
-    template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Architectures": ["x86_64"]}
-    )
+    template.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "Architectures": ["x86_64"]})
 
 
 def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) -> None:
     role = Capture()
     template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Role": {"Fn::GetAtt": [role, "Arn"]}}
+        "AWS::Lambda::Function", {"Handler": HANDLER, "Role": {"Fn::GetAtt": [role, "Arn"]}}
     )
     policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role.as_string()}]}})
     statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
@@ -307,7 +303,7 @@ def test_the_function_may_use_the_stacks_key_only_for_its_queue_and_the_processe
     # GIVEN the function's policy statements on the stack's key (queue, DLQ, topic and processed bucket share it)
     role = Capture()
     template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.lambda_handler", "Role": {"Fn::GetAtt": [role, "Arn"]}}
+        "AWS::Lambda::Function", {"Handler": HANDLER, "Role": {"Fn::GetAtt": [role, "Arn"]}}
     )
     policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role.as_string()}]}})
     statements = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
@@ -364,6 +360,7 @@ def _consumer(visibility: Duration, **props: Any) -> None:
         jobs=jobs,
         code=lambda_.Code.from_inline("def handler(event, context): pass"),
         handler="index.handler",
+        runtime=python_runtime(PYTHON_VERSION),
         timeout=props.pop("timeout", Duration.seconds(60)),
         **props,
     )
@@ -385,10 +382,13 @@ def test_a_visibility_timeout_shorter_than_six_function_timeouts_fails_synthesis
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        ({"batch_size": 11}, "batch_size is 11, allowed 1..10"),
-        ({"max_concurrency": 1}, "max_concurrency is 1, allowed 2..1000"),
-        ({"max_batching_window": Duration.seconds(301)}, "max_batching_window is 301 s, allowed 0..300 s"),
-        ({"timeout": Duration.seconds(901)}, "timeout is 901 s, allowed 1..900 s"),
+        ({"batch_size": 11}, "batch_size = 11 is out of range: allowed 1..10"),
+        ({"max_concurrency": 1}, "max_concurrency = 1 is out of range: allowed 2..1000"),
+        (
+            {"max_batching_window": Duration.seconds(301)},
+            "max_batching_window = 301 s is out of range: allowed 0..300 s",
+        ),
+        ({"timeout": Duration.seconds(901)}, "timeout = 901 s is out of range: allowed 1..900 s"),
         (
             {"max_concurrency": 20, "reserved_concurrency": 10},
             "reserved_concurrency is 10, allowed max_concurrency (20)..1000",
@@ -410,7 +410,7 @@ def test_client_side_encryption_gives_the_function_a_body_key_it_may_only_decryp
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
-            "Handler": "handler.lambda_handler",
+            "Handler": HANDLER,
             "Environment": {"Variables": Match.object_like({"BODY_KEY_ARN": {"Fn::GetAtt": [body_key, "Arn"]}})},
         },
     )

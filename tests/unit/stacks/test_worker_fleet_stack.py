@@ -407,7 +407,9 @@ def test_the_service_drains_on_stop_and_logs_to_the_file_the_cloudwatch_agent_sh
     assert "StandardOutput=append:/var/log/video-worker/worker.log" in lines
     assert "StandardError=append:/var/log/video-worker/worker.log" in lines
     assert "Environment=WORKER_METRICS_ENDPOINT=udp://127.0.0.1:25888" in lines
-    assert any(line.startswith("Environment=WORKER_METRICS_LOG_GROUP=<") for line in lines)
+    # the worker names the fleet's log group in its EMF documents, the name the group is created with
+    assert "Environment=WORKER_METRICS_LOG_GROUP=/WorkerFleetStack/video-worker" in lines
+    template.has_resource_properties("AWS::Logs::LogGroup", {"LogGroupName": "/WorkerFleetStack/video-worker"})
     assert (
         "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s "
         "-c file:/opt/aws/amazon-cloudwatch-agent/etc/video-worker.json"

@@ -1,0 +1,87 @@
+"""README's "Copy a stack": the stacks build, with their own defaults, from a folder holding only copies of the
+folders they need (stacks/, the runtime folders they bundle, the wheelhouse and cdk.json), with zero edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+# The issue's snippet, as a user writes it in their own project.
+APP = """\
+from aws_cdk import App
+from stacks.secure_queue_stack import SecureQueueStack
+from stacks.video_pipeline_stack import VideoPipelineStack
+from stacks.worker_fleet_stack import WorkerFleetStack
+
+app = App()
+SecureQueueStack(app, "CopiedSecureQueue")
+VideoPipelineStack(app, "CopiedPipeline")
+WorkerFleetStack(app, "CopiedFleet")
+app.synth()
+"""
+COPIED = ("stacks", "lambdas", "video_processing", "clientside", "worker")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
+
+
+@pytest.mark.slow
+def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own_defaults(tmp_path: Path) -> None:
+    # GIVEN a project folder with copies of stacks/, the runtime folders, the wheelhouse and cdk.json, nothing else
+    project = tmp_path / "my-project"
+    project.mkdir()
+    for folder in COPIED:
+        shutil.copytree(REPO_ROOT / folder, project / folder, ignore=IGNORED)
+    (project / "build").mkdir()
+    # The wheelhouse is large (Linux wheels with ffmpeg): a link to it is the same files, read only.
+    (project / "build" / "wheelhouse").symlink_to(REPO_ROOT / "build" / "wheelhouse", target_is_directory=True)
+    shutil.copy2(REPO_ROOT / "cdk.json", project / "cdk.json")
+    outdir = tmp_path / "cdk.out"
+    # WHEN the issue's app runs there in a fresh interpreter, given cdk.json's context (feature flags) the way the
+    # CDK CLI passes it, and bundles its assets from the copied folders
+    context = json.loads((project / "cdk.json").read_text())["context"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", APP], cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    # THEN all three stacks synthesize
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = {
+        name for name, artifact in manifest["artifacts"].items() if artifact["type"] == "aws:cloudformation:stack"
+    }
+    assert stacks == {"CopiedSecureQueue", "CopiedPipeline", "CopiedFleet"}
+    # AND the same interpreter, there, imports every copied package from the copy, not from this repository
+    where = subprocess.run(
+        [sys.executable, "-c", f"import {', '.join(COPIED)}; print({', '.join(f'{m}.__file__' for m in COPIED)})"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.count(str(project)) == len(COPIED), where.stdout
+    # AND the assets were built from the copy: the Lambda asset holds the copied handler and its settings
+    lambda_assets = list(outdir.glob("asset.*/lambdas/video_processor/settings.py"))
+    assert len(lambda_assets) == 1
+
+
+def test_the_stacks_and_their_constructs_need_neither_cdk_nag_nor_the_guard_plugin() -> None:
+    # GIVEN an interpreter in which cdk-nag and cdk-validator-cfnguard cannot be imported
+    blocked = "import sys; sys.modules.update(dict.fromkeys(['cdk_nag', 'cdklabs', 'cdklabs.cdk_validator_cfnguard']))"
+    # WHEN every stack module (and so every construct they use) is imported there
+    modules = "import stacks.secure_queue_stack, stacks.video_pipeline_stack, stacks.worker_fleet_stack"
+    result = subprocess.run(
+        [sys.executable, "-c", f"{blocked}; {modules}"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    # THEN they import: acknowledgements need only aws_cdk (the plugins are registered by stacks/app_builder.py)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,84 @@
+"""The contract between the stacks and the runtimes: the environment each construct synthesizes is exactly what the
+runtime's own settings parser accepts, and it carries the configuration it was built from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from lambdas.video_processor.settings import Settings as ProcessorSettings
+from video_processing.limits import DEFAULT_LIMITS, MIB, MediaLimits
+from worker.config import parse_settings
+
+CONFIGURATION = {
+    "lambda_memory_mb": 3008,
+    "lambda_timeout_seconds": 60,
+    "max_video_mb": 500,
+    "worker_concurrency": 3,
+    "worker_visibility_timeout_seconds": 900,
+    "client_side_encryption": True,
+}
+
+
+@pytest.fixture(scope="module")
+def configured(synth_with: Any) -> dict[str, Template]:
+    return synth_with(**CONFIGURATION)
+
+
+def _text(value: Any) -> str:
+    """A synthesized value as the runtime sees it once deployed; a token (Ref, GetAtt) becomes a placeholder."""
+    return value if isinstance(value, str) else f"<{value}>"
+
+
+def lambda_environment(template: Template) -> dict[str, str]:
+    (function,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Environment": {"Variables": {"VIDEO_PROFILE": "preview"}}}}
+    ).values()
+    return {name: _text(value) for name, value in function["Properties"]["Environment"]["Variables"].items()}
+
+
+def worker_unit_environment(template: Template) -> dict[str, str]:
+    (launch_template,) = template.find_resources("AWS::EC2::LaunchTemplate").values()
+    parts = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    script = "".join(_text(part) for part in parts)
+    lines = [line.removeprefix("Environment=") for line in script.splitlines() if line.startswith("Environment=")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_functions_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
+    # GIVEN the video pipeline synthesized with a bigger function and a bigger video limit
+    environment = lambda_environment(configured["VideoPipelineStack"])
+    # WHEN the handler parses the function's environment, as it does at cold start
+    settings = ProcessorSettings.from_environment(environment)
+    # THEN it accepts it, and every setting is the configured one
+    assert settings.max_video_bytes == 500 * MIB
+    assert settings.profile == "preview"
+    assert settings.output_bucket.startswith("<")  # the processed bucket's name, a token until deployment
+    assert settings.body_key_arn is not None and settings.body_key_arn.startswith("<")
+    # AND ffmpeg may use what the handler leaves of 3,008 MB, and must end well within the 60 s timeout
+    assert settings.limits == MediaLimits(ffmpeg_memory_bytes=(3008 - 512) * MIB, time_base_seconds=15.0)
+
+
+def test_the_worker_units_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
+    # GIVEN the worker fleet synthesized with 3 jobs per instance and a 15-minute visibility timeout
+    environment = worker_unit_environment(configured["WorkerFleetStack"])
+    # WHEN the worker parses its systemd unit's Environment= lines, with no flags
+    settings = parse_settings([], environment)
+    # THEN it accepts them, and every setting is the configured one
+    assert (settings.concurrency, settings.visibility_timeout) == (3, 900)
+    assert settings.max_bytes == 500 * MIB
+    assert (settings.profile, settings.limits) == ("transcode", DEFAULT_LIMITS)
+    assert settings.lifecycle_hook == "drain-jobs-before-termination"
+    assert settings.queue_url.startswith("<") and settings.body_key_arn is not None
+    # AND every variable in the unit is one the worker reads (a typo would be silently ignored otherwise)
+    unknown = {name for name in environment if name.startswith("WORKER_")} - _worker_variables()
+    assert unknown == set()
+
+
+def _worker_variables() -> set[str]:
+    from worker import config
+
+    names = {value for name, value in vars(config).items() if name.endswith("_ENV") and isinstance(value, str)}
+    return names | {config.ENV_PREFIX + name for name in config.LIMIT_VARIABLES.values()}
