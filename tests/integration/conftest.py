@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
+from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
 

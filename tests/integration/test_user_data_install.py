@@ -28,11 +28,11 @@ from typing import Any
 import boto3
 import pytest
 
+from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
 from stacks.constructs.worker_fleet import CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_CTL, UNIT_FILE, worker_bundle
 from stacks.prefetch_wheels import host_architecture
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing.telemetry import WORKER_LOG_FILE
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from localcloud.server import wait_until
 from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import wait_until
 
 
 class WorkerProcess:

@@ -1,4 +1,4 @@
-"""demo.moto_compat's work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal)."""
+"""localcloud.moto_compat's work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import settings
 
-from demo import moto_compat
+from localcloud import moto_compat
 
 
 @pytest.fixture

@@ -1,17 +1,18 @@
-"""Work-arounds for moto bugs that stop the project's real templates from deploying into moto server.
+"""Work-arounds for moto bugs that stop the project's real templates from deploying into moto server, or make moto
+behave unlike AWS where the consumers can tell (S3 events without ``versionId``, keys over 1,024 bytes).
 
-Each one is a narrow patch of moto's CloudFormation support, applied in the process that runs the
-ThreadedMotoServer (the demo, the deploy rehearsal). They change how moto *parses* a template, never the templates
-the CDK app synthesizes: what gets deployed is exactly what `cdk synth` wrote. :data:`APPLIED` lists what was
-patched, so the demo can say so. They reach into moto's internals, so they are written for exactly one moto
-release: :func:`apply` refuses any other (pyproject.toml pins it).
+Each one is a narrow patch of moto, applied in the process that runs the ThreadedMotoServer while
+:func:`localcloud.server.moto_server` runs (the demo, the tests, the benchmarks). The CloudFormation ones change how
+moto *parses* a template, never the templates the CDK app synthesizes: what gets deployed is exactly what
+`cdk synth` wrote. :data:`APPLIED` lists what was patched, so the demo can say so. They reach into moto's internals,
+so they are written for exactly one moto release: :func:`apply` refuses any other (pyproject.toml pins it).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,9 +50,9 @@ def check_moto_version(installed: str | None = None) -> None:
         installed = version("moto")
     if installed != MOTO_VERSION:
         raise MotoVersionError(
-            f"demo/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
+            f"localcloud/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
             f"run `make setup` (it installs moto=={MOTO_VERSION} from requirements/dev.lock), or re-check every "
-            "work-around in demo/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
+            "work-around in localcloud/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
         )
 
 
@@ -97,11 +98,17 @@ def _kms_key_tags() -> None:
     """
     from moto.kms.models import Key
 
-    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    # The function under moto's classmethod, so the patch can call it with the class it is called on.
+    original: Callable[..., Key] = vars(Key)["create_from_cloudformation_json"].__func__
 
-    @functools.wraps(original)
     def create_from_cloudformation_json(
-        cls: type[Key], resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: type[Key],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Key:
         properties = cloudformation_json.get("Properties", {})
         if isinstance(properties.get("KeyPolicy"), dict):
@@ -111,7 +118,7 @@ def _kms_key_tags() -> None:
             properties["Tags"] = [
                 {"TagKey": tag["Key"], "TagValue": tag.get("Value", "")} if "Key" in tag else tag for tag in tags
             ]
-        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)  # type: ignore[no-any-return]
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     _patch(Key, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
     APPLIED.append(
