@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,6 +22,10 @@ from localcloud.server import ACCOUNT, REGION
 from worker.batches import SQS_BATCH_LIMIT, DeleteBatcher
 from worker.counters import Counters, count_requests
 from worker.job import Message
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
@@ -53,7 +57,7 @@ class EventSourcePoller:
 
     def __init__(
         self,
-        sqs: Any,
+        sqs: SQSClient,
         queue_url: str,
         handler: Handler,
         *,
@@ -78,12 +82,13 @@ class EventSourcePoller:
         self.batch_sizes: list[int] = []
         """The size of every batch the handler was invoked with, in order."""
         self._lock = threading.Lock()
-        # The worker's own request counting and batched deletes: one implementation of each for both consumers.
-        count_requests(sqs, self.counters)
-        self._deletes = DeleteBatcher(sqs, queue_url, self.counters)
         self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
+        # The worker's own request counting and batched deletes: one implementation of each for both consumers.
+        # Counting starts here, so the set-up lookup above is not counted as polling.
+        count_requests(sqs, self.counters)
+        self._deletes = DeleteBatcher(sqs, queue_url, self.counters)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set. Errors talking to SQS are counted and retried, like the mapping does."""
@@ -129,7 +134,7 @@ class EventSourcePoller:
         self._deletes.flush()
         return len(messages)
 
-    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
         """One record of the event Lambda builds for an SQS batch."""
         body = message.get("Body", "")
         attributes = message.get("Attributes", {})
