@@ -22,7 +22,7 @@ from demo.videos import SampleObject
 from localcloud.cdk import StepFailed, cdk_env
 from localcloud.lambda_local import HandlerLog, load_handler
 from localcloud.poller import EventSourcePoller
-from localcloud.server import client
+from localcloud.server import client, queue_depth
 from localcloud.worker_process import WorkerProcess
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Flow:
             f"+ {results['fleet'].resubmitted} of them with the producer (duplicates on purpose)"
         )
         time.sleep(1)  # let S3's notifications arrive: the backlog a CloudWatch alarm would see before any consumer
-        backlog = self.depth(fleet["QueueUrl"])[0]
+        backlog = queue_depth(self.sqs, fleet["QueueUrl"])[0]
         started = time.monotonic()
         with self.consumers(paths[0], paths[1]) as (poller, worker):
             self.wait_for_outcomes(paths, len(objects), worker, started)
@@ -194,7 +194,7 @@ class Flow:
         parts = [f"t={time.monotonic() - started:5.1f}s"]
         finished = True
         for path in paths:
-            visible, in_flight = self.depth(path.queue_url)
+            visible, in_flight = queue_depth(self.sqs, path.queue_url)
             decided = decided_keys(self.s3, path.processed)
             parts.append(f"{path.key} queue {visible:>2} visible {in_flight:>2} in flight | outcomes {decided}/{keys}")
             finished = finished and decided >= keys and visible + in_flight == 0
@@ -207,14 +207,6 @@ class Flow:
         result.failures = outcomes.failures
         result.outputs = outcomes.outputs
         result.repeated = outcomes.repeated
-        result.in_dlq = sum(self.depth(path.outputs["DeadLetterQueueUrl"]))
-        result.left_in_queue = sum(self.depth(path.queue_url))
+        result.in_dlq = sum(queue_depth(self.sqs, path.outputs["DeadLetterQueueUrl"]))
+        result.left_in_queue = sum(queue_depth(self.sqs, path.queue_url))
         result.seconds = elapsed
-
-    def depth(self, queue_url: str) -> tuple[int, int]:
-        """(visible, in flight) messages in ``queue_url``."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])

@@ -21,12 +21,16 @@ MOTO_VERSION = "5.2.5"
 APPLIED: list[str] = []
 _ORIGINALS: list[tuple[Any, str, Any]] = []
 _MISSING = object()
+_applied_from = 0
+"""How many patches were in place before :func:`apply` made its own: :func:`revert` undoes only those after it."""
 
 
 def apply() -> list[str]:
     """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them."""
+    global _applied_from
     check_moto_version()
     if not APPLIED:
+        _applied_from = len(_ORIGINALS)
         _kms_key_tags()
         _flow_log_s3_prefix()
         _change_set_outputs()
@@ -57,28 +61,32 @@ def check_moto_version(installed: str | None = None) -> None:
 
 
 def revert() -> None:
-    """Put moto back as it was, so code that runs later in this process (other tests) sees stock moto."""
-    while _ORIGINALS:
+    """Put moto back as it was before :func:`apply`, so code that runs later in this process (other tests) sees
+    stock moto; an enclosing :func:`s3_key_length_enforced` block keeps its patch."""
+    _restore_down_to(_applied_from if APPLIED else len(_ORIGINALS))
+    APPLIED.clear()
+
+
+def _restore_down_to(mark: int) -> None:
+    while len(_ORIGINALS) > mark:
         owner, name, original = _ORIGINALS.pop()
         if original is _MISSING:
             delattr(owner, name)
         else:
             setattr(owner, name, original)
-    APPLIED.clear()
 
 
 @contextmanager
 def s3_key_length_enforced() -> Iterator[None]:
     """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
-    moto). Independent of ``apply()``/``revert()``: it neither counts as applied nor outlives a ``revert()``."""
+    moto). Independent of ``apply()``: it does not count as applied, and a ``revert()`` inside the block leaves it.
+    """
     mark = len(_ORIGINALS)
     _s3_key_length(record=False)
     try:
         yield
     finally:
-        while len(_ORIGINALS) > mark:
-            owner, name, original = _ORIGINALS.pop()
-            setattr(owner, name, original)
+        _restore_down_to(mark)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:

@@ -17,9 +17,12 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from localcloud import moto_compat
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 T = TypeVar("T")
 ACCOUNT = "123456789012"
@@ -54,27 +57,26 @@ def client(service: str, endpoint_url: str, **config: Any) -> Any:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server(*, all_work_arounds: bool = True) -> Iterator[str]:
     """Start a ThreadedMotoServer on a free port (port 0), yield ``http://localhost:<port>``, stop it on exit.
 
-    While any server of this process runs, :mod:`localcloud.moto_compat`'s work-arounds are applied (S3 events with
-    ``versionId``, S3's 1,024-byte key limit, the CloudFormation fixes), and stock moto comes back after the last
-    one stops. ``localhost``, not 127.0.0.1: moto derives S3 bucket names from the host in some URLs (cdk deploy's
-    template URLs among them).
+    moto's patches are process-wide. With ``all_work_arounds`` (the default), every work-around in
+    :mod:`localcloud.moto_compat` is applied while any such server of this process runs (S3 events with
+    ``versionId``, the CloudFormation fixes...), and stock moto comes back after the last one stops. Without, only
+    S3's 1,024-byte key limit is enforced: for a server that lives as long as a test session, whose process also
+    runs in-process moto tests that expect stock moto's S3 events. ``localhost``, not 127.0.0.1: moto derives S3
+    bucket names from the host in some URLs (cdk deploy's template URLs among them).
     """
     from moto.server import ThreadedMotoServer
 
     _quiet_moto()
-    _compat_enter()
-    try:
+    with _work_arounds() if all_work_arounds else moto_compat.s3_key_length_enforced():
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         try:
             yield f"http://localhost:{server.get_host_and_port()[1]}"
         finally:
             server.stop()
-    finally:
-        _compat_exit()
 
 
 def _quiet_moto() -> None:
@@ -86,21 +88,21 @@ def _quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported by moto", category=UserWarning)
 
 
-def _compat_enter() -> None:
-    """Apply the work-arounds for the first server; nested servers (a test's own inside a session's) share them."""
+@contextmanager
+def _work_arounds() -> Iterator[None]:
+    """Apply the work-arounds for the first server; nested servers (a test's own inside another) share them."""
     global _running
     with _running_lock:
         if _running == 0:
             moto_compat.apply()
         _running += 1
-
-
-def _compat_exit() -> None:
-    global _running
-    with _running_lock:
-        _running -= 1
-        if _running == 0:
-            moto_compat.revert()  # code that runs later in this process (other tests) gets stock moto
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running -= 1
+            if _running == 0:
+                moto_compat.revert()  # code that runs later in this process (other tests) gets stock moto
 
 
 def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
@@ -113,3 +115,11 @@ def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: f
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def queue_depth(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages: ApproximateNumberOfMessages and ...NotVisible (exact on moto)."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])

@@ -23,7 +23,7 @@ import pytest
 
 from localcloud.lambda_local import HandlerLog, load_handler
 from localcloud.poller import EventSourcePoller
-from localcloud.server import DUMMY_ENV, client, moto_server, wait_until
+from localcloud.server import DUMMY_ENV, client, moto_server, queue_depth, wait_until
 from localcloud.worker_process import WorkerProcess
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.videos import cached_video_bytes
@@ -87,10 +87,7 @@ def upload(endpoint: str, path: Path_, key: str, data: bytes) -> VideoJob:
 
 
 def depth(endpoint: str, queue_url: str) -> int:
-    attributes = client("sqs", endpoint).get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return sum(queue_depth(client("sqs", endpoint), queue_url))
 
 
 def keys(endpoint: str, bucket: str, prefix: str) -> list[str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud.server import wait_until
-from tests.integration.conftest import queue_depth, send_messages
+from localcloud.server import queue_depth, wait_until
+from tests.integration.conftest import send_messages
 
 
 class WorkerProcess:

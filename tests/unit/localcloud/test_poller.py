@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from localcloud.poller import EventSourcePoller
+from localcloud.server import queue_depth
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -18,13 +19,6 @@ def queue_with(sqs: SQSClient, bodies: list[str]) -> str:
     url = sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)])
     return url
-
-
-def depth(sqs: SQSClient, url: str) -> tuple[int, int]:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_only_the_messages_the_handler_did_not_report_are_deleted(sqs: SQSClient) -> None:
@@ -49,7 +43,7 @@ def test_only_the_messages_the_handler_did_not_report_are_deleted(sqs: SQSClient
     assert poller.counters.requests() == {"sqs.ReceiveMessage": 1, "sqs.DeleteMessageBatch": 1}
     # AND the two successes were deleted in that one DeleteMessageBatch; the failure stays in flight for a retry
     assert poller.counters.get("deleted") == 2 and poller.counters.get("reported_failures") == 1
-    assert depth(sqs, url) == (0, 1)
+    assert queue_depth(sqs, url) == (0, 1)
 
 
 def test_a_handler_that_raises_has_its_whole_batch_retried(sqs: SQSClient) -> None:
@@ -64,7 +58,7 @@ def test_a_handler_that_raises_has_its_whole_batch_retried(sqs: SQSClient) -> No
     poller.poll_once()
     # THEN nothing is deleted: both come back after the visibility timeout, as with the real mapping
     assert poller.counters.get("invocation_errors") == 1 and poller.counters.get("deleted") == 0
-    assert depth(sqs, url) == (0, 2)
+    assert queue_depth(sqs, url) == (0, 2)
 
 
 def test_a_batch_size_outside_what_one_receive_returns_is_refused(sqs: SQSClient) -> None:
