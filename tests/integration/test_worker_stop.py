@@ -101,7 +101,7 @@ def test_a_stop_mid_transcode_finishes_or_releases_the_job_and_leaves_no_ffmpeg(
     assert ffmpeg_processes(str(workdir)) == []
     logs = [json.loads(line) for line in stdout.splitlines()]
     counters = logs[-1]["jobs"]
-    manifest = f"{job.output_prefix}manifest.json"
+    manifest = f"{job.profile_prefix('transcode')}manifest.json"  # the worker runs the transcode profile
     outputs = {obj["Key"] for obj in s3.list_objects_v2(Bucket=output).get("Contents", [])}
     if drain_seconds == "120":
         # AND with a drain longer than the job, the transcode finished and its message was deleted
