@@ -341,7 +341,7 @@ def test_a_flag_above_the_queues_maximum_cannot_raise_the_limit(
 ) -> None:
     # GIVEN a queue whose MaximumMessageSize is 1 KiB, and an object whose message is larger than that
     queue_url = sqs.create_queue(QueueName="small-queue", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
-    long_key = f"uploads/{'a-very-long-name-' * 70}.mp4"
+    long_key = f"uploads/{'a-very-long-name-' * 55}.mp4"  # under S3's 1,024-byte key limit, its message over 1 KiB
     bucket.put_object(Bucket=BUCKET, Key=long_key, Body=b"video bytes")
 
     # WHEN the CLI is told a limit above the queue's
