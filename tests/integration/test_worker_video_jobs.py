@@ -312,6 +312,11 @@ def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    # A fresh process's SDK logger: the Lambda handler, if another test imported it in this process, gave it
+    # Powertools' handler and stopped it propagating to the root logger.
+    sdk_logger = logging.getLogger("aws_encryption_sdk")
+    saved_sdk = (list(sdk_logger.handlers), sdk_logger.propagate)
+    sdk_logger.handlers[:], sdk_logger.propagate = [], True
     configure_logging("INFO", stream)  # the worker's own JSON logging, as `python -m worker` sets it up
 
     # WHEN the worker receives it
@@ -322,6 +327,7 @@ def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+        sdk_logger.handlers[:], sdk_logger.propagate = saved_sdk
 
     # THEN the worker's reason names the KMS error code
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
