@@ -40,8 +40,8 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from lambdas.video_processor import handler  # noqa: E402
-from tests.support.videos import make_test_video  # noqa: E402
 from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
+from video_processing.samples import make_sample_video  # noqa: E402
 
 BATCH = 10
 ROUNDS = 5
@@ -135,7 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="handler-bench-") as tmp:
         workdir = Path(tmp)
         clips = [
-            make_test_video(workdir / f"clip-{i}.mp4", seconds=CLIP_SECONDS, size=CLIP_SIZE, fps=CLIP_FPS)
+            make_sample_video(workdir / f"clip-{i}.mp4", seconds=CLIP_SECONDS, size=CLIP_SIZE, fps=CLIP_FPS)
             for i in range(BATCH)
         ]
         video_ffmpeg.h264_available()  # cached check, kept out of the timings

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import boto3  # noqa: E402
 
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
+from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from video_processing import VideoJob, get_profile, sqs_body_for  # noqa: E402
 from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
 from video_processing.samples import make_sample_video  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import boto3  # noqa: E402
 
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
+from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from worker import Counters, JobOutcome, Message, QueueWorker, WorkerOptions, count_requests  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "worker.json"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cost.model import PATHS, CostInputError, Deployed, Workload, estimate_monthly_cost
 from cost.prices import UnknownInstanceType
-from scaling.assembly import REPO_ROOT, assemblies, ensure_assembly
+from localcloud.paths import REPO_ROOT
+from scaling.assembly import assemblies, ensure_assembly
 from scaling.metric_math import UnsupportedExpression
 from scaling.template import TemplateError
 from scaling.workload import WorkloadError

@@ -13,41 +13,34 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from demo import moto_compat
 from demo.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED
-from demo.cloud import (
-    ACCOUNT,
-    REGION,
-    REPO_ROOT,
+from demo.flow import Flow, FlowResult
+from demo.outcomes import object_keys
+from demo.videos import DEFAULT_VIDEOS, sample_objects
+from localcloud import moto_compat
+from localcloud.cdk import (
+    STACKS,
     DeployedStack,
     StepFailed,
     cdk_env,
     check_outputs,
-    client,
     deployed_stacks,
-    moto_server,
     run_cdk,
     skipped_resources,
     template_resources,
 )
-from demo.lambda_local import HandlerLogTap, load_handler
-from demo.poller import EventSourcePoller
-from demo.videos import DEFAULT_VIDEOS, SampleObject, sample_objects
-from demo.worker_process import WorkerProcess
-from scaling.template import Fleet, read_fleet
+from localcloud.paths import REPO_ROOT
+from localcloud.server import ACCOUNT, REGION, client, moto_server
+from scaling.template import read_fleet
 
 WORK_DIR = REPO_ROOT / "build" / "demo"
 OUTPUT_DIR = REPO_ROOT / "demo-output"
-FLOW_TIMEOUT_SECONDS = 300
 
 
 class Interrupted(Exception):
@@ -56,23 +49,6 @@ class Interrupted(Exception):
 
 def _error(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-@dataclass
-class PathResult:
-    """One consumer path's numbers for the summary."""
-
-    name: str
-    submitted: int = 0
-    resubmitted: int = 0
-    processed: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
-    in_dlq: int = 0
-    left_in_queue: int = 0
-    duplicates_suppressed: int = 0
-    sqs_requests: int = 0
-    outputs: int = 0
-    seconds: float = 0.0
 
 
 class Demo:
@@ -182,9 +158,9 @@ class Demo:
             for obj in objects:
                 self.say(f"{obj.key:<34} {obj.size:>8} bytes  {obj.description}")
         with self.stage("flow", "Upload, then drain both queues with the real handler and the real worker"):
-            results, scaling = self.flow(pipeline, fleet, objects)
+            result = Flow(self.endpoint, self.config, WORK_DIR, self.say).run(pipeline, fleet, objects)
         with self.stage("summary", "Summary"):
-            self.summary(results, scaling)
+            self.summary(result)
             self.download_outputs(pipeline, fleet)
         if self.keep:
             self.keep_up(stacks)
@@ -226,9 +202,7 @@ class Demo:
         for name, stack in stacks.items():
             in_template = len(template_resources(self.assembly, name))
             self.say(f"{name}: {stack.status}, {len(stack.resources)} of {in_template} resources")
-        if set(stacks) != {"SecureQueueStack", "VideoPipelineStack", "WorkerFleetStack"} or any(
-            s.status != "CREATE_COMPLETE" for s in stacks.values()
-        ):
+        if set(stacks) != set(STACKS) or any(s.status != "CREATE_COMPLETE" for s in stacks.values()):
             raise StepFailed(f"not every stack is CREATE_COMPLETE: { {n: s.status for n, s in stacks.items()} }")
         checks = check_outputs(self.endpoint, stacks)
         bad = [c for c in checks if not c.ok]
@@ -273,164 +247,39 @@ class Demo:
                     lambda_.update_event_source_mapping(UUID=physical_id, Enabled=False)
                     self.say(f"{name}/{logical_id}: disabled in moto; the local event-source poller replaces it")
 
-    def flow(
-        self, pipeline: dict[str, str], fleet: dict[str, str], objects: list[SampleObject]
-    ) -> tuple[list[PathResult], tuple[int, Fleet]]:
-        s3, sqs = client("s3", self.endpoint), client("sqs", self.endpoint)
-        prefix = self.config["upload_prefix"]
-        results = {"lambda": PathResult("Lambda (video pipeline)"), "fleet": PathResult("EC2 worker fleet")}
-        uploads = {"lambda": pipeline["UploadsBucketName"], "fleet": fleet["UploadsBucketName"]}
-        for path, bucket in uploads.items():
-            for obj in objects:
-                s3.put_object(Bucket=bucket, Key=prefix + obj.key, Body=obj.data)
-                results[path].submitted += 1
-        # At-least-once made visible: a producer re-submits jobs for videos S3 already announced (sqs-submit).
-        from producer.submit import jobs_from_s3_uris, submit_jobs
-
-        videos = [o for o in objects if o.valid]
-        for path, outputs, count in (("lambda", pipeline, 1), ("fleet", fleet, 2)):
-            uris = [f"s3://{uploads[path]}/{prefix}{o.key}" for o in videos[:count]]
-            report = submit_jobs(sqs, outputs["QueueUrl"], jobs_from_s3_uris(s3, uris))
-            results[path].resubmitted = len(report.sent)
-            results[path].submitted += len(report.sent)
-        self.say(
-            f"uploaded {len(objects)} objects to each uploads bucket; re-submitted {results['lambda'].resubmitted} "
-            f"+ {results['fleet'].resubmitted} of them with the producer (duplicates on purpose)"
-        )
-        # The backlog a CloudWatch alarm would see before any consumer runs.
-        time.sleep(1)
-        backlog = _depth(sqs, fleet["QueueUrl"])[0]
-        scaling = read_fleet(self.assembly)  # the synthesized policy, evaluated as AWS would (scaling.policy)
-
-        tap = HandlerLogTap(WORK_DIR / "lambda-handler.log")
-        handler = load_handler(
-            output_bucket=pipeline["ProcessedBucketName"],
-            max_video_bytes=int(self.config["max_video_mb"]) * 1024 * 1024,
-            tap=tap,
-        )
-        poller = EventSourcePoller(
-            client("sqs", self.endpoint),
-            pipeline["QueueUrl"],
-            handler,
-            batch_size=int(self.config["lambda_batch_size"]),
-        )
-        stop = threading.Event()
-        poller_thread = threading.Thread(target=poller.run, args=(stop,), name="event-source-poller", daemon=True)
-        worker = WorkerProcess(
-            queue_url=fleet["QueueUrl"],
-            output_bucket=fleet["ProcessedBucketName"],
-            env=cdk_env(self.endpoint),
-            log_path=WORK_DIR / "worker.log",
-            concurrency=int(self.config["worker_concurrency"]),
-        )
-        started = time.monotonic()
-        poller_thread.start()
-        expected = {
-            path: results[path].submitted for path in results
-        }  # every upload and re-submission ends as processed, duplicate or permanent failure
-        try:
-            deadline = started + FLOW_TIMEOUT_SECONDS
-            interactive = sys.stdout.isatty()
-            last_print = 0.0
-            while True:
-                lam, wrk = tap.outcomes, worker.counts()
-                done_lambda = sum(lam.values())
-                done_fleet = sum(wrk[k] for k in ("done", "duplicate", "permanent_failure"))
-                depth_l, depth_f = _depth(sqs, pipeline["QueueUrl"]), _depth(sqs, fleet["QueueUrl"])
-                # (S3's s3:TestEvent is counted as "ignored" by both consumers, not as a finished job.)
-                finished = done_lambda >= expected["lambda"] and done_fleet >= expected["fleet"]
-                line = (
-                    f"t={time.monotonic() - started:5.1f}s | lambda queue {depth_l[0]:>2} visible {depth_l[1]:>2}"
-                    f" in flight | done {done_lambda}/{expected['lambda']}"
-                    f" | fleet queue {depth_f[0]:>2} visible {depth_f[1]:>2}"
-                    f" in flight | done {min(done_fleet, expected['fleet'])}/{expected['fleet']}"
-                )
-                now = time.monotonic()
-                if interactive:
-                    print("\r   " + line, end="", flush=True)
-                elif now - last_print >= 2 or finished:
-                    self.say(line)
-                    last_print = now
-                if finished and sum(depth_l) == 0 and sum(depth_f) == 0:
-                    break
-                if worker.process.poll() is not None:
-                    raise StepFailed(
-                        f"the worker exited early with code {worker.process.returncode}; see {worker.log_path}"
-                    )
-                if now > deadline:
-                    raise StepFailed(f"the flow did not finish in {FLOW_TIMEOUT_SECONDS} s: {line}")
-                time.sleep(0.5)
-            if interactive:
-                print(flush=True)
-        finally:
-            stop.set()
-            poller_thread.join(timeout=30)
-            code = worker.stop()
-            tap.close()
-        elapsed = time.monotonic() - started
-        self.say(f"worker stopped with SIGTERM (drained), exit code {code}")
-
-        for path, outputs in (("lambda", pipeline), ("fleet", fleet)):
-            result = results[path]
-            result.seconds = elapsed
-            processed = _keys(s3, outputs["ProcessedBucketName"], "processed/")
-            result.processed = sum(1 for k in processed if k.endswith("/manifest.json"))
-            # Failure records and the per-key latest-outcome pointers share processed/ with the outputs.
-            records = [k for k in processed if k.endswith("/failure.json")]
-            result.outputs = sum(1 for k in processed if not k.endswith(("/failure.json", ".latest.json")))
-            for key in records:
-                record = json.loads(s3.get_object(Bucket=outputs["ProcessedBucketName"], Key=key)["Body"].read())
-                result.failures[f"{record['reason']} ({record['source']['key'].removeprefix(prefix)})"] += 1
-            result.in_dlq = sum(_depth(sqs, outputs["DeadLetterQueueUrl"]))
-            result.left_in_queue = sum(_depth(sqs, outputs["QueueUrl"]))
-        results["lambda"].duplicates_suppressed = tap.outcomes["duplicate"]
-        results["lambda"].sqs_requests = sum(poller.stats.requests.values())
-        results["fleet"].duplicates_suppressed = worker.counts()["duplicate"]
-        final = worker.final or {}
-        results["fleet"].sqs_requests = sum(n for op, n in final.get("requests", {}).items() if op.startswith("sqs."))
-        self._poller_batches = poller.stats.batch_sizes
-        return list(results.values()), (backlog, scaling)
-
-    def summary(self, results: list[PathResult], scaling: tuple[int, Fleet]) -> None:
+    def summary(self, result: FlowResult) -> None:
+        paths = result.paths
         rows: list[tuple[str, ...]] = [
             (
                 "jobs submitted (uploads + re-submitted)",
-                *(f"{r.submitted} ({r.submitted - r.resubmitted} + {r.resubmitted})" for r in results),
+                *(f"{r.submitted} ({r.submitted - r.resubmitted} + {r.resubmitted})" for r in paths),
             ),
-            ("processed (complete output sets)", *(str(r.processed) for r in results)),
-            ("permanent failures (failure records)", *(str(sum(r.failures.values())) for r in results)),
-            ("in the DLQ", *(str(r.in_dlq) for r in results)),
-            ("left in the queue", *(str(r.left_in_queue) for r in results)),
-            ("duplicates delivered / suppressed", *(f"{r.resubmitted} / {r.duplicates_suppressed}" for r in results)),
-            ("SQS requests by the consumer", *(str(r.sqs_requests) for r in results)),
-            ("objects written under processed/", *(str(r.outputs) for r in results)),
-            ("elapsed (flow)", *(f"{r.seconds:.1f} s" for r in results)),
+            ("processed (complete output sets)", *(str(r.processed) for r in paths)),
+            ("permanent failures (failure records)", *(str(sum(r.failures.values())) for r in paths)),
+            ("in the DLQ", *(str(r.in_dlq) for r in paths)),
+            ("left in the queue", *(str(r.left_in_queue) for r in paths)),
+            ("duplicates delivered / work repeated", *(f"{r.resubmitted} / {r.repeated}" for r in paths)),
+            ("SQS requests by the consumer", *(str(r.sqs_requests) for r in paths)),
+            ("objects written under processed/", *(str(r.outputs) for r in paths)),
+            ("elapsed (flow)", *(f"{r.seconds:.1f} s" for r in paths)),
         ]
-        header = ("", *(r.name for r in results))
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        rule = "+".join("-" * (w + 2) for w in widths)
-        print(f"   +{rule}+")
-        for i, row in enumerate([header, *rows]):
-            print("   | " + " | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)) + " |")
-            if i == 0:
-                print(f"   +{rule}+")
-        print(f"   +{rule}+")
-        for r in results:
+        _print_table(("", *(r.name for r in paths)), rows)
+        for r in paths:
             for reason, n in sorted(r.failures.items()):
                 self.say(f"{r.name}: permanent failure {reason} x{n}")
-        if self._poller_batches:
+        if result.batch_sizes:
             self.say(
-                f"Lambda path: {len(self._poller_batches)} invocations, batch sizes {self._poller_batches} "
+                f"Lambda path: {len(result.batch_sizes)} invocations, batch sizes {result.batch_sizes} "
                 f"(batch size {self.config['lambda_batch_size']})"
             )
-        backlog, fleet = scaling
-        self.say(f"Scaling (make scaling simulates it over time): {fleet.explain_backlog(backlog)}")
+        fleet = read_fleet(self.assembly)  # the synthesized policy, evaluated as AWS would (scaling.policy)
+        self.say(f"Scaling (make scaling simulates it over time): {fleet.explain_backlog(result.backlog)}")
 
     def download_outputs(self, pipeline: dict[str, str], fleet: dict[str, str]) -> None:
         s3 = client("s3", self.endpoint)
         count = 0
         for name, bucket in (("pipeline", pipeline["ProcessedBucketName"]), ("fleet", fleet["ProcessedBucketName"])):
-            for key in _keys(s3, bucket, ""):
+            for key in object_keys(s3, bucket, prefix=""):
                 target = OUTPUT_DIR / name / key
                 target.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(bucket, key, str(target))
@@ -463,15 +312,12 @@ def _filter_text(queue: dict[str, Any]) -> str:
     return " ".join(f"{r['Name']}={r['Value']}" for r in rules)
 
 
-def _depth(sqs: Any, queue_url: str) -> tuple[int, int]:
-    a = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
-
-
-def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(o["Key"] for o in page.get("Contents", []))
-    return keys
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    rule = "+".join("-" * (w + 2) for w in widths)
+    print(f"   +{rule}+")
+    for i, row in enumerate([header, *rows]):
+        print("   | " + " | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)) + " |")
+        if i == 0:
+            print(f"   +{rule}+")
+    print(f"   +{rule}+")

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from cost.prices import UnknownInstanceType
-from scaling.assembly import REPO_ROOT, assemblies
+from localcloud.paths import REPO_ROOT
+from scaling.assembly import assemblies
 from scaling.metric_math import UnsupportedExpression
 from scaling.report import Result, fleet_cost, lambda_cost, write_chart
 from scaling.simulate import simulate_fleet, simulate_lambda

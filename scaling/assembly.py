@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from localcloud.paths import REPO_ROOT
 from scaling.template import FLEET_STACK, PIPELINE_STACK, TemplateError, read_fleet
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALING_MODES = ("step", "backlog")
 
 

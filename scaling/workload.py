@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud.paths import REPO_ROOT
+
 MINUTES_PER_DAY = 1440
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDLER_BENCH = REPO_ROOT / "bench" / "results" / "handler.json"
 
 

@@ -20,9 +20,8 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from localcloud.paths import REPO_ROOT
 from stacks.app_builder import build_app
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
+from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
 
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """One moto server for the session; every test makes its own uniquely named resources on it."""
-    with moto_server() as endpoint_url:
+    """One moto server for the session; every test makes its own uniquely named resources on it. Only S3's key
+    length limit is patched in: the session outlives the in-process moto tests this process may also run."""
+    with moto_server(all_work_arounds=False) as endpoint_url:
         yield endpoint_url
 
 
@@ -88,14 +89,6 @@ def send_messages(sqs: SQSClient, queue_url: str, bodies: list[str]) -> list[str
         by_entry = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
         ids.extend(by_entry[str(i)] for i in range(len(chunk)))
     return ids
-
-
-def queue_depth(sqs: SQSClient, queue_url: str) -> tuple[int, int]:
-    """(visible, in flight) messages: ApproximateNumberOfMessages and ...NotVisible (exact on moto)."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 @dataclass

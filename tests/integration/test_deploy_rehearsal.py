@@ -2,7 +2,7 @@
 
 The app is synthesized once (with asset bundling, as `cdk deploy` does) and the CLI deploys that cloud assembly
 (``--app <cdk.out>``), so the templates and assets are exactly what a real deploy would upload. moto's gaps are
-handled in :mod:`demo.moto_compat` (bugs that broke the deploy) and checked here (what moto skips must be only
+handled in :mod:`localcloud.moto_compat` (bugs that broke the deploy) and checked here (what moto skips must be only
 what we know it skips).
 """
 
@@ -14,20 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from demo.cloud import (
-    ACCOUNT,
+from localcloud.cdk import (
     MOTO_SKIPS,
     NOT_EXECUTED,
-    REGION,
     STACKS,
     cdk_env,
     check_outputs,
-    client,
     deployed_stacks,
-    moto_server,
     run_cdk,
     skipped_resources,
 )
+from localcloud.server import ACCOUNT, REGION, client, moto_server
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +58,7 @@ EXPECTED_OUTPUTS = {
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    # moto_server applies demo.moto_compat (fixes to moto's CloudFormation parsing) while the server runs.
+    # moto_server applies localcloud.moto_compat (fixes to moto's CloudFormation parsing) while the server runs.
     with moto_server() as endpoint_url:
         yield endpoint_url
 

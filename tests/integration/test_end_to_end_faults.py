@@ -2,8 +2,8 @@
 
 The queues and buckets are created with boto3, mirroring the stacks (S3 notifications to a queue with a DLQ,
 maxReceiveCount 3, versioned buckets), with short visibility timeouts so retries happen within seconds. The Lambda
-path is the real handler behind demo.poller (the event-source-mapping stand-in); the fleet path is the real worker,
-``python -m worker``, as subprocesses.
+path is the real handler behind localcloud.poller (the event-source-mapping stand-in); the fleet path is the real
+worker, ``python -m worker``, as subprocesses.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from demo.cloud import client, moto_server
-from demo.lambda_local import HandlerLogTap, load_handler
-from demo.poller import EventSourcePoller
-from demo.worker_process import WorkerProcess
+from localcloud.lambda_local import HandlerLog, load_handler
+from localcloud.poller import EventSourcePoller
+from localcloud.server import DUMMY_ENV, client, moto_server, queue_depth, wait_until
+from localcloud.worker_process import WorkerProcess
 from tests.support.aws import notify_queue_of_uploads
-from tests.support.moto_server import DUMMY_ENV, wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 
@@ -48,7 +47,7 @@ class Path_:
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     saved = dict(os.environ)
-    # moto_server applies demo.moto_compat (S3 events with versionId, as real S3 sends them for versioned
+    # moto_server applies localcloud.moto_compat (S3 events with versionId, as real S3 sends them for versioned
     # buckets) for as long as the server runs.
     with moto_server() as endpoint_url:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -88,10 +87,7 @@ def upload(endpoint: str, path: Path_, key: str, data: bytes) -> VideoJob:
 
 
 def depth(endpoint: str, queue_url: str) -> int:
-    attributes = client("sqs", endpoint).get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return sum(queue_depth(client("sqs", endpoint), queue_url))
 
 
 def keys(endpoint: str, bucket: str, prefix: str) -> list[str]:
@@ -147,8 +143,8 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
         return receive_count == 1 and message_id in first_delivery_of_lost
 
     first_delivery_of_lost: set[str] = set()
-    tap = HandlerLogTap(tmp_path / "handler.log")
-    real_handler = load_handler(output_bucket=lam.processed, max_video_bytes=50 * 1024 * 1024, tap=tap)
+    handler_log = HandlerLog(tmp_path / "handler.log")
+    real_handler = load_handler(output_bucket=lam.processed, max_video_bytes=50 * 1024 * 1024, log=handler_log)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         for record in event["Records"]:
@@ -220,11 +216,14 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert [m["Body"] for m in dead] == [MALFORMED_BODY]
     assert depth(endpoint, lam.queue_url) == depth(endpoint, fleet.queue_url) == depth(endpoint, fleet.dlq_url) == 0
     # ... nothing completed twice: each video was "processed" once; duplicates were delivered and suppressed
-    assert tap.outcomes["processed"] == len(lam_valid)
-    assert tap.outcomes["duplicate"] >= 4 + len(lost_once)
-    assert tap.malformed == MAX_RECEIVE_COUNT
-    assert lost == lost_once and poller.stats.counts["deletes_lost"] >= len(lost_once)
-    assert max(poller.stats.batch_sizes) <= 10 and max(poller.stats.batch_sizes) > 1
+    handler_log.close()
+    handler_said = _log_entries(handler_log.path)
+    lambda_outcomes = Counter(str(e["outcome"]) for e in handler_said if "outcome" in e)
+    assert lambda_outcomes["processed"] == len(lam_valid)
+    assert lambda_outcomes["duplicate"] >= 4 + len(lost_once)
+    assert sum(str(e.get("message", "")).startswith("Malformed message") for e in handler_said) == MAX_RECEIVE_COUNT
+    assert lost == lost_once and poller.counters.get("deletes_lost") >= len(lost_once)
+    assert max(poller.batch_sizes) <= 10 and max(poller.batch_sizes) > 1
     fleet_done = Counter[str]()
     completed = Counter[str]()  # "video processed" with duplicate=False: this delivery wrote the manifest
     for worker in (killed, drained, finisher):

@@ -28,12 +28,12 @@ from typing import Any
 import boto3
 import pytest
 
+from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
 from stacks.constructs.python_bundling import host_architecture
 from stacks.constructs.worker_user_data import CLOUDWATCH_AGENT_CTL
 from stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing.telemetry import WORKER_LOG_FILE
 

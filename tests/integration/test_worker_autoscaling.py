@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, wait_until
+from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
+from tests.integration.conftest import send_messages
 from worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message, ScaleInGuard, TerminationWatcher
 from worker.autoscaling import find_asg_instance
 from worker.imds import Imds

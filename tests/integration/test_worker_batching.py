@@ -7,8 +7,8 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import DUMMY_CLIENT_ARGS, wait_until
+from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
+from tests.integration.conftest import send_messages
 from worker import Counters, JobOutcome, Message
 from worker.batches import DeleteBatcher
 

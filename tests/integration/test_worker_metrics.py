@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("video_processing")
 
+from localcloud.server import wait_until
 from tests.integration.conftest import send_messages
-from tests.support.moto_server import wait_until
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for, telemetry
 from video_processing.telemetry import MetricPoint

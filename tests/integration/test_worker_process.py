@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import wait_until
+from localcloud.server import queue_depth, wait_until
+from tests.integration.conftest import send_messages
 
 
 class WorkerProcess:

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("video_processing")
 
 from clientside import encrypt_body, is_encrypted
-from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import wait_until
+from localcloud.server import queue_depth, wait_until
+from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 from worker.logs import configure_logging

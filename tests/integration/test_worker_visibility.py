@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.integration.conftest import queue_depth, send_messages
-from tests.support.moto_server import wait_until
+from localcloud.server import queue_depth, wait_until
+from tests.integration.conftest import send_messages
 from worker import JobOutcome, Message
 
 

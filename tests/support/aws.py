@@ -12,11 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from localcloud.server import REGION
+
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
-
-REGION = "us-east-1"
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from demo import moto_compat
+from localcloud import moto_compat
+from localcloud.paths import REPO_ROOT
 from stacks.prefetch_wheels import every_bundle
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 CDK = {"aws-cdk-lib", "constructs", "cdk-nag", "cdklabs.cdk-validator-cfnguard"}
 GATE_TOOLS = {"ruff", "mypy", "cfn-lint", "pytest", "pytest-xdist"}

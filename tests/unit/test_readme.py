@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from localcloud.paths import REPO_ROOT
+
 BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
 CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from demo.cli import EXIT_USAGE, main
 from demo.videos import CLIPS, MAX_VIDEOS, clip_specs
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from localcloud.paths import REPO_ROOT
 
 # Runs `python -m demo <args>` as a user would, then reports which heavy modules the run imported.
 PROBE = """
@@ -21,7 +19,7 @@ try:
     runpy.run_module("demo", run_name="__main__", alter_sys=True)
 except SystemExit as stop:
     print("EXIT", stop.code)
-print("IMPORTED", sorted(m for m in ("boto3", "moto", "aws_cdk", "demo.run", "demo.cloud") if m in sys.modules))
+print("IMPORTED", sorted(m for m in ("boto3", "moto", "aws_cdk", "demo.run", "localcloud.server") if m in sys.modules))
 """
 
 

@@ -19,10 +19,11 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from localcloud.paths import REPO_ROOT
 from stacks.app_builder import build_app
 from stacks.config import AppConfig
 from stacks.nag import unmatched_acknowledgements
-from tests.conftest import REPO_ROOT, cdk_json_context
+from tests.conftest import cdk_json_context
 from tests.support.security import security_findings
 
 DEPLOY_COMMAND = {

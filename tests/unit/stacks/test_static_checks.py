@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
+from localcloud.paths import REPO_ROOT
 from stacks.guard import enable_control_tower_checks
 from stacks.nag import (
     NagAcknowledgement,
@@ -21,7 +22,7 @@ from stacks.nag import (
     enable_nag_checks,
     unmatched_acknowledgements,
 )
-from tests.conftest import REPO_ROOT, SynthesizedApp, make_app, synthesize
+from tests.conftest import SynthesizedApp, make_app, synthesize
 from tests.support.security import security_findings
 
 # Every cdk-nag and Control Tower finding the project acknowledges instead of fixing, with its reason. Adding one

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from botocore.exceptions import ClientError
 
-from demo.moto_compat import s3_key_length_enforced
+from localcloud.moto_compat import s3_key_length_enforced
 from tests.support.videos import cached_video_bytes, make_test_video
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from video_processing import (

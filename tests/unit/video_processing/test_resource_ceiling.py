@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from localcloud.paths import REPO_ROOT
 from video_processing.limits import MIB, MediaLimits
 from video_processing.samples import make_pixel_bomb
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # In a fresh process: run process_video on one upload against in-process moto S3 ("job"), or only ffmpeg's
 # thumbnail of it without the probe's checks ("thumbnail"); report the outcome and the peak resident memory of the

@@ -1,4 +1,4 @@
-"""demo.moto_compat's work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal)."""
+"""localcloud.moto_compat's work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import settings
 
-from demo import moto_compat
+from localcloud import moto_compat
 
 
 @pytest.fixture
@@ -41,3 +41,18 @@ def test_revert_gives_back_moto_s_own_probe() -> None:
     moto_compat.revert()
     assert patched is not original
     assert settings.moto_server_host is original
+
+
+def test_revert_leaves_an_enclosing_key_length_limit_in_place() -> None:
+    # GIVEN S3's key length limit enforced for a block (a session-long server), and stock moto's put_object
+    from moto.s3.models import S3Backend
+
+    stock = S3Backend.put_object
+    with moto_compat.s3_key_length_enforced():
+        limited = S3Backend.put_object
+        # WHEN every work-around is applied and reverted inside the block (a test's own server)
+        moto_compat.apply()
+        moto_compat.revert()
+        # THEN the block's limit is still in place, and stock moto comes back after the block
+        assert S3Backend.put_object is limited is not stock
+    assert S3Backend.put_object is stock

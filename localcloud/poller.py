@@ -12,12 +12,20 @@ import hashlib
 import random
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from localcloud.server import ACCOUNT, REGION
+from worker.batches import SQS_BATCH_LIMIT, DeleteBatcher
+from worker.counters import Counters, count_requests
+from worker.job import Message
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
@@ -34,24 +42,10 @@ class FakeLambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.timeout_seconds * 1000
-
-
-@dataclass
-class PollerStats:
-    """What the poller did: receives, invocations, deletes, reported failures and SQS requests per operation."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    requests: Counter[str] = field(default_factory=Counter)
-    batch_sizes: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self.lock:
-            self.counts[name] += amount
 
 
 class EventSourcePoller:
@@ -63,37 +57,38 @@ class EventSourcePoller:
 
     def __init__(
         self,
-        sqs: Any,
+        sqs: SQSClient,
         queue_url: str,
         handler: Handler,
         *,
-        batch_size: int = 10,
+        batch_size: int = SQS_BATCH_LIMIT,
         wait_seconds: int = 1,
-        region: str = "us-east-1",
         lose_delete: Callable[[str, int], bool] | None = None,
         shuffle: random.Random | None = None,
     ) -> None:
-        if not 1 <= batch_size <= 10:
-            raise ValueError(f"batch_size must be 1..10 for an SQS event source, got {batch_size}")
+        if not 1 <= batch_size <= SQS_BATCH_LIMIT:
+            raise ValueError(f"batch_size must be 1..{SQS_BATCH_LIMIT} for this poller, got {batch_size}")
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
         self._batch_size = batch_size
         self._wait_seconds = wait_seconds
-        self._region = region
         self._lose_delete = lose_delete
         self._shuffle = shuffle
-        self.stats = PollerStats()
+        self.counters = Counters()
+        """``received``, ``invocations``, ``invocation_errors``, ``reported_failures``, ``deletes_lost``,
+        ``sqs_errors``, and (the worker's own batcher) ``deleted`` and ``delete_failures``; requests per
+        ``sqs.Operation``."""
+        self.batch_sizes: list[int] = []
+        """The size of every batch the handler was invoked with, in order."""
+        self._lock = threading.Lock()
         self._queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        service = sqs.meta.service_model.service_id.hyphenize()
-
-        def count(event_name: str, **_: Any) -> None:
-            with self.stats.lock:
-                self.stats.requests[event_name.rsplit(".", 1)[-1]] += 1
-
-        sqs.meta.events.register(f"before-send.{service}", count, unique_id=f"poller-{id(self)}")
+        # The worker's own request counting and batched deletes: one implementation of each for both consumers.
+        # Counting starts here, so the set-up lookup above is not counted as polling.
+        count_requests(sqs, self.counters)
+        self._deletes = DeleteBatcher(sqs, queue_url, self.counters)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set. Errors talking to SQS are counted and retried, like the mapping does."""
@@ -101,7 +96,7 @@ class EventSourcePoller:
             try:
                 self.poll_once()
             except (BotoCoreError, ClientError):
-                self.stats.add("sqs_errors")
+                self.counters.add("sqs_errors")
                 stop.wait(1)
 
     def poll_once(self) -> int:
@@ -117,42 +112,29 @@ class EventSourcePoller:
             return 0
         if self._shuffle is not None:
             self._shuffle.shuffle(messages)
-        self.stats.add("received", len(messages))
-        with self.stats.lock:
-            self.stats.batch_sizes.append(len(messages))
-        event = {"Records": [self._record(m) for m in messages]}
-        self.stats.add("invocations")
+        self.counters.add("received", len(messages))
+        with self._lock:
+            self.batch_sizes.append(len(messages))
+        self.counters.add("invocations")
         try:
-            response = self._handler(event, FakeLambdaContext())
+            response = self._handler({"Records": [self._record(m) for m in messages]}, FakeLambdaContext())
         except Exception:
             # An invocation error: the mapping deletes nothing; the whole batch comes back after the timeout.
-            self.stats.add("invocation_errors")
+            self.counters.add("invocation_errors")
             return len(messages)
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-        self.stats.add("reported_failures", len(failed))
-        to_delete = []
-        for message in messages:
-            if message["MessageId"] in failed:
+        self.counters.add("reported_failures", len(failed))
+        for message in map(Message.from_sqs, messages):
+            if message.message_id in failed:
                 continue
-            receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            if self._lose_delete is not None and self._lose_delete(message["MessageId"], receive_count):
-                self.stats.add("deletes_lost")
+            if self._lose_delete is not None and self._lose_delete(message.message_id, message.receive_count):
+                self.counters.add("deletes_lost")
                 continue
-            to_delete.append(message)
-        self._delete(to_delete)
+            self._deletes.add(message)
+        self._deletes.flush()
         return len(messages)
 
-    def _delete(self, messages: list[dict[str, Any]]) -> None:
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            response = self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
-            self.stats.add("deleted", len(response.get("Successful", [])))
-            self.stats.add("delete_failures", len(response.get("Failed", [])))
-
-    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
         """One record of the event Lambda builds for an SQS batch."""
         body = message.get("Body", "")
         attributes = message.get("Attributes", {})
@@ -179,5 +161,5 @@ class EventSourcePoller:
             "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
             "eventSource": "aws:sqs",
             "eventSourceARN": self._queue_arn,
-            "awsRegion": self._region,
+            "awsRegion": REGION,
         }

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from demo.cloud import REPO_ROOT
+from localcloud.paths import REPO_ROOT
 
 
 class WorkerProcess:

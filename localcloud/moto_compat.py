@@ -1,17 +1,18 @@
-"""Work-arounds for moto bugs that stop the project's real templates from deploying into moto server.
+"""Work-arounds for moto bugs that stop the project's real templates from deploying into moto server, or make moto
+behave unlike AWS where the consumers can tell (S3 events without ``versionId``, keys over 1,024 bytes).
 
-Each one is a narrow patch of moto's CloudFormation support, applied in the process that runs the
-ThreadedMotoServer (the demo, the deploy rehearsal). They change how moto *parses* a template, never the templates
-the CDK app synthesizes: what gets deployed is exactly what `cdk synth` wrote. :data:`APPLIED` lists what was
-patched, so the demo can say so. They reach into moto's internals, so they are written for exactly one moto
-release: :func:`apply` refuses any other (pyproject.toml pins it).
+Each one is a narrow patch of moto, applied in the process that runs the ThreadedMotoServer while
+:func:`localcloud.server.moto_server` runs (the demo, the tests, the benchmarks). The CloudFormation ones change how
+moto *parses* a template, never the templates the CDK app synthesizes: what gets deployed is exactly what
+`cdk synth` wrote. :data:`APPLIED` lists what was patched, so the demo can say so. They reach into moto's internals,
+so they are written for exactly one moto release: :func:`apply` refuses any other (pyproject.toml pins it).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,12 +21,16 @@ MOTO_VERSION = "5.2.5"
 APPLIED: list[str] = []
 _ORIGINALS: list[tuple[Any, str, Any]] = []
 _MISSING = object()
+_applied_from = 0
+"""How many patches were in place before :func:`apply` made its own: :func:`revert` undoes only those after it."""
 
 
 def apply() -> list[str]:
     """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them."""
+    global _applied_from
     check_moto_version()
     if not APPLIED:
+        _applied_from = len(_ORIGINALS)
         _kms_key_tags()
         _flow_log_s3_prefix()
         _change_set_outputs()
@@ -49,35 +54,39 @@ def check_moto_version(installed: str | None = None) -> None:
         installed = version("moto")
     if installed != MOTO_VERSION:
         raise MotoVersionError(
-            f"demo/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
+            f"localcloud/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
             f"run `make setup` (it installs moto=={MOTO_VERSION} from requirements/dev.lock), or re-check every "
-            "work-around in demo/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
+            "work-around in localcloud/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
         )
 
 
 def revert() -> None:
-    """Put moto back as it was, so code that runs later in this process (other tests) sees stock moto."""
-    while _ORIGINALS:
+    """Put moto back as it was before :func:`apply`, so code that runs later in this process (other tests) sees
+    stock moto; an enclosing :func:`s3_key_length_enforced` block keeps its patch."""
+    _restore_down_to(_applied_from if APPLIED else len(_ORIGINALS))
+    APPLIED.clear()
+
+
+def _restore_down_to(mark: int) -> None:
+    while len(_ORIGINALS) > mark:
         owner, name, original = _ORIGINALS.pop()
         if original is _MISSING:
             delattr(owner, name)
         else:
             setattr(owner, name, original)
-    APPLIED.clear()
 
 
 @contextmanager
 def s3_key_length_enforced() -> Iterator[None]:
     """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
-    moto). Independent of ``apply()``/``revert()``: it neither counts as applied nor outlives a ``revert()``."""
+    moto). Independent of ``apply()``: it does not count as applied, and a ``revert()`` inside the block leaves it.
+    """
     mark = len(_ORIGINALS)
     _s3_key_length(record=False)
     try:
         yield
     finally:
-        while len(_ORIGINALS) > mark:
-            owner, name, original = _ORIGINALS.pop()
-            setattr(owner, name, original)
+        _restore_down_to(mark)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:
@@ -97,11 +106,17 @@ def _kms_key_tags() -> None:
     """
     from moto.kms.models import Key
 
-    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    # The function under moto's classmethod, so the patch can call it with the class it is called on.
+    original: Callable[..., Key] = vars(Key)["create_from_cloudformation_json"].__func__
 
-    @functools.wraps(original)
     def create_from_cloudformation_json(
-        cls: type[Key], resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: type[Key],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Key:
         properties = cloudformation_json.get("Properties", {})
         if isinstance(properties.get("KeyPolicy"), dict):
@@ -111,7 +126,7 @@ def _kms_key_tags() -> None:
             properties["Tags"] = [
                 {"TagKey": tag["Key"], "TagValue": tag.get("Value", "")} if "Key" in tag else tag for tag in tags
             ]
-        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)  # type: ignore[no-any-return]
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
     _patch(Key, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))
     APPLIED.append(

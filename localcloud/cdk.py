@@ -1,37 +1,30 @@
-"""The local cloud: moto server on a free localhost port, the pinned CDK CLI pointed at it, and what it deployed.
+"""The pinned CDK CLI pointed at the local moto server (:mod:`localcloud.server`), and what it deployed there.
 
 Used by ``python -m demo`` and by the deploy rehearsal test. Nothing here talks to real AWS: every client and the
-CDK CLI get ``AWS_ENDPOINT_URL=http://localhost:<port>`` and dummy credentials.
+CDK CLI get ``AWS_ENDPOINT_URL=http://localhost:<port>`` and dummy credentials. Nothing here imports the CDK: the
+CLI runs as a subprocess.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from demo import moto_compat
+from localcloud.paths import REPO_ROOT
+from localcloud.server import DUMMY_CREDENTIALS, REGION, client
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 STACKS = ("SecureQueueStack", "VideoPipelineStack", "WorkerFleetStack")
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 # Resource types moto's CloudFormation does not create (it warns and carries on) and what that means here.
 MOTO_SKIPS = {
@@ -92,42 +85,6 @@ def cdk_env(endpoint_url: str, base: Mapping[str, str] | None = None) -> dict[st
             "CDK_DISABLE_CLI_TELEMETRY": "true",
         }
     )
-
-
-def client(service: str, endpoint_url: str, **config: Any) -> Any:
-    """A boto3 client for the moto server."""
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 (moto accepts any)
-        config=Config(retries={"mode": "standard", "max_attempts": 3}, **config),
-    )
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto server (with :mod:`demo.moto_compat`'s work-arounds) on a free port; yields ``http://localhost:<port>``.
-
-    ``localhost``, not 127.0.0.1: moto derives S3 bucket names from the host in some URLs (cdk deploy's template
-    URLs among them).
-    """
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # moto logs and warns about each resource type its CloudFormation skips, and about Docker being absent when a
-    # custom resource would need a Lambda run; the demo and the rehearsal report those themselves.
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
-    warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported by moto", category=UserWarning)
-    moto_compat.apply()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://localhost:{server.get_host_and_port()[1]}"
-    finally:
-        server.stop()
-        moto_compat.revert()  # code that runs later in this process (other tests) gets stock moto
 
 
 def run_cdk(
