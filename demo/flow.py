@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from demo.outcomes import decided_keys, read_outcomes
 from demo.videos import SampleObject
@@ -24,6 +24,7 @@ from localcloud.lambda_local import HandlerLog, load_handler
 from localcloud.poller import EventSourcePoller
 from localcloud.server import client, queue_depth
 from localcloud.worker_process import WorkerProcess
+from stacks.config import AppConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,12 +85,12 @@ class FlowResult:
 class Flow:
     """Runs the flow against the moto server at ``endpoint``; ``say`` prints a line of progress."""
 
-    def __init__(self, endpoint: str, config: Mapping[str, Any], work_dir: Path, say: Callable[[str], None]) -> None:
+    def __init__(self, endpoint: str, config: AppConfig, work_dir: Path, say: Callable[[str], None]) -> None:
         self.endpoint = endpoint
-        self.prefix = str(config["upload_prefix"])
-        self.batch_size = int(config["lambda_batch_size"])
-        self.max_video_bytes = int(config["max_video_mb"]) * 1024 * 1024
-        self.worker_concurrency = int(config["worker_concurrency"])
+        self.prefix = config.upload_prefix
+        self.batch_size = config.lambda_batch_size
+        self.max_video_bytes = config.max_video_mb * 1024 * 1024
+        self.worker_concurrency = config.worker_concurrency
         self.work_dir = work_dir
         self.say = say
         self.s3: S3Client = client("s3", endpoint)

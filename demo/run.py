@@ -38,6 +38,7 @@ from localcloud.cdk import (
 from localcloud.paths import REPO_ROOT
 from localcloud.server import ACCOUNT, REGION, client, moto_server
 from scaling.template import read_fleet
+from stacks.config import AppConfig
 
 WORK_DIR = REPO_ROOT / "build" / "demo"
 OUTPUT_DIR = REPO_ROOT / "demo-output"
@@ -61,7 +62,7 @@ class Demo:
         self.deployed = False
         self.log = WORK_DIR / "cdk.log"
         self.assembly = WORK_DIR / "cdk.out"
-        self.config = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+        self.config = AppConfig.from_cdk_json(REPO_ROOT / "cdk.json")  # the app's own parser: typed and checked
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class Demo:
             " --query 'StackResources[].[ResourceType,PhysicalResourceId]' --output table",
             f"{aws} sqs get-queue-attributes --queue-url {fleet['QueueUrl']} --attribute-names All",
             f"{aws} s3 ls s3://{pipeline['ProcessedBucketName']}/ --recursive",
-            f"{aws} s3 cp ./my-clip.mp4 s3://{pipeline['UploadsBucketName']}/{self.config['upload_prefix']}"
+            f"{aws} s3 cp ./my-clip.mp4 s3://{pipeline['UploadsBucketName']}/{self.config.upload_prefix}"
             "my-clip.mp4  # stays in the queue: the consumers have stopped",
         ):
             self.say(command)
@@ -270,7 +271,7 @@ class Demo:
         if result.batch_sizes:
             self.say(
                 f"Lambda path: {len(result.batch_sizes)} invocations, batch sizes {result.batch_sizes} "
-                f"(batch size {self.config['lambda_batch_size']})"
+                f"(batch size {self.config.lambda_batch_size})"
             )
         fleet = read_fleet(self.assembly)  # the synthesized policy, evaluated as AWS would (scaling.policy)
         self.say(f"Scaling (make scaling simulates it over time): {fleet.explain_backlog(result.backlog)}")

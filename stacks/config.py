@@ -15,6 +15,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from constructs import Construct
@@ -77,6 +78,9 @@ class AppConfig:
     lambda_reserved_concurrency: int = _PIPELINE.lambda_reserved_concurrency
     # Both consumers: the largest video processed (MiB)
     max_video_mb: int = _PIPELINE.max_video_mb
+    # The video profile each consumer path makes (video_processing.profiles)
+    lambda_profile: str = _PIPELINE.lambda_profile
+    worker_profile: str = _FLEET.worker_profile
 
     # WorkerFleetStack (S3 -> SQS -> EC2 Auto Scaling group)
     network_mode: NetworkMode = _FLEET.network_mode
@@ -138,6 +142,12 @@ class AppConfig:
         context = scope.node.get_all_context()
         values = {key: value for key, value in context.items() if not is_cdk_context_key(key) and value is not None}
         return cls.from_mapping(values)
+
+    @classmethod
+    def from_cdk_json(cls, path: Path) -> AppConfig:
+        """The configuration ``cdk.json``'s context gives (no `-c` overrides), e.g. for tools run beside the app."""
+        context = json.loads(path.read_text())["context"]
+        return cls.from_mapping({key: value for key, value in context.items() if not is_cdk_context_key(key)})
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> AppConfig:

@@ -34,6 +34,7 @@ from stacks.constructs.video_job_access import grant_video_job_access
 from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
 from video_processing.limits import DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
+from video_processing.profiles import PROFILES
 
 METRICS_NAMESPACE = telemetry.METRICS_NAMESPACE
 SERVICE_NAME = telemetry.LAMBDA_SERVICE_NAME
@@ -61,9 +62,13 @@ class VideoPipelineSettings(IntakeSettings):
     lambda_max_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
     lambda_reserved_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
     max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
+    # The video profile the function makes (video_processing.profiles): "preview" (metadata + thumbnail) fits a
+    # function; "transcode" (renditions) needs the memory and time of a long job.
+    lambda_profile: str = processor_settings.DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choice("lambda_profile", self.lambda_profile, tuple(PROFILES))
         c = consumer_limits
         check_choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
         check_setting("lambda_timeout_seconds", self.lambda_timeout_seconds, 1, c.MAX_TIMEOUT_SECONDS, " seconds")
@@ -177,7 +182,7 @@ class VideoPipelineStack(Stack):
                     max_video_mb=config.max_video_mb,
                     memory_mib=config.lambda_memory_mb,
                     timeout_seconds=config.lambda_timeout_seconds,
-                    profile=processor_settings.DEFAULT_PROFILE,
+                    profile=config.lambda_profile,
                 ).environment(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

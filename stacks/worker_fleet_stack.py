@@ -41,6 +41,7 @@ from stacks.constructs.worker_user_data import WorkerService
 from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
 from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, limits_environment
+from video_processing.profiles import PROFILES
 from worker import config as worker_config
 from worker.config import DEFAULT_CONCURRENCY
 
@@ -88,10 +89,13 @@ class WorkerFleetSettings(IntakeSettings):
     scale_in_empty_minutes: int = 10
     acceptable_latency_seconds: int = 600
     seconds_per_job: int = 60
+    # The video profile each worker job makes (video_processing.profiles), "transcode" by default.
+    worker_profile: str = worker_config.DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("network_mode", self.network_mode, ("isolated", "public"))
+        check_choice("worker_profile", self.worker_profile, tuple(PROFILES))
         check_instance_type(self.worker_instance_type)
         check_setting("worker_max_instances", self.worker_max_instances, 1, MAX_INSTANCES)
         check_setting(
@@ -263,7 +267,7 @@ class WorkerFleetStack(Stack):
             worker_config.MAX_BYTES_ENV: str(config.max_video_mb * MIB),
             worker_config.DRAIN_SECONDS_ENV: str(int(DRAIN_TIMEOUT.to_seconds())),
             worker_config.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
-            worker_config.PROFILE_ENV: worker_config.DEFAULT_PROFILE,
+            worker_config.PROFILE_ENV: config.worker_profile,
             **limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX),
             # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
             "TMPDIR": "/var/tmp",  # noqa: S108

@@ -55,6 +55,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "lambda_batching_window_seconds": 0,
         "lambda_max_concurrency": 50,
         "lambda_reserved_concurrency": 60,
+        "lambda_profile": "transcode",
         "max_video_mb": 1000,
     },
     "fleet-step-public-x86": {
@@ -66,6 +67,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "scale_out_thresholds": "[5, 50]",
         "scale_out_adjustments": "2,5",
         "scale_in_empty_minutes": 20,
+        "worker_profile": "preview",
     },
     "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
     "account-region-only": {"account": "111122223333", "region": "eu-west-1"},

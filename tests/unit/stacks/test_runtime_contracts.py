@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from lambdas.video_processor.settings import Settings as ProcessorSettings
 from video_processing.limits import DEFAULT_LIMITS, MIB, MediaLimits
@@ -19,6 +19,9 @@ CONFIGURATION = {
     "worker_concurrency": 3,
     "worker_visibility_timeout_seconds": 900,
     "client_side_encryption": True,
+    # each path makes the other's profile
+    "lambda_profile": "transcode",
+    "worker_profile": "preview",
 }
 
 
@@ -34,7 +37,7 @@ def _text(value: Any) -> str:
 
 def lambda_environment(template: Template) -> dict[str, str]:
     (function,) = template.find_resources(
-        "AWS::Lambda::Function", {"Properties": {"Environment": {"Variables": {"VIDEO_PROFILE": "preview"}}}}
+        "AWS::Lambda::Function", {"Properties": {"Environment": {"Variables": {"VIDEO_PROFILE": Match.any_value()}}}}
     ).values()
     return {name: _text(value) for name, value in function["Properties"]["Environment"]["Variables"].items()}
 
@@ -48,13 +51,13 @@ def worker_unit_environment(template: Template) -> dict[str, str]:
 
 
 def test_the_functions_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
-    # GIVEN the video pipeline synthesized with a bigger function and a bigger video limit
+    # GIVEN the video pipeline synthesized with a bigger function, a bigger video limit and the transcode profile
     environment = lambda_environment(configured["VideoPipelineStack"])
     # WHEN the handler parses the function's environment, as it does at cold start
     settings = ProcessorSettings.from_environment(environment)
     # THEN it accepts it, and every setting is the configured one
     assert settings.max_video_bytes == 500 * MIB
-    assert settings.profile == "preview"
+    assert settings.profile == "transcode"
     assert settings.output_bucket.startswith("<")  # the processed bucket's name, a token until deployment
     assert settings.body_key_arn is not None and settings.body_key_arn.startswith("<")
     # AND ffmpeg may use what the handler leaves of 3,008 MB, and must end well within the 60 s timeout
@@ -62,14 +65,14 @@ def test_the_functions_environment_parses_into_the_configured_settings(configure
 
 
 def test_the_worker_units_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
-    # GIVEN the worker fleet synthesized with 3 jobs per instance and a 15-minute visibility timeout
+    # GIVEN the worker fleet synthesized with 3 jobs per instance, a 15-minute visibility timeout, the preview profile
     environment = worker_unit_environment(configured["WorkerFleetStack"])
     # WHEN the worker parses its systemd unit's Environment= lines, with no flags
     settings = parse_settings([], environment)
     # THEN it accepts them, and every setting is the configured one
     assert (settings.concurrency, settings.visibility_timeout) == (3, 900)
     assert settings.max_bytes == 500 * MIB
-    assert (settings.profile, settings.limits) == ("transcode", DEFAULT_LIMITS)
+    assert (settings.profile, settings.limits) == ("preview", DEFAULT_LIMITS)
     assert settings.lifecycle_hook == "drain-jobs-before-termination"
     assert settings.queue_url.startswith("<") and settings.body_key_arn is not None
     # AND every variable in the unit is one the worker reads (a typo would be silently ignored otherwise)
