@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,12 @@ from stacks.app_builder import build_app
 from stacks.config import AppConfig
 from stacks.nag import unmatched_acknowledgements
 from tests.conftest import cdk_json_context
+from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
+
+# One test process synthesizes the matrix once for every test here (pytest-xdist --dist loadgroup); without a group
+# each process that gets one of these tests would synthesize all ten configurations again.
+pytestmark = pytest.mark.xdist_group("configuration-matrix")
 
 DEPLOY_COMMAND = {
     "account": "111122223333",
@@ -102,22 +105,24 @@ def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def synthesized_matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, App]]:
     """Each configuration synthesized (cdk-nag and Control Tower rules on, no asset bundling) into its own cloud
-    assembly, in one process; the apps are kept for the acknowledgement check."""
-    outdirs = {}
+    assembly, in one process: name -> (assembly folder, the app, for the acknowledgement check)."""
+    built = {}
     for name, overrides in CONFIGURATIONS.items():
         outdir = tmp_path_factory.mktemp(name)
         context = _committed_context() | overrides | {"aws:cdk:bundling-stacks": []}
         # cfn-lint checks the templates below; CDK's own built-in template check would repeat it, slower.
         app = App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, tree_metadata=False)
         build_app(app).synth()  # raises ValidationFailed on any unacknowledged finding
-        outdirs[name] = outdir
-        _APPS[name] = app
-    return outdirs
+        built[name] = (outdir, app)
+    return built
 
 
-_APPS: dict[str, App] = {}
+@pytest.fixture(scope="module")
+def matrix(synthesized_matrix: dict[str, tuple[Path, App]]) -> dict[str, Path]:
+    """Each configuration's assembly folder."""
+    return {name: outdir for name, (outdir, _) in synthesized_matrix.items()}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
@@ -132,21 +137,20 @@ def test_each_configuration_synthesizes_every_stack_with_cdk_nag(matrix: dict[st
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_each_configuration_has_the_security_properties_and_no_stale_acknowledgement(
-    matrix: dict[str, Path], name: str
+    synthesized_matrix: dict[str, tuple[Path, App]], name: str
 ) -> None:
+    outdir, app = synthesized_matrix[name]
     # GIVEN the configuration's templates and CDK's validation report of its synthesis
     templates = {
         path.name.removesuffix(".template.json"): Template.from_json(json.loads(path.read_text()))
-        for path in matrix[name].glob("*.template.json")
+        for path in outdir.glob("*.template.json")
     }
     # THEN the template security properties hold (managed SSM policy, endpoint policies, CreateGrant guard, log
     # groups, topic TLS, retained DLQs), and every acknowledgement of the project still covers a finding (CDK's
     # own CloudFormation-Validate acknowledgements aside, which the project cannot remove)
     assert security_findings(templates) == []
     stale = [
-        ack
-        for ack in unmatched_acknowledgements(_APPS[name], matrix[name])
-        if not ack.rule.startswith("CloudFormation-Validate")
+        ack for ack in unmatched_acknowledgements(app, outdir) if not ack.rule.startswith("CloudFormation-Validate")
     ]
     assert stale == []
 
@@ -163,11 +167,5 @@ def test_the_deploy_command_targets_the_account_and_region_given(matrix: dict[st
 def test_cfn_lint_is_clean_on_every_template_of_every_configuration(matrix: dict[str, Path]) -> None:
     templates = sorted(str(t) for outdir in matrix.values() for t in outdir.glob("*.template.json"))
     assert len(templates) == 3 * len(CONFIGURATIONS)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(templates)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
-from localcloud.paths import REPO_ROOT
 from stacks.guard import enable_control_tower_checks
 from stacks.nag import (
     NagAcknowledgement,
@@ -23,6 +20,7 @@ from stacks.nag import (
     unmatched_acknowledgements,
 )
 from tests.conftest import SynthesizedApp, make_app, synthesize
+from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
 
 # Every cdk-nag and Control Tower finding the project acknowledges instead of fixing, with its reason. Adding one
@@ -443,13 +441,7 @@ def test_cfn_lint_reports_no_errors_on_any_template(synthesized: SynthesizedApp)
     templates = sorted(str(p) for p in Path(synthesized.outdir).glob("*.template.json"))
     assert templates, "no templates were synthesized"
     # WHEN cfn-lint checks them with the project's .cfnlintrc
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), *templates],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cfn_lint(templates)
     # THEN it finds nothing (exit 0; warnings would give 4, errors 2)
     assert result.returncode == 0, result.stdout + result.stderr
 
