@@ -12,14 +12,18 @@ from stacks.video_pipeline_stack import VideoPipelineStack
 from stacks.worker_fleet_stack import WorkerFleetStack
 
 
-def build_app(app: App) -> App:
-    """Add every stack to ``app``, configured from its context."""
+def build_app(app: App, *, control_tower_checks: bool = True) -> App:
+    """Add every stack to ``app``, configured from its context, with cdk-nag and AWS Control Tower's proactive
+    controls. ``control_tower_checks=False`` is for tests of template properties: the controls are the costlier
+    gate (cfn-guard), and the tests that are the gate run them (``tests/unit/stacks/test_static_checks.py``, the
+    configuration matrix)."""
     config = AppConfig.from_context(app)
     # Environment-agnostic unless configured: synthesis then never needs AWS credentials.
     env = Environment(account=config.account, region=config.region) if config.account or config.region else None
 
     enable_nag_checks(app)
-    enable_control_tower_checks(app)
+    if control_tower_checks:
+        enable_control_tower_checks(app)
     SecureQueueStack(app, "SecureQueueStack", settings=config.secure_queue_settings(), env=env)
     VideoPipelineStack(app, "VideoPipelineStack", settings=config.video_pipeline_settings(), env=env)
     WorkerFleetStack(app, "WorkerFleetStack", settings=config.worker_fleet_settings(), env=env)

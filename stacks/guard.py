@@ -9,20 +9,100 @@ Why not cfn-guard's own `Metadata: guard: SuppressedRules`: the bundled Control 
 (checked with cfn-guard 3.1.1 from cdk-validator-cfnguard 0.0.62: a bucket with the metadata still fails
 ct-s3-pr-9). Why not the plugin's `disabled_rules`: it turns a rule off for every resource, including the
 ones added later.
+
+Why a wrapper (:class:`ControlTowerChecks`) around the plugin: cfn-guard evaluates every one of its 237 rules
+against every resource, and most rules are about services these stacks do not use (Redshift, EKS, ...). Each
+rule reports on resource types it names (``Reports on: AWS::SQS::Queue``, with SKIP when the template has none),
+so at validation time the wrapper reads the resource types of the templates being validated and runs the plugin
+with the rules that name none of them disabled: the same findings (a test compares both reports), in about a
+third of the time (3.9 s -> 1.2 s on the three default templates). A rule that names no resource type always runs.
 """
 
 from __future__ import annotations
 
-from aws_cdk import Validations
+import json
+import re
+import tarfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jsii
+from aws_cdk import (
+    IPolicyValidationContextBeta1,
+    IPolicyValidationPluginBeta1,
+    PolicyValidationPluginReportBeta1,
+    Validations,
+)
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 from constructs import IConstruct
 
 from stacks.acknowledgements import CONTROL_RULES, PLUGIN_NAME, acknowledge_control, control_finding
 
-__all__ = ["CONTROL_RULES", "PLUGIN_NAME", "acknowledge_control", "control_finding", "enable_control_tower_checks"]
+__all__ = [
+    "CONTROL_RULES",
+    "PLUGIN_NAME",
+    "ControlTowerChecks",
+    "acknowledge_control",
+    "control_finding",
+    "enable_control_tower_checks",
+    "rules_by_resource_type",
+]
+
+RESOURCE_TYPE = re.compile(r"AWS::\w+::\w+")
+
+
+@cache
+def rules_by_resource_type() -> dict[str, frozenset[str]]:
+    """Each Control Tower rule the plugin ships (its file name, as ``disabled_rules`` takes it) -> the CloudFormation
+    resource types it names. Read from the plugin's own package, so it follows the installed version."""
+    package = resources.files("cdklabs.cdk_validator_cfnguard._jsii")
+    (tarball,) = (entry for entry in package.iterdir() if entry.name.endswith(".jsii.tgz"))
+    rules = {}
+    with resources.as_file(tarball) as path, tarfile.open(path) as archive:
+        for member in archive:
+            if "/rules/control-tower/cfn-guard/" in member.name and member.name.endswith(".guard"):
+                text = archive.extractfile(member).read().decode()  # type: ignore[union-attr]
+                rules[Path(member.name).stem] = frozenset(RESOURCE_TYPE.findall(text))
+    if not rules:
+        raise RuntimeError(f"No Control Tower rules found in {tarball.name}: has the plugin's layout changed?")
+    return rules
+
+
+def rules_to_skip(resource_types: set[str]) -> list[str]:
+    """The rules that name resource types, none of which is in ``resource_types``."""
+    return sorted(rule for rule, types in rules_by_resource_type().items() if types and not types & resource_types)
+
+
+@jsii.implements(IPolicyValidationPluginBeta1)
+class ControlTowerChecks:
+    """`CfnGuardValidator` with the Control Tower rules, run only with the rules for resource types in the templates."""
+
+    def __init__(self) -> None:
+        self._plugin = CfnGuardValidator()
+
+    @property
+    def name(self) -> str:
+        return PLUGIN_NAME  # acknowledgements name the plugin: the same name as the plugin's own
+
+    @property
+    def version(self) -> str | None:
+        return self._plugin.version
+
+    @property
+    def rule_ids(self) -> list[str] | None:
+        return self._plugin.rule_ids
+
+    def validate(self, context: IPolicyValidationContextBeta1) -> PolicyValidationPluginReportBeta1:
+        present = {
+            resource["Type"]
+            for template in context.template_paths
+            for resource in json.loads(Path(template).read_text()).get("Resources", {}).values()
+        }
+        return CfnGuardValidator(disabled_rules=rules_to_skip(present)).validate(context)
 
 
 def enable_control_tower_checks(app: IConstruct) -> None:
     """Run AWS Control Tower's proactive controls (cfn-guard) on every stack of ``app`` at synthesis."""
-    # The plugin implements the "Beta1" plugin interface, which add_plugins accepts (its typing names the newer one).
-    Validations.of(app).add_plugins(CfnGuardValidator())  # type: ignore[arg-type]
+    # A "Beta1" plugin, which add_plugins accepts (its typing names the newer interface).
+    Validations.of(app).add_plugins(ControlTowerChecks())  # type: ignore[arg-type]

@@ -46,9 +46,12 @@ class SynthesizedApp:
     templates: dict[str, Template]
 
 
-def synthesize(outdir: Path, overrides: Mapping[str, Any] | None = None) -> SynthesizedApp:
-    """Build the whole app (cdk-nag on) into ``outdir``; an unacknowledged cdk-nag finding fails here."""
-    app = build_app(make_app(overrides, outdir=outdir))
+def synthesize(
+    outdir: Path, overrides: Mapping[str, Any] | None = None, *, control_tower_checks: bool = True
+) -> SynthesizedApp:
+    """Build the whole app into ``outdir`` with cdk-nag (an unacknowledged finding fails here) and, unless turned off
+    for a test that reads template properties only, AWS Control Tower's controls, as `cdk synth` runs them."""
+    app = build_app(make_app(overrides, outdir=outdir), control_tower_checks=control_tower_checks)
     assembly = app.synth()
     templates = {stack.stack_name: Template.from_json(stack.template) for stack in assembly.stacks}
     return SynthesizedApp(app, outdir, templates)
@@ -67,13 +70,17 @@ def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
 
 @pytest.fixture(scope="session")
 def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Template]]:
-    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``, once per configuration."""
+    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``, once per configuration.
+
+    For tests of template properties: cdk-nag runs, Control Tower's controls do not (cfn-guard is most of a
+    synthesis' time); they gate every documented configuration in the configuration matrix."""
     cache: dict[str, dict[str, Template]] = {}
 
     def synth(**overrides: Any) -> dict[str, Template]:
         key = json.dumps(overrides, sort_keys=True)
         if key not in cache:
-            cache[key] = synthesize(tmp_path_factory.mktemp("cdk.out"), overrides).templates
+            outdir = tmp_path_factory.mktemp("cdk.out")
+            cache[key] = synthesize(outdir, overrides, control_tower_checks=False).templates
         return cache[key]
 
     return synth

@@ -27,7 +27,9 @@ def fleet(synthesized: SynthesizedApp) -> Fleet:
 @pytest.fixture(scope="module")
 def backlog_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app synthesized with -c scaling_mode=backlog."""
-    return synthesize(tmp_path_factory.mktemp("backlog"), {"scaling_mode": "backlog"}).outdir
+    return synthesize(
+        tmp_path_factory.mktemp("backlog"), {"scaling_mode": "backlog"}, control_tower_checks=False
+    ).outdir
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,7 @@ def test_lambda_path_ramps_as_documented_and_is_capped_by_maximum_concurrency(co
 
 def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_path: Path) -> None:
     # GIVEN the same app synthesized with -c scale_out_thresholds=1,5,10 (a real template, not a config object)
-    other = read_fleet(synthesize(tmp_path, {"scale_out_thresholds": "1,5,10"}).outdir)
+    other = read_fleet(synthesize(tmp_path, {"scale_out_thresholds": "1,5,10"}, control_tower_checks=False).outdir)
     burst = build(burst=25, minutes=1)
     default_run, _ = _fleet_run(fleet, burst, minutes=5)
     other_run, _ = _fleet_run(other, burst, minutes=5)

@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import Stack, Validations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
-from stacks.guard import enable_control_tower_checks
+from stacks.app_builder import build_app
+from stacks.guard import PLUGIN_NAME, enable_control_tower_checks, rules_by_resource_type, rules_to_skip
 from stacks.nag import (
     NagAcknowledgement,
     acknowledge,
@@ -417,6 +420,43 @@ def test_control_tower_controls_fail_synthesis_on_an_unacknowledged_finding() ->
     # THEN synthesis fails
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
+
+
+def _control_tower_findings(assembly: Path) -> set[tuple[str, str, str]]:
+    """(rule, construct path, "open" or "acknowledged") of each Control Tower finding in CDK's validation report."""
+    report = json.loads((assembly / "validation-report.json").read_text())
+    (plugin,) = (p for p in report["pluginReports"] if p["pluginName"] == PLUGIN_NAME)
+    return {
+        (violation["ruleName"], construct["constructPath"], state)
+        for state, key in (("open", "violations"), ("acknowledged", "suppressedViolations"))
+        for violation in plugin.get(key, [])
+        for construct in violation["violatingConstructs"]
+    }
+
+
+def test_only_rules_about_other_resource_types_are_skipped() -> None:
+    # GIVEN the Control Tower rules the plugin ships, each with the resource types it reports on
+    rules = rules_by_resource_type()
+    assert len(rules) > 200 and rules["ct-sqs-pr-1"] == {"AWS::SQS::Queue"}
+    # WHEN the templates hold only an SQS queue
+    skipped = set(rules_to_skip({"AWS::SQS::Queue"}))
+    # THEN every rule about SQS queues runs, and the rules about other types only are skipped
+    assert {rule for rule, types in rules.items() if "AWS::SQS::Queue" in types} & skipped == set()
+    assert skipped == {rule for rule, types in rules.items() if types and "AWS::SQS::Queue" not in types}
+    assert "ct-redshift-pr-1" in skipped
+
+
+@pytest.mark.slow
+def test_the_checks_find_what_the_plugin_with_every_rule_finds(tmp_path: Path, synthesized: SynthesizedApp) -> None:
+    # GIVEN the app synthesized with the Control Tower plugin itself, every rule on
+    app = build_app(make_app(outdir=tmp_path), control_tower_checks=False)
+    Validations.of(app).add_plugins(CfnGuardValidator())  # type: ignore[arg-type]
+    app.synth()
+    # WHEN its report is compared with the default synthesis' (the project's checks, rules for absent types off)
+    every_rule, project = _control_tower_findings(tmp_path), _control_tower_findings(synthesized.outdir)
+    # THEN both found the same findings, every one acknowledged
+    assert every_rule == project
+    assert {state for _, _, state in project} == {"acknowledged"} and len(project) > 10
 
 
 def test_cdk_nag_fails_synthesis_on_an_unacknowledged_finding() -> None:
