@@ -10,18 +10,26 @@ import sys
 # older than 22) and the project's console scripts.
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from localcloud.paths import REPO_ROOT
 from stacks.app_builder import build_app
+
+# moto's mock_aws() starts every test with a new boto3 default session, and each new botocore session loads the
+# service models (JSON) again: about 40 ms a client, most of an in-process moto test's time. One loader for every
+# session of the test run keeps the models it loaded (they are read-only data, the same for every session).
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -86,16 +94,17 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[s
     return synth
 
 
-# Session fixtures that synthesize the default app: every test using one goes to the same pytest-xdist process
-# (with --dist loadgroup), so the app is synthesized once per run instead of once per process.
-SHARED_SYNTHESIS = frozenset({"synthesized", "templates"})
+# Session fixtures that synthesize the app: every test using one goes to the same pytest-xdist process (with --dist
+# loadgroup), so the default app and each other configuration are synthesized once per run instead of once per
+# process, and one process does the CDK work (its Node.js warmed up once) while the others run the rest.
+SHARED_SYNTHESIS = frozenset({"synthesized", "templates", "synth_with"})
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
-    last would keep one worker busy while the others sit idle. Tests reading the default synthesis share a group."""
+    last would keep one worker busy while the others sit idle. Tests reading a shared synthesis share a group."""
     for item in items:
         if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("default-synthesis"))
+            item.add_marker(pytest.mark.xdist_group("synthesis"))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

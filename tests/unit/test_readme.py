@@ -25,6 +25,8 @@ BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
 CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
 MODULES = {"demo", "cost", "scaling", "worker", "producer"}
+# Each CLI's --help runs once per test process (cached): one process runs all these tests (pytest-xdist loadgroup).
+pytestmark = pytest.mark.xdist_group("readme")
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 SCRIPT = "script:"
@@ -230,6 +232,7 @@ def test_every_make_target_the_readme_names_exists(mention: Mention) -> None:
     )
 
 
+@pytest.mark.slow  # runs every CLI's --help in a new interpreter
 @pytest.mark.parametrize("mention", [m for m in MENTIONS if m.flag], ids=_id)
 def test_every_cli_flag_the_readme_names_exists(mention: Mention) -> None:
     # GIVEN a flag in a README command of one of the project's CLIs (or alone, as one of theirs)
@@ -251,6 +254,7 @@ def test_the_readme_names_the_main_targets_and_clis() -> None:
     assert {"producer", "worker"} <= clis
 
 
+@pytest.mark.slow  # runs the CLIs' --help
 def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     # GIVEN a README that names a target the Makefile lacks and flags the CLIs lack
     readme = (

@@ -75,6 +75,7 @@ def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own
     assert len(lambda_assets) == 1
 
 
+@pytest.mark.slow  # a new interpreter importing aws_cdk
 def test_the_stacks_and_their_constructs_need_neither_cdk_nag_nor_the_guard_plugin() -> None:
     # GIVEN an interpreter in which cdk-nag and cdk-validator-cfnguard cannot be imported
     blocked = "import sys; sys.modules.update(dict.fromkeys(['cdk_nag', 'cdklabs', 'cdklabs.cdk_validator_cfnguard']))"

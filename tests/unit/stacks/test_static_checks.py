@@ -26,6 +26,9 @@ from tests.conftest import SynthesizedApp, make_app, synthesize
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
 
+# Every test here goes to the process that synthesizes the app (see tests/conftest.py), whichever fixture it reads.
+pytestmark = pytest.mark.xdist_group("synthesis")
+
 # Every cdk-nag and Control Tower finding the project acknowledges instead of fixing, with its reason. Adding one
 # is a reviewed change to these lists; the tests below print the actual list when they differ.
 EXPECTED_ACKNOWLEDGEMENTS = [
@@ -306,6 +309,11 @@ PUBLIC_MODE_ACKNOWLEDGEMENTS = [
 CDK_OWN_RULE_PREFIX = "CloudFormation-Validate::"
 
 
+# The public network mode through the same gates as the default (isolated) one: in `make test`; the inner-loop tier
+# checks the default app only (the configuration matrix also covers public mode).
+NETWORK_MODES = ["isolated", pytest.param("public", marks=pytest.mark.slow)]
+
+
 @pytest.fixture(scope="module")
 def public_mode(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The app in public network mode, synthesized once."""
@@ -323,6 +331,12 @@ def test_every_stack_synthesizes_with_cdk_nag_and_only_the_reviewed_acknowledgem
     assert found == sorted(EXPECTED_ACKNOWLEDGEMENTS + ISOLATED_MODE_ACKNOWLEDGEMENTS)
 
 
+def _synthesized_in(mode: str, request: pytest.FixtureRequest) -> SynthesizedApp:
+    """The default synthesis (isolated mode) or the public mode's, synthesized only when a test asks for it."""
+    return request.getfixturevalue("synthesized" if mode == "isolated" else "public_mode")  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
 def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(public_mode: SynthesizedApp) -> None:
     # GIVEN the app in public network mode, synthesized with cdk-nag and the Control Tower controls
     found = acknowledgements(public_mode.app)
@@ -331,13 +345,11 @@ def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(public_
     assert found == sorted(EXPECTED_ACKNOWLEDGEMENTS + PUBLIC_MODE_ACKNOWLEDGEMENTS)
 
 
-@pytest.mark.parametrize("mode", ["isolated", "public"])
-def test_every_acknowledgement_covers_a_finding(
-    mode: str, synthesized: SynthesizedApp, public_mode: SynthesizedApp
-) -> None:
+@pytest.mark.parametrize("mode", NETWORK_MODES)
+def test_every_acknowledgement_covers_a_finding(mode: str, request: pytest.FixtureRequest) -> None:
     # GIVEN the app synthesized in each network mode; CDK's validation report records which acknowledgement
     # suppressed which finding, for every plugin
-    built = synthesized if mode == "isolated" else public_mode
+    built = _synthesized_in(mode, request)
     # WHEN the project's acknowledgements are compared with it
     stale = [
         ack
@@ -364,12 +376,10 @@ def test_a_stale_acknowledgement_is_reported(tmp_path: Path) -> None:
     assert [(ack.path, ack.rule) for ack in stale] == [("Tidy/Queue", "AwsSolutions::AwsSolutions-SQS4")]
 
 
-@pytest.mark.parametrize("mode", ["isolated", "public"])
-def test_templates_have_the_security_properties(
-    mode: str, synthesized: SynthesizedApp, public_mode: SynthesizedApp
-) -> None:
+@pytest.mark.parametrize("mode", NETWORK_MODES)
+def test_templates_have_the_security_properties(mode: str, request: pytest.FixtureRequest) -> None:
     # GIVEN every template of the app in each network mode
-    built = synthesized if mode == "isolated" else public_mode
+    built = _synthesized_in(mode, request)
     # THEN no managed SSM policy, a policy on every endpoint, the CreateGrant guard on every key, KMS and a year's
     # retention on every log group, no implicit log group, TLS for every topic action, retained dead-letter queues
     assert security_findings(built.templates) == []
@@ -476,6 +486,7 @@ def test_an_acknowledgement_without_a_real_reason_is_refused() -> None:
         acknowledge(stack, "AwsSolutions::AwsSolutions-SQS3", "ok")
 
 
+@pytest.mark.slow  # cfn-lint also runs in `make synth` and over every configuration of the matrix
 def test_cfn_lint_reports_no_errors_on_any_template(synthesized: SynthesizedApp) -> None:
     # GIVEN every template of the app
     templates = sorted(str(p) for p in Path(synthesized.outdir).glob("*.template.json"))

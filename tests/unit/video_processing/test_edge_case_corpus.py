@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3.client import S3Client
 
+# A sweep over every edge case, with ffmpeg making each one: in `make test`, not in the inner-loop tier; one test
+# process generates the corpus for all three tests (pytest-xdist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("edge-case-corpus")]
+
 SOURCE = "video-uploads"
 OUTPUT = "video-processed"
 PROCESSED = "processed"

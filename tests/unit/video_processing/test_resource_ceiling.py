@@ -15,6 +15,10 @@ from localcloud.paths import REPO_ROOT
 from video_processing.limits import MIB, MediaLimits
 from video_processing.samples import make_pixel_bomb
 
+# Each test decodes or probes a pixel bomb in a fresh interpreter: in `make test`, not the inner-loop tier; one test
+# process makes the bomb for all three (pytest-xdist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pixel-bomb")]
+
 # In a fresh process: run process_video on one upload against in-process moto S3 ("job"), or only ffmpeg's
 # thumbnail of it without the probe's checks ("thumbnail"); report the outcome and the peak resident memory of the
 # process itself (the consumer) and of its largest child (ffmpeg runs one at a time, so this is the tree's peak).
