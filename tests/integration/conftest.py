@@ -202,7 +202,8 @@ def fake_imds() -> Iterator[FakeImds]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     imds.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Looks for the shutdown below every 50 ms, not every 0.5 s (serve_forever's default), which each test waited out.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield imds
     server.shutdown()
