@@ -43,7 +43,11 @@ HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architec
 ACCOUNT = "111122223333"
 RELOCATED = re.compile(r"(?<=[\s'\"=:])/(opt|etc|var/log|tmp)/")
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11")
+pytestmark = [
+    pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11"),
+    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process.
+    pytest.mark.xdist_group("user-data-synthesis"),
+]
 
 
 @pytest.fixture(scope="module")

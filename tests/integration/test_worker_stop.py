@@ -25,6 +25,9 @@ from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 
+# One pytest-xdist process runs them all, so the clip below is encoded once, not once per process.
+pytestmark = pytest.mark.xdist_group("worker-stop-clip")
+
 
 @pytest.fixture(scope="module")
 def clip() -> bytes:
