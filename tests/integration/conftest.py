@@ -112,12 +112,20 @@ class RunningWorker:
         assert not self.thread.is_alive(), "the worker did not stop in time"
 
 
+TEST_PACING: dict[str, Any] = {"wait_seconds": 1, "delete_linger_seconds": 0.05}
+"""WorkerOptions that only set the pace, for workers in tests. A 1 s long poll, SQS's shortest: a stop waits for the
+poll in progress (the worker never cuts one short). Deletes that linger 50 ms instead of 0.5 s for others to fill a
+DeleteMessageBatch: tests that wait for a job's delete wait that long; a test of the batching passes the worker's
+own linger."""
+
+
 @pytest.fixture
 def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., RunningWorker]]:
     """``start_worker(queue_url, handler, sqs=None, scale_in=None, termination=None, **WorkerOptions)``.
 
-    Pass ``sqs`` to watch the worker's own client (register event hooks on it first). Long polls of 1 s keep
-    tests fast; every worker started is stopped when the test ends.
+    Pass ``sqs`` to watch the worker's own client (register event hooks on it first). Unless a test passes its own,
+    the options of :data:`TEST_PACING` keep tests from waiting out production pacing; every worker started is
+    stopped when the test ends.
     """
     running: list[RunningWorker] = []
 
@@ -137,7 +145,7 @@ def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., Running
             worker_sqs,
             queue_url,
             handler,
-            WorkerOptions(**{"wait_seconds": 1} | options),
+            WorkerOptions(**TEST_PACING | options),
             scale_in=scale_in,
             termination=termination,
             counters=counters,
@@ -194,7 +202,8 @@ def fake_imds() -> Iterator[FakeImds]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     imds.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Looks for the shutdown below every 50 ms, not every 0.5 s (serve_forever's default), which each test waited out.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield imds
     server.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -188,23 +189,29 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
 
     # WHEN the poller drains the Lambda queue while workers drain the fleet queue; one worker is SIGKILLed
     # mid-job, the next is stopped with SIGTERM mid-job, a third finishes the rest
-    while poller.poll_once() or depth(endpoint, lam.queue_url):
-        if time.monotonic() - started > 60:
-            break
-    killed = start_worker("killed")
-    # Mid-job: it has finished something (it is up and consuming) and holds messages it has not finished.
-    wait_until(lambda: sum(killed.counts().values()) >= 1 and _in_flight(sqs, fleet.queue_url), timeout=30, what="work")
-    killed.kill()
-    drained = start_worker("drained")
-    wait_until(lambda: sum(drained.counts().values()) >= 2, timeout=30, what="the second worker to be busy")
-    drained_code = drained.stop()
-    drain_logs = _log_entries(drained.log_path)
-    # It really was mid-job: it drained jobs in flight when SIGTERM came, and finished them.
-    assert any(e.get("message") == "draining" and int(e.get("in_flight", 0)) >= 1 for e in drain_logs)
-    finisher = start_worker("finisher")
-    wait_until(lambda: depth(endpoint, fleet.queue_url) == 0, timeout=60, interval=0.5, what="the fleet queue to empty")
-    finisher_code = finisher.stop()
-    wait_until(lambda: depth(endpoint, lam.queue_url) == 0, timeout=30, what="the lambda queue to empty")
+    with _Polling(poller) as lambda_path:
+        killed = start_worker("killed")
+        # Mid-job: it has finished something (it is up and consuming) and holds messages it has not finished.
+        wait_until(
+            lambda: sum(killed.counts().values()) >= 1 and _in_flight(sqs, fleet.queue_url), timeout=30, what="work"
+        )
+        killed.kill()
+        drained = start_worker("drained")
+        wait_until(lambda: sum(drained.counts().values()) >= 2, timeout=30, what="the second worker to be busy")
+        drained_code = drained.stop()
+        drain_logs = _log_entries(drained.log_path)
+        # It really was mid-job: it drained jobs in flight when SIGTERM came, and finished them.
+        assert any(e.get("message") == "draining" and int(e.get("in_flight", 0)) >= 1 for e in drain_logs)
+        finisher = start_worker("finisher")
+        wait_until(
+            lambda: depth(endpoint, fleet.queue_url) == 0, timeout=60, interval=0.1, what="the fleet queue to empty"
+        )
+        finisher_code = finisher.stop()
+        wait_until(
+            lambda: lambda_path.failed() or depth(endpoint, lam.queue_url) == 0,
+            timeout=90,
+            what="the lambda queue to empty",
+        )
 
     # THEN every valid video has exactly one complete output set, each permanent failure one record
     assert_outputs(endpoint, lam, lam_valid, {"uploads/readme.txt": "not_a_video", "uploads/gone.mp4": "object_gone"})
@@ -238,6 +245,39 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert fleet_done["duplicate"] >= 4
     assert drained_code == 0 and finisher_code == 0 and killed.process.returncode == -9
     print(f"end-to-end fault test: {time.monotonic() - started:.1f} s")
+
+
+class _Polling:
+    """``with _Polling(poller) as polling:`` calls ``poller.poll_once()`` over and over in a thread of its own, as the
+    event source mapping polls beside the fleet; leaving the block stops it and re-raises whatever a poll raised."""
+
+    def __init__(self, poller: EventSourcePoller) -> None:
+        self._poller = poller
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="lambda-path", daemon=True)
+
+    def __enter__(self) -> _Polling:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        if exc_info[0] is None:
+            if self._error is not None:
+                raise self._error
+            assert not self._thread.is_alive(), "the Lambda path's poller did not stop"
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._poller.poll_once()
+        except BaseException as error:  # re-raised in the test's thread on leaving the with block
+            self._error = error
+
+    def failed(self) -> bool:
+        return self._error is not None
 
 
 def _in_flight(sqs: Any, queue_url: str) -> int:

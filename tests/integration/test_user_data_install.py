@@ -3,11 +3,11 @@
 The script synthesized into the launch template runs under bash, in a temporary root (its absolute paths under
 /opt, /etc, /var/log and /tmp are moved there), with stand-ins only for what needs an instance or AWS: ``dnf``
 (checks the packages and lays out the CloudWatch agent's folders with a recording agent-ctl), ``aws s3 cp`` (hands
-over a worker asset built for this machine's architecture, zipped as CDK's asset publishing zips it) and
-``systemctl`` (records its calls). Everything else runs as on the instance: the unzip with python3.11, the agent
-configuration and the systemd unit written by the script. Then the installed worker is started with the unit's own
-``Environment=`` lines, ``WorkingDirectory`` and ``ExecStart`` (output appended to the unit's log file), against a
-moto server, and processes one upload.
+over a worker asset built for this machine's architecture, zipped as CDK's asset publishing zips it, stored rather
+than deflated) and ``systemctl`` (records its calls). Everything else runs as on the instance: the unzip with
+python3.11, the agent configuration and the systemd unit written by the script. Then the installed worker is started
+with the unit's own ``Environment=`` lines (and a 1 s long poll), ``WorkingDirectory`` and ``ExecStart`` (output
+appended to the unit's log file), against a moto server, and processes one upload.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,17 @@ from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.videos import cached_video_bytes
 from video_processing.telemetry import WORKER_LOG_FILE
+from worker.config import WAIT_SECONDS_ENV
 
 HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architecture()]
 ACCOUNT = "111122223333"
 RELOCATED = re.compile(r"(?<=[\s'\"=:])/(opt|etc|var/log|tmp)/")
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11")
+pytestmark = [
+    pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11"),
+    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process.
+    pytest.mark.xdist_group("user-data-synthesis"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +110,21 @@ def _write_stand_ins(bin_dir: Path, root: Path, calls: Path, asset_zip: Path) ->
         path.chmod(0o755)
 
 
+def _zip_as_cdk_publishes(asset_dir: Path, archive: Path) -> Path:
+    """Every file under ``asset_dir`` with its unix mode in ``external_attr``, no directory entries, as cdk-assets
+    zips a directory asset (its zipDirectory adds each file with ``mode: stat.mode``).
+
+    Stored rather than deflated: the instance unzips with ``python3.11 -m zipfile -e`` either way (zipfile picks the
+    decompressor per member; what it does with the paths and the unix modes, which it drops, is the same), and
+    storing the ~230 MB asset takes under a second where deflating it took six.
+    """
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
+        for path in sorted(asset_dir.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(asset_dir))  # ZipInfo.from_file: st_mode << 16
+    return archive
+
+
 def _unit_service(unit_text: str, root: Path) -> tuple[dict[str, str], list[str], Path, Path]:
     """(Environment=, ExecStart= argv, WorkingDirectory=, StandardOutput= file) of the unit the script wrote."""
     lines = unit_text.splitlines()
@@ -153,9 +174,10 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     )
     assert script.splitlines()[:2] == ["#!/bin/bash", "set -euo pipefail"]
     # AND the worker asset, bundled for this machine as CDK's local bundling does, zipped as CDK publishes it
+    # (file modes and all; stored, not deflated)
     asset_dir = tmp_path / "asset"
     worker_bundle(host_architecture()).bundle_into(asset_dir)
-    asset_zip = Path(shutil.make_archive(str(tmp_path / "asset"), "zip", asset_dir))
+    asset_zip = _zip_as_cdk_publishes(asset_dir, tmp_path / "asset.zip")
     root, calls = tmp_path / "root", tmp_path / "calls.txt"
     _write_stand_ins(tmp_path / "bin", root, calls, asset_zip)
     for folder in ("etc/systemd/system", "tmp"):  # there on every instance
@@ -195,7 +217,13 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     assert argv == ["/usr/bin/python3.11", "-m", "worker"]
     assert log_file == root / WORKER_LOG_FILE.lstrip("/")
     fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
-    instance_env = DUMMY_ENV | {"AWS_ENDPOINT_URL": moto_endpoint, "WORKER_IMDS_URL": fake_imds.url}
+    # One setting differs from the unit: a 1 s long poll instead of the default 20 s. The worker never cuts a long
+    # poll short (messages it received would stay hidden), so its SIGTERM below would otherwise wait up to 20 s.
+    instance_env = DUMMY_ENV | {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "WORKER_IMDS_URL": fake_imds.url,
+        WAIT_SECONDS_ENV: "1",
+    }
     with log_file.open("a") as log:
         worker = subprocess.Popen(
             argv, cwd=workdir, env={"PATH": "/usr/bin:/bin"} | environment | instance_env, stdout=log, stderr=log
@@ -211,7 +239,7 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
             return [o["Key"] for o in listing.get("Contents", [])]
 
         try:
-            keys = wait_until(outputs, timeout=120, interval=0.5, what="the job's outputs")
+            keys = wait_until(outputs, timeout=120, interval=0.1, what="the job's outputs")
         except AssertionError as timeout:
             raise AssertionError(f"{timeout}; worker exit {worker.poll()}, its log:\n{log_file.read_text()}") from None
         assert any(key.endswith("metadata.json") for key in keys), keys

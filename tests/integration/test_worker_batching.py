@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 from tests.integration.conftest import send_messages
-from worker import Counters, JobOutcome, Message
+from worker import Counters, JobOutcome, Message, WorkerOptions
 from worker.batches import DeleteBatcher
 
 
@@ -40,7 +40,9 @@ def test_25_messages_are_received_in_tens_and_deleted_in_batches(sqs, client, ma
         lambda parsed, **_: received_per_call.append(len(parsed.get("Messages", []))),
     )
     deletes = record_calls(worker_sqs, "DeleteMessageBatch")
-    running = start_worker(queue.url, handler, sqs=worker_sqs, concurrency=10)
+    # (with the worker's own delete linger: a partly filled batch waits that long for jobs still running)
+    linger = WorkerOptions().delete_linger_seconds
+    running = start_worker(queue.url, handler, sqs=worker_sqs, concurrency=10, delete_linger_seconds=linger)
     wait_until(lambda: running.counters.get("deleted") == 25, what="25 deletes")
     running.stop()
 

@@ -25,8 +25,15 @@ from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 
-# About 6 s of transcoding (two renditions) here: long enough to be signalled in the middle.
-CLIP = cached_video_bytes(seconds=20, size="1280x720")
+# One pytest-xdist process runs them all, so the clip below is encoded once, not once per process.
+pytestmark = pytest.mark.xdist_group("worker-stop-clip")
+
+
+@pytest.fixture(scope="module")
+def clip() -> bytes:
+    """About 6 s of transcoding (two renditions) here: long enough to be signalled in the middle. Made when a test
+    here first needs it (2 s of encoding), not when the module is imported: every pytest-xdist process imports it."""
+    return cached_video_bytes(seconds=20, size="1280x720")
 
 
 def ffmpeg_processes(*markers: str) -> list[int]:
@@ -46,15 +53,15 @@ def ffmpeg_processes(*markers: str) -> list[int]:
 
 
 @pytest.fixture
-def transcode_job(client, make_queue, sqs):
+def transcode_job(client, make_queue, sqs, clip):
     """An uploaded 720p clip, its job on a queue with a 300 s visibility timeout, and an output bucket."""
     s3 = client("s3")
     suffix = uuid.uuid4().hex[:8]
     uploads, output = f"uploads-{suffix}", f"processed-{suffix}"
     s3.create_bucket(Bucket=uploads)
     s3.create_bucket(Bucket=output)
-    etag = s3.put_object(Bucket=uploads, Key="uploads/long.mp4", Body=CLIP)["ETag"]
-    job = VideoJob(bucket=uploads, key="uploads/long.mp4", version_id=None, etag=etag, size=len(CLIP))
+    etag = s3.put_object(Bucket=uploads, Key="uploads/long.mp4", Body=clip)["ETag"]
+    job = VideoJob(bucket=uploads, key="uploads/long.mp4", version_id=None, etag=etag, size=len(clip))
     queue = make_queue(visibility_timeout=300)
     send_messages(sqs, queue.url, [sqs_body_for(job)])
     return s3, queue, output, job
