@@ -1,7 +1,9 @@
 """Benchmark: wall and CPU time of `make test`, `make test-fast` and `npx cdk synth --quiet` after set-up.
 
 Runs each command ``--runs`` times in turn (set-up first, untimed), with the load average before each run, since
-the machine may be shared. Writes the runs, the median and the spread to bench/results/suite.json.
+the machine may be shared, and whether mypy's cache was there (`make test` lints first: on a fresh clone mypy
+analyses aws-cdk-lib's type hints once, about 40 s, then reuses its cache). Writes the runs, the median and the
+spread to bench/results/suite.json.
 
     .venv/bin/python bench/suite_bench.py [--runs 3]
 """
@@ -33,13 +35,14 @@ def run(command: list[str], *, fresh_cdk_out: bool) -> dict[str, float]:
     if fresh_cdk_out:
         shutil.rmtree(REPO / "cdk.out", ignore_errors=True)
     load = os.getloadavg()[0]
+    mypy_cache = "warm" if (REPO / ".mypy_cache").is_dir() else "cold"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": round(load, 1)}
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": round(load, 1), "mypy_cache": mypy_cache}
 
 
 def main() -> None:

@@ -20,11 +20,12 @@ from botocore.exceptions import ClientError
 
 from localcloud.paths import REPO_ROOT
 from localcloud.server import DUMMY_CREDENTIALS, REGION, client
+from stacks.names import STACK_NAMES
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
 
-STACKS = ("SecureQueueStack", "VideoPipelineStack", "WorkerFleetStack")
+STACKS = STACK_NAMES
 
 # Resource types moto's CloudFormation does not create (it warns and carries on) and what that means here.
 MOTO_SKIPS = {

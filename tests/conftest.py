@@ -12,7 +12,7 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from aws_cdk.assertions import Template
 
 from localcloud.paths import REPO_ROOT
 from stacks.app_builder import build_app
+from stacks.names import STACK_NAMES
 
 # moto's mock_aws() starts every test with a new boto3 default session, and each new botocore session loads the
 # service models (JSON) again: about 40 ms a client, most of an in-process moto test's time. One loader for every
@@ -55,11 +56,16 @@ class SynthesizedApp:
 
 
 def synthesize(
-    outdir: Path, overrides: Mapping[str, Any] | None = None, *, control_tower_checks: bool = True
+    outdir: Path,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    control_tower_checks: bool = True,
+    stacks: Collection[str] = STACK_NAMES,
 ) -> SynthesizedApp:
-    """Build the whole app into ``outdir`` with cdk-nag (an unacknowledged finding fails here) and, unless turned off
-    for a test that reads template properties only, AWS Control Tower's controls, as `cdk synth` runs them."""
-    app = build_app(make_app(overrides, outdir=outdir), control_tower_checks=control_tower_checks)
+    """Build the whole app (or only ``stacks``) into ``outdir`` with cdk-nag (an unacknowledged finding fails here)
+    and, unless turned off for a test that reads template properties only, AWS Control Tower's controls, as `cdk
+    synth` runs them."""
+    app = build_app(make_app(overrides, outdir=outdir), control_tower_checks=control_tower_checks, stacks=stacks)
     assembly = app.synth()
     templates = {stack.stack_name: Template.from_json(stack.template) for stack in assembly.stacks}
     return SynthesizedApp(app, outdir, templates)
@@ -76,19 +82,42 @@ def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
     return synthesized.templates
 
 
+class StackTemplates(Mapping[str, Template]):
+    """The app's templates under one configuration, each stack synthesized alone when a test first reads it."""
+
+    def __init__(self, overrides: Mapping[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._overrides, self._tmp_path_factory = overrides, tmp_path_factory
+        self._templates: dict[str, Template] = {}
+
+    def __getitem__(self, stack: str) -> Template:
+        if stack not in STACK_NAMES:
+            raise KeyError(stack)
+        if stack not in self._templates:
+            outdir = self._tmp_path_factory.mktemp("cdk.out")
+            built = synthesize(outdir, self._overrides, control_tower_checks=False, stacks=[stack])
+            self._templates[stack] = built.templates[stack]
+        return self._templates[stack]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(STACK_NAMES)
+
+    def __len__(self) -> int:
+        return len(STACK_NAMES)
+
+
 @pytest.fixture(scope="session")
-def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Template]]:
-    """Synthesize the app with configuration overrides: ``synth_with(key=value, ...)``, once per configuration.
+def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mapping[str, Template]]:
+    """The app's templates with configuration overrides: ``synth_with(key=value, ...)[stack]``, each stack
+    synthesized once per configuration, alone (the stacks are independent), when a test first reads it.
 
     For tests of template properties: cdk-nag runs, Control Tower's controls do not (cfn-guard is most of a
-    synthesis' time); they gate every documented configuration in the configuration matrix."""
-    cache: dict[str, dict[str, Template]] = {}
+    synthesis' time); they gate every documented configuration, with every stack, in the configuration matrix."""
+    cache: dict[str, StackTemplates] = {}
 
-    def synth(**overrides: Any) -> dict[str, Template]:
+    def synth(**overrides: Any) -> Mapping[str, Template]:
         key = json.dumps(overrides, sort_keys=True)
         if key not in cache:
-            outdir = tmp_path_factory.mktemp("cdk.out")
-            cache[key] = synthesize(outdir, overrides, control_tower_checks=False).templates
+            cache[key] = StackTemplates(overrides, tmp_path_factory)
         return cache[key]
 
     return synth

@@ -97,6 +97,7 @@ def test_volumes_must_be_positive(volume: float) -> None:
         Workload(volume, 50, 60, "fleet")
 
 
+@pytest.mark.slow  # renders the chart (matplotlib)
 def test_cli_prints_both_paths_and_writes_the_chart_where_asked(
     synthesized: SynthesizedApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,7 +28,10 @@ def fleet(synthesized: SynthesizedApp) -> Fleet:
 def backlog_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app synthesized with -c scaling_mode=backlog."""
     return synthesize(
-        tmp_path_factory.mktemp("backlog"), {"scaling_mode": "backlog"}, control_tower_checks=False
+        tmp_path_factory.mktemp("backlog"),
+        {"scaling_mode": "backlog"},
+        control_tower_checks=False,
+        stacks=["WorkerFleetStack"],
     ).outdir
 
 
@@ -133,7 +136,11 @@ def test_lambda_path_ramps_as_documented_and_is_capped_by_maximum_concurrency(co
 
 def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_path: Path) -> None:
     # GIVEN the same app synthesized with -c scale_out_thresholds=1,5,10 (a real template, not a config object)
-    other = read_fleet(synthesize(tmp_path, {"scale_out_thresholds": "1,5,10"}, control_tower_checks=False).outdir)
+    other = read_fleet(
+        synthesize(
+            tmp_path, {"scale_out_thresholds": "1,5,10"}, control_tower_checks=False, stacks=["WorkerFleetStack"]
+        ).outdir
+    )
     burst = build(burst=25, minutes=1)
     default_run, _ = _fleet_run(fleet, burst, minutes=5)
     other_run, _ = _fleet_run(other, burst, minutes=5)
@@ -142,6 +149,7 @@ def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_pa
     assert other_run.series["capacity"][0] == 4
 
 
+@pytest.mark.slow  # renders the chart (matplotlib)
 def test_cli_writes_both_policies_the_lambda_path_a_chart_and_a_table(
     synthesized: SynthesizedApp, backlog_assembly: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

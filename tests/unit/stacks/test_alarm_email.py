@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 
 @pytest.fixture(scope="module")
-def with_email(synth_with: Any) -> dict[str, Template]:
+def with_email(synth_with: Any) -> Mapping[str, Template]:
     return synth_with(alarm_email="ops@example.com")  # type: ignore[no-any-return]
 
 

@@ -3,6 +3,7 @@ runtime's own settings parser accepts, and it carries the configuration it was b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ CONFIGURATION = {
 
 
 @pytest.fixture(scope="module")
-def configured(synth_with: Any) -> dict[str, Template]:
+def configured(synth_with: Any) -> Mapping[str, Template]:
     return synth_with(**CONFIGURATION)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -67,7 +67,7 @@ def test_without_configuration_no_other_account_is_named(template: Template) -> 
 
 
 def test_cross_account_producers_may_only_send_and_use_the_key_through_sqs(
-    synth_with: Callable[..., dict[str, Template]],
+    synth_with: Callable[..., Mapping[str, Template]],
 ) -> None:
     # GIVEN two producer accounts in the configuration
     template = synth_with(cross_account_producer_accounts=["111111111111", "222222222222"])[STACK]
