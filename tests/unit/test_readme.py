@@ -8,14 +8,17 @@ against the Makefile and every flag against that CLI's `--help`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import re
+import runpy
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -25,8 +28,6 @@ BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
 CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
 MODULES = {"demo", "cost", "scaling", "worker", "producer"}
-# Each CLI's --help runs once per test process (cached): one process runs all these tests (pytest-xdist loadgroup).
-pytestmark = pytest.mark.xdist_group("readme")
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 SCRIPT = "script:"
@@ -168,12 +169,24 @@ def make_args_clis(makefile: str) -> dict[str, str]:
 
 @functools.cache
 def help_text(cli: str, subcommand: str = "") -> str:
-    """``python -m <cli> [subcommand] --help`` (or ``python <script> --help``): what the CLI says it accepts."""
-    program = [cli.removeprefix(SCRIPT)] if cli.startswith(SCRIPT) else ["-m", cli]
-    command = [sys.executable, *program, *([subcommand] if subcommand else []), "--help"]
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"{' '.join(command)} exited with {result.returncode}: {result.stderr}"
-    return result.stdout
+    """``python -m <cli> [subcommand] --help`` (or ``python <script> --help``): what the CLI says it accepts.
+
+    Run here, as ``python -m`` runs it (the module's ``__main__`` with that argv), not in a new interpreter: the
+    same argparse code prints the same help, without importing boto3 and the rest again for each CLI."""
+    script = cli.removeprefix(SCRIPT) if cli.startswith(SCRIPT) else ""
+    argv = [script or cli, *([subcommand] if subcommand else []), "--help"]
+    out = io.StringIO()
+    with (
+        mock.patch.object(sys, "argv", argv),
+        contextlib.redirect_stdout(out),
+        pytest.raises(SystemExit) as exited,
+    ):
+        if script:
+            runpy.run_path(str(REPO_ROOT / script), run_name="__main__")
+        else:
+            runpy.run_module(cli, run_name="__main__", alter_sys=True)
+    assert exited.value.code in (0, None), f"{' '.join(argv)} exited with {exited.value.code}"
+    return out.getvalue()
 
 
 def subcommands(cli: str) -> set[str]:
@@ -232,7 +245,6 @@ def test_every_make_target_the_readme_names_exists(mention: Mention) -> None:
     )
 
 
-@pytest.mark.slow  # runs every CLI's --help in a new interpreter
 @pytest.mark.parametrize("mention", [m for m in MENTIONS if m.flag], ids=_id)
 def test_every_cli_flag_the_readme_names_exists(mention: Mention) -> None:
     # GIVEN a flag in a README command of one of the project's CLIs (or alone, as one of theirs)
@@ -254,7 +266,6 @@ def test_the_readme_names_the_main_targets_and_clis() -> None:
     assert {"producer", "worker"} <= clis
 
 
-@pytest.mark.slow  # runs the CLIs' --help
 def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     # GIVEN a README that names a target the Makefile lacks and flags the CLIs lack
     readme = (
