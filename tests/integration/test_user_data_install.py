@@ -55,7 +55,9 @@ def user_data() -> tuple[list[Any], dict[str, Any]]:
     """The user data's Fn::Join parts and the template's resources, for the host's architecture."""
     from stacks.app_builder import build_app
 
-    app = build_app(make_app({"worker_instance_type": HOST_INSTANCE_TYPE}), control_tower_checks=False)
+    app = build_app(
+        make_app({"worker_instance_type": HOST_INSTANCE_TYPE}), control_tower_checks=False, stacks=["WorkerFleetStack"]
+    )
     template = app.synth().get_stack_by_name("WorkerFleetStack").template
     resources = template["Resources"]
     (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")

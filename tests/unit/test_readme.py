@@ -176,6 +176,9 @@ def help_text(cli: str, subcommand: str = "") -> str:
     script = cli.removeprefix(SCRIPT) if cli.startswith(SCRIPT) else ""
     argv = [script or cli, *([subcommand] if subcommand else []), "--help"]
     out = io.StringIO()
+    # A test may have imported the CLI's __main__ module already: run it afresh, as `python -m` does, and leave the
+    # imported one in place afterwards.
+    imported_main = sys.modules.pop(f"{cli}.__main__", None)
     with (
         mock.patch.object(sys, "argv", argv),
         contextlib.redirect_stdout(out),
@@ -185,6 +188,8 @@ def help_text(cli: str, subcommand: str = "") -> str:
             runpy.run_path(str(REPO_ROOT / script), run_name="__main__")
         else:
             runpy.run_module(cli, run_name="__main__", alter_sys=True)
+    if imported_main is not None:
+        sys.modules[f"{cli}.__main__"] = imported_main
     assert exited.value.code in (0, None), f"{' '.join(argv)} exited with {exited.value.code}"
     return out.getvalue()
 
