@@ -31,9 +31,10 @@ pytestmark = pytest.mark.xdist_group("worker-stop-clip")
 
 @pytest.fixture(scope="module")
 def clip() -> bytes:
-    """About 6 s of transcoding (two renditions) here: long enough to be signalled in the middle. Made when a test
-    here first needs it (2 s of encoding), not when the module is imported: every pytest-xdist process imports it."""
-    return cached_video_bytes(seconds=20, size="1280x720")
+    """About 1.6 s of transcoding (two renditions from one decode) here, over three times the 0.5 s drain the
+    release cases need it to outlast: long enough to be signalled in the middle. Made when a test here first needs
+    it, not when the module is imported: every pytest-xdist process imports it."""
+    return cached_video_bytes(seconds=12, size="1280x720")
 
 
 def ffmpeg_processes(*markers: str) -> list[int]:
