@@ -252,8 +252,9 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
 
 
 class _Polling:
-    """``with _Polling(poller) as polling:`` calls ``poller.poll_once()`` over and over in a thread of its own, as the
-    event source mapping polls beside the fleet; leaving the block stops it and re-raises whatever a poll raised."""
+    """``with _Polling(poller) as polling:`` runs ``poller.run`` in a thread of its own, as the event source mapping
+    polls beside the fleet; leaving the block stops it and re-raises whatever escaped a poll (the handler's errors:
+    SQS errors are counted and retried by the poller, as the mapping does)."""
 
     def __init__(self, poller: EventSourcePoller) -> None:
         self._poller = poller
@@ -275,8 +276,7 @@ class _Polling:
 
     def _run(self) -> None:
         try:
-            while not self._stop.is_set():
-                self._poller.poll_once()
+            self._poller.run(self._stop)
         except BaseException as error:  # re-raised in the test's thread on leaving the with block
             self._error = error
 
