@@ -1,16 +1,18 @@
-"""`python -m stacks.prefetch_wheels [--lock]`: lock, download and install the Linux wheels the assets need.
+"""`python -m stacks.prefetch_wheels [--lock]`: lock, download, install and zip the Linux wheels the assets need.
 
 `make setup` runs it without arguments: the locked wheels of every asset (both architectures) are downloaded into
-build/wheelhouse/ and installed into build/site-packages/, so synthesis and the tests bundle without the network
-or pip. `make lock` runs it with ``--lock``: each asset's requirements are resolved again, per target Python and
-architecture, into its lock with hashes.
+build/wheelhouse/, installed into build/site-packages/ and zipped into build/archives/ (the dependencies assets), so
+synthesis and the tests bundle without the network, pip or compression. `make lock` runs it with ``--lock``: each
+asset's requirements are resolved again, per target Python and architecture, into its lock with hashes.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
-from stacks.constructs.python_bundling import PROJECT_ROOT, PythonBundle
+from stacks.constructs.python_bundling import LAMBDA_LAYER_FOLDER, PROJECT_ROOT, PythonBundle
 from stacks.video_pipeline_stack import video_processor_bundle
 from stacks.worker_fleet_stack import worker_bundle
 
@@ -32,6 +34,17 @@ def main(argv: list[str]) -> None:
         installed = bundle.install_site_packages()
         print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
               f"{installed.relative_to(PROJECT_ROOT)}")  # fmt: skip
+    # Deflating is most of this step's time; zlib lets other threads run meanwhile.
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        for archive in pool.map(lambda spec: spec[0].dependencies_archive(spec[1]), every_archive()):
+            print(f"dependencies asset: {archive.relative_to(PROJECT_ROOT)}")
+
+
+def every_archive() -> list[tuple[PythonBundle, str]]:
+    """Every dependencies asset the app can build, with the folder its packages go under (a layer's for Lambda)."""
+    return [(video_processor_bundle(a), LAMBDA_LAYER_FOLDER) for a in ARCHITECTURES] + [
+        (worker_bundle(a), "") for a in ARCHITECTURES
+    ]
 
 
 if __name__ == "__main__":

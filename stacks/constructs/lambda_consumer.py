@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -67,6 +67,7 @@ class LambdaQueueConsumer(Construct):
         jobs: EncryptedQueue,
         code: lambda_.Code,
         handler: str,
+        layers: Sequence[lambda_.ILayerVersion] = (),
         runtime: lambda_.Runtime,
         timeout: Duration,
         architecture: lambda_.Architecture = lambda_.Architecture.ARM_64,
@@ -82,6 +83,7 @@ class LambdaQueueConsumer(Construct):
         """Over 60 lines only by the documentation of its props; checks and acknowledgements are functions of their own.
 
         :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
+        :param layers: layers the function runs with (e.g. its dependencies). Default: none.
         :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
         :param timeout: the function timeout (1 s..15 min).
         :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
@@ -108,6 +110,7 @@ class LambdaQueueConsumer(Construct):
             architecture=architecture,
             code=code,
             handler=handler,
+            layers=list(layers),
             timeout=timeout,
             memory_size=memory_size,
             ephemeral_storage_size=ephemeral_storage,

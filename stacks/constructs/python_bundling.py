@@ -1,21 +1,30 @@
 """Local (Docker-free) bundling of Python code plus Linux wheels for Lambda functions and EC2 instances.
 
-CDK's PythonFunction always bundles in Docker. This bundler copies the project's source folders into the asset
-and installs locked wheels built for the target platform (``pip --platform``), so it runs on any machine with pip,
-and the asset holds native code (pydantic-core, ffmpeg) for the target's architecture.
+CDK's PythonFunction always bundles in Docker. This bundler installs locked wheels built for the target platform
+(``pip --platform``), so it runs on any machine with pip, and the asset holds native code (pydantic-core, ffmpeg)
+for the target's architecture.
+
+Two assets per bundle, because they change at different rates:
+
+- the dependencies (the locked wheels, ffmpeg included: 150-230 MB): one zip per lock, built once into
+  build/archives/ and uploaded as it is (a Lambda layer, or an S3 object the instances unpack). A deploy after a code
+  change neither zips nor uploads them again; neither does a deploy into a new account.
+- the code (the project's source folders, well under 1 MB): a folder asset, which CDK zips when it publishes.
 
 Reproducible and fast:
 
 - Each bundle installs from a lock with hashes (``requirements-py<version>-<arch>.lock`` next to its requirements
   file, written by `make lock` with uv), so two machines build the same asset under the same hash.
 - The asset hash comes from the sources, the lock and this module (the recipe), never from the requirements text.
-- Wheels are downloaded once into build/wheelhouse/ (`make setup` does it) and installed once per lock into
-  build/site-packages/; an asset is a (hard-linked) copy of that plus the sources, so synthesis after set-up needs
-  no network and no pip run, and CDK skips bundling entirely when cdk.out already holds the asset's hash.
+- Wheels are downloaded once into build/wheelhouse/ (`make setup` does it), installed once per lock into
+  build/site-packages/ and zipped once per lock into build/archives/; the dependencies asset is a hard link to that
+  zip, so synthesis after set-up needs no network, no pip run and no compression, and CDK skips bundling entirely
+  when cdk.out already holds the asset's hash.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import platform
@@ -23,20 +32,29 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
 
 # The folder that holds the ``stacks`` package: sources and requirements are found relative to it, so a copy of
 # stacks/ next to the runtime folders it bundles (and build/) works without edits.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = PROJECT_ROOT / "build" / "wheelhouse"
 SITE_PACKAGES = PROJECT_ROOT / "build" / "site-packages"
+ARCHIVES = PROJECT_ROOT / "build" / "archives"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache")
 _RECIPE = Path(__file__).read_bytes()
+
+# A zip's entries carry this date (zip's epoch), so the same files always give the same bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+LAMBDA_LAYER_FOLDER = "python"
+"""Where a Lambda layer's Python packages go: the Python runtimes put /opt/python on sys.path."""
 
 LAMBDA_RUNTIME_PROVIDES = ("boto3", "botocore", "s3transfer")
 """Distributions the Lambda Python runtimes already ship, left out of the Lambda asset (34 MB, mostly botocore's
@@ -104,23 +122,36 @@ class PythonBundle:
         python = f"{sys.version_info.major}.{sys.version_info.minor}"
         return replace(self, architecture=architecture, python_version=python, lock_file=str(lock))
 
-    def asset_hash(self) -> str:
-        """A hash of everything that goes into the asset, so CDK re-bundles exactly when one of them changes."""
-        digest = hashlib.sha256(self._layer_digest().encode())
+    def code_hash(self) -> str:
+        """A hash of the sources and the recipe, so CDK re-bundles the code exactly when one of them changes."""
+        digest = hashlib.sha256(_RECIPE)
         for path in sorted(self._source_files()):
             digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()
 
-    def asset_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``Code.from_asset`` / ``s3_assets.Asset``: custom hash plus local bundling."""
+    def dependencies_hash(self, folder: str = "") -> str:
+        """A hash of the lock, the target, the recipe and the folder in the zip: new only when one of them changes."""
+        return hashlib.sha256(f"{self._layer_digest()}|{folder}".encode()).hexdigest()
+
+    def code_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Code.from_asset`` / ``s3_assets.Asset``: the sources, bundled locally."""
+        return self._options(self.code_hash(), _CopySources(self), BundlingOutput.NOT_ARCHIVED)
+
+    def dependencies_options(self, folder: str = "") -> dict[str, Any]:
+        """Keyword arguments for ``Code.from_asset`` / ``s3_assets.Asset``: the locked dependencies as one zip
+        (:meth:`dependencies_archive`), with the packages under ``folder`` (``LAMBDA_LAYER_FOLDER`` for a layer)."""
+        return self._options(self.dependencies_hash(folder), _LinkArchive(self, folder), BundlingOutput.ARCHIVED)
+
+    def _options(self, asset_hash: str, local: ILocalBundling, output: BundlingOutput) -> dict[str, Any]:
         return {
             "asset_hash_type": AssetHashType.CUSTOM,
-            "asset_hash": self.asset_hash(),
+            "asset_hash": asset_hash,
             "bundling": BundlingOptions(
                 # Only used if local bundling declined, which it never does; CDK requires an image anyway.
                 image=DockerImage.from_registry(f"public.ecr.aws/sam/build-python{self.python_version}"),
-                local=LocalPipBundling(self),
+                local=local,
+                output_type=output,
             ),
         }
 
@@ -170,9 +201,33 @@ class PythonBundle:
                 shutil.rmtree(stale, ignore_errors=True)
         return target
 
+    def dependencies_archive(self, folder: str = "") -> Path:
+        """The installed wheels zipped under ``folder``, built once per lock (a parallel build waits for the first);
+        the same lock always gives the same bytes."""
+        suffix = f"-{folder}" if folder else ""
+        target = ARCHIVES / f"{self._label}{suffix}-{self.dependencies_hash(folder)[:12]}.zip"
+        if target.is_file():
+            return target
+        installed = self.install_site_packages()
+        ARCHIVES.mkdir(parents=True, exist_ok=True)
+        with _exclusive(target.with_suffix(".lock")):
+            if not target.is_file():
+                staging = target.with_suffix(".partial")
+                _zip_folder(installed, staging, under=folder)
+                staging.rename(target)
+        for stale in ARCHIVES.glob(f"{self._label}{suffix}-{'?' * 12}.*"):
+            if stale.stem != target.stem:  # an older lock's archive (and its lock file)
+                stale.unlink(missing_ok=True)
+        return target
+
     def bundle_into(self, output_dir: Path) -> None:
-        """The installed wheels (hard links where the file system allows) plus a copy of the sources."""
+        """What the code sees when it runs, in one folder: the installed wheels (hard links where the file system
+        allows) plus a copy of the sources. Tests measure and import this."""
         shutil.copytree(self.install_site_packages(), output_dir, copy_function=_link_or_copy, dirs_exist_ok=True)
+        self.copy_sources_into(output_dir)
+
+    def copy_sources_into(self, output_dir: Path) -> None:
+        """The code asset: a copy of the sources, without bytecode."""
         for source, name in self.sources:
             source_path = PROJECT_ROOT / source
             if source_path.is_dir():
@@ -223,6 +278,29 @@ def _trim(site_packages: Path) -> None:
     shutil.rmtree(site_packages / "bin", ignore_errors=True)
 
 
+def _zip_folder(folder: Path, archive: Path, *, under: str) -> None:
+    """Every file of ``folder`` into ``archive`` (deflated, under ``under``), in name order, with its unix mode
+    (the executable bit of ffmpeg) and a fixed date: the same files give the same bytes."""
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(PurePosixPath(under, path.relative_to(folder).as_posix())), _ZIP_EPOCH)
+            info.external_attr = (path.stat().st_mode & 0xFFFF) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with path.open("rb") as source, zipped.open(info, "w") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (another process building the same archive waits here)."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _link_or_copy(source: str, destination: str) -> str:
     try:
         os.link(source, destination)
@@ -242,12 +320,26 @@ def _run(command: list[str], *, what: str) -> None:
 
 
 @jsii.implements(ILocalBundling)
-class LocalPipBundling:
-    """CDK's hook for bundling without Docker: called with the asset's output folder."""
+class _CopySources:
+    """CDK's hook for bundling without Docker, for the code asset: called with the asset's output folder."""
 
     def __init__(self, bundle: PythonBundle) -> None:
         self._bundle = bundle
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
-        self._bundle.bundle_into(Path(output_dir))
+        self._bundle.copy_sources_into(Path(output_dir))
+        return True
+
+
+@jsii.implements(ILocalBundling)
+class _LinkArchive:
+    """CDK's hook for bundling without Docker, for the dependencies asset: the output folder gets the archive
+    (a hard link where the file system allows), which CDK then stages and publishes as it is."""
+
+    def __init__(self, bundle: PythonBundle, folder: str) -> None:
+        self._bundle, self._folder = bundle, folder
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
+        archive = self._bundle.dependencies_archive(self._folder)
+        _link_or_copy(str(archive), str(Path(output_dir) / archive.name))
         return True

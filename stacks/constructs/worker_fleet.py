@@ -6,7 +6,7 @@ The seed's "SQS with ASG", done so that it deploys, costs nothing when idle and 
 - min 0 instances: scale to zero when there is nothing to do (scaling: see ``queue_depth_scaling``);
 - workers turn on scale-in protection while busy, and a termination lifecycle hook gives an instance
   that is being terminated anyway (rebalancing, health) time to finish or release its jobs;
-- the worker code and its wheels come from an S3 asset (a ``PythonBundle``), installed and run as a systemd service
+- the worker code and its wheels come from two S3 assets (a ``PythonBundle``), installed and run as a systemd service
   by user data (``worker_user_data``) with no internet access;
 - the worker's logs and EMF metrics reach CloudWatch through the CloudWatch agent, into a KMS-encrypted log group.
 
@@ -116,14 +116,20 @@ class QueueWorkerFleet(Construct):
         network.allow_endpoints_from(self.security_group)
         self.log_group = self._log_group(worker_log_group_name(self, service), log_retention_days)
 
-        code = s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.asset_options())
-        # Only this asset, not CDK's grant_read on the whole assets bucket.
+        # Two zips, unpacked into one folder: the locked wheels (a new object only when the lock changes) and the code.
+        archives = [
+            s3_assets.Asset(self, "WorkerDependencies", path=bundle.source_dir, **bundle.dependencies_options()),
+            s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.code_options()),
+        ]
+        # Only these objects, not CDK's grant_read on the whole assets bucket.
         self.role.add_to_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[code.bucket.arn_for_objects(code.s3_object_key)])
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in archives]
+            )
         )
         user_data = install_user_data(
             service,
-            code,
+            archives,
             environment={"AWS_REGION": Stack.of(self).region, **environment},
             drain_seconds=int(drain_timeout.to_seconds()),
             log_group_name=self.log_group.log_group_name,

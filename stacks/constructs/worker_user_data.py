@@ -1,6 +1,6 @@
 """User data that installs a Python queue worker on Amazon Linux 2023 and runs it as a systemd service.
 
-The worker comes as a zipped S3 asset (code plus Linux wheels, see ``python_bundling``); the instance needs no
+The worker comes as zipped S3 assets (its Linux wheels, then its code, see ``python_bundling``); the instance needs no
 internet access: the Python interpreter and the CloudWatch agent are AL2023 packages, whose repositories are served
 from S3. The worker's output goes to a log file that the CloudWatch agent ships, together with the EMF metric
 documents the agent receives, to one log group.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_ec2 as ec2
@@ -56,24 +56,25 @@ class WorkerService:
 
 def install_user_data(
     service: WorkerService,
-    code: s3_assets.Asset,
+    archives: Sequence[s3_assets.Asset],
     *,
     environment: Mapping[str, str],
     drain_seconds: int,
     log_group_name: str,
     emf_endpoint: str,
 ) -> ec2.UserData:
-    """Install the service's packages and the CloudWatch agent, unpack the asset, start the agent and the service."""
+    """Install the service's packages and the CloudWatch agent, unpack the ``archives`` (zipped assets) in order
+    into the install folder, start the agent and the service."""
     user_data = ec2.UserData.for_linux()
     # First of all: a failed download must stop the script, not leave a half-installed instance running.
     user_data.add_commands("set -euo pipefail")
     # Not UserData.add_s3_download_command: its unquoted `mkdir -p $(dirname ...)` fails shellcheck (SC2046).
-    archive = f"/tmp/{code.s3_object_key}"  # noqa: S108 -- the instance's own /tmp, used once at boot
+    downloaded = {f"/tmp/{a.s3_object_key}": a for a in archives}  # noqa: S108 -- the instance's own /tmp, at boot
     user_data.add_commands(
-        f"aws s3 cp 's3://{code.s3_bucket_name}/{code.s3_object_key}' '{archive}'",
+        *(f"aws s3 cp 's3://{a.s3_bucket_name}/{a.s3_object_key}' '{path}'" for path, a in downloaded.items()),
         f"dnf install -y {' '.join((*service.packages, CLOUDWATCH_AGENT_PACKAGE))}",
         f"mkdir -p {service.install_dir} {posixpath.dirname(service.log_file)}",
-        f"{service.python} -m zipfile -e {archive} {service.install_dir}",
+        *(f"{service.python} -m zipfile -e {path} {service.install_dir}" for path in downloaded),
         # Python's zipfile drops the executable bits: binaries shipped in wheels need theirs back.
         *(f"chmod 755 {service.install_dir}/{pattern}" for pattern in service.executables),
         f"cat > {service.agent_config_file} <<'CONFIG'",

@@ -3,15 +3,17 @@
 The script synthesized into the launch template runs under bash, in a temporary root (its absolute paths under
 /opt, /etc, /var/log and /tmp are moved there), with stand-ins only for what needs an instance or AWS: ``dnf``
 (checks the packages and lays out the CloudWatch agent's folders with a recording agent-ctl), ``aws s3 cp`` (hands
-over a worker asset built for this machine's architecture, zipped as CDK's asset publishing zips it, stored rather
-than deflated) and ``systemctl`` (records its calls). Everything else runs as on the instance: the unzip with
-python3.11, the agent configuration and the systemd unit written by the script. Then the installed worker is started
+over the worker's assets for this machine's architecture: its dependencies archive as it is published, and its code
+zipped as CDK's asset publishing zips a folder, stored rather than deflated) and ``systemctl`` (records its
+calls). Everything else runs as on the instance: the unzips with python3.11, the agent configuration and the
+systemd unit written by the script. Then the installed worker is started
 with the unit's own ``Environment=`` lines (and a 1 s long poll), ``WorkingDirectory`` and ``ExecStart`` (output
 appended to the unit's log file), against a moto server, and processes one upload.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -28,6 +30,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_cdk import aws_s3_assets as s3_assets
 
 from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
 from stacks.constructs.python_bundling import host_architecture
@@ -53,15 +56,29 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def user_data() -> tuple[list[Any], dict[str, Any]]:
     """The user data's Fn::Join parts and the template's resources, for the host's architecture."""
+    parts, resources, _ = _fleet_user_data()
+    return parts, resources
+
+
+@pytest.fixture(scope="module")
+def asset_keys() -> dict[str, str]:
+    """The S3 object key of each of the worker's assets, by construct id ("WorkerDependencies", "WorkerCode")."""
+    return _fleet_user_data()[2]
+
+
+@functools.cache
+def _fleet_user_data() -> tuple[list[Any], dict[str, Any], dict[str, str]]:
     from stacks.app_builder import build_app
 
     app = build_app(
         make_app({"worker_instance_type": HOST_INSTANCE_TYPE}), control_tower_checks=False, stacks=["WorkerFleetStack"]
     )
+    assets = [c for c in app.node.find_all() if isinstance(c, s3_assets.Asset)]
     template = app.synth().get_stack_by_name("WorkerFleetStack").template
     resources = template["Resources"]
     (launch_template,) = (r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate")
-    return launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1], resources
+    parts = launch_template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Join"][1]
+    return parts, resources, {asset.node.id: asset.s3_object_key for asset in assets}
 
 
 def _render(parts: list[Any], resources: dict[str, Any], values: dict[str, str]) -> str:
@@ -79,7 +96,8 @@ def _render(parts: list[Any], resources: dict[str, Any], values: dict[str, str])
     return "".join(resolve(part) for part in parts)
 
 
-def _write_stand_ins(bin_dir: Path, root: Path, calls: Path, asset_zip: Path) -> None:
+def _write_stand_ins(bin_dir: Path, root: Path, calls: Path, bucket: Path) -> None:
+    """dnf, aws and systemctl for the script; ``aws s3 cp`` copies from ``bucket``, a folder holding the objects."""
     stand_ins = {
         "dnf": f"""
             echo "dnf $*" >> {calls}
@@ -101,7 +119,7 @@ def _write_stand_ins(bin_dir: Path, root: Path, calls: Path, asset_zip: Path) ->
             echo "aws $*" >> {calls}
             [ "$1 $2" = "s3 cp" ] || {{ echo "unexpected aws call: $*" >&2; exit 2; }}
             case "$3" in s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/*.zip) ;; *) exit 3 ;; esac
-            cp {asset_zip} "$4"
+            cp "{bucket}/${{3##*/}}" "$4"
         """,
         "systemctl": f'echo "systemctl $*" >> {calls}',
     }
@@ -117,8 +135,7 @@ def _zip_as_cdk_publishes(asset_dir: Path, archive: Path) -> Path:
     zips a directory asset (its zipDirectory adds each file with ``mode: stat.mode``).
 
     Stored rather than deflated: the instance unzips with ``python3.11 -m zipfile -e`` either way (zipfile picks the
-    decompressor per member; what it does with the paths and the unix modes, which it drops, is the same), and
-    storing the ~230 MB asset takes under a second where deflating it took six.
+    decompressor per member; what it does with the paths and the unix modes, which it drops, is the same).
     """
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
         for path in sorted(asset_dir.rglob("*")):
@@ -162,6 +179,7 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     fake_imds: Any,
     aws_resources: dict[str, Any],
     user_data: tuple[list[Any], dict[str, Any]],
+    asset_keys: dict[str, str],
 ) -> None:
     # GIVEN the user data of the launch template, for an instance type of this machine's architecture
     parts, resources = user_data
@@ -175,13 +193,16 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
         },
     )
     assert script.splitlines()[:2] == ["#!/bin/bash", "set -euo pipefail"]
-    # AND the worker asset, bundled for this machine as CDK's local bundling does, zipped as CDK publishes it
+    # AND the worker's assets for this machine in the assets bucket: its dependencies archive as `make setup` built
+    # it (and a deploy uploads it), and its code as CDK's local bundling copies it, zipped as CDK publishes a folder
     # (file modes and all; stored, not deflated)
-    asset_dir = tmp_path / "asset"
-    worker_bundle(host_architecture()).bundle_into(asset_dir)
-    asset_zip = _zip_as_cdk_publishes(asset_dir, tmp_path / "asset.zip")
+    bundle, bucket = worker_bundle(host_architecture()), tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / asset_keys["WorkerDependencies"]).symlink_to(bundle.dependencies_archive())
+    bundle.copy_sources_into(tmp_path / "code")
+    _zip_as_cdk_publishes(tmp_path / "code", bucket / asset_keys["WorkerCode"])
     root, calls = tmp_path / "root", tmp_path / "calls.txt"
-    _write_stand_ins(tmp_path / "bin", root, calls, asset_zip)
+    _write_stand_ins(tmp_path / "bin", root, calls, bucket)
     for folder in ("etc/systemd/system", "tmp"):  # there on every instance
         (root / folder).mkdir(parents=True)
 
@@ -199,8 +220,12 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     # THEN it succeeds, asking dnf for python3.11 and the CloudWatch agent, starting the agent and the service
     assert result.returncode == 0, result.stderr
     recorded = calls.read_text().splitlines()
-    assert recorded[0].startswith(f"aws s3 cp s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}/")
-    assert recorded[1:] == [
+    assets_bucket = f"s3://cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
+    assert [line.split()[:4] for line in recorded[:2]] == [
+        ["aws", "s3", "cp", f"{assets_bucket}/{asset_keys['WorkerDependencies']}"],
+        ["aws", "s3", "cp", f"{assets_bucket}/{asset_keys['WorkerCode']}"],
+    ]
+    assert recorded[2:] == [
         "dnf install -y python3.11 amazon-cloudwatch-agent",
         f"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:{root}{WORKER_SERVICE.agent_config_file}",
         "systemctl daemon-reload",

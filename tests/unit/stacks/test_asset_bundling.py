@@ -1,11 +1,16 @@
 """Asset bundling without Docker: the real Lambda and worker assets, built for the target architecture from
-their locks, small enough for Lambda, and importable without the boto3 the Lambda runtime provides."""
+their locks, small enough for Lambda, and importable without the boto3 the Lambda runtime provides.
+
+Each bundle is two assets: its code (a folder CDK zips when it publishes) and its locked dependencies (one zip,
+built once per lock, published as it is: the Lambda function's layer, or the object the instances unpack first)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +21,7 @@ import s3transfer
 
 from stacks.app_builder import build_app
 from stacks.constructs import python_bundling
-from stacks.constructs.python_bundling import LAMBDA_RUNTIME_PROVIDES, PythonBundle
+from stacks.constructs.python_bundling import LAMBDA_LAYER_FOLDER, LAMBDA_RUNTIME_PROVIDES, PythonBundle
 from stacks.video_pipeline_stack import HANDLER, video_processor_bundle
 from tests.conftest import make_app
 
@@ -28,8 +33,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundled-assets")]
 
 ELF_MACHINE = {"arm64": 0xB7, "x86_64": 0x3E}
 MIB = 2**20
-# Lambda's limit for a function's unzipped code is 250 MB (262,144,000 bytes = 250 MiB); the project keeps 50 MiB
-# of it free for the code users add.
+# Lambda's limit for a function's unzipped code and layers is 250 MB (262,144,000 bytes = 250 MiB); the project
+# keeps 50 MiB of it free for the code users add.
 ROOM_LIMIT = 200 * MIB
 LAMBDA_LIMIT = 250 * MIB
 RUNTIME_PROVIDED_MODULES = (boto3, botocore, s3transfer)
@@ -41,15 +46,34 @@ def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
 
 
-def _elf_machine(binary: Path) -> int:
-    header = binary.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF", f"{binary} is not an ELF executable"
+def _elf_machine(header: bytes) -> int:
+    assert header[:4] == b"\x7fELF", "not an ELF executable"
     return int.from_bytes(header[18:20], "little")
+
+
+class Archive:
+    """A dependencies asset: a zip as it is published."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with zipfile.ZipFile(path) as zipped:
+            self.infos = {info.filename: info for info in zipped.infolist()}
+
+    def names(self, pattern: str) -> list[str]:
+        return sorted(name for name in self.infos if Path(name).match(pattern))
+
+    def head(self, name: str) -> bytes:
+        with zipfile.ZipFile(self.path) as zipped, zipped.open(name) as member:
+            return member.read(20)
+
+    def mode(self, name: str) -> int:
+        return self.infos[name].external_attr >> 16
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Synthesize the app with bundling on (wheels come from build/wheelhouse, filled by `make setup`)."""
+    """Synthesize the app with bundling on (wheels and archives come from build/, filled by `make setup`): each
+    bundle's code folder ("lambda", "worker") and dependencies zip ("lambda-layer", "worker-dependencies")."""
     outdir = tmp_path_factory.mktemp("bundled")
     app = build_app(
         make_app({"aws:cdk:bundling-stacks": ["VideoPipelineStack", "WorkerFleetStack"]}, bundle=True, outdir=outdir),
@@ -65,32 +89,48 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 found["lambda"] = source
             if (source / "worker" / "__main__.py").exists():
                 found["worker"] = source
+            if source.suffix == ".zip":
+                with zipfile.ZipFile(source) as zipped:
+                    names = zipped.namelist()
+                if f"{LAMBDA_LAYER_FOLDER}/aws_lambda_powertools/__init__.py" in names:
+                    found["lambda-layer"] = source
+                if "boto3/__init__.py" in names:
+                    found["worker-dependencies"] = source
+    assert set(found) == {"lambda", "lambda-layer", "worker", "worker-dependencies"}, found
     return found
 
 
-def test_the_lambda_asset_holds_the_handler_the_library_and_an_arm64_ffmpeg(assets: dict[str, Path]) -> None:
+def test_the_lambda_code_asset_holds_the_handler_and_the_projects_packages_only(assets: dict[str, Path]) -> None:
     asset = assets["lambda"]
     # the handler and its settings contract, at the import path the handler and the stack use
     assert (asset / HANDLER_FILE).is_file()
     assert (asset / HANDLER_FILE.parent / "settings.py").is_file()
     assert (asset / "lambdas" / "__init__.py").is_file()
     assert (asset / "video_processing" / "__init__.py").is_file()
-    assert (asset / "aws_lambda_powertools").is_dir()
-    ffmpeg = sorted((asset / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
-    assert len(ffmpeg) == 1 and "aarch64" in ffmpeg[0].name
-    assert _elf_machine(ffmpeg[0]) == ELF_MACHINE["arm64"]
+    # nothing else: no wheels (they are in the layer) and not the tests of this repository
+    assert sorted(p.name for p in asset.iterdir()) == ["clientside", "lambdas", "video_processing"]
+    assert _size(asset) < MIB
+
+
+def test_the_lambda_layer_holds_the_locked_packages_and_an_executable_arm64_ffmpeg(assets: dict[str, Path]) -> None:
+    layer = Archive(assets["lambda-layer"])
+    # everything under python/, which the Python runtimes put on sys.path
+    assert all(name.startswith(f"{LAMBDA_LAYER_FOLDER}/") for name in layer.infos)
+    assert layer.names("python/aws_lambda_powertools/__init__.py")
+    (ffmpeg,) = layer.names("python/imageio_ffmpeg/binaries/ffmpeg-linux-*")
+    assert "aarch64" in ffmpeg and _elf_machine(layer.head(ffmpeg)) == ELF_MACHINE["arm64"]
+    # Lambda unpacks a layer with the modes its zip records: ffmpeg must be executable
+    assert layer.mode(ffmpeg) & 0o111 == 0o111
     # native extensions are built for Lambda's Python and architecture, not for this machine
-    pydantic_core = sorted((asset / "pydantic_core").glob("_pydantic_core*.so"))
-    assert pydantic_core and "cpython-314-aarch64" in pydantic_core[0].name
-    # and the tests of this repository are not shipped
-    assert not (asset / "tests").exists()
+    (pydantic_core,) = layer.names("python/pydantic_core/_pydantic_core*.so")
+    assert "cpython-314-aarch64" in pydantic_core
 
 
 @pytest.mark.parametrize("architecture", ["arm64", "x86_64"])
 def test_the_lambda_asset_leaves_room_under_lambdas_250_mb_limit_on_both_architectures(
     architecture: str, tmp_path: Path
 ) -> None:
-    # GIVEN the Lambda asset for the architecture (the locked wheels installed by `make setup`, plus the sources)
+    # GIVEN what the function sees for the architecture: its code plus its layer, unzipped
     video_processor_bundle(architecture).bundle_into(tmp_path)
     # WHEN its unzipped size is taken, alone and with the largest optional dependency (a bundled boto3/botocore,
     # for a user who pins the SDK instead of using the runtime's)
@@ -104,10 +144,13 @@ def test_the_lambda_asset_leaves_room_under_lambdas_250_mb_limit_on_both_archite
 
 def test_no_asset_carries_bytecode_or_the_runtimes_own_sdk(assets: dict[str, Path]) -> None:
     # Bytecode compiled by this machine's Python (cpython-311) is dead weight for Python 3.14.
-    for asset in assets.values():
-        assert [p for p in asset.rglob("*.pyc")] == []
-    assert [name for name in LAMBDA_RUNTIME_PROVIDES if (assets["lambda"] / name).exists()] == []
-    assert (assets["worker"] / "botocore").is_dir()  # off Lambda, nothing provides it
+    for name in ("lambda", "worker"):
+        assert [p for p in assets[name].rglob("*.pyc")] == []
+    for name in ("lambda-layer", "worker-dependencies"):
+        assert Archive(assets[name]).names("*.pyc") == []
+    layer = Archive(assets["lambda-layer"])
+    assert [name for name in LAMBDA_RUNTIME_PROVIDES if layer.names(f"python/{name}/__init__.py")] == []
+    assert Archive(assets["worker-dependencies"]).names("botocore/__init__.py")  # off Lambda, nothing provides it
 
 
 def _import_everything(asset: Path, *extra: Path) -> dict[str, list[object]]:
@@ -168,50 +211,89 @@ def test_without_the_runtimes_boto3_the_encryption_sdk_does_not_import(importabl
     assert failed.get("aws_encryption_sdk") == "boto3"
 
 
-def test_the_asset_hash_follows_the_lock_and_the_sources_not_the_requirements_text(tmp_path: Path) -> None:
-    # GIVEN the Lambda bundle, and the same bundle whose requirements text differs (a comment) under the same lock
+def test_the_dependencies_hash_follows_the_lock_and_the_code_hash_the_sources(tmp_path: Path) -> None:
+    # GIVEN the Lambda bundle, the same bundle whose requirements text differs (a comment) under the same lock,
+    # the bundle under another lock, and the bundle with one source folder fewer
     bundle = video_processor_bundle("arm64")
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("# reworded\n" + (python_bundling.PROJECT_ROOT / bundle.requirements).read_text())
     reworded = replace(bundle, requirements=str(requirements), lock_file=str(bundle.lock))
-    relocked = tmp_path / "other.lock"
-    relocked.write_text(bundle.lock.read_text() + "six==1.17.0\n")
-    # WHEN their asset hashes are compared, and with another lock
-    # THEN the requirements text does not count, the lock does
-    assert reworded.asset_hash() == bundle.asset_hash()
-    assert replace(bundle, lock_file=str(relocked)).asset_hash() != bundle.asset_hash()
+    relocked_file = tmp_path / "other.lock"
+    relocked_file.write_text(bundle.lock.read_text() + "six==1.17.0\n")
+    relocked = replace(bundle, lock_file=str(relocked_file))
+    fewer_sources = replace(bundle, sources=bundle.sources[:-1])
+    # WHEN their hashes are compared
+    # THEN the requirements text counts for neither; the lock only for the dependencies, the sources only for the
+    # code (a code change publishes no new layer); the folder in the zip makes another dependencies asset
+    assert (reworded.dependencies_hash(), reworded.code_hash()) == (bundle.dependencies_hash(), bundle.code_hash())
+    assert relocked.dependencies_hash() != bundle.dependencies_hash() and relocked.code_hash() == bundle.code_hash()
+    assert fewer_sources.code_hash() != bundle.code_hash()
+    assert fewer_sources.dependencies_hash() == bundle.dependencies_hash()
+    assert bundle.dependencies_hash(LAMBDA_LAYER_FOLDER) != bundle.dependencies_hash()
 
 
-def test_a_second_bundle_reuses_the_installed_wheels_without_pip(
+def test_a_second_bundle_reuses_the_installed_wheels_and_the_archive_without_pip_or_zipping(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a bundle whose locked wheels are installed (by `make setup` or an earlier synth)
+    # GIVEN a bundle whose locked wheels are installed and zipped (by `make setup` or an earlier synth)
     bundle = video_processor_bundle("arm64")
     installed = bundle.install_site_packages()
+    archive = bundle.dependencies_archive(LAMBDA_LAYER_FOLDER)
 
     def no_pip(*args: str) -> None:
         raise AssertionError(f"pip ran again: {args}")
 
+    def no_zip(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"zipped again: {args}")
+
     monkeypatch.setattr(python_bundling, "_pip", no_pip)
-    # WHEN the asset is bundled again
+    monkeypatch.setattr(python_bundling, "_zip_folder", no_zip)
+    # WHEN the assets are bundled again
     bundle.bundle_into(tmp_path)
-    # THEN no pip runs: the asset links to the installed files (same inode), and holds the sources
+    again = bundle.dependencies_archive(LAMBDA_LAYER_FOLDER)
+    # THEN no pip runs and nothing is zipped: the folder links to the installed files (same inode) and holds the
+    # sources, and the dependencies asset is the same archive
     ffmpeg = next((installed / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
     assert (tmp_path / ffmpeg.relative_to(installed)).stat().st_ino == ffmpeg.stat().st_ino
     assert (tmp_path / HANDLER_FILE).is_file()
+    assert again == archive and again.stat().st_size > 0
+
+
+def test_an_archive_of_the_same_files_has_the_same_bytes_and_keeps_their_modes(tmp_path: Path) -> None:
+    # GIVEN a folder with an executable and a plain file
+    folder = tmp_path / "site-packages"
+    (folder / "pkg" / "bin").mkdir(parents=True)
+    (folder / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (folder / "pkg" / "bin" / "tool").write_bytes(b"\x7fELF" + bytes(100))
+    (folder / "pkg" / "bin" / "tool").chmod(0o755)
+    # WHEN it is zipped twice under python/, its files touched in between
+    python_bundling._zip_folder(folder, tmp_path / "first.zip", under=LAMBDA_LAYER_FOLDER)
+    for path in folder.rglob("*"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    python_bundling._zip_folder(folder, tmp_path / "second.zip", under=LAMBDA_LAYER_FOLDER)
+    # THEN both archives are byte for byte the same, hold the files under python/, and keep the executable bit
+    assert (tmp_path / "first.zip").read_bytes() == (tmp_path / "second.zip").read_bytes()
+    archive = Archive(tmp_path / "first.zip")
+    assert sorted(archive.infos) == ["python/pkg/__init__.py", "python/pkg/bin/tool"]
+    assert archive.mode("python/pkg/bin/tool") & 0o777 == 0o755
+    assert archive.mode("python/pkg/__init__.py") & 0o111 == 0
 
 
 def test_a_missing_lock_says_how_to_make_it() -> None:
     bundle: PythonBundle = replace(video_processor_bundle("arm64"), lock_file="nowhere/requirements.lock")
     with pytest.raises(RuntimeError, match=r"nowhere/requirements.lock is missing: run `make lock`"):
-        bundle.asset_hash()
+        bundle.dependencies_hash()
 
 
-def test_the_worker_asset_holds_the_worker_the_library_and_wheels_for_python_3_11(assets: dict[str, Path]) -> None:
-    asset = assets["worker"]
-    assert (asset / "worker" / "__main__.py").is_file()
-    assert (asset / "video_processing" / "__init__.py").is_file()
-    assert (asset / "boto3").is_dir()
-    ffmpeg = sorted((asset / "imageio_ffmpeg" / "binaries").glob("ffmpeg-linux-*"))
-    assert len(ffmpeg) == 1 and _elf_machine(ffmpeg[0]) == ELF_MACHINE["arm64"]
-    assert sorted((asset / "pydantic_core").glob("_pydantic_core.cpython-311-aarch64*.so"))
+def test_the_worker_assets_hold_the_worker_the_library_and_wheels_for_python_3_11(assets: dict[str, Path]) -> None:
+    # the code: the worker and the project's packages it imports, nothing else
+    code = assets["worker"]
+    assert (code / "worker" / "__main__.py").is_file()
+    assert (code / "video_processing" / "__init__.py").is_file()
+    assert not (code / "boto3").exists()
+    # the dependencies, at the top of the zip (unpacked into the same folder as the code)
+    dependencies = Archive(assets["worker-dependencies"])
+    assert dependencies.names("boto3/__init__.py")
+    (ffmpeg,) = dependencies.names("imageio_ffmpeg/binaries/ffmpeg-linux-*")
+    assert _elf_machine(dependencies.head(ffmpeg)) == ELF_MACHINE["arm64"]
+    assert dependencies.names("pydantic_core/_pydantic_core.cpython-311-aarch64*.so")

@@ -1,5 +1,6 @@
 """README's "Copy a stack": the stacks build, with their own defaults, from a folder holding only copies of the
-folders they need (stacks/, the runtime folders they bundle, the wheelhouse and cdk.json), with zero edits."""
+folders they need (stacks/, the runtime folders they bundle, build/'s wheelhouse and archives, and cdk.json), with
+zero edits."""
 
 from __future__ import annotations
 
@@ -38,14 +39,16 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
 
 @pytest.mark.slow
 def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own_defaults(tmp_path: Path) -> None:
-    # GIVEN a project folder with copies of stacks/, the runtime folders, the wheelhouse and cdk.json, nothing else
+    # GIVEN a project folder with copies of stacks/, the runtime folders, the wheelhouse and the dependency archives,
+    # and cdk.json, nothing else
     project = tmp_path / "my-project"
     project.mkdir()
     for folder in COPIED:
         shutil.copytree(REPO_ROOT / folder, project / folder, ignore=IGNORED)
     (project / "build").mkdir()
-    # The wheelhouse is large (Linux wheels with ffmpeg): a link to it is the same files, read only.
-    (project / "build" / "wheelhouse").symlink_to(REPO_ROOT / "build" / "wheelhouse", target_is_directory=True)
+    # They are large (Linux wheels with ffmpeg, and their zips): a link to each is the same files, read only.
+    for built in ("wheelhouse", "archives"):
+        (project / "build" / built).symlink_to(REPO_ROOT / "build" / built, target_is_directory=True)
     shutil.copy2(REPO_ROOT / "cdk.json", project / "cdk.json")
     outdir = tmp_path / "cdk.out"
     # WHEN the issue's app runs there in a fresh interpreter (one that cannot import cdk-nag or the guard plugin),
@@ -82,6 +85,9 @@ def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own
         check=True,
     )
     assert where.stdout.count(str(project)) == len(COPIED), where.stdout
-    # AND the assets were built from the copy: the Lambda asset holds the copied handler and its settings
+    # AND the code assets were built from the copy: the Lambda's holds the copied handler and its settings; the
+    # dependencies are the archives `make setup` built for the same locks (the copy installed nothing)
     lambda_assets = list(outdir.glob("asset.*/lambdas/video_processor/settings.py"))
     assert len(lambda_assets) == 1
+    assert len(list(outdir.glob("asset.*.zip"))) == 2
+    assert not (project / "build" / "site-packages").exists()

@@ -250,9 +250,23 @@ def test_cdks_own_handler_functions_log_to_explicit_encrypted_log_groups(templat
     assert "KmsKeyId" in group["Properties"]
 
 
+def test_the_function_runs_with_its_dependencies_layer_built_for_its_runtime_and_architecture(
+    template: Template,
+) -> None:
+    # GIVEN the default stack: one layer, the locked dependencies
+    layer = _logical_id(template, "AWS::Lambda::LayerVersion", {})
+    properties = template.to_json()["Resources"][layer]["Properties"]
+    # THEN the layer is for the function's runtime and architecture, and the function uses it (and only it)
+    assert properties["CompatibleRuntimes"] == ["python3.14"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+    assert properties["Content"]["S3Key"].endswith(".zip")
+    template.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "Layers": [{"Ref": layer}]})
+
+
 def test_x86_64_is_a_configuration_choice(synth_with: Any) -> None:
     template = synth_with(lambda_architecture="x86_64")[STACK]
     template.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "Architectures": ["x86_64"]})
+    template.has_resource_properties("AWS::Lambda::LayerVersion", {"CompatibleArchitectures": ["x86_64"]})
 
 
 def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -314,6 +315,12 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
     put_resources = str(by_action["s3:PutObject"])
     assert "/processed/*" in put_resources and "/failed/*" in put_resources
     assert "uploads" not in put_resources
+    # the assets bucket: exactly the two objects the user data downloads (dependencies, code), nothing else
+    asset_reads = [str(r) for r in by_action["s3:GetObject"] if "cdk-hnb659fds-assets" in str(r)]
+    downloaded = re.findall(r"^aws s3 cp .*/([0-9a-f]{64}\.zip)' ", _user_data(template), flags=re.MULTILINE)
+    assert len(asset_reads) == 1 and len(downloaded) == 2
+    assert sorted(re.findall(r"[0-9a-f]{64}\.zip", asset_reads[0])) == sorted(downloaded)
+    assert str(by_action["s3:GetObject"]).count("cdk-hnb659fds-assets") == 2
 
 
 def _endpoint_services(template: Template) -> dict[str, str]:
