@@ -114,6 +114,7 @@ CONTROL_RULES = {
     "CT.S3.PR.4": "s3_event_notifications_enabled_check",
     "CT.S3.PR.9": "s3_bucket_object_lock_enabled_check",
     "CT.S3.PR.10": "s3_bucket_default_encryption_kms_check",
+    "CT.SQS.PR.1": "sqs_dlq_check",
 }
 
 

@@ -16,7 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.acknowledgements import acknowledge
+from stacks.acknowledgements import acknowledge, acknowledge_control
 
 EMAIL_ADDRESS = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[a-zA-Z]{2,}$")
 
@@ -36,6 +36,8 @@ class AlarmEmailSubscription(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            # The dead-letter queue of an SNS subscription only: no SQS queue may redrive into it.
+            redrive_allow_policy=sqs.RedriveAllowPolicy(redrive_permission=sqs.RedrivePermission.DENY_ALL),
         )
         # SNS writes to the encrypted queue with the key, for topics of this account; the queue policy CDK adds
         # below names this topic (naming it here too would make a cycle: the topic is encrypted with this key).
@@ -50,9 +52,8 @@ class AlarmEmailSubscription(Construct):
         )
         # CDK adds the queue policy that lets this topic (aws:SourceArn) send to the queue.
         topic.add_subscription(subscriptions.EmailSubscription(address, dead_letter_queue=self.dead_letter_queue))
+        reason = "This queue is itself the dead-letter queue of an SNS e-mail subscription; it needs none of its own."
         for rule in ("AwsSolutions::AwsSolutions-SQS3", "Serverless::Serverless-SQSRedrivePolicy"):
-            acknowledge(
-                self.dead_letter_queue,
-                rule,
-                "This queue is itself the dead-letter queue of an SNS e-mail subscription; it needs none of its own.",
-            )
+            acknowledge(self.dead_letter_queue, rule, reason)
+        # Control Tower counts only queues that allow SQS queues to redrive into them as dead-letter queues.
+        acknowledge_control(self.dead_letter_queue, "CT.SQS.PR.1", reason)

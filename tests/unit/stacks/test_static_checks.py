@@ -13,6 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
+from stacks.acknowledgements import acknowledge_control
 from stacks.app_builder import build_app
 from stacks.guard import PLUGIN_NAME, enable_control_tower_checks, rules_by_resource_type, rules_to_skip
 from stacks.nag import (
@@ -374,6 +375,27 @@ def test_a_stale_acknowledgement_is_reported(tmp_path: Path) -> None:
     stale = unmatched_acknowledgements(app, tmp_path)
     # THEN exactly the one that matches nothing is reported
     assert [(ack.path, ack.rule) for ack in stale] == [("Tidy/Queue", "AwsSolutions::AwsSolutions-SQS4")]
+
+
+def test_an_unacknowledged_control_tower_finding_fails_synthesis_beside_acknowledged_ones(tmp_path: Path) -> None:
+    # GIVEN an app with the Control Tower checks and two queues without dead-letter queues (CT.SQS.PR.1): one
+    # acknowledged (so the app has an acknowledgement, after which CDK fails a report only for its findings of
+    # severity "error"), the other not
+    app = make_app(outdir=tmp_path)
+    enable_control_tower_checks(app)
+    stack = Stack(app, "Untidy")
+    acknowledged = sqs.Queue(stack, "Acknowledged", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED)
+    acknowledge_control(acknowledged, "CT.SQS.PR.1", "No dead-letter queue: this queue is only an example.")
+    sqs.Queue(stack, "Forgotten", enforce_ssl=True, encryption=sqs.QueueEncryption.SQS_MANAGED)
+    # WHEN it is synthesized
+    # THEN synthesis fails, naming the control
+    with pytest.raises(Exception, match=r"ValidationFailed: ERROR \[CT.SQS.PR.1\]") as failure:
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    (guard,) = [r for r in report["pluginReports"] if r["pluginName"] == PLUGIN_NAME]
+    assert guard["conclusion"] == "failure"
+    flagged = {c["constructPath"] for v in guard["violations"] for c in v["violatingConstructs"]}
+    assert flagged == {"Untidy/Forgotten/Resource"}, failure.value
 
 
 @pytest.mark.parametrize("mode", NETWORK_MODES)
