@@ -59,7 +59,7 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_W
 	touch $@
 
 # The locked Linux wheels of every asset (the only download synthesis needs), in build/wheelhouse, installed once
-# per lock into build/site-packages.
+# per lock into build/site-packages and zipped once per lock into build/archives (the dependencies assets).
 build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) stacks/constructs/python_bundling.py
 	python -m stacks.prefetch_wheels
 	touch $@
