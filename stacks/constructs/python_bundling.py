@@ -8,14 +8,15 @@ Two assets per bundle, because they change at different rates:
 
 - the dependencies (the locked wheels, ffmpeg included: 150-230 MB): one zip per lock, built once into
   build/archives/ and uploaded as it is (a Lambda layer, or an S3 object the instances unpack). A deploy after a code
-  change neither zips nor uploads them again; neither does a deploy into a new account.
+  change neither zips nor uploads them again; a deploy into a new account uploads them without zipping them.
 - the code (the project's source folders, well under 1 MB): a folder asset, which CDK zips when it publishes.
 
 Reproducible and fast:
 
 - Each bundle installs from a lock with hashes (``requirements-py<version>-<arch>.lock`` next to its requirements
   file, written by `make lock` with uv), so two machines build the same asset under the same hash.
-- The asset hash comes from the sources, the lock and this module (the recipe), never from the requirements text.
+- The code asset's hash comes from the sources and this module (the recipe); the dependencies asset's from the lock,
+  the target and the recipe; neither from the requirements text.
 - Wheels are downloaded once into build/wheelhouse/ (`make setup` does it), installed once per lock into
   build/site-packages/ and zipped once per lock into build/archives/; the dependencies asset is a hard link to that
   zip, so synthesis after set-up needs no network, no pip run and no compression, and CDK skips bundling entirely
@@ -69,7 +70,7 @@ def host_architecture() -> str:
 
 @dataclass(frozen=True)
 class PythonBundle:
-    """What goes into one asset.
+    """What goes into one bundle: its code asset (``sources``) and its dependencies asset (the lock).
 
     :param sources: (folder or file relative to ``PROJECT_ROOT``, name in the asset) pairs, e.g.
         (("lambdas/video_processor", "lambdas/video_processor"), ("video_processing", "video_processing")).
@@ -125,6 +126,7 @@ class PythonBundle:
     def code_hash(self) -> str:
         """A hash of the sources and the recipe, so CDK re-bundles the code exactly when one of them changes."""
         digest = hashlib.sha256(_RECIPE)
+        digest.update(repr(self.sources).encode())  # where each source goes in the asset
         for path in sorted(self._source_files()):
             digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
             digest.update(path.read_bytes())
