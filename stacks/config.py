@@ -75,7 +75,7 @@ class AppConfig:
     lambda_batch_size: int = _PIPELINE.lambda_batch_size
     lambda_batching_window_seconds: int = _PIPELINE.lambda_batching_window_seconds
     lambda_max_concurrency: int = _PIPELINE.lambda_max_concurrency
-    lambda_reserved_concurrency: int = _PIPELINE.lambda_reserved_concurrency
+    lambda_reserved_concurrency: int | None = _PIPELINE.lambda_reserved_concurrency
     # Both consumers: the largest video processed (MiB)
     max_video_mb: int = _PIPELINE.max_video_mb
     # The video profile each consumer path makes (video_processing.profiles)
@@ -194,6 +194,10 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             return int(value)
         if hint == (str | None):
             return None if value in ("", "none", "null") else str(value)
+        if hint == (int | None):
+            if isinstance(value, bool):
+                raise TypeError("a boolean is not a number")
+            return None if value in ("", "none", "null", None) else int(value)
         return str(value)  # str and the Literal choices, checked by the stack settings
     except (TypeError, ValueError) as err:
         raise ConfigError(f"Configuration key '{name}' = {value!r} is not a valid {type_name}: {err}") from err

@@ -50,8 +50,10 @@ class VideoPipelineSettings(IntakeSettings):
     """VideoPipelineStack's settings: those of an intake stack plus the function's. Defaults:
     ``lambda_architecture`` "arm64", ``lambda_timeout_seconds`` 120 (1..900), ``lambda_memory_mb`` 2048
     (128..10,240), ``lambda_batch_size`` 10 (1..10), ``lambda_batching_window_seconds`` 5 (0..300),
-    ``lambda_max_concurrency`` 10 (2..1000), ``lambda_reserved_concurrency`` 10 (at least the maximum concurrency,
-    so the queue can always run what it may start), ``max_video_mb`` 200 MiB (1..10,000, the function's /tmp).
+    ``lambda_max_concurrency`` 10 (2..1000), ``lambda_reserved_concurrency`` none (optional; at least the maximum
+    concurrency, so the queue can always run what it may start: a reservation fails the deploy in an account whose
+    concurrency quota cannot keep 100 unreserved, as a new account's often cannot), ``max_video_mb`` 200 MiB
+    (1..10,000, the function's /tmp).
     """
 
     lambda_architecture: LambdaArchitecture = "arm64"
@@ -60,7 +62,8 @@ class VideoPipelineSettings(IntakeSettings):
     lambda_batch_size: int = consumer_limits.DEFAULT_BATCH_SIZE
     lambda_batching_window_seconds: int = consumer_limits.DEFAULT_BATCHING_WINDOW_SECONDS
     lambda_max_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
-    lambda_reserved_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
+    # None: no reservation (the event source's maximum concurrency already caps the function).
+    lambda_reserved_concurrency: int | None = None
     max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
     # The video profile the function makes (video_processing.profiles): "preview" (metadata + thumbnail) fits a
     # function; "transcode" (renditions) needs the memory and time of a long job.
@@ -82,15 +85,15 @@ class VideoPipelineSettings(IntakeSettings):
             " seconds",
         )
         check_setting("lambda_max_concurrency", self.lambda_max_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        check_setting(
-            "lambda_reserved_concurrency", self.lambda_reserved_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY
-        )
-        if self.lambda_reserved_concurrency < self.lambda_max_concurrency:
+        reserved = self.lambda_reserved_concurrency
+        if reserved is not None:
+            check_setting("lambda_reserved_concurrency", reserved, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
+        if reserved is not None and reserved < self.lambda_max_concurrency:
             raise ConfigError(
-                f"Configuration key 'lambda_reserved_concurrency' = {self.lambda_reserved_concurrency} is below "
+                f"Configuration key 'lambda_reserved_concurrency' = {reserved} is below "
                 f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
                 "invocations than the function may run, and they would be throttled. Raise "
-                "lambda_reserved_concurrency or lower lambda_max_concurrency."
+                "lambda_reserved_concurrency, lower lambda_max_concurrency, or reserve nothing."
             )
         max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
         check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")

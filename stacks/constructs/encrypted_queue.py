@@ -315,26 +315,38 @@ class EncryptedQueue(Construct):
                 conditions={"Bool": {"aws:SecureTransport": "false"}},
             )
         )
-        # CloudWatch publishes alarm notifications to the topic, so it must be able to use the key: for this
-        # stack's alarms only. CloudFormation names an alarm "<stack name>-<logical id>-<suffix>"; the alarms'
+        # CloudWatch publishes alarm notifications to the topic: a topic policy replaces SNS's default policy, so
+        # the topic must allow it, and SNS encrypts with the key on CloudWatch's behalf, so the key must too. For
+        # this stack's alarms only. CloudFormation names an alarm "<stack name>-<logical id>-<suffix>"; the alarms'
         # own ARNs cannot be named here (alarm -> topic -> key -> alarm would be a cycle).
+        from_this_stacks_alarms = {
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="cloudwatch",
+                    resource="alarm",
+                    resource_name=f"{stack.stack_name}-*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            },
+        }
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisStackToPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=from_this_stacks_alarms,
+            )
+        )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsOfThisStackToPublishToTheEncryptedTopic",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[cloudwatch],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=f"{stack.stack_name}-*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                },
+                conditions=from_this_stacks_alarms,
             )
         )
         return topic
@@ -381,7 +393,13 @@ class EncryptedQueue(Construct):
                 principals=principals,
                 actions=list(PRODUCER_KMS_ACTIONS),
                 resources=["*"],
-                conditions={"StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}},
+                # Through SQS, for this queue's messages only (SQS sends the queue's ARN as encryption context).
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com",
+                        "kms:EncryptionContext:aws:sqs:arn": self.queue_arn,
+                    }
+                },
             )
         )
 

@@ -43,7 +43,6 @@ WORKER_AWS_SERVICES: dict[str, tuple[str, str]] = {
     "logs": ("Logs", "the CloudWatch agent: the worker's log file and its EMF metrics"),
     "ssm": ("Ssm", "the SSM agent: Session Manager, our replacement for SSH"),
     "ssmmessages": ("SsmMessages", "the SSM agent: Session Manager's channels"),
-    "ec2messages": ("Ec2Messages", "the SSM agent: Run Command"),
 }
 CLIENT_SIDE_ENCRYPTION_SERVICES: dict[str, tuple[str, str]] = {
     "kms": ("Kms", "the worker: kms:Decrypt of client-side encrypted message bodies"),

@@ -89,12 +89,12 @@ class LambdaQueueConsumer(Construct):
         :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
         :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
         :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
-        :param reserved_concurrency: concurrency reserved for the function, >= ``max_concurrency``.
-            Default: ``max_concurrency``.
+        :param reserved_concurrency: concurrency reserved for the function, >= ``max_concurrency``. Default: none
+            (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in an account
+            whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's quota of 10).
         :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
         """
         super().__init__(scope, construct_id)
-        reserved_concurrency = max_concurrency if reserved_concurrency is None else reserved_concurrency
         _check_props(self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency)
         _check_visibility(self, jobs.visibility_timeout, timeout, max_batching_window)
 
@@ -197,7 +197,7 @@ def _check_props(
     batch_size: int,
     max_batching_window: Duration,
     max_concurrency: int,
-    reserved_concurrency: int,
+    reserved_concurrency: int | None,
 ) -> None:
     """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
     owner = f"LambdaQueueConsumer '{scope.node.path}'"
@@ -205,7 +205,7 @@ def _check_props(
     check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
     check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s")
     check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
-    if not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
+    if reserved_concurrency is not None and not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
         raise ValueError(
             f"LambdaQueueConsumer '{scope.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
             f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "

@@ -94,13 +94,15 @@ class ScopedQueueDestination:
                 conditions=from_this_bucket,
             )
         )
+        # S3 asks KMS for the data key through SQS, which sends the queue's ARN as encryption context; AWS documents
+        # no aws:SourceArn / aws:SourceAccount on that request, so the key is scoped to this queue's messages.
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowS3ToEncryptNotificationsFromTheUploadsBucketOnly",
+                sid="AllowS3ToEncryptNotificationsForThisQueueOnly",
                 principals=[s3_service],
                 actions=list(PRODUCER_KMS_ACTIONS),
                 resources=["*"],
-                conditions=from_this_bucket,
+                conditions={"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": self._jobs.queue_arn}},
             )
         )
         # S3 checks that it may send when the notification is configured, so the policies must exist first.

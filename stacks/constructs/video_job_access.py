@@ -1,8 +1,9 @@
 """The permissions a video job consumer needs, shared by the Lambda consumer and the EC2 worker fleet.
 
 Written out instead of CDK's bucket grants, which add actions a consumer never uses (s3:List*, s3:Abort*,
-s3:DeleteObject*, kms:ReEncrypt*, ...): read the uploads; write outputs and failure records; read outputs back,
-because the idempotency check looks for a finished job's manifest.
+s3:DeleteObject*, kms:ReEncrypt*, ...): read the uploads; write outputs and failure records (both under
+``processed/``, keyed by profile); read outputs back, because the idempotency check looks for a finished job's
+manifest.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from aws_cdk import aws_s3 as s3
 from stacks.acknowledgements import acknowledge, object_wildcard_finding
 from stacks.constructs.upload_intake import UploadIntake
 
-OUTPUT_PREFIXES = ("processed/", "failed/")
+OUTPUT_PREFIX = "processed/"
 
 
 def grant_video_job_access(
     role: iam.IRole, *, intake: UploadIntake, processed: s3.IBucket, processed_key: kms.IKey
 ) -> None:
-    """Let ``role`` read uploads, read and write ``processed/*`` and write ``failed/*``, and nothing more."""
+    """Let ``role`` read uploads, read and write ``processed/*``, and nothing more."""
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["s3:GetObject", "s3:GetObjectVersion"],
@@ -28,16 +29,13 @@ def grant_video_job_access(
         )
     )
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:GetObject"], resources=[processed.arn_for_objects("processed/*")])
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[processed.arn_for_objects(f"{OUTPUT_PREFIX}*")])
     )
     # Without s3:ListBucket, S3 answers 403 instead of 404 for a key that does not exist, and the
     # idempotency check could not tell "not done yet" from "forbidden".
     role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[processed.bucket_arn]))
     role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["s3:PutObject"],
-            resources=[processed.arn_for_objects(f"{prefix}*") for prefix in OUTPUT_PREFIXES],
-        )
+        iam.PolicyStatement(actions=["s3:PutObject"], resources=[processed.arn_for_objects(f"{OUTPUT_PREFIX}*")])
     )
     # The processed bucket is encrypted with the stack's key: Decrypt to read, GenerateDataKey to write, for this
     # bucket only (with an S3 Bucket Key, S3 calls KMS under the context aws:s3:arn = the bucket's ARN).
@@ -50,11 +48,7 @@ def grant_video_job_access(
     )
 
     policy = role.node.find_child("DefaultPolicy")
-    for bucket, pattern in (
-        (intake.bucket, f"{intake.prefix}*"),
-        (processed, "processed/*"),
-        (processed, "failed/*"),
-    ):
+    for bucket, pattern in ((intake.bucket, f"{intake.prefix}*"), (processed, f"{OUTPUT_PREFIX}*")):
         acknowledge(
             policy,
             object_wildcard_finding(bucket, pattern),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -38,9 +38,11 @@ from stacks.constructs.ranges import check_range
 from stacks.constructs.worker_user_data import WorkerService, install_user_data
 
 LIFECYCLE_HOOK_NAME = "drain-jobs-before-termination"
+AUTO_SCALING_SERVICE_ROLE = "AWSServiceRoleForAutoScaling"
 MAX_INSTANCES = 100
-SESSION_MANAGER_ACTIONS = (
-    "ssm:UpdateInstanceInformation",
+# Session Manager's agent: its heartbeat names the instance; the channel actions have no resource-level permissions.
+SESSION_MANAGER_INSTANCE_ACTION = "ssm:UpdateInstanceInformation"
+SESSION_MANAGER_CHANNEL_ACTIONS = (
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
     "ssmmessages:OpenControlChannel",
@@ -105,6 +107,8 @@ class QueueWorkerFleet(Construct):
         super().__init__(scope, construct_id)
         check_range(f"QueueWorkerFleet '{self.node.path}': max_instances", max_instances, 1, MAX_INSTANCES)
         self.role = self._instance_role()
+        if not network.public_ip:
+            self._deny_use_outside(network.vpc)
         self.security_group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
@@ -169,23 +173,52 @@ class QueueWorkerFleet(Construct):
         """The instances' role, with Session Manager (our replacement for SSH). Only these actions:
         AmazonSSMManagedInstanceCore would also give ssm:GetParameter(s) on every parameter of the account to hosts
         that run ffmpeg on uploads."""
+        instances = Stack.of(self).format_arn(
+            service="ec2", resource="instance", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
         role = iam.Role(
             self,
             "InstanceRole",
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             inline_policies={
                 "SessionManager": iam.PolicyDocument(
-                    statements=[iam.PolicyStatement(actions=list(SESSION_MANAGER_ACTIONS), resources=["*"])]
+                    statements=[
+                        iam.PolicyStatement(actions=[SESSION_MANAGER_INSTANCE_ACTION], resources=[instances]),
+                        iam.PolicyStatement(actions=list(SESSION_MANAGER_CHANNEL_ACTIONS), resources=["*"]),
+                    ]
                 )
             },
         )
         acknowledge(
             role,
             wildcard_finding("*"),
-            "Session Manager: ssmmessages' channel actions have no resource-level permissions, and "
-            "ssm:UpdateInstanceInformation names the instance, whose id is not known before it starts.",
+            "Session Manager: ssmmessages' channel actions have no resource-level permissions.",
+        )
+        acknowledge(
+            role,
+            wildcard_finding(finding_text(self, instances)),
+            "Session Manager: ssm:UpdateInstanceInformation names the instance, whose id is not known before it "
+            "starts; instances of this account and region only.",
         )
         return role
+
+    def _deny_use_outside(self, vpc: ec2.IVpc) -> None:
+        """The instances' credentials work only from the fleet's VPC (isolated mode: every call goes through its
+        endpoints, which set aws:SourceVpc), except for what an AWS service does with them on the instance's behalf
+        (SQS and S3 asking KMS). Credentials taken from an instance are of no use elsewhere (AWS's SQS security best
+        practices; the data perimeter's "expected networks")."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DenyUseOutsideTheFleetsVpc",
+                effect=iam.Effect.DENY,
+                actions=["*"],
+                resources=["*"],
+                conditions={
+                    "StringNotEquals": {"aws:SourceVpc": vpc.vpc_id},
+                    "BoolIfExists": {"aws:ViaAWSService": "false"},
+                },
+            )
+        )
 
     def _launch_template(
         self, instance_type: ec2.InstanceType, network: FleetNetwork, root_volume_gib: int, user_data: ec2.UserData
@@ -245,10 +278,13 @@ class QueueWorkerFleet(Construct):
         """Scale-in protection and the lifecycle actions on this group only; describing is read-only on *."""
         # In a policy of its own: the role's default policy cannot name the group, because the launch template
         # (which the group needs) waits for that policy; this one nobody waits for.
+        # arn:<partition>:autoscaling:<region>:<account>:autoScalingGroup:<uuid>:autoScalingGroupName/<name> (the
+        # service authorization reference's format: a colon after autoScalingGroup).
         group_arn = Stack.of(self).format_arn(
             service="autoscaling",
             resource="autoScalingGroup",
             resource_name=f"*:autoScalingGroupName/{self.group.auto_scaling_group_name}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         group_policy = iam.Policy(
             self,
@@ -298,22 +334,33 @@ def _let_auto_scaling_publish_with(key: kms.IKey) -> None:
     (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Configuring AWS KMS permissions"), and
     Auto Scaling publishes as AWSServiceRoleForAutoScaling
     (https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html). Only that role,
-    only through SNS. (Naming the topic in kms:EncryptionContext:aws:sns:topicArn would make a dependency cycle:
-    the topic is encrypted with this key.)
+    of this account, only through SNS.
+
+    The role is named in a condition (aws:PrincipalArn), not as the Principal: KMS refuses a key policy whose
+    principal does not exist, and the role exists only once the account has had an Auto Scaling group, so naming it
+    would fail the first deploy into a new account (and break the key if the role were ever re-created).
+    (Naming the topic in kms:EncryptionContext:aws:sns:topicArn would make a dependency cycle: the topic is
+    encrypted with this key.)
     """
     stack = Stack.of(key)
     role_arn = stack.format_arn(
         service="iam",
         region="",
         resource="role",
-        resource_name="aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
+        resource_name=f"aws-service-role/autoscaling.amazonaws.com/{AUTO_SCALING_SERVICE_ROLE}",
     )
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid="AllowAutoScalingNotificationsToTheEncryptedTopic",
-            principals=[iam.ArnPrincipal(role_arn)],
+            principals=[iam.AnyPrincipal()],
             actions=["kms:GenerateDataKey*", "kms:Decrypt"],
             resources=["*"],
-            conditions={"StringEquals": {"kms:ViaService": f"sns.{stack.region}.amazonaws.com"}},
+            conditions={
+                "ArnEquals": {"aws:PrincipalArn": role_arn},
+                "StringEquals": {
+                    "kms:CallerAccount": stack.account,
+                    "kms:ViaService": f"sns.{stack.region}.amazonaws.com",
+                },
+            },
         )
     )

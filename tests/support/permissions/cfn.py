@@ -163,7 +163,7 @@ class Stack:
             self._conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
         return self._conditions[name]
 
-    def resolve(self, value: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per intrinsic
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [v for v in (self.resolve(item) for item in value) if v is not _NO_VALUE]
         if not isinstance(value, dict):
@@ -233,14 +233,21 @@ class Deployment:
     region: str
 
     @classmethod
-    def from_assembly(cls, outdir: Path, *, account: str = "111122223333", region: str = "eu-west-1") -> Deployment:
-        """Every stack template in a cloud assembly. An environment-agnostic stack is deployed into ``account`` and
-        ``region``; a stack with a concrete environment (in the manifest) into its own."""
+    def from_assembly(cls, outdir: Path, **where: str) -> Deployment:
+        """Every stack template in a cloud assembly (see ``from_assemblies``)."""
         manifest = json.loads((outdir / "manifest.json").read_text())
+        names = [n for n, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"]
+        return cls.from_assemblies(dict.fromkeys(names, outdir), **where)
+
+    @classmethod
+    def from_assemblies(
+        cls, assemblies: Mapping[str, Path], *, account: str = "111122223333", region: str = "eu-west-1"
+    ) -> Deployment:
+        """Each named stack from its cloud assembly folder. An environment-agnostic stack is deployed into
+        ``account`` and ``region``; a stack with a concrete environment (in the manifest) into its own."""
         stacks: dict[str, Stack] = {}
-        for name, artifact in manifest["artifacts"].items():
-            if artifact["type"] != "aws:cloudformation:stack":
-                continue
+        for name, outdir in assemblies.items():
+            artifact = json.loads((outdir / "manifest.json").read_text())["artifacts"][name]
             env = artifact["environment"].removeprefix("aws://").split("/")
             stack_account = account if env[0].startswith("unknown") else env[0]
             stack_region = region if env[1].startswith("unknown") else env[1]

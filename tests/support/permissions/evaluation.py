@@ -192,7 +192,7 @@ def _principal_matches(value: Any, principal: Principal) -> tuple[bool, bool]:
 _NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
 
 
-def _compare(operator: str, expected: str, actual: str) -> bool:  # noqa: PLR0911 - one line per operator
+def _compare(operator: str, expected: str, actual: str) -> bool:
     if operator in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
         return expected == actual
     if operator in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
@@ -331,7 +331,7 @@ def _denying_sid(
     return None
 
 
-def evaluate(request: Request, policies: Policies) -> Outcome:  # noqa: PLR0911 - one return per documented step
+def evaluate(request: Request, policies: Policies) -> Outcome:
     """AWS's decision for ``request`` under ``policies`` (see the module docstring for the steps)."""
     ctx = request.full_context()
     principal = request.principal

@@ -39,7 +39,9 @@ AUTO_SCALING_SERVICE_ROLE_POLICY: Policy = {
 CROSS_ACCOUNT_ROLE_NAME = "role/producer"
 # The other account's administrator grants its producer what the README tells them to.
 CROSS_ACCOUNT_IDENTITY_POLICY: Policy = {
-    "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}]
+    "Statement": [
+        {"Effect": "Allow", "Action": ["sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"}
+    ]
 }
 INSTANCE_ID = "i-0123456789abcdef0"
 
@@ -293,7 +295,9 @@ class Rehearsal:
             is_key_policy=is_key,
             endpoint=endpoint_policy,
         )
-        yield Check(actor.stack.name, actor.name, what, Request(principal, action, resource, context), policies, no_route)
+        yield Check(
+            actor.stack.name, actor.name, what, Request(principal, action, resource, context), policies, no_route
+        )
         yield from self._kms_behind(actor.stack, actor.name, what, principal, action, resource)
 
     def _kms_behind(
@@ -327,7 +331,10 @@ class Rehearsal:
         else:
             context_key, context_value = "aws:sns:topicArn", resource
         for kms_action in kms_actions:
-            context: dict[str, ContextValue] = {f"kms:EncryptionContext:{context_key}": context_value, **(carried or {})}
+            context: dict[str, ContextValue] = {
+                f"kms:EncryptionContext:{context_key}": context_value,
+                **(carried or {}),
+            }
             if not principal.is_service:
                 context |= {
                     "kms:ViaService": f"{service}.{stack.region}.amazonaws.com",
@@ -356,7 +363,12 @@ class Rehearsal:
         stack, region, account = actor.stack, actor.stack.region, actor.stack.account
         if actor.name == "lambda":
             queue_arn = self._queue_arn(actor.symbols["<jobs_queue>"])
-            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"):
+            for action in (
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+            ):
                 yield from self._as(actor, "the event source mapping polls", action, queue_arn)
             stream = f"arn:{PARTITION}:logs:{region}:{account}:log-group:{actor.symbols['<log_group>']}:log-stream:x"
             for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
@@ -379,7 +391,9 @@ class Rehearsal:
             for action in ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
                 yield from self._as(actor, "the CloudWatch agent", action, stream)
             for bucket, key in re.findall(r"s3://([^/\s']+)/([^\s']+)", self._user_data(stack)):
-                yield from self._as(actor, "user data downloads the worker", "s3:GetObject", f"arn:{PARTITION}:s3:::{bucket}/{key}")
+                yield from self._as(
+                    actor, "user data downloads the worker", "s3:GetObject", f"arn:{PARTITION}:s3:::{bucket}/{key}"
+                )
 
     # Service principals ------------------------------------------------------------------------------------------
 
@@ -405,7 +419,9 @@ class Rehearsal:
         principal = Principal.aws_service(caller)
         policy, account, is_key = self.resource_policy(resource)
         request = Request(principal, action, resource, context)
-        yield Check(stack.name, caller, what, request, Policies(resource=policy, resource_account=account, is_key_policy=is_key))
+        yield Check(
+            stack.name, caller, what, request, Policies(resource=policy, resource_account=account, is_key_policy=is_key)
+        )
         carried = {k: v for k, v in context.items() if k in carried_to_kms}
         yield from self._kms_behind(stack, caller, what, principal, action, resource, carried)
 
@@ -415,7 +431,14 @@ class Rehearsal:
             bucket_arn = f"arn:{PARTITION}:s3:::{props['BucketName']}"
             for target in props["NotificationConfiguration"].get("QueueConfigurations", []):
                 context: dict[str, ContextValue] = {"aws:SourceArn": bucket_arn, "aws:SourceAccount": stack.account}
-                yield from self._service(stack, "s3.amazonaws.com", "an upload's notification", "sqs:SendMessage", target["QueueArn"], context)
+                yield from self._service(
+                    stack,
+                    "s3.amazonaws.com",
+                    "an upload's notification",
+                    "sqs:SendMessage",
+                    target["QueueArn"],
+                    context,
+                )
 
     def _alarm_actions(self, stack: Stack) -> Iterator[Check]:
         for alarm_id in stack.of_type("AWS::CloudWatch::Alarm"):
@@ -440,8 +463,13 @@ class Rehearsal:
             props = stack.properties(subscription_id)
             target = props.get("RedrivePolicy", {}).get("deadLetterTargetArn")
             if target:
-                context: dict[str, ContextValue] = {"aws:SourceArn": props["TopicArn"], "aws:SourceAccount": stack.account}
-                yield from self._service(stack, "sns.amazonaws.com", "an undeliverable e-mail", "sqs:SendMessage", target, context)
+                context: dict[str, ContextValue] = {
+                    "aws:SourceArn": props["TopicArn"],
+                    "aws:SourceAccount": stack.account,
+                }
+                yield from self._service(
+                    stack, "sns.amazonaws.com", "an undeliverable e-mail", "sqs:SendMessage", target, context
+                )
 
     def _encrypted_log_groups(self, stack: Stack) -> Iterator[Check]:
         for group_id in stack.of_type("AWS::Logs::LogGroup"):
@@ -453,7 +481,13 @@ class Rehearsal:
                 context: dict[str, ContextValue] = {"kms:EncryptionContext:aws:logs:arn": group_arn}
                 principal = Principal.aws_service(f"logs.{stack.region}.amazonaws.com")
                 policy, account, _ = self.resource_policy(props["KmsKeyId"])
-                yield Check(stack.name, principal.service or "", f"log group {group_id}", Request(principal, action, props["KmsKeyId"], context), Policies(resource=policy, resource_account=account, is_key_policy=True))
+                yield Check(
+                    stack.name,
+                    principal.service or "",
+                    f"log group {group_id}",
+                    Request(principal, action, props["KmsKeyId"], context),
+                    Policies(resource=policy, resource_account=account, is_key_policy=True),
+                )
 
     def _group_notifications(self, stack: Stack) -> Iterator[Check]:
         role_arn = f"arn:{PARTITION}:iam::{stack.account}:{AUTO_SCALING_SERVICE_ROLE}"
@@ -464,8 +498,16 @@ class Rehearsal:
                 policy, account, _ = self.resource_policy(topic)
                 what = "the group's notifications"
                 request = Request(principal, "sns:Publish", topic, {"aws:ViaAWSService": False})
-                yield Check(stack.name, "AWSServiceRoleForAutoScaling", what, request, Policies(identity=[AUTO_SCALING_SERVICE_ROLE_POLICY], resource=policy, resource_account=account))
-                yield from self._kms_behind(stack, "AWSServiceRoleForAutoScaling", what, principal, "sns:Publish", topic)
+                yield Check(
+                    stack.name,
+                    "AWSServiceRoleForAutoScaling",
+                    what,
+                    request,
+                    Policies(identity=[AUTO_SCALING_SERVICE_ROLE_POLICY], resource=policy, resource_account=account),
+                )
+                yield from self._kms_behind(
+                    stack, "AWSServiceRoleForAutoScaling", what, principal, "sns:Publish", topic
+                )
 
     # SecureQueueStack ---------------------------------------------------------------------------------------------
 
@@ -482,10 +524,16 @@ class Rehearsal:
                     for q, queue in stack.of_type("AWS::SQS::Queue").items()
                     if "RedrivePolicy" in queue["Properties"]
                 )
-                actions = ("sqs:SendMessage",) if "send" in description else ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+                actions = (
+                    ("sqs:SendMessage",)
+                    if "send" in description
+                    else ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+                )
                 for action in actions:
                     yield from self._as(actor, description, action, queue_arn)
-            for queue_arn in [a for a in self._arns if a.startswith(f"arn:{PARTITION}:sqs:") and self._arns[a][0] is stack]:
+            for queue_arn in [
+                a for a in self._arns if a.startswith(f"arn:{PARTITION}:sqs:") and self._arns[a][0] is stack
+            ]:
                 policy, _, _ = self.resource_policy(queue_arn)
                 for statement in (policy or {}).get("Statement", []):
                     if statement.get("Sid") != "AllowCrossAccountProducersToSendOnly":
@@ -495,8 +543,25 @@ class Rehearsal:
                         principal = Principal.role(f"arn:{PARTITION}:iam::{account}:{CROSS_ACCOUNT_ROLE_NAME}")
                         context: dict[str, ContextValue] = {"aws:ResourceAccount": stack.account}
                         request = Request(principal, "sqs:SendMessage", queue_arn, context)
-                        yield Check(stack.name, f"a producer of {account}", "sqs.SendMessage", request, Policies(identity=[CROSS_ACCOUNT_IDENTITY_POLICY], resource=policy, resource_account=stack.account))
-                        yield from self._kms_behind(stack, f"a producer of {account}", "sqs.SendMessage", principal, "sqs:SendMessage", queue_arn)
+                        yield Check(
+                            stack.name,
+                            f"a producer of {account}",
+                            "sqs.SendMessage",
+                            request,
+                            Policies(
+                                identity=[CROSS_ACCOUNT_IDENTITY_POLICY],
+                                resource=policy,
+                                resource_account=stack.account,
+                            ),
+                        )
+                        yield from self._kms_behind(
+                            stack,
+                            f"a producer of {account}",
+                            "sqs.SendMessage",
+                            principal,
+                            "sqs:SendMessage",
+                            queue_arn,
+                        )
 
 
 def _principal_arns(statement: Mapping[str, Any]) -> list[str]:
@@ -543,7 +608,7 @@ def _iam_requests(
     reference's "Actions" tables). An operation missing here raises: map it when the runtime starts calling it."""
     region, account = actor.stack.region, actor.stack.account
     if service == "sqs":
-        queue_arn = rehearsal._queue_arn(params["QueueUrl"])  # noqa: SLF001 - one module's helper
+        queue_arn = rehearsal._queue_arn(params["QueueUrl"])
         action = {
             "ReceiveMessage": "sqs:ReceiveMessage",
             "DeleteMessage": "sqs:DeleteMessage",

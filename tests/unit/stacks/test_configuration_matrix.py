@@ -11,82 +11,21 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
-from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from localcloud.paths import REPO_ROOT
-from stacks.app_builder import build_app
 from stacks.config import AppConfig
 from stacks.nag import unmatched_acknowledgements
-from tests.conftest import cdk_json_context
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
+from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built
 
 # One test process synthesizes the matrix once for every test here (pytest-xdist --dist loadgroup); without a group
 # each process that gets one of these tests would synthesize all ten configurations again. The matrix is the gate
 # over every documented configuration: `make test` runs it, the inner-loop tier (`make test-fast`) does not.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("configuration-matrix")]
-
-DEPLOY_COMMAND = {
-    "account": "111122223333",
-    "region": "eu-west-1",
-    "alarm_email": "ops@example.com",
-    "client_side_encryption": "true",  # as `-c key=value` delivers it: a string
-}
-
-CONFIGURATIONS: dict[str, dict[str, Any]] = {
-    "queues-and-intake": {
-        "retention_days": 14,
-        "max_message_size_bytes": 1024 * 1024,
-        "max_receive_count": 5,
-        "kms_data_key_reuse_seconds": 300,
-        "oldest_message_alarm_seconds": 3600,
-        "alarm_email": "alarms@example.org",
-        "cross_account_producer_accounts": "444455556666,777788889999",
-        "client_side_encryption": True,
-        "upload_prefix": "incoming/videos/",
-        "queue_removal_policy": "retain",
-        "log_retention_days": 400,
-    },
-    "lambda": {
-        "lambda_architecture": "x86_64",
-        "lambda_timeout_seconds": 300,
-        "lambda_memory_mb": 4096,
-        "lambda_batch_size": 5,
-        "lambda_batching_window_seconds": 0,
-        "lambda_max_concurrency": 50,
-        "lambda_reserved_concurrency": 60,
-        "lambda_profile": "transcode",
-        "max_video_mb": 1000,
-    },
-    "fleet-step-public-x86": {
-        "network_mode": "public",
-        "worker_instance_type": "c7i.xlarge",
-        "worker_max_instances": 10,
-        "worker_visibility_timeout_seconds": 900,
-        "worker_concurrency": 4,
-        "scale_out_thresholds": "[5, 50]",
-        "scale_out_adjustments": "2,5",
-        "scale_in_empty_minutes": 20,
-        "worker_profile": "preview",
-    },
-    "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
-    "account-region-only": {"account": "111122223333", "region": "eu-west-1"},
-    "region-only": {"region": "eu-west-1"},
-    **{
-        f"deploy-command-{network}-{scaling}": DEPLOY_COMMAND | {"network_mode": network, "scaling_mode": scaling}
-        for network in ("isolated", "public")
-        for scaling in ("step", "backlog")
-    },
-}
-
-
-def _committed_context() -> dict[str, Any]:
-    """What the CDK CLI passes: cdk.json's context plus the committed cdk.context.json."""
-    return cdk_json_context() | json.loads((REPO_ROOT / "cdk.context.json").read_text())
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(MATRIX_GROUP)]
 
 
 def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_value() -> None:
@@ -103,58 +42,6 @@ def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_
         if value != getattr(defaults, key)
     }
     assert documented - changed == set()
-
-
-# What a stack's template depends on, besides the context every configuration shares (cdk.json's feature flags,
-# cdk.context.json): its settings and its environment.
-STACK_SETTINGS = {
-    "SecureQueueStack": AppConfig.secure_queue_settings,
-    "VideoPipelineStack": AppConfig.video_pipeline_settings,
-    "WorkerFleetStack": AppConfig.worker_fleet_settings,
-}
-
-
-class Built(NamedTuple):
-    outdir: Path
-    app: App
-    stack_configurations: dict[str, str]
-    """Each stack's settings and environment: equal strings, equal templates."""
-
-
-def _stack_configurations(app: App) -> dict[str, str]:
-    config = AppConfig.from_context(app)
-    return {
-        stack: f"{config.account}/{config.region} {settings(config)!r}" for stack, settings in STACK_SETTINGS.items()
-    }
-
-
-@pytest.fixture(scope="module")
-def synthesized_matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
-    """Each configuration synthesized (cdk-nag and Control Tower rules on, no asset bundling) into its own cloud
-    assembly, in one process, in the order of CONFIGURATIONS.
-
-    A stack whose settings and environment an earlier configuration already synthesized (e.g. the queue stack
-    under the Lambda keys) is not synthesized again: its template would be the same, byte for byte, and it went
-    through every check there. Every configuration synthesizes the stacks it changes."""
-    built: dict[str, Built] = {}
-    synthesized: set[str] = set()
-    for name, overrides in CONFIGURATIONS.items():
-        outdir = tmp_path_factory.mktemp(name)
-        context = _committed_context() | overrides | {"aws:cdk:bundling-stacks": []}
-        # cfn-lint checks the templates below; CDK's own built-in template check would repeat it, slower.
-        app = App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, tree_metadata=False)
-        configurations = _stack_configurations(app)
-        stacks = [stack for stack, key in configurations.items() if key not in synthesized]
-        synthesized.update(configurations.values())
-        build_app(app, stacks=stacks).synth()  # raises ValidationFailed on any unacknowledged finding
-        built[name] = Built(outdir, app, configurations)
-    return built
-
-
-@pytest.fixture(scope="module")
-def matrix(synthesized_matrix: dict[str, Built]) -> dict[str, Path]:
-    """Each configuration's assembly folder."""
-    return {name: built.outdir for name, built in synthesized_matrix.items()}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
