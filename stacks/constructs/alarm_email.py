@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -39,15 +39,22 @@ class AlarmEmailSubscription(Construct):
             # The dead-letter queue of an SNS subscription only: no SQS queue may redrive into it.
             redrive_allow_policy=sqs.RedriveAllowPolicy(redrive_permission=sqs.RedrivePermission.DENY_ALL),
         )
-        # SNS writes to the encrypted queue with the key, for topics of this account; the queue policy CDK adds
-        # below names this topic (naming it here too would make a cycle: the topic is encrypted with this key).
+        # SNS writes to the encrypted queue with the key: it asks KMS through SQS, which sends the queue's ARN as
+        # encryption context (AWS documents no aws:SourceAccount / aws:SourceArn on that request). This stack's
+        # queues only: the queue's own ARN would make a cycle (the queue is encrypted with this key), and
+        # CloudFormation names it "<stack name>-<logical id>-<suffix>". The queue policy CDK adds below names
+        # the topic.
+        stack = Stack.of(self)
+        this_stacks_queues = stack.format_arn(
+            service="sqs", resource=f"{stack.stack_name}-*", arn_format=ArnFormat.NO_RESOURCE_NAME
+        )
         key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=f"AllowSnsToDeadLetter{self.node.addr[:8]}",
                 principals=[iam.ServicePrincipal("sns.amazonaws.com")],
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={"StringLike": {"kms:EncryptionContext:aws:sqs:arn": this_stacks_queues}},
             )
         )
         # CDK adds the queue policy that lets this topic (aws:SourceArn) send to the queue.

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.permissions.cfn import Deployment
+
 _STAR = object()  # an IAM wildcard in a policy: any text
 _PART = object()  # a ``${...}`` inside a format: any text without ":" (ids and names between the ARN's colons)
 
@@ -116,3 +118,29 @@ def mismatches(policy: Mapping[str, Any], where: str) -> Iterator[Mismatch]:
             )
             if not fits:
                 yield Mismatch(f"{where} statement {statement.get('Sid', index)}", pattern, tuple(resources))
+
+
+def deployment_mismatches(deployment: Deployment) -> list[Mismatch]:
+    """Every statement of every policy of a deployment (identity, queue, topic, bucket, key and endpoint policies)
+    whose resources its actions cannot apply to."""
+    found: list[Mismatch] = []
+    documents = {
+        "AWS::IAM::Policy": "PolicyDocument",
+        "AWS::IAM::ManagedPolicy": "PolicyDocument",
+        "AWS::SQS::QueuePolicy": "PolicyDocument",
+        "AWS::SNS::TopicPolicy": "PolicyDocument",
+        "AWS::S3::BucketPolicy": "PolicyDocument",
+        "AWS::KMS::Key": "KeyPolicy",
+        "AWS::EC2::VPCEndpoint": "PolicyDocument",
+    }
+    for stack in deployment.stacks.values():
+        for logical_id, resource in stack.resources.items():
+            where = f"{stack.name}/{logical_id}"
+            if resource["Type"] == "AWS::IAM::Role":
+                for inline in stack.properties(logical_id).get("Policies", []):
+                    found.extend(mismatches(inline["PolicyDocument"], f"{where} {inline['PolicyName']}"))
+            elif resource["Type"] in documents:
+                document = stack.properties(logical_id).get(documents[resource["Type"]])
+                if document:
+                    found.extend(mismatches(document, where))
+    return found

@@ -88,6 +88,19 @@ class Rehearsal:
                 for arn in _arns_of(stack, logical_id, resource["Type"]):
                     self._arns[arn] = (stack, logical_id)
 
+    def from_outside(self, check: Check) -> Check:
+        """``check``'s request made with the same credentials from outside the fleet's network (stolen credentials):
+        no VPC endpoint, no aws:SourceVpc."""
+        context = {k: v for k, v in check.request.context.items() if k not in ("aws:SourceVpc", "aws:SourceVpce")}
+        request = Request(check.request.principal, check.request.action, check.request.resource, context)
+        policies = Policies(
+            identity=check.policies.identity,
+            resource=check.policies.resource,
+            resource_account=check.policies.resource_account,
+            is_key_policy=check.policies.is_key_policy,
+        )
+        return Check(check.stack, check.caller, f"{check.what}, from outside", request, policies)
+
     # Index ------------------------------------------------------------------------------------------------------
 
     def owner(self, arn: str) -> tuple[Stack, str] | None:

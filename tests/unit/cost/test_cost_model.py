@@ -38,8 +38,8 @@ def test_what_the_model_reads_from_the_templates(deployed: Deployed) -> None:
         "arm64",
         10,
     )
-    # isolated network: 6 interface endpoints (SQS, Auto Scaling, Logs, SSM x 3) x 2 subnets
-    assert deployed.idle["fleet"].interface_endpoint_azs == 12
+    # isolated network: 5 interface endpoints (SQS, Auto Scaling, Logs, SSM, SSM messages) x 2 subnets
+    assert deployed.idle["fleet"].interface_endpoint_azs == 10
     assert deployed.kms_reuse_seconds == {"lambda": 3600, "fleet": 3600}
 
 
@@ -69,11 +69,11 @@ def test_storage_follows_the_lifecycle_rules(deployed: Deployed) -> None:
 def test_idle_costs_are_summed(deployed: Deployed) -> None:
     b = estimate_monthly_cost(Workload(1, 1, 1, "fleet"), deployed)
     # fleet stack: 4 alarms reading 5 metrics (the scale-in alarm is metric math over 2), 1 dashboard, 2 keys (the
-    # queues' and the log groups'), 12 interface endpoint-AZs x 730 h x $0.01
+    # queues' and the log groups'), 10 interface endpoint-AZs x 730 h x $0.01
     assert b.lines["CloudWatch alarms (alarm metrics)"] == pytest.approx(5 * 0.10)
     assert b.lines["CloudWatch dashboards"] == pytest.approx(3.00)
     assert b.lines["KMS customer-managed keys"] == pytest.approx(2.00)
-    assert b.lines["VPC interface endpoint-AZ-hours"] == pytest.approx(87.60)
+    assert b.lines["VPC interface endpoint-AZ-hours"] == pytest.approx(73.00)
 
 
 def test_fleet_hours_come_from_the_simulation_and_the_capped_region_is_unmet(deployed: Deployed) -> None:

@@ -68,7 +68,7 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
             "did you mean retention_days?",
         ),
         (
-            {"lambda_max_concurrency": 20},
+            {"lambda_max_concurrency": 20, "lambda_reserved_concurrency": 10},
             "'lambda_reserved_concurrency' = 10 is below 'lambda_max_concurrency' = 20",
         ),
         ({"lambda_reserved_concurrency": 1001, "lambda_max_concurrency": 10}, "allowed 2..1000"),

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.constructs.fleet_network import AL2023_REPOSITORY_BUCKET
-from stacks.constructs.worker_fleet import SESSION_MANAGER_ACTIONS
+from stacks.constructs.worker_fleet import SESSION_MANAGER_CHANNEL_ACTIONS, SESSION_MANAGER_INSTANCE_ACTION
 
 STACK = "WorkerFleetStack"
 
@@ -62,17 +62,35 @@ def test_the_instance_role_has_session_manager_only_not_the_managed_ssm_policy(i
     role = _instance_role(isolated)
     # THEN no managed policy (AmazonSSMManagedInstanceCore would allow ssm:GetParameter(s) on every parameter)
     assert "ManagedPolicyArns" not in role
-    # AND one inline policy with exactly Session Manager's actions
+    # AND one inline policy with exactly Session Manager's actions: the agent's heartbeat on this account's
+    # instances, the channels (no resource-level permissions) on *
+    instances = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":ec2:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":instance/*",
+            ],
+        ]
+    }
     assert role["Policies"] == [
         {
             "PolicyName": "SessionManager",
             "PolicyDocument": {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": list(SESSION_MANAGER_ACTIONS), "Resource": "*"}],
+                "Statement": [
+                    {"Effect": "Allow", "Action": SESSION_MANAGER_INSTANCE_ACTION, "Resource": instances},
+                    {"Effect": "Allow", "Action": list(SESSION_MANAGER_CHANNEL_ACTIONS), "Resource": "*"},
+                ],
             },
         }
     ]
-    assert not [action for action in SESSION_MANAGER_ACTIONS if action.startswith("ssm:Get")]
+    assert not [action for action in SESSION_MANAGER_CHANNEL_ACTIONS if action.startswith("ssm:Get")]
 
 
 def test_every_endpoint_lets_only_this_accounts_principals_reach_this_accounts_resources(isolated: Template) -> None:

@@ -120,11 +120,6 @@ EXPECTED_ACKNOWLEDGEMENTS = [
     ),
     NagAcknowledgement(
         "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
-        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/failed/*]",
-        "Objects under failed/* only: the keys of a job are not known before the upload arrives.",
-    ),
-    NagAcknowledgement(
-        "VideoPipelineStack/VideoProcessor/Role/DefaultPolicy",
         "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/processed/*]",
         "Objects under processed/* only: the keys of a job are not known before the upload arrives.",
     ),
@@ -225,23 +220,23 @@ EXPECTED_ACKNOWLEDGEMENTS = [
     ),
     NagAcknowledgement(
         "WorkerFleetStack/Workers/GroupActions",
-        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup/*:autoScalingGroupName/<WorkersGroupASG4E50A46C>]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/<WorkersGroupASG4E50A46C>]",
         "This group only: the * stands for the group's id, which the ARN needs and CloudFormation does not expose.",
     ),
     NagAcknowledgement(
         "WorkerFleetStack/Workers/InstanceRole",
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-        "Session Manager: ssmmessages' channel actions have no resource-level permissions, and ssm:UpdateInstanceInformation names the instance, whose id is not known before it starts.",
+        "Session Manager: ssmmessages' channel actions have no resource-level permissions.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/Workers/InstanceRole",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
+        "Session Manager: ssm:UpdateInstanceInformation names the instance, whose id is not known before it starts; instances of this account and region only.",
     ),
     NagAcknowledgement(
         "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
         "autoscaling:DescribeAutoScalingInstances has no resource-level permissions; it only reads.",
-    ),
-    NagAcknowledgement(
-        "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",
-        "AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucketDE59930C.Arn>/failed/*]",
-        "Objects under failed/* only: the keys of a job are not known before the upload arrives.",
     ),
     NagAcknowledgement(
         "WorkerFleetStack/Workers/InstanceRole/DefaultPolicy",

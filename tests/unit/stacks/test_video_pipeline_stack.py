@@ -84,25 +84,42 @@ def test_s3_may_send_to_the_queue_only_from_the_uploads_bucket_of_this_account(t
     )
 
 
-def test_every_key_policy_statement_for_s3_is_conditioned_on_this_account_and_bucket(template: Template) -> None:
-    bucket = _uploads_bucket(template)
+def test_the_key_policy_statement_for_s3_is_scoped_to_this_queues_messages(template: Template) -> None:
     s3_statements = [
         statement
         for key in template.find_resources("AWS::KMS::Key").values()
         for statement in key["Properties"]["KeyPolicy"]["Statement"]
         if statement.get("Principal") == {"Service": "s3.amazonaws.com"}
     ]
-    # THEN there is exactly one (CDK's unconditioned SqsDestination statement is not there)
+    # THEN there is exactly one (CDK's unconditioned SqsDestination statement is not there), for the data keys SQS
+    # asks for this queue's messages (SQS sends the queue's ARN as encryption context; AWS documents no
+    # aws:SourceArn on that request)
+    queue_name = template.find_resources("AWS::SQS::Queue", {"Properties": {"QueueName": Match.any_value()}})
+    (queue,) = queue_name.values()
     assert s3_statements == [
         {
-            "Sid": "AllowS3ToEncryptNotificationsFromTheUploadsBucketOnly",
+            "Sid": "AllowS3ToEncryptNotificationsForThisQueueOnly",
             "Effect": "Allow",
             "Principal": {"Service": "s3.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Resource": "*",
             "Condition": {
-                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [bucket, "Arn"]}},
+                "StringEquals": {
+                    "kms:EncryptionContext:aws:sqs:arn": {
+                        "Fn::Join": [
+                            "",
+                            [
+                                "arn:",
+                                {"Ref": "AWS::Partition"},
+                                ":sqs:",
+                                {"Ref": "AWS::Region"},
+                                ":",
+                                {"Ref": "AWS::AccountId"},
+                                f":{queue['Properties']['QueueName']}",
+                            ],
+                        ]
+                    }
+                }
             },
         }
     ]
@@ -228,10 +245,13 @@ def test_the_function_runs_the_latest_python_on_arm64_with_tracing_and_log_reten
     assert properties["KmsKeyId"] == {"Fn::GetAtt": [logs_key, "Arn"]}
 
 
-def test_the_function_reserves_the_configured_concurrency(template: Template, synth_with: Any) -> None:
-    # GIVEN the default configuration: reserved concurrency 10 = the event source's maximum concurrency 10
-    template.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "ReservedConcurrentExecutions": 10})
-    # WHEN lambda_reserved_concurrency is raised
+def test_the_function_reserves_concurrency_only_when_configured(template: Template, synth_with: Any) -> None:
+    # GIVEN the default configuration: no reservation (a new account's quota may leave none to reserve; the event
+    # source's maximum concurrency caps the function)
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": HANDLER, "ReservedConcurrentExecutions": Match.absent()}
+    )
+    # WHEN lambda_reserved_concurrency is set
     raised = synth_with(lambda_reserved_concurrency=25)[STACK]
     # THEN the function reserves that much
     raised.has_resource_properties("AWS::Lambda::Function", {"Handler": HANDLER, "ReservedConcurrentExecutions": 25})
@@ -299,10 +319,10 @@ def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) 
             str({"Fn::GetAtt": [_processor_log_group(template), "Arn"]}),
         ),
         (("s3:GetObject", "s3:GetObjectVersion"), str(objects(uploads, "uploads/*"))),
-        (("s3:GetObject",), str(objects(processed, "processed/*"))),
+        # read back (the idempotency check) and write outputs and failure records, under processed/ only
+        (("s3:GetObject", "s3:PutObject"), str(objects(processed, "processed/*"))),
         # so that a missing manifest reads as 404, not 403
         (("s3:ListBucket",), str({"Fn::GetAtt": [processed, "Arn"]})),
-        (("s3:PutObject",), str([objects(processed, "failed/*"), objects(processed, "processed/*")])),
         (("kms:Decrypt", "kms:GenerateDataKey"), str({"Fn::GetAtt": [_queue_key(template), "Arn"]})),
         # for the event source mapping (EncryptedQueue.grant_consume and the queue's attributes)
         (
