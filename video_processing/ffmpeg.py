@@ -321,9 +321,10 @@ def _displayed_frame(path: Path, limits: MediaLimits, graph_file: Path, timeout:
         what="probe",
     )
     graphs = json.loads(graph_file.read_text())["graphs"] if graph_file.is_file() else []
-    filters = [entry for graph in graphs for entry in graph["filters"]]
-    sink = next((entry for entry in filters if entry["filter_name"] == "buffersink"), None)
-    if result.returncode != 0 or sink is None or not sink["filter_inputs"]:
+    # A graph that never got a frame is listed without its filters.
+    filters = [entry for graph in graphs for entry in graph.get("filters", [])]
+    sink = next((entry for entry in filters if entry.get("filter_name") == "buffersink"), None)
+    if result.returncode != 0 or sink is None or not sink.get("filter_inputs"):
         _raise_for_failure(result, "probe", limits, path)
         raise UndecodableError("ffmpeg could not decode the first frame of the video stream")
     names = {entry["filter_name"] for entry in filters}
@@ -470,6 +471,8 @@ def make_renditions(
         graph,
         *(arg for label in labels for arg in ("-map", f"[{label}]")),
         *audio,
+        # The upload's tags stay out of our outputs: they can hold anything (megabytes of newlines, fake lines).
+        *("-map_metadata", "-1"),
         *codec,
         "-pix_fmt",
         "yuv420p",
