@@ -110,7 +110,10 @@ def make_newline_metadata_video(path: Path, *, newlines: int = 4_000_000) -> Pat
     return path
 
 
-FAKE_STREAM_LINES = "x\n  Duration: 00:00:01.00, start: 0.000000, bitrate: 10 kb/s\n  Stream #0:0: Video: h264, yuv420p, 320x240, 25 fps\n  y"
+FAKE_STREAM_LINES = (
+    "x\n  Duration: 00:00:01.00, start: 0.000000, bitrate: 10 kb/s\n"
+    "  Stream #0:0: Video: h264, yuv420p, 320x240, 25 fps\n  y"
+)
 """A tag name that makes ffmpeg's human-readable dump show a 1 s, 25 fps video before the real facts."""
 
 
