@@ -1,26 +1,35 @@
 """Thin, typed wrappers around the static ffmpeg that ships inside the ``imageio-ffmpeg`` wheel.
 
-There is no ffprobe in that wheel, so ``probe`` reads what ``ffmpeg -i`` prints about its input (that reads the
-container header and at most a few seconds of the stream, never the whole file).
-Every call goes through ``run_ffmpeg``: one place that starts ffmpeg, with its memory ceiling and its timeout,
-and one place tests can spy on.
+There is no ffprobe in that wheel, and what ``ffmpeg -i`` prints for people cannot be trusted: it includes the
+file's tags, and a tag can hold any text, newlines and fake ``Stream #0:0: Video: ...`` or ``Duration:`` lines
+included. So ``probe`` reads only what ffmpeg writes in machine-readable form, where tags never go: the
+``framecrc`` muxer's stream header (media type, codec id, coded size) and one line per packet (timestamps) of a
+stream copy, and the execution graph ffmpeg writes as JSON (demuxer name, and the frame size after the decoder
+and the automatic rotation). Every run is ``-loglevel error``: ffmpeg never prints the tags at all, so they can
+neither fill the consumer's memory nor be mistaken for an error.
+Every call goes through ``run_ffmpeg``: one place that starts ffmpeg, with its memory ceiling, its timeout and a
+bounded capture of what it prints, and one place tests can spy on.
 
 Failures are sorted by cause. The input's fault (ffmpeg cannot decode it, or it needs more memory or time than
 :class:`~video_processing.limits.MediaLimits` allow) is a ``PermanentJobError`` with a reason; only the
 environment's (disk full, output not writable, ffmpeg killed from outside) is a transient ``FfmpegError``.
+Only ffmpeg's exit status and its error lines, matched at the end of a line, sort them; never a file's tags.
 Messages never contain the local paths of the work directory.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import signal
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 import imageio_ffmpeg
 
@@ -44,20 +53,18 @@ PROBE_TIMEOUT_S = 30.0
 # Clips shorter than this give their first frame: a seek into them may land past their only frames.
 THUMBNAIL_MIN_SEEK_DURATION_S = 1.0
 
-# What ffmpeg prints when the bytes are not a readable container; anything else is not the input's fault.
-_INVALID_INPUT_MARKERS = (
-    "Invalid data found when processing input",
-    "moov atom not found",
-)
-# Failures of the machine, not of the input: retrying elsewhere or later can succeed.
-_ENVIRONMENT_MARKERS = (
+# Failures of the machine, not of the input: retrying elsewhere or later can succeed. ffmpeg ends its error lines
+# with the system's error text (": No space left on device", "(No space left on device)"); only that position counts.
+_ENVIRONMENT_ERRORS = (
     "No space left on device",
     "Read-only file system",
     "Permission denied",
     "No such file or directory",
     "Too many open files",
 )
-_OUT_OF_MEMORY_MARKERS = ("Cannot allocate memory", "Out of memory", "out of memory")
+_OUT_OF_MEMORY_ERRORS = ("Cannot allocate memory", "Out of memory", "out of memory")
+# What ffmpeg prints for a map of ours that finds no stream: the input has no video stream (cover art excluded).
+_NO_STREAM_RE = re.compile(r"^Stream map '.*' matches no streams\.$", re.MULTILINE)
 # A decoder holds about this many frames beyond one per thread (H.264 references, reordering, the filter's copy).
 _FRAMES_HELD_BEYOND_THREADS = 6
 # Without it, a decoder that cannot get memory under RLIMIT_AS retries for ever, writing an error line each time
@@ -71,19 +78,22 @@ _EXTERNAL_SIGNALS = frozenset({signal.SIGTERM, signal.SIGKILL, signal.SIGINT, si
 # How a process that cannot get memory under RLIMIT_AS may end besides an error message.
 _ALLOCATION_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS})
 
-_INPUT_RE = re.compile(r"^Input #0, (?P<container>[^ ]+), from", re.MULTILINE)
-_DURATION_RE = re.compile(r"Duration: (?P<h>\d+):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)")
-_ANY_STREAM_RE = re.compile(r"^\s*Stream #0:\d+", re.MULTILINE)
-_STREAM_RE = re.compile(r"^\s*Stream #0:\d+.*?: (?P<kind>Video|Audio|Data|Subtitle|Attachment): (?P<rest>.*)$")
-_SIZE_RE = re.compile(r"(?:^|[ ,])(?P<w>\d{1,5})x(?P<h>\d{1,5})(?:[ ,]|$)")
-_FPS_RE = re.compile(r"(?P<fps>\d+(?:\.\d+)?)(?P<k>k?) (?:fps|tbr)")
-_ROTATION_RE = re.compile(r"rotation of (?P<deg>-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
+# The framecrc muxer's header: "#media_type 0: video", "#codec_id 0: h264", "#dimensions 0: 640x480",
+# "#tb 0: 1/12800"; then one line per packet: "stream, dts, pts, duration, size, checksum[, flags, side data]".
+_HEADER_RE = re.compile(r"^#(?P<key>tb|media_type|codec_id|dimensions) (?P<stream>\d+): (?P<value>\S+)$")
+_FRACTION_RE = re.compile(r"^(?P<num>\d+)/(?P<den>\d+)$")
+_DIMENSIONS_RE = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)$")
+# No timestamp (AV_NOPTS_VALUE), as framecrc prints it.
+_NO_TIMESTAMP = -(2**63)
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the probe found. ``width`` x ``height`` is the displayed size (rotation applied); ``streams`` counts
-    every stream in the container (video, audio, subtitles, data)."""
+    """What the probe found, from the packets themselves: ``duration`` is the time the packets of all streams span,
+    ``fps`` the first video stream's packets per second over its span. ``width`` x ``height`` is the displayed size
+    (rotation applied); ``rotation`` is the turn the player applies: 0, 180, or 90 for a quarter turn either way
+    (ffmpeg's machine-readable output does not say which way). ``streams`` counts every stream in the container
+    (video, audio, subtitles, data)."""
 
     duration: float | None
     width: int
@@ -103,11 +113,20 @@ def ffmpeg_exe() -> str:
 
 
 def run_ffmpeg(
-    args: Sequence[str], *, timeout: float, memory_bytes: int | None = None
+    args: Sequence[str],
+    *,
+    timeout: float,
+    memory_bytes: int | None = None,
+    on_stdout_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ffmpeg with ``args``, at most ``timeout`` s (``FfmpegTimeoutError``) and, when ``memory_bytes`` is set,
-    with that address-space ceiling (``RLIMIT_AS``). A non-zero exit is left to the caller."""
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
+    with that address-space ceiling (``RLIMIT_AS``). A non-zero exit is left to the caller.
+
+    ffmpeg prints errors only (``-loglevel error``: never the file's tags), and of what it prints the first and last
+    few KiB are kept (:class:`~video_processing.subprocesses.BoundedOutput`). ``on_stdout_line`` receives each line
+    of stdout instead, for output too long to keep.
+    """
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", *args]
     if memory_bytes is not None:
         # The ceiling is set in the child by the shell's ulimit right before exec: unlike preexec_fn, this is safe
         # in the worker's threads. ffmpeg keeps the pid (exec), so signals and timeouts reach ffmpeg itself.
@@ -115,7 +134,7 @@ def run_ffmpeg(
     try:
         # In its own session (see video_processing.subprocesses): a signal to the consumer's process group
         # must not kill a transcode the worker is still draining.
-        return children.run(command, timeout=timeout, env=_child_environment())
+        return children.run(command, timeout=timeout, env=_child_environment(), on_stdout_line=on_stdout_line)
     except subprocess.TimeoutExpired as error:
         raise FfmpegTimeoutError(timeout) from error
 
@@ -136,63 +155,195 @@ def input_args(path: Path, limits: MediaLimits = DEFAULT_LIMITS) -> list[str]:
 @functools.cache
 def h264_available() -> bool:
     """Whether the bundled ffmpeg has libx264 (the imageio-ffmpeg builds do; mpeg4 is the fallback)."""
-    return "libx264" in run_ffmpeg(["-encoders"], timeout=PROBE_TIMEOUT_S).stdout
+    encoders: list[str] = []
+    run_ffmpeg(["-encoders"], timeout=PROBE_TIMEOUT_S, on_stdout_line=encoders.append)
+    return any("libx264" in line.split() for line in encoders)
 
 
 def probe(path: Path, limits: MediaLimits = DEFAULT_LIMITS) -> VideoInfo:
-    """Describe the first video stream of ``path``; ``NotAVideoError`` when there is none.
+    """Describe the first video stream of ``path`` (cover art excluded); ``NotAVideoError`` when there is none.
 
-    ffmpeg reads the header and a few seconds of the stream, under the memory ceiling of ``limits``.
+    Two ffmpeg runs under the memory ceiling of ``limits``, each read from machine-readable output only (see the
+    module docstring): a stream copy of every packet, which decodes nothing, gives the streams, codec, coded frame
+    size, duration and frame rate; then, when that frame size is within the limits whatever the rotation, the
+    first frame is decoded to learn the size a viewer sees.
     """
-    result = _run_limited(
-        input_args(path, limits), timeout=min(PROBE_TIMEOUT_S, limits.time_base_seconds), limits=limits, what="probe"
-    )
-    stderr = result.stderr
-    container = _INPUT_RE.search(stderr)
-    if container is None:
-        if any(marker in stderr for marker in _INVALID_INPUT_MARKERS):
-            raise NotAVideoError(f"ffmpeg cannot read it as a video: {_tail(stderr, path)}")
-        _raise_for_failure(result, "probe", limits, path)
-        raise FfmpegError("ffmpeg could not open the input", returncode=None, stderr_tail=_tail(stderr, path))
-
-    video_line: str | None = None
-    rotation = 0
-    has_audio = False
-    in_video_stream = False
-    for line in stderr.splitlines():
-        stream = _STREAM_RE.match(line)
-        if stream:
-            # Cover art in an audio file shows up as a one-frame "video" stream: not a video.
-            is_video = stream["kind"] == "Video" and "(attached pic)" not in line
-            in_video_stream = is_video and video_line is None
-            if in_video_stream:
-                video_line = stream["rest"]
-            has_audio = has_audio or stream["kind"] == "Audio"
-        elif in_video_stream and (rotated := _ROTATION_RE.search(line)):
-            rotation = round(float(rotated["deg"])) % 360
-    if video_line is None:
-        raise NotAVideoError("the file has no video stream")
-
-    size = _SIZE_RE.search(video_line)
-    if size is None:
-        raise NotAVideoError(f"the video stream has no frame size: {_scrub(video_line, path)}")
-    width, height = int(size["w"]), int(size["h"])
-    if rotation in (90, 270):
-        width, height = height, width
-    fps_match = _FPS_RE.search(video_line)
-    fps = float(fps_match["fps"]) * (1000 if fps_match["k"] else 1) if fps_match else None
-    duration = _DURATION_RE.search(stderr)
+    timeout = min(PROBE_TIMEOUT_S, limits.time_base_seconds)
+    with tempfile.TemporaryDirectory(prefix="probe-") as scratch:
+        graph_file = Path(scratch) / "graph.json"
+        scan = _PacketScan()
+        result = _run_limited(
+            [
+                *input_args(path, limits),
+                *("-map", "0", "-c", "copy", "-f", "framecrc", "pipe:1"),
+                # A second output of the first video stream that is not cover art: the graph says which it is.
+                *("-map", "0:V:0", "-c", "copy", "-f", "null", "-"),
+                *_graph_args(graph_file),
+            ],
+            timeout=timeout,
+            limits=limits,
+            what="probe",
+            on_stdout_line=scan.add,
+        )
+        if result.returncode != 0 or not graph_file.is_file():
+            _raise_for_unreadable(result, limits, path)
+        graph = json.loads(graph_file.read_text())
+        video_index = _copied_video_stream(graph)
+        video = scan.streams.get(video_index)
+        if video is None or video.media_type != "video" or video.size is None:
+            raise NotAVideoError("the file has no video stream with a frame size")
+        coded_width, coded_height = video.size
+        width, height, rotation = coded_width, coded_height, 0
+        if _fits_whatever_the_rotation(coded_width, coded_height, limits):
+            width, height, rotation = _displayed_frame(path, limits, graph_file, timeout)
+    demuxer = str(graph["inputfiles"][0]["demuxer_name"])
     return VideoInfo(
-        duration=(int(duration["h"]) * 3600 + int(duration["m"]) * 60 + float(duration["s"]) if duration else None),
+        duration=scan.duration(),
         width=width,
         height=height,
-        codec=video_line.split(maxsplit=1)[0].rstrip(","),
-        fps=fps,
-        container=container["container"],
-        has_audio=has_audio,
+        codec=video.codec,
+        fps=video.rate(),
+        container=demuxer,
+        has_audio=any(stream.media_type == "audio" for stream in scan.streams.values()),
         rotation=rotation,
-        streams=len(_ANY_STREAM_RE.findall(stderr)),
+        streams=len(scan.streams),
     )
+
+
+@dataclass
+class _Stream:
+    """One stream as the framecrc muxer describes it, and the span of its packets (in its time base)."""
+
+    media_type: str = ""
+    codec: str = ""
+    size: tuple[int, int] | None = None
+    time_base: float = 0.0
+    packets: int = 0
+    first: int | None = None
+    end: int | None = None
+
+    def seconds(self) -> float:
+        if self.first is None or self.end is None:
+            return 0.0
+        return max(0, self.end - max(self.first, 0)) * self.time_base
+
+    def rate(self) -> float | None:
+        """Packets per second over the span (a video stream's packets are its frames); None without a span."""
+        seconds = self.seconds()
+        return round(self.packets / seconds, 3) if seconds > 0 else None
+
+
+@dataclass
+class _PacketScan:
+    """Reads ``-f framecrc`` output line by line, keeping per stream its header facts and its packets' span."""
+
+    streams: dict[int, _Stream] = field(default_factory=dict)
+
+    def add(self, line: str) -> None:
+        if line.startswith("#"):
+            if header := _HEADER_RE.match(line):
+                self._header(self.streams.setdefault(int(header["stream"]), _Stream()), header["key"], header["value"])
+            return
+        fields = line.split(",", 5)
+        if len(fields) < 5:
+            return
+        stream = self.streams.get(int(fields[0]))
+        pts, duration = int(fields[2]), int(fields[3])
+        if stream is None or pts == _NO_TIMESTAMP:
+            return
+        stream.packets += 1
+        stream.first = pts if stream.first is None else min(stream.first, pts)
+        end = pts + max(duration, 0)
+        stream.end = end if stream.end is None else max(stream.end, end)
+
+    @staticmethod
+    def _header(stream: _Stream, key: str, value: str) -> None:
+        if key == "media_type":
+            stream.media_type = value
+        elif key == "codec_id":
+            stream.codec = value
+        elif key == "dimensions" and (size := _DIMENSIONS_RE.match(value)):
+            stream.size = (int(size["w"]), int(size["h"]))
+        elif key == "tb" and (fraction := _FRACTION_RE.match(value)) and int(fraction["den"]):
+            stream.time_base = int(fraction["num"]) / int(fraction["den"])
+
+    def duration(self) -> float | None:
+        """Seconds from the earliest packet (not before 0) to the end of the last, of all streams."""
+        spans = [stream.seconds() for stream in self.streams.values() if stream.packets]
+        return round(max(spans), 3) if spans and max(spans) > 0 else None
+
+
+def _graph_args(graph_file: Path) -> list[str]:
+    return ["-print_graphs_format", "json", "-print_graphs_file", str(graph_file)]
+
+
+def _copied_video_stream(graph: dict[str, Any]) -> int:
+    """The input stream index the probe's second output (``-map 0:V:0``) copies."""
+    second_output = next(output for output in graph["outputfiles"] if str(output["index"]) == "1")
+    destination = second_output["outputstreams"][0]["id"]
+    source = next(link["source_stream_id"] for link in graph["streamlinks"] if link["dest_stream_id"] == destination)
+    return int(str(source).rsplit("_", 1)[1])
+
+
+def _fits_whatever_the_rotation(width: int, height: int, limits: MediaLimits) -> bool:
+    """Whether a frame coded ``width`` x ``height`` passes the frame-size limits turned some way, so that decoding
+    one is worth it; one that does not fails :func:`check_limits` either way up."""
+    sides, allowed = sorted((width, height)), sorted((limits.max_width, limits.max_height))
+    ceiling = limits.ffmpeg_memory_bytes
+    return (
+        sides[0] <= allowed[0]
+        and sides[1] <= allowed[1]
+        and width * height <= limits.max_pixels
+        and (ceiling is None or _frames_memory(width, height, limits) <= ceiling)
+    )
+
+
+def _displayed_frame(path: Path, limits: MediaLimits, graph_file: Path, timeout: float) -> tuple[int, int, int]:
+    """Decode the first frame of the first video stream; return its displayed width, height and rotation, read
+    from the filter graph ffmpeg builds to turn it (``transpose`` for a quarter turn, ``hflip`` + ``vflip`` for
+    half a turn)."""
+    graph_file.unlink(missing_ok=True)
+    result = _run_limited(
+        [
+            *_EXIT_ON_ERROR,
+            *input_args(path, limits),
+            "-map",
+            "0:V:0",
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+            *_graph_args(graph_file),
+        ],
+        timeout=timeout,
+        limits=limits,
+        what="probe",
+    )
+    graphs = json.loads(graph_file.read_text())["graphs"] if graph_file.is_file() else []
+    # A graph that never got a frame is listed without its filters.
+    filters = [entry for graph in graphs for entry in graph.get("filters", [])]
+    sink = next((entry for entry in filters if entry.get("filter_name") == "buffersink"), None)
+    if result.returncode != 0 or sink is None or not sink.get("filter_inputs"):
+        _raise_for_failure(result, "probe", limits, path)
+        raise UndecodableError("ffmpeg could not decode the first frame of the video stream")
+    names = {entry["filter_name"] for entry in filters}
+    rotation = 90 if "transpose" in names else 180 if {"hflip", "vflip"} <= names else 0
+    shown = sink["filter_inputs"][0]
+    return int(shown["width"]), int(shown["height"]), rotation
+
+
+def _raise_for_unreadable(result: subprocess.CompletedProcess[str], limits: MediaLimits, path: Path) -> NoReturn:
+    """Raise what a failed probe scan means: no video stream, the machine's failure, or not a readable video."""
+    if _NO_STREAM_RE.search(result.stderr):
+        raise NotAVideoError("the file has no video stream")
+    _raise_if_environment(result, "probe", path)
+    if limits.ffmpeg_memory_bytes is not None and _ran_out_of_memory(result):
+        raise ResourceCeilingError(
+            f"ffmpeg needed more than its {limits.ffmpeg_memory_bytes // MIB} MiB memory ceiling to read the file",
+            reason="memory_limit",
+        )
+    raise NotAVideoError(f"ffmpeg cannot read it as a video: {_tail(result.stderr, path)}")
 
 
 def check_limits(info: VideoInfo, limits: MediaLimits = DEFAULT_LIMITS) -> None:
@@ -233,7 +384,11 @@ def check_limits(info: VideoInfo, limits: MediaLimits = DEFAULT_LIMITS) -> None:
 def decoding_memory_estimate(info: VideoInfo, limits: MediaLimits = DEFAULT_LIMITS) -> int:
     """A rough lower bound of the memory a decoder of ``info``'s frames needs: the frames it holds at once
     (8-bit 4:2:0, 1.5 bytes a pixel), one per thread plus references."""
-    frame_bytes = info.width * info.height * 3 // 2
+    return _frames_memory(info.width, info.height, limits)
+
+
+def _frames_memory(width: int, height: int, limits: MediaLimits) -> int:
+    frame_bytes = width * height * 3 // 2
     return frame_bytes * (limits.ffmpeg_threads + _FRAMES_HELD_BEYOND_THREADS)
 
 
@@ -316,6 +471,8 @@ def make_renditions(
         graph,
         *(arg for label in labels for arg in ("-map", f"[{label}]")),
         *audio,
+        # The upload's tags stay out of our outputs: they can hold anything (megabytes of newlines, fake lines).
+        *("-map_metadata", "-1"),
         *codec,
         "-pix_fmt",
         "yuv420p",
@@ -346,11 +503,16 @@ def _rendition_graph(info: VideoInfo, renditions: Sequence[Rendition]) -> tuple[
 
 
 def _run_limited(
-    args: Sequence[str], *, timeout: float, limits: MediaLimits, what: str
+    args: Sequence[str],
+    *,
+    timeout: float,
+    limits: MediaLimits,
+    what: str,
+    on_stdout_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``run_ffmpeg`` under ``limits``' memory ceiling; running out of time is the input's fault (permanent)."""
     try:
-        return run_ffmpeg(args, timeout=timeout, memory_bytes=limits.ffmpeg_memory_bytes)
+        return run_ffmpeg(args, timeout=timeout, memory_bytes=limits.ffmpeg_memory_bytes, on_stdout_line=on_stdout_line)
     except FfmpegTimeoutError as error:
         raise ResourceCeilingError(
             f"ffmpeg did not finish the {what} within {error.timeout:.0f} s (MediaLimits time ceiling)",
@@ -374,24 +536,46 @@ def _raise_for_failure(
     Under RLIMIT_AS a decoder often reports a failed allocation as "no frame" / "Invalid data", so a decode failure
     of frames whose estimated need is at least half the ceiling counts as hitting the ceiling.
     """
-    stderr = result.stderr
-    tail = _tail(stderr, source)
+    _raise_if_environment(result, what, source)
     code = result.returncode
-    killed_by = signal.Signals(-code) if code < 0 and -code in signal.Signals.__members__.values() else None
-    if killed_by in _EXTERNAL_SIGNALS or any(marker in stderr for marker in _ENVIRONMENT_MARKERS):
-        raise FfmpegError(f"ffmpeg failed to make the {what}", returncode=code, stderr_tail=tail)
+    tail = _tail(result.stderr, source)
     ceiling = limits.ffmpeg_memory_bytes
     near_ceiling = ceiling is not None and info is not None and decoding_memory_estimate(info, limits) * 2 >= ceiling
-    if ceiling is not None and (
-        near_ceiling
-        or any(marker in stderr for marker in _OUT_OF_MEMORY_MARKERS)
-        or killed_by in _ALLOCATION_CRASH_SIGNALS
-    ):
+    if ceiling is not None and (near_ceiling or _ran_out_of_memory(result)):
         raise ResourceCeilingError(
             f"ffmpeg needed more than its {ceiling // MIB} MiB memory ceiling for the {what}: {tail}",
             reason="memory_limit",
         )
     raise UndecodableError(f"ffmpeg could not decode this video ({what}, exit code {code}): {tail}")
+
+
+def _raise_if_environment(result: subprocess.CompletedProcess[str], what: str, source: Path) -> None:
+    """``FfmpegError`` (transient) when ffmpeg was stopped from outside or an error line names a failure of the
+    machine (disk full, a file it may not write)."""
+    if _killed_by(result) in _EXTERNAL_SIGNALS or _error_lines_end_with(result.stderr, _ENVIRONMENT_ERRORS):
+        raise FfmpegError(
+            f"ffmpeg failed to make the {what}", returncode=result.returncode, stderr_tail=_tail(result.stderr, source)
+        )
+
+
+def _ran_out_of_memory(result: subprocess.CompletedProcess[str]) -> bool:
+    return _killed_by(result) in _ALLOCATION_CRASH_SIGNALS or _error_lines_end_with(
+        result.stderr, _OUT_OF_MEMORY_ERRORS
+    )
+
+
+def _killed_by(result: subprocess.CompletedProcess[str]) -> signal.Signals | None:
+    code = result.returncode
+    return signal.Signals(-code) if code < 0 and -code in signal.Signals.__members__.values() else None
+
+
+def _error_lines_end_with(stderr: str, errors: Sequence[str]) -> bool:
+    """Whether a line ends with one of ``errors`` the way ffmpeg appends a system error to its own message."""
+    return any(
+        line.rstrip().endswith((f": {error}", f"({error})", f": {error}."))
+        for line in stderr.splitlines()
+        for error in errors
+    )
 
 
 def _scrub(text: str, *paths: Path) -> str:

@@ -83,6 +83,68 @@ def make_pixel_bomb(path: Path, *, side: int = 8000, frames: int = 3) -> Path:
     )
 
 
+def make_newline_metadata_video(path: Path, *, newlines: int = 4_000_000) -> Path:
+    """A 1 s clip whose title is ``newlines`` newlines (4 MB by default): ffmpeg's human-readable dump prints about
+    23 bytes for each (92 MB), so whoever keeps what ffmpeg prints grows with it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clip = make_sample_video(path.with_name(path.stem + "-plain.mp4"), size="640x480")
+    # ffmetadata: a value's newlines are escaped with a backslash; far more than a command line may hold.
+    metadata = path.with_name(path.stem + ".ffmetadata")
+    metadata.write_text(";FFMETADATA1\ntitle=" + "\\\n" * newlines + "end\n")
+    _ffmpeg(
+        "-i",
+        str(clip),
+        "-f",
+        "ffmetadata",
+        "-i",
+        str(metadata),
+        "-map",
+        "0",
+        "-map_metadata",
+        "1",
+        "-c",
+        "copy",
+        "-y",
+        str(path),
+    )
+    return path
+
+
+FAKE_STREAM_LINES = (
+    "x\n  Duration: 00:00:01.00, start: 0.000000, bitrate: 10 kb/s\n"
+    "  Stream #0:0: Video: h264, yuv420p, 320x240, 25 fps\n  y"
+)
+"""A tag name that makes ffmpeg's human-readable dump show a 1 s, 25 fps video before the real facts."""
+
+
+def make_fake_stream_lines_video(path: Path, *, fps: int = 1000, seconds: float = 2) -> Path:
+    """A ``seconds`` s 320x240 clip at ``fps`` frames per second whose tags print :data:`FAKE_STREAM_LINES`
+    (an MP4 ``mdta`` key: any text, newlines included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _h264(
+        f"testsrc=duration={seconds}:size=320x240:rate={fps}",
+        path,
+        "-movflags",
+        "use_metadata_tags",
+        "-metadata",
+        f"{FAKE_STREAM_LINES}=v",
+    )
+
+
+def make_corrupt_frames_video(path: Path, *, title: str) -> Path:
+    """A clip whose container is intact and whose frames are garbage, titled ``title``: ffmpeg reads it, then fails
+    to decode it (the input's fault, whatever the title says)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clip = _h264("testsrc=duration=1:size=320x240:rate=25", path.with_name(path.stem + "-clip.mp4"))
+    # faststart: the index (moov) before the frames (mdat), so the frames can be overwritten to the end of the file.
+    _ffmpeg("-i", str(clip), "-c", "copy", "-movflags", "+faststart", "-metadata", f"title={title}", "-y", str(path))
+    data = bytearray(path.read_bytes())
+    frames = data.index(b"mdat") + 4
+    data[frames : len(data) - 1] = bytes(0xFF for _ in range(len(data) - 1 - frames))
+    path.write_bytes(bytes(data))
+    return path
+
+
 def make_edge_case_corpus(directory: Path) -> dict[str, Path]:
     """Generate the edge-case uploads (each a few KB to a few hundred KB) into ``directory``; name -> file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -134,4 +196,11 @@ def make_edge_case_corpus(directory: Path) -> dict[str, Path]:
     maps = [arg for index in range(21) for arg in ("-map", str(index))]
     _ffmpeg("-i", str(clip), *tones, *maps, "-c:v", "copy", "-c:a", "aac", "-y", str(many))
     corpus["many_streams"] = many
+    # Hostile tags (issue 22): a title of 200,000 newlines (4.6 MB of ffmpeg's dump); tags that print a fake 25 fps,
+    # 1 s stream before a real 1,000 fps one; corrupt frames titled like a failure of the machine.
+    corpus["newline_metadata"] = make_newline_metadata_video(directory / "newlines.mp4", newlines=200_000)
+    corpus["fake_stream_lines"] = make_fake_stream_lines_video(directory / "fake_stream_lines.mp4")
+    corpus["corrupt_frames_hostile_title"] = make_corrupt_frames_video(
+        directory / "corrupt_titled.mp4", title="No space left on device"
+    )
     return corpus

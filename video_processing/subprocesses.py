@@ -8,6 +8,10 @@ The price of leaving the process group is that nobody else ends these children, 
 deadline it releases the jobs still running and calls :meth:`ChildProcesses.end_all`, which ends every child it
 is still waiting for and refuses to start new ones. At that moment every job still running has been given up, so
 "every child" is exactly "the children of the jobs given up".
+
+What a child prints is read as it comes, by one thread per stream, and only its first and last ``KEPT_BYTES`` are
+kept (:class:`BoundedOutput`): the consumer's memory does not grow with what a child prints. A child that prints
+more than anyone should keep (ffmpeg's per-packet lines) hands each stdout line to a callback instead.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any, Final
+
+# What is kept of each end of a child's stdout and stderr: enough for ffmpeg's error lines, a few KiB whatever the
+# child prints (a file's tags can make ffmpeg print hundreds of MB).
+KEPT_BYTES: Final = 4096
+_CHUNK_BYTES: Final = 65536
 
 
 class ChildProcesses:
@@ -27,11 +36,21 @@ class ChildProcesses:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: set[subprocess.Popen[str]] = set()
+        self._running: set[subprocess.Popen[bytes]] = set()
         self._closed = False
 
-    def run(self, command: Sequence[str], *, timeout: float, **popen: Any) -> subprocess.CompletedProcess[str]:
-        """Like ``subprocess.run(command, capture_output=True, text=True, timeout=timeout)``, in a new session.
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        timeout: float,
+        on_stdout_line: Callable[[str], None] | None = None,
+        **popen: Any,
+    ) -> subprocess.CompletedProcess[str]:
+        """Like ``subprocess.run(command, capture_output=True, text=True, timeout=timeout)``, in a new session, with
+        bounded memory: of each stream only the first and last ``KEPT_BYTES`` are kept (see :class:`BoundedOutput`).
+        ``on_stdout_line``: called with each line of stdout (without its newline) as it arrives, for output too
+        long to keep; the result's ``stdout`` is then empty.
 
         Raises ``subprocess.TimeoutExpired`` (the child killed) like ``subprocess.run``, and ``ChildProcessError``
         once :meth:`end_all` was called. ``popen``: further ``Popen`` arguments.
@@ -40,27 +59,36 @@ class ChildProcesses:
             if self._closed:
                 raise ChildProcessError("not starting a new process: the jobs were given up (worker stopping)")
             process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-                **popen,
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **popen
             )
             self._running.add(process)
+        stdout, stderr = BoundedOutput(), BoundedOutput()
+        assert process.stdout is not None and process.stderr is not None  # PIPE above
+        readers = [
+            threading.Thread(target=_drain, args=(process.stderr, stderr.add), daemon=True),
+            threading.Thread(
+                target=_drain_lines if on_stdout_line else _drain,
+                args=(process.stdout, on_stdout_line or stdout.add),
+                daemon=True,
+            ),
+        ]
         try:
             with process:
+                for reader in readers:
+                    reader.start()
                 try:
-                    stdout, stderr = process.communicate(timeout=timeout)
+                    process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
                     process.kill()
-                    process.communicate()
+                    process.wait()
                     raise
+                finally:
+                    for reader in readers:
+                        reader.join()
         finally:
             with self._lock:
                 self._running.discard(process)
-        return subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr)
+        return subprocess.CompletedProcess(list(command), process.returncode, stdout.text(), stderr.text())
 
     def pids(self) -> list[int]:
         """Process ids of the children running now."""
@@ -84,7 +112,58 @@ class ChildProcesses:
         return len(running)
 
 
-def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+class BoundedOutput:
+    """What a child printed on one stream, in bounded memory: the first and last ``kept`` bytes and how many lines
+    and bytes there were in all."""
+
+    def __init__(self, kept: int = KEPT_BYTES) -> None:
+        self._kept = kept
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.total_bytes = 0
+        self.lines = 0
+
+    def add(self, chunk: bytes) -> None:
+        """Take the next ``chunk`` of the stream."""
+        self.total_bytes += len(chunk)
+        self.lines += chunk.count(b"\n")
+        room = self._kept - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self._tail += chunk
+            del self._tail[: -self._kept]
+
+    def text(self) -> str:
+        """The kept text; where bytes were left out, one line says how many lines and bytes."""
+        head = self._head.decode(errors="replace")
+        if not self._tail:
+            return head
+        left_out = self.total_bytes - len(self._head) - len(self._tail)
+        tail = self._tail.decode(errors="replace")
+        if left_out == 0:
+            return head + tail
+        # Cut at line ends, so no half line is read as a whole one.
+        head, _, _ = head.rpartition("\n")
+        _, _, tail = tail.partition("\n")
+        return f"{head}\n[{self.lines} lines, {self.total_bytes} bytes in all: only the first and last kept]\n{tail}"
+
+
+def _drain(stream: IO[bytes], take: Callable[[bytes], None]) -> None:
+    with stream:
+        while chunk := os.read(stream.fileno(), _CHUNK_BYTES):
+            take(chunk)
+
+
+def _drain_lines(stream: IO[bytes], take: Callable[[str], None]) -> None:
+    with stream:
+        # Lines longer than the chunk size are cut into several: a line-oriented child never prints such lines.
+        for line in iter(lambda: stream.readline(_CHUNK_BYTES), b""):
+            take(line.rstrip(b"\r\n").decode(errors="replace"))
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     # The child leads its own session and process group (pgid == pid), so this also reaches anything it started.
     with contextlib.suppress(ProcessLookupError):  # it has just exited
         os.killpg(process.pid, signum)

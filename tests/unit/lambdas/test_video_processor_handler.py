@@ -148,7 +148,7 @@ def test_a_message_delivered_twice_is_processed_once(
 
     # THEN both deliveries are consumed, ffmpeg does not run again, nothing is rewritten
     assert first == second == {"batchItemFailures": []}
-    assert ffmpeg_runs_after_first == 2  # probe + thumbnail
+    assert ffmpeg_runs_after_first == 3  # probe (packet scan + first frame) + thumbnail
     assert len(ffmpeg_calls) == ffmpeg_runs_after_first
     assert pipeline.output_keys() == outputs_after_first == preview_outputs(pipeline, "uploads/twice.mp4")
     assert pipeline.s3.head_object(Bucket=OUTPUT_BUCKET, Key=manifest_key)["ETag"] == manifest_etag

@@ -37,6 +37,10 @@ EXPECTED = {
     "ten_bit": PROCESSED,
     "variable_frame_rate": PROCESSED,
     "many_streams": "too_many_streams",
+    # Hostile tags (issue 22): they neither fill memory, nor fake the probe's facts, nor change a failure's class.
+    "newline_metadata": PROCESSED,
+    "fake_stream_lines": "too_high_frame_rate",
+    "corrupt_frames_hostile_title": "cannot_decode",
 }
 # The displayed size of the 480p rendition each processed input gets (a portrait clip stays portrait).
 RENDITION_480P = {name: (640, 480) for name, outcome in EXPECTED.items() if outcome == PROCESSED}

@@ -90,7 +90,7 @@ def test_renditions_keep_aspect_ratio_with_even_dimensions_from_one_run(
     paths = video_ffmpeg.make_renditions(source, tmp_path, probe(source), ladder)
     # THEN one ffmpeg run made both: H.264, not stretched, even sizes, each with the sound
     assert [path.name for path in paths] == ["240p.mp4", "180p.mp4"]
-    assert len(ffmpeg_calls) == 2  # the probe, then one run for every rendition
+    assert len(ffmpeg_calls) == 3  # the probe (a packet scan, one decoded frame), then one run for every rendition
     sizes = [(media_info(path)["size"], media_info(path)["codec"]) for path in paths]
     assert sizes == [((320, 240), "h264"), ((240, 180), "h264")]
     assert all(probe(path).has_audio for path in paths)
