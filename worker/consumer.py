@@ -170,7 +170,9 @@ class QueueWorker:
             self._keeper_stop.set()
             keeper.join()
             self._deletes.flush()
-            if self._termination is not None and self._termination.terminating:
+            # Read the lifecycle state now, not at the next poll: a stop (SIGTERM) that came between two polls
+            # right after the instance entered Terminating:Wait must still complete the hook.
+            if self._termination is not None and self._termination.poll(now=True):
                 self._termination.complete()
             else:
                 self._scale_in.stop()
