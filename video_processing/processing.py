@@ -394,10 +394,10 @@ def _check_fits(budget: TimeBudget | None, profile: VideoProfile, limits: MediaL
     needed = profile.time_limit(limits, info.duration, width=info.width, height=info.height)
     left = budget.remaining()
     if needed > left:
-        duration = "an unknown duration" if info.duration is None else f"{info.duration:.0f} s of video"
+        duration = "an unknown duration" if info.duration is None else f"{info.duration:,.0f} s of video"
         raise OutOfTimeError(
-            f"the {profile.name} profile may take up to {needed:.0f} s for {duration} (MediaLimits time "
-            f"ceilings), more than the {max(0.0, left):.0f} s {budget.what} has left",
+            f"the {profile.name} profile may take up to {needed:,.0f} s for {duration} (MediaLimits time "
+            f"ceilings), more than the {max(0.0, left):,.0f} s {budget.what} has left",
             reason=budget.out_of_time_reason,
         )
 
