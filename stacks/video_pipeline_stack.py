@@ -97,6 +97,23 @@ class VideoPipelineSettings(IntakeSettings):
             )
         max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
         check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
+        self._check_profile_fits_the_timeout()
+
+    def _check_profile_fits_the_timeout(self) -> None:
+        """A profile whose ceiling for the longest allowed video exceeds the function timeout cannot finish in
+        Lambda: every such video would time out and reach the DLQ without a failure record."""
+        limits = processor_limits(memory_mib=self.lambda_memory_mb, timeout_seconds=self.lambda_timeout_seconds)
+        needed = PROFILES[self.lambda_profile].worst_case_seconds(limits)
+        if needed > self.lambda_timeout_seconds:
+            timeout = self.lambda_timeout_seconds
+            fitting = [name for name, profile in PROFILES.items() if profile.worst_case_seconds(limits) <= timeout]
+            raise ConfigError(
+                f"Configuration key 'lambda_profile' = {self.lambda_profile!r} may take up to {needed:,.0f} s for "
+                f"the longest video the media limits allow ({limits.max_duration_seconds:,.0f} s), above "
+                f"'lambda_timeout_seconds' = {timeout} s: such videos would time out and reach the DLQ. Choose a "
+                f"profile that fits ({', '.join(fitting) or 'none'}) and run this one on the worker fleet "
+                "(worker_profile)."
+            )
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
@@ -115,19 +132,32 @@ def video_processor_bundle(architecture: str) -> PythonBundle:
     )
 
 
+def processor_limits(*, memory_mib: int, timeout_seconds: float) -> MediaLimits:
+    """The media limits of a function of this size: ffmpeg gets the memory the handler leaves and per-run time
+    ceilings well inside the function timeout, so a ceiling is recorded as a failure before Lambda stops."""
+    return MediaLimits(
+        ffmpeg_memory_bytes=processor_settings.ffmpeg_memory_bytes(memory_mib),
+        time_base_seconds=processor_settings.ffmpeg_time_base_seconds(timeout_seconds),
+    )
+
+
 def processor_settings_for(
-    *, output_bucket: str, max_video_mb: int, memory_mib: int, timeout_seconds: float, profile: str
+    *,
+    output_bucket: str,
+    max_video_mb: int,
+    memory_mib: int,
+    timeout_seconds: float,
+    profile: str,
+    max_receive_count: int = processor_settings.DEFAULT_MAX_RECEIVE_COUNT,
 ) -> ProcessorSettings:
-    """The handler's settings for a function of this size: ffmpeg gets the memory the handler leaves and per-run
-    time ceilings well inside the function timeout, so a ceiling is recorded as a failure before Lambda stops."""
+    """The handler's settings for a function of this size (:func:`processor_limits`) fed by a queue that
+    dead-letters after ``max_receive_count`` receives."""
     return ProcessorSettings(
         output_bucket=output_bucket,
         max_video_bytes=max_video_mb * MIB,
         profile=profile,
-        limits=MediaLimits(
-            ffmpeg_memory_bytes=processor_settings.ffmpeg_memory_bytes(memory_mib),
-            time_base_seconds=processor_settings.ffmpeg_time_base_seconds(timeout_seconds),
-        ),
+        limits=processor_limits(memory_mib=memory_mib, timeout_seconds=timeout_seconds),
+        max_receive_count=max_receive_count,
     )
 
 
@@ -199,6 +229,7 @@ class VideoPipelineStack(Stack):
                     memory_mib=config.lambda_memory_mb,
                     timeout_seconds=config.lambda_timeout_seconds,
                     profile=config.lambda_profile,
+                    max_receive_count=config.queue.max_receive_count,
                 ).environment(),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,

@@ -44,6 +44,7 @@ from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB
 from video_processing.profiles import PROFILES
 from worker import config as worker_config
 from worker.config import DEFAULT_CONCURRENCY
+from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
 WORKER_SERVICE = WorkerService(
@@ -64,7 +65,7 @@ EC2_INSTANCE_TYPE = re.compile(
 )
 # SQS hands out at most 10 messages per receive; a worker runs at most that many jobs at once here.
 MAX_WORKER_CONCURRENCY = 10
-MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, 43_200
+MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, MAX_VISIBILITY_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,6 +82,13 @@ class OutputKeyTooLongError(PermanentJobError):
     reason = "key_too_long"
 
 
+class OutOfTimeError(_ReasonedError):
+    """The input does not fit in the time this delivery has left (a Lambda invocation's remaining time, a worker
+    job's share of SQS's 12-hour visibility cap). ``reason`` is the budget's (``too_slow_for_lambda``,
+    ``too_long``); the pipeline records it as a permanent failure only when no later delivery can have more time,
+    and otherwise leaves the message for a retry."""
+
+
 class MalformedMessageError(ValueError):
     """The SQS message body is not an S3 event notification we understand."""
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import quote_plus, unquote_plus
@@ -43,6 +44,11 @@ class VideoJob:
     version_id: str | None
     etag: str | None
     size: int | None
+    # The event's, not the object's: two events for one version are the same job (not compared).
+    event_time: str | None = field(default=None, compare=False)
+    """When S3 (or the producer) made the event, ISO 8601; orders versions of one key when there is no sequencer."""
+    sequencer: str | None = field(default=None, compare=False)
+    """S3's event sequencer (hexadecimal): orders the events of one key exactly (see :func:`newer_event`)."""
 
     def __post_init__(self) -> None:
         # Output keys must be deterministic per object version, so duplicates land on the same keys.
@@ -96,6 +102,7 @@ class _S3Entity(BaseModel):
 class _Record(BaseModel):
     eventSource: Literal["aws:s3"]
     eventName: str
+    eventTime: str | None = None
     s3: _S3Entity
 
 
@@ -183,11 +190,44 @@ def read_sqs_body(body: str) -> SqsBody:
                     version_id=obj.versionId or None,
                     etag=obj.eTag or None,
                     size=int(obj.size) if obj.size is not None else None,
+                    event_time=record.eventTime,
+                    sequencer=obj.sequencer or None,
                 )
             )
         except ValueError as error:
             raise MalformedMessageError(str(error)) from error
     return SqsBody(jobs=tuple(jobs), ignored=tuple(ignored))
+
+
+def newer_event(candidate: Mapping[str, str | None], current: Mapping[str, str | None]) -> bool | None:
+    """Whether the event ``candidate`` (``{"sequencer": ..., "event_time": ...}``, as :func:`event_order` gives)
+    came after ``current``, for the same key; None when they cannot be ordered (neither field on both).
+
+    S3's sequencers order the events of one key exactly: right-pad the shorter with zeros, then compare (S3's
+    documented rule). Otherwise the event times (millisecond precision) decide.
+    """
+    new_sequencer, old_sequencer = candidate.get("sequencer"), current.get("sequencer")
+    if new_sequencer and old_sequencer:
+        width = max(len(new_sequencer), len(old_sequencer))
+        return new_sequencer.upper().ljust(width, "0") > old_sequencer.upper().ljust(width, "0")
+    new_time, old_time = _parse_time(candidate.get("event_time")), _parse_time(current.get("event_time"))
+    if new_time is None or old_time is None:
+        return None
+    return new_time > old_time
+
+
+def event_order(job: VideoJob) -> dict[str, str | None]:
+    """What orders ``job``'s event among the events of its key (see :func:`newer_event`)."""
+    return {"sequencer": job.sequencer, "event_time": job.event_time}
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _first_error(error: ValidationError) -> str:
@@ -208,10 +248,12 @@ def sqs_body_for(job: VideoJob, *, source: str = "sqs-submit") -> str:
         obj["eTag"] = job.etag
     if job.version_id:
         obj["versionId"] = job.version_id
+    if job.sequencer:
+        obj["sequencer"] = job.sequencer
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
-        "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventTime": job.event_time or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "eventName": "ObjectCreated:Put",
         "s3": {
             "s3SchemaVersion": "1.0",

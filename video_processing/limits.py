@@ -93,8 +93,25 @@ class MediaLimits:
 
     def time_limit(self, duration: float | None) -> float:
         """Wall-time ceiling in seconds for a run that decodes ``duration`` seconds of video (None = unknown)."""
-        media_seconds = self.max_duration_seconds if duration is None else min(duration, self.max_duration_seconds)
-        return self.time_base_seconds + self.time_per_media_second * media_seconds
+        return self.time_base_seconds + self.time_per_media_second * self._media_seconds(duration)
+
+    def within(self, seconds: float, duration: float | None = None) -> MediaLimits:
+        """These limits, with every run (the probe, the thumbnail, a ``duration`` s rendition run) ending within
+        ``seconds`` (> 0): what a consumer gives an input when its own deadline is nearer than the media ceiling.
+        Unchanged when they already fit."""
+        if seconds <= 0:
+            raise ValueError(f"MediaLimits.within needs a positive number of seconds, got {seconds}")
+        if self.time_limit(duration) <= seconds:
+            return self
+        base = min(self.time_base_seconds, seconds)
+        media_seconds = self._media_seconds(duration)
+        per_second = (seconds - base) / media_seconds if media_seconds > 0 else 0.0
+        return dataclasses.replace(
+            self, time_base_seconds=base, time_per_media_second=min(self.time_per_media_second, per_second)
+        )
+
+    def _media_seconds(self, duration: float | None) -> float:
+        return self.max_duration_seconds if duration is None else min(duration, self.max_duration_seconds)
 
 
 DEFAULT_LIMITS: Final = MediaLimits()

@@ -8,10 +8,15 @@ What an input becomes is decided here, once:
 - an ``s3:TestEvent``, a console folder placeholder, another event type: ignored (no failure record);
 - an input that can never succeed (not a video, too large, empty, gone...): a permanent failure, recorded in the
   output bucket with its reason;
-- a malformed body: ``MalformedMessageError`` propagates, so the message is retried and dead-lettered;
-- anything else: :class:`TransientJobError` (naming the object and the error), so the message is retried.
+- an input that does not fit in the delivery's :class:`~video_processing.budget.TimeBudget`: retried (``RETRY``)
+  while a later delivery may have more time, else a permanent failure with the budget's reason
+  (``too_slow_for_lambda``, ``too_long``);
+- anything else: ``RETRY``, carrying a :class:`TransientJobError` (naming the object and the error);
+- a malformed body: ``MalformedMessageError`` propagates, so the message is retried and dead-lettered.
 
-Every outcome but the last two lets the consumer delete the message.
+Every input of a message is tried, whatever became of the ones before it: a deleted object or a transient error
+never holds up the others. The consumer deletes the message unless an outcome is ``RETRY``; then it raises that
+outcome's ``error``, and the redelivery finds the inputs done this time complete (duplicates, one GET each).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from video_processing import telemetry
-from video_processing.errors import PermanentJobError
+from video_processing.budget import TimeBudget
+from video_processing.errors import OutOfTimeError, PermanentJobError
 from video_processing.jobs import IgnoredInput, VideoJob, read_sqs_body
 from video_processing.limits import DEFAULT_LIMITS, MediaLimits
 from video_processing.processing import JobResult, Profile, process_video, record_failure
@@ -40,6 +46,8 @@ class OutcomeKind(enum.Enum):
     IGNORED = "ignored"
     FAILED = "failed"
     """A permanent failure: recorded with its reason, never retried."""
+    RETRY = "retry"
+    """Not finished this time (a transient error, or out of time): the message must be retried; see ``error``."""
 
 
 @dataclass(frozen=True)
@@ -53,10 +61,14 @@ class Outcome:
     detail: str | None = None
     failure_key: str | None = None
     result: JobResult | None = None
+    error: TransientJobError | None = None
+    """For ``RETRY``: what to raise so the message stays on the queue."""
 
     @property
     def message(self) -> str:
         """The log line's message."""
+        if self.error is not None and self.error.deferred:
+            return _DEFERRED_MESSAGE
         return _MESSAGES[self.kind]
 
     def log_fields(self) -> dict[str, Any]:
@@ -68,6 +80,8 @@ class Outcome:
             fields["detail"] = self.detail
         if self.failure_key is not None:
             fields["failure_key"] = self.failure_key
+        if self.error is not None:
+            fields |= self.error.log_fields()
         if self.result is not None:
             fields["duplicate"] = self.kind is OutcomeKind.DUPLICATE
             fields["outputs"] = list(self.result.outputs)
@@ -86,6 +100,8 @@ class Outcome:
             return [MetricPoint(telemetry.DUPLICATES_SKIPPED, "Count", 1)]
         if self.kind is OutcomeKind.IGNORED:
             return [MetricPoint(telemetry.INPUTS_IGNORED, "Count", 1)]
+        if self.error is not None:
+            return [self.error.metric()]
         return [
             MetricPoint(
                 telemetry.VIDEOS_FAILED, "Count", 1, {telemetry.FAILURE_REASON_DIMENSION: self.reason or "permanent"}
@@ -98,7 +114,9 @@ _MESSAGES = {
     OutcomeKind.DUPLICATE: "duplicate delivery: outputs already complete",
     OutcomeKind.IGNORED: "input ignored: nothing to process",
     OutcomeKind.FAILED: "video cannot be processed: failure recorded, message consumed",
+    OutcomeKind.RETRY: "Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount",
 }
+_DEFERRED_MESSAGE = "video not finished in the time left: left on the queue for a later delivery with more time"
 
 
 class TransientJobError(Exception):
@@ -109,6 +127,8 @@ class TransientJobError(Exception):
 
     def __init__(self, job: VideoJob, error: Exception, *, output_bucket: str) -> None:
         self.job = job
+        self.deferred = isinstance(error, OutOfTimeError)
+        """Out of time, not failed: a later delivery (a fresh Lambda invocation) has more time."""
         self.error_type = _error_type(error)
         if self.error_type == "NoSuchBucket":
             # A missing source bucket is a permanent "object gone"; only the output bucket gets here.
@@ -140,41 +160,62 @@ def process_message(
     max_bytes: int,
     workdir: Path | None = None,
     limits: MediaLimits = DEFAULT_LIMITS,
+    budget: TimeBudget | None = None,
 ) -> list[Outcome]:
-    """Run every input of one (opened) SQS body; see the module docstring for what each input becomes.
-
-    Raises ``MalformedMessageError`` or :class:`TransientJobError`: leave the message on the queue.
+    """Run every input of one (opened) SQS body within ``budget`` (default: no time limit but the media's); see
+    the module docstring for what each input becomes. Raises ``MalformedMessageError`` for a body it cannot read.
     """
     request = read_sqs_body(body)
     outcomes = [_ignored(ignored) for ignored in request.ignored]
     for job in request.jobs:
-        try:
-            try:
-                result = process_video(
-                    job,
-                    s3_client=s3_client,
-                    output_bucket=output_bucket,
-                    profile=profile,
-                    max_bytes=max_bytes,
-                    workdir=workdir,
-                    limits=limits,
-                )
-            except PermanentJobError as error:
-                where = record_failure(
-                    job,
-                    error,
-                    message_id=message_id,
-                    s3_client=s3_client,
-                    output_bucket=output_bucket,
-                    profile=profile,
-                )
-                outcomes.append(_failed(job, error, where))
-                continue
-        except Exception as error:
-            raise TransientJobError(job, error, output_bucket=output_bucket) from error
-        kind = OutcomeKind.DUPLICATE if result.duplicate else OutcomeKind.PROCESSED
-        outcomes.append(Outcome(kind, job.bucket, job.key, result=result))
+        outcomes.append(_run(job, message_id, s3_client, output_bucket, profile, max_bytes, workdir, limits, budget))
     return outcomes
+
+
+def _run(
+    job: VideoJob,
+    message_id: str,
+    s3_client: S3Client,
+    output_bucket: str,
+    profile: Profile,
+    max_bytes: int,
+    workdir: Path | None,
+    limits: MediaLimits,
+    budget: TimeBudget | None,
+) -> Outcome:
+    """One input's outcome; never raises for the input's own failure, so the next input still runs."""
+    try:
+        try:
+            result = process_video(
+                job,
+                s3_client=s3_client,
+                output_bucket=output_bucket,
+                profile=profile,
+                max_bytes=max_bytes,
+                workdir=workdir,
+                limits=limits,
+                budget=budget,
+            )
+        except PermanentJobError as error:
+            if isinstance(error, OutOfTimeError) and not (budget is not None and budget.final):
+                raise
+            where = record_failure(
+                job, error, message_id=message_id, s3_client=s3_client, output_bucket=output_bucket, profile=profile
+            )
+            if where is None:  # the version was processed meanwhile (its manifest exists): no failure beside it
+                return Outcome(OutcomeKind.DUPLICATE, job.bucket, job.key)
+            return _failed(job, error, where)
+    except Exception as error:
+        return Outcome(
+            OutcomeKind.RETRY, job.bucket, job.key, error=TransientJobError(job, error, output_bucket=output_bucket)
+        )
+    kind = OutcomeKind.DUPLICATE if result.duplicate else OutcomeKind.PROCESSED
+    return Outcome(kind, job.bucket, job.key, result=result)
+
+
+def retry_error(outcomes: list[Outcome]) -> TransientJobError | None:
+    """The error a consumer raises to keep the message on the queue: the first ``RETRY`` outcome's, if any."""
+    return next((outcome.error for outcome in outcomes if outcome.error is not None), None)
 
 
 def _ignored(ignored: IgnoredInput) -> Outcome:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from video_processing.jobs import PROFILE_SUFFIX_RESERVE_BYTES
+from video_processing.limits import MediaLimits
 
 METADATA_NAME: Final = "metadata.json"
 THUMBNAIL_NAME: Final = "thumbnail.jpg"
@@ -69,6 +70,24 @@ class VideoProfile:
     def renditions_for(self, width: int, height: int) -> tuple[Rendition, ...]:
         """The rungs worth making for a ``width`` x ``height`` source (no upscaling)."""
         return tuple(rung for rung in self.ladder if rung.short_side <= min(width, height))
+
+    def time_limit(
+        self, limits: MediaLimits, duration: float | None = None, *, width: int | None = None, height: int | None = None
+    ) -> float:
+        """The longest the runs after the probe may take under ``limits``: the thumbnail, plus the renditions run
+        for ``duration`` seconds of video when there is a rung to make (for a ``width`` x ``height`` source; any
+        rung when the size is unknown). ``duration`` None: the longest video ``limits`` allow."""
+        seconds = limits.time_base_seconds  # the thumbnail
+        sized = width is not None and height is not None
+        if self.ladder and (not sized or self.renditions_for(width or 0, height or 0)):
+            seconds += limits.time_limit(duration)
+        return seconds
+
+    def worst_case_seconds(self, limits: MediaLimits) -> float:
+        """The longest one input may take under ``limits``: the probe (at most ``time_base_seconds``) and every
+        run after it, for the longest video ``limits`` allow. A consumer whose deadline is shorter cannot finish
+        every input it accepts."""
+        return limits.time_base_seconds + self.time_limit(limits)
 
     @property
     def output_names(self) -> tuple[str, ...]:

@@ -189,26 +189,29 @@ class TerminationWatcher:
         self._next_poll = clock()
         self._terminating_since: float | None = None
         self._last_heartbeat = 0.0
+        self._completed = False
 
     @property
     def terminating(self) -> bool:
         return self._terminating_since is not None
 
-    def poll(self) -> bool:
-        """Read the target lifecycle state when a poll is due; True once the instance is being terminated."""
+    def poll(self, *, now: bool = False) -> bool:
+        """Read the target lifecycle state when a poll is due (``now``: whether due or not, as the worker does on
+        its way out, so a stop that came between two polls still completes the hook); True once the instance is
+        being terminated."""
         if self.terminating:
             return True
-        now = self._clock()
-        if now < self._next_poll:
+        polled_at = self._clock()
+        if polled_at < self._next_poll and not now:
             return False
-        self._next_poll = now + self._poll_seconds
+        self._next_poll = polled_at + self._poll_seconds
         try:
             state = self._imds.get("autoscaling/target-lifecycle-state")
         except ImdsUnavailable as error:
             log.warning("cannot read the target lifecycle state", extra={"error": str(error)})
             return False
         if state == "Terminated":
-            self._terminating_since = self._last_heartbeat = now
+            self._terminating_since = self._last_heartbeat = polled_at
             log.info("instance is being terminated: draining")
             return True
         return False
@@ -227,13 +230,27 @@ class TerminationWatcher:
             log.warning("lifecycle heartbeat failed", extra={"error": str(error)})
 
     def complete(self) -> None:
-        """After the drain: let the termination proceed."""
-        if self._actions is None or self._terminating_since is None:
+        """After the drain: let the termination proceed. At most once per worker; an action already completed
+        (by this instance's previous worker process, before a restart) is not an error."""
+        if self._actions is None or self._terminating_since is None or self._completed:
             return
+        self._completed = True
         try:
             self._actions.complete()
-        except (BotoCoreError, ClientError) as error:
+        except ClientError as error:
+            if _already_completed(error):
+                log.info("lifecycle action already completed (by an earlier worker process on this instance)")
+                return
             # The hook times out on its own (its default result) if this call is lost.
             log.error("could not complete the lifecycle action", extra={"error": str(error)})
             return
+        except BotoCoreError as error:
+            log.error("could not complete the lifecycle action", extra={"error": str(error)})
+            return
         log.info("lifecycle action completed: CONTINUE")
+
+
+def _already_completed(error: ClientError) -> bool:
+    """CompleteLifecycleAction's answer when no action waits: ValidationError "No active Lifecycle Action found"."""
+    details = error.response.get("Error", {})
+    return details.get("Code") == "ValidationError" and "No active Lifecycle Action" in details.get("Message", "")

@@ -30,6 +30,7 @@ from video_processing.telemetry import (
     WORKER_METRICS_LOG_GROUP_ENV,
 )
 from worker.imds import DEFAULT_IMDS_URL
+from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 ENV_PREFIX: Final = "WORKER_"
 QUEUE_URL_ENV: Final = "WORKER_QUEUE_URL"
@@ -168,7 +169,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--visibility-timeout",
         VISIBILITY_TIMEOUT_ENV,
         "seconds a received message stays hidden, extended while its job runs (default: the queue's)",
-        type=_bounded_int(1, 43200),
+        type=_bounded_int(1, MAX_VISIBILITY_TIMEOUT_SECONDS),
     )
     option(
         "--wait-seconds",

@@ -17,6 +17,7 @@ from worker.config import DEFAULT_CONCURRENCY, DEFAULT_DRAIN_SECONDS, DEFAULT_WA
 from worker.counters import Counters
 from worker.job import JobHandler, JobOutcome, Message
 from worker.metrics import MetricsEmitter
+from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -57,8 +58,10 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
-        if not 1 <= self.visibility_timeout <= 43200:
-            raise ValueError(f"visibility_timeout must be 1..43200 seconds, got {self.visibility_timeout}")
+        if not 1 <= self.visibility_timeout <= MAX_VISIBILITY_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"visibility_timeout must be 1..{MAX_VISIBILITY_TIMEOUT_SECONDS} seconds, got {self.visibility_timeout}"
+            )
         if not 0 <= self.wait_seconds <= 20:
             raise ValueError(f"wait_seconds must be 0..20, got {self.wait_seconds}")
         if self.drain_seconds < 0:
@@ -101,6 +104,7 @@ class QueueWorker:
         metrics: MetricsEmitter | None = None,
         on_abandon: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -113,6 +117,7 @@ class QueueWorker:
         self._metrics_sent_at: float | None = None
         self._on_abandon = on_abandon
         self._clock = clock
+        self._wall_clock = wall_clock  # SQS's timestamps are epoch times
         self._deletes = DeleteBatcher(
             sqs, queue_url, self.counters, linger_seconds=self.options.delete_linger_seconds, clock=clock
         )
@@ -165,7 +170,9 @@ class QueueWorker:
             self._keeper_stop.set()
             keeper.join()
             self._deletes.flush()
-            if self._termination is not None and self._termination.terminating:
+            # Read the lifecycle state now, not at the next poll: a stop (SIGTERM) that came between two polls
+            # right after the instance entered Terminating:Wait must still complete the hook.
+            if self._termination is not None and self._termination.poll(now=True):
                 self._termination.complete()
             else:
                 self._scale_in.stop()
@@ -218,7 +225,7 @@ class QueueWorker:
             MaxNumberOfMessages=count,
             WaitTimeSeconds=self.options.wait_seconds,
             VisibilityTimeout=self.options.visibility_timeout,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp"],
         )
         messages = [Message.from_sqs(raw) for raw in response.get("Messages", [])]
         self.counters.add("received", len(messages))
@@ -297,10 +304,20 @@ class QueueWorker:
                 job.visibility_set_at = now
         if not due:
             return
-        failures = change_visibility(
-            self._sqs, self._queue_url, [job.message for job in due], self.options.visibility_timeout
-        )
-        self.counters.add("heartbeats", len(due) - len(failures))
+        # Never past SQS's 12-hour cap (the request would be refused): a job's budget ends before it anyway.
+        wall_clock = self._wall_clock()
+        by_timeout: dict[int, list[Message]] = {}
+        for job in due:
+            left = int(job.message.visibility_cap(wall_clock) - wall_clock)
+            timeout = min(self.options.visibility_timeout, left)
+            if timeout > 0:
+                by_timeout.setdefault(timeout, []).append(job.message)
+        failures = [
+            failure
+            for timeout, messages in by_timeout.items()
+            for failure in change_visibility(self._sqs, self._queue_url, messages, timeout)
+        ]
+        self.counters.add("heartbeats", sum(map(len, by_timeout.values())) - len(failures))
         for message, code in failures:
             with self._state:
                 finished = message.receipt_handle not in self._running

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from worker.sqs_limits import visibility_cap
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
@@ -20,16 +22,27 @@ class Message:
     body: str
     receive_count: int
     """How many times SQS has delivered this message, this delivery included (ApproximateReceiveCount)."""
+    first_receive_epoch_seconds: float | None = None
+    """When SQS first delivered this message (ApproximateFirstReceiveTimestamp); None if not asked for."""
 
     @classmethod
     def from_sqs(cls, raw: MessageTypeDef) -> Message:
-        """Build from one entry of a ReceiveMessage response (asked with ApproximateReceiveCount)."""
+        """Build from one entry of a ReceiveMessage response (asked with ApproximateReceiveCount and
+        ApproximateFirstReceiveTimestamp)."""
+        attributes = raw.get("Attributes", {})
+        first_receive_ms = attributes.get("ApproximateFirstReceiveTimestamp")
         return cls(
             message_id=raw["MessageId"],
             receipt_handle=raw["ReceiptHandle"],
             body=raw.get("Body", ""),
-            receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+            first_receive_epoch_seconds=int(first_receive_ms) / 1000 if first_receive_ms else None,
         )
+
+    def visibility_cap(self, now: float) -> float:
+        """When (epoch seconds) SQS stops extending this message's visibility: 12 hours after its first receive
+        (``now``, the receive's time, when SQS did not say)."""
+        return visibility_cap(self.first_receive_epoch_seconds or now)
 
 
 class JobOutcome(enum.Enum):

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clientside import ClientSideEncryptionError, open_body, queue_name_from_url
 from clientside.logs import unopenable_body_fields
+from video_processing.budget import TOO_LONG, TimeBudget
 from video_processing.limits import DEFAULT_LIMITS, MediaLimits
-from video_processing.pipeline import Outcome, OutcomeKind, TransientJobError, process_message
+from video_processing.pipeline import Outcome, OutcomeKind, process_message, retry_error
 from worker.config import DEFAULT_PROFILE
 from worker.job import JobHandler, JobOutcome, Message
 from worker.metrics import MetricsEmitter
+from worker.sqs_limits import JOB_CAP_MARGIN_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -56,6 +59,9 @@ def make_video_handler(
     duplicate, ignored, permanent failure recorded). A body that cannot be opened, a malformed body or a transient
     error is logged and raised: the message stays on the queue and reaches the dead-letter queue after
     maxReceiveCount deliveries, intact for inspection and redrive.
+
+    Every job ends before SQS's 12-hour visibility cap (:func:`job_budget`): a video whose time limit from the
+    probe exceeds what the cap leaves is refused before it is decoded (permanent failure ``too_long``).
     """
 
     queue_name = queue_name_from_url(queue_url) if queue_url else ""
@@ -73,29 +79,41 @@ def make_video_handler(
                 extra=context | unopenable_body_fields(error),
             )
             raise
-        try:
-            outcomes = process_message(
-                body,
-                message_id=message.message_id,
-                s3_client=s3_client,
-                output_bucket=output_bucket,
-                profile=profile,
-                max_bytes=max_bytes,
-                workdir=workdir,
-                limits=limits,
-            )
-        except TransientJobError as error:
-            emitter.emit([error.metric()])
-            raise
+        outcomes = process_message(
+            body,
+            message_id=message.message_id,
+            s3_client=s3_client,
+            output_bucket=output_bucket,
+            profile=profile,
+            max_bytes=max_bytes,
+            workdir=workdir,
+            limits=limits,
+            budget=job_budget(message),
+        )
         for outcome in outcomes:
             _report(outcome, context, emitter)
+        if (retry := retry_error(outcomes)) is not None:
+            raise retry
         return _message_outcome(outcomes)
 
     return handle
 
 
+def job_budget(message: Message, *, clock: Callable[[], float] = time.time) -> TimeBudget:
+    """Until ``JOB_CAP_MARGIN_SECONDS`` before the message's visibility cap (12 hours from its first receive).
+    Final: a later delivery of the message would have less time, not more."""
+    now = clock()
+    return TimeBudget(
+        deadline=message.visibility_cap(now) - JOB_CAP_MARGIN_SECONDS,
+        out_of_time_reason=TOO_LONG,
+        final=True,
+        what="SQS's 12-hour visibility cap (from the message's first receive, less a margin)",
+        clock=clock,
+    )
+
+
 def _report(outcome: Outcome, context: dict[str, Any], emitter: MetricsEmitter) -> None:
-    level = logging.WARNING if outcome.kind is OutcomeKind.FAILED else logging.INFO
+    level = logging.WARNING if outcome.kind in (OutcomeKind.FAILED, OutcomeKind.RETRY) else logging.INFO
     log.log(level, outcome.message, extra=context | outcome.log_fields())
     emitter.emit(outcome.metrics())
 

@@ -6,6 +6,10 @@ outcomes and emits their metrics with Powertools. Outcome per SQS record:
 - processed, already processed (a duplicate delivery), or ignored (an ``s3:TestEvent``, a console folder
   placeholder): consumed.
 - permanent failure (not a video, too large, empty, gone): a failure record written, metric, consumed.
+- out of time: the invocation has one time budget for all its records (the remaining time less
+  ``TIME_MARGIN_SECONDS``); a record that does not fit in what is left is not started, or is stopped, and reported
+  in ``batchItemFailures`` for a later invocation; on the message's last delivery (maxReceiveCount) it gets a
+  permanent ``too_slow_for_lambda`` failure record instead. Records on their last delivery go first.
 - malformed body, a client-side encrypted body that cannot be opened (encrypted for another queue, tampered, a
   disabled key, or no BODY_KEY_ARN configured), or a transient error: logged as one JSON line and reported in
   ``batchItemFailures``, so SQS redelivers it; after maxReceiveCount it moves to the dead-letter queue. When every
@@ -28,6 +32,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -41,15 +48,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from clientside import ClientSideEncryptionError, open_body, queue_name_from_arn
 from clientside.logs import SDK_LOGGER_NAME, configure_sdk_logging, unopenable_body_fields
-from lambdas.video_processor.settings import Settings
+from lambdas.video_processor.settings import TIME_MARGIN_SECONDS, Settings
 from video_processing import MalformedMessageError, telemetry
-from video_processing.pipeline import Outcome, OutcomeKind, TransientJobError, process_message
+from video_processing.budget import TOO_SLOW_FOR_LAMBDA, TimeBudget
+from video_processing.pipeline import Outcome, OutcomeKind, process_message, retry_error
+from video_processing.processing import WORKSPACE_PREFIX
 from video_processing.telemetry import MetricPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_s3.client import S3Client
 
+JOB_DIRECTORY_NAME = "video-processor"
 processor = BatchProcessor(event_type=EventType.SQS)
 SERVICE_NAME = os.environ.get("POWERTOOLS_SERVICE_NAME", telemetry.LAMBDA_SERVICE_NAME)
 logger = Logger(service=SERVICE_NAME)
@@ -85,8 +95,8 @@ def kms_client() -> KMSClient:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    """Process every input of one SQS message; raise to have the message retried."""
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """Process every input of one SQS message within the invocation's remaining time; raise to have it retried."""
     logger.append_keys(message_id=record.message_id)
     config = settings()
     try:
@@ -105,6 +115,8 @@ def record_handler(record: SQSRecord) -> None:
                 profile=config.profile,
                 max_bytes=config.max_video_bytes,
                 limits=config.limits,
+                workdir=job_directory(),
+                budget=record_budget(record, lambda_context, config),
             )
         except ClientSideEncryptionError as error:
             # The reason names contexts, keys and the KMS error code, never the plaintext.
@@ -120,9 +132,6 @@ def record_handler(record: SQSRecord) -> None:
                 extra={"reason": str(error)},
             )
             raise
-        except TransientJobError as error:
-            _log_transient(error.log_fields(), error.metric())
-            raise
         except Exception as error:  # e.g. KMS unreachable while opening a body
             error_type = type(error).__name__
             _log_transient(
@@ -132,8 +141,26 @@ def record_handler(record: SQSRecord) -> None:
             raise
         for outcome in outcomes:
             _report(outcome)
+        if (retry := retry_error(outcomes)) is not None:
+            raise retry
     finally:
         logger.remove_keys(["message_id"])
+
+
+def record_budget(record: SQSRecord, context: LambdaContext, config: Settings) -> TimeBudget:
+    """What is left of the invocation, less ``TIME_MARGIN_SECONDS``; running out is final on the message's last
+    delivery (its receive count has reached the queue's maxReceiveCount)."""
+    remaining = context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
+    return TimeBudget.seconds_from_now(
+        remaining,
+        out_of_time_reason=TOO_SLOW_FOR_LAMBDA,
+        final=_receive_count(record) >= config.max_receive_count,
+        what="this Lambda invocation's remaining time",
+    )
+
+
+def _receive_count(record: SQSRecord | dict[str, Any]) -> int:
+    return int(record["attributes"].get("ApproximateReceiveCount", "1"))
 
 
 def _log_transient(fields: dict[str, Any], metric: MetricPoint) -> None:
@@ -142,7 +169,11 @@ def _log_transient(fields: dict[str, Any], metric: MetricPoint) -> None:
 
 
 def _report(outcome: Outcome) -> None:
-    log = logger.warning if outcome.kind is OutcomeKind.FAILED else logger.info
+    if outcome.kind is OutcomeKind.RETRY:
+        deferred = outcome.error is not None and outcome.error.deferred
+        log = logger.warning if deferred else logger.error
+    else:
+        log = logger.warning if outcome.kind is OutcomeKind.FAILED else logger.info
     log(outcome.message, extra=outcome.log_fields())
     for point in outcome.metrics():
         _emit(point)
@@ -170,9 +201,12 @@ def _emit(point: MetricPoint) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """SQS event source entry point (the mapping must have ReportBatchItemFailures on)."""
     settings()  # a bad setting fails the invocation here, naming the variable, before any record is touched
+    remove_stale_workspaces()
+    # Records on their last delivery first, while the invocation has the most time: running out is final for them.
+    records = sorted(event.get("Records", []), key=_receive_count, reverse=True)
     try:
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event={**event, "Records": records}, record_handler=record_handler, processor=processor, context=context
         )
     finally:
         # Failures go out as their own EMF documents (single_metric, for their dimension), so a batch in which
@@ -180,3 +214,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         # metrics to publish" warning to stderr. (This is what @metrics.log_metrics would do, minus that warning.)
         if metrics.metric_set:
             metrics.flush_metrics()
+
+
+def job_directory() -> Path:
+    """Where each record's temporary directory goes: ``/tmp/video-processor/`` (the function's own folder, so the
+    clean-up below never touches anything else in ``/tmp``)."""
+    path = Path(tempfile.gettempdir()) / JOB_DIRECTORY_NAME
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def remove_stale_workspaces() -> int:
+    """Remove the job directories an invocation that Lambda stopped at its timeout left in :func:`job_directory`;
+    returns how many. An execution environment runs one invocation at a time, so at the start of one, every job
+    directory there is stale."""
+    stale = [path for path in job_directory().glob(f"{WORKSPACE_PREFIX}*") if path.is_dir()]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    if stale:
+        logger.warning("removed job directories a stopped invocation left behind", extra={"directories": len(stale)})
+    return len(stale)

@@ -9,6 +9,9 @@ Variables:
 - ``MAX_VIDEO_BYTES``: the largest upload processed (default 200 MiB, at most 10,000 MiB, Lambda's /tmp ceiling).
 - ``BODY_KEY_ARN`` (optional): the KMS key that opens client-side encrypted bodies.
 - ``VIDEO_PROFILE``: a profile of ``video_processing.profiles.PROFILES`` (default ``preview``).
+- ``MAX_RECEIVE_COUNT``: the queue's maxReceiveCount (default 3, 1..1000). On a message's last delivery, an input
+  that does not fit in the invocation's remaining time gets a permanent ``too_slow_for_lambda`` failure record
+  instead of a trip to the DLQ. The stack sets it from the queue's own setting.
 - The media limits (``FFMPEG_MEMORY_MIB``, ``FFMPEG_TIME_BASE_SECONDS``, ``MAX_WIDTH``, ...): see
   ``video_processing.limits.LIMIT_VARIABLES``; unset ones keep ``MediaLimits``' defaults.
 """
@@ -35,6 +38,7 @@ OUTPUT_BUCKET_ENV: Final = "OUTPUT_BUCKET"
 MAX_VIDEO_BYTES_ENV: Final = "MAX_VIDEO_BYTES"
 BODY_KEY_ARN_ENV: Final = "BODY_KEY_ARN"
 PROFILE_ENV: Final = "VIDEO_PROFILE"
+MAX_RECEIVE_COUNT_ENV: Final = "MAX_RECEIVE_COUNT"
 
 DEFAULT_PROFILE: Final = "preview"
 # Lambda's /tmp holds at most 10,240 MB; the source video has to fit there next to its outputs.
@@ -43,6 +47,11 @@ PYTHON_VERSION: Final = "3.14"
 """The Lambda runtime the handler and its wheels are built for (the latest one CDK knows, as cdk-nag wants)."""
 # What the function keeps for itself (Python, Powertools, boto3) out of its memory; ffmpeg gets the rest.
 HANDLER_MEMORY_MIB: Final = 512
+DEFAULT_MAX_RECEIVE_COUNT: Final = 3
+MAX_RECEIVE_COUNT_LIMIT: Final = 1000
+TIME_MARGIN_SECONDS: Final = 10.0
+"""What each record's time budget keeps back from the invocation's remaining time: enough to write a failure
+record, remove the record's temporary files and return the batch response before Lambda's timeout."""
 
 
 class SettingsError(ValueError):
@@ -58,6 +67,7 @@ class Settings:
     body_key_arn: str | None = None
     profile: str = DEFAULT_PROFILE
     limits: MediaLimits = DEFAULT_LIMITS
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
 
     def __post_init__(self) -> None:
         if not self.output_bucket:
@@ -71,6 +81,11 @@ class Settings:
             get_profile(self.profile)
         except UnknownProfileError as error:
             raise SettingsError(f"{PROFILE_ENV}: {error}") from None
+        if not 1 <= self.max_receive_count <= MAX_RECEIVE_COUNT_LIMIT:
+            raise SettingsError(
+                f"{MAX_RECEIVE_COUNT_ENV}={self.max_receive_count} is out of range: allowed "
+                f"1..{MAX_RECEIVE_COUNT_LIMIT}, the queue's maxReceiveCount."
+            )
 
     def environment(self) -> dict[str, str]:
         """These settings as the function's environment variables (the inverse of :meth:`from_environment`)."""
@@ -78,6 +93,7 @@ class Settings:
             OUTPUT_BUCKET_ENV: self.output_bucket,
             MAX_VIDEO_BYTES_ENV: str(self.max_video_bytes),
             PROFILE_ENV: self.profile,
+            MAX_RECEIVE_COUNT_ENV: str(self.max_receive_count),
             **limits_environment(self.limits),
         }
         if self.body_key_arn:
@@ -92,6 +108,11 @@ class Settings:
             max_video_bytes = int(text) if text else DEFAULT_MAX_VIDEO_BYTES
         except ValueError:
             raise SettingsError(f"{MAX_VIDEO_BYTES_ENV}={text!r} is not a whole number of bytes.") from None
+        count_text = environ.get(MAX_RECEIVE_COUNT_ENV, "").strip()
+        try:
+            max_receive_count = int(count_text) if count_text else DEFAULT_MAX_RECEIVE_COUNT
+        except ValueError:
+            raise SettingsError(f"{MAX_RECEIVE_COUNT_ENV}={count_text!r} is not a whole number.") from None
         try:
             limits = limits_from_environment(environ)
         except LimitSettingError as error:
@@ -102,6 +123,7 @@ class Settings:
             body_key_arn=environ.get(BODY_KEY_ARN_ENV, "").strip() or None,
             profile=environ.get(PROFILE_ENV, "").strip() or DEFAULT_PROFILE,
             limits=limits,
+            max_receive_count=max_receive_count,
         )
 
 

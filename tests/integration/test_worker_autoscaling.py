@@ -225,3 +225,65 @@ def test_a_long_drain_heartbeats_the_lifecycle_hook(sqs, make_queue, start_worke
     # THEN the hook was heartbeated while draining and completed once, last
     assert actions.calls[-1] == "complete"
     assert actions.calls.count("complete") == 1
+
+
+class RecordingActions:
+    """Lifecycle hook calls, recorded; ``complete`` raises ``complete_error`` if one is set."""
+
+    def __init__(self, complete_error: Exception | None = None) -> None:
+        self.calls: list[str] = []
+        self.complete_error = complete_error
+
+    def heartbeat(self) -> None:
+        self.calls.append("heartbeat")
+
+    def complete(self) -> None:
+        self.calls.append("complete")
+        if self.complete_error is not None:
+            raise self.complete_error
+
+
+def test_an_idle_worker_stopped_between_two_polls_of_terminating_wait_still_completes_the_hook(
+    make_queue, start_worker, fake_imds
+):
+    # GIVEN an idle worker that last read the lifecycle state while in service, and polls only every 60 s
+    fake_imds.metadata["autoscaling/target-lifecycle-state"] = "InService"
+    actions = RecordingActions()
+    watcher = TerminationWatcher(Imds(fake_imds.url), actions, poll_seconds=60)
+    running = start_worker(make_queue().url, GatedJob(), termination=watcher)
+    wait_until(lambda: fake_imds.token_requests >= 1, timeout=5, what="the first lifecycle poll")
+
+    # WHEN the instance enters Terminating:Wait and systemd stops the worker before its next poll
+    fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"
+    running.stop()
+
+    # THEN it read the state on its way out and completed the hook, once, instead of leaving it to time out
+    assert actions.calls == ["complete"]
+
+
+def test_a_hook_already_completed_by_an_earlier_worker_is_not_an_error(caplog):
+    # GIVEN a terminating instance whose hook an earlier worker process completed before a restart
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {"Error": {"Code": "ValidationError", "Message": "No active Lifecycle Action found with instance ID i-0"}},
+        "CompleteLifecycleAction",
+    )
+    actions = RecordingActions(complete_error=error)
+
+    class TerminatedImds:
+        def get(self, path: str) -> str:
+            return "Terminated"
+
+    watcher = TerminationWatcher(TerminatedImds(), actions)  # type: ignore[arg-type]
+    assert watcher.poll(now=True)
+
+    # WHEN the restarted worker completes it, and its shutdown path tries again
+    with caplog.at_level("INFO", logger="worker.autoscaling"):
+        watcher.complete()
+        watcher.complete()
+
+    # THEN one call was made, and AWS's "no active action" answer is an INFO line, not an ERROR
+    assert actions.calls == ["complete"]
+    assert [r.levelname for r in caplog.records if "lifecycle action" in r.getMessage()] == ["INFO"]
+    assert "already completed" in caplog.records[-1].getMessage()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,10 +30,18 @@ OUTPUT_BUCKET = "video-processed"
 
 @dataclass
 class LambdaContext:
+    """Lambda's context as the handler reads it; the remaining time runs down from ``timeout_seconds`` in real
+    time, starting when the context is made (as Lambda's does from the invocation's start)."""
+
     function_name: str = "video-processor"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:video-processor"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    timeout_seconds: float = 120.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
 
 
 @pytest.fixture
@@ -89,8 +100,10 @@ def sqs_event(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def handler_env(monkeypatch: pytest.MonkeyPatch, aws: None) -> Iterator[None]:  # noqa: F811
+def handler_env(monkeypatch: pytest.MonkeyPatch, aws: None, tmp_path: Path) -> Iterator[None]:  # noqa: F811
     monkeypatch.setenv("OUTPUT_BUCKET", OUTPUT_BUCKET)
+    # The handler's /tmp is this test's own folder: it removes job folders it finds there.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "video-processor")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VideoPipelineTest")
     # The handler caches its client and its settings; each test gets ones made from its own mock and environment.

@@ -48,7 +48,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "lambda_batching_window_seconds": 0,
         "lambda_max_concurrency": 50,
         "lambda_reserved_concurrency": 60,
-        "lambda_profile": "transcode",
+        "lambda_profile": "preview",  # transcode cannot finish in a function (refused at synthesis)
         "max_video_mb": 1000,
     },
     "fleet-step-public-x86": {

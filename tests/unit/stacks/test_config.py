@@ -178,3 +178,23 @@ def test_each_stacks_settings_check_their_own_keys_without_appconfig() -> None:
     assert config.video_pipeline_settings().lambda_batch_size == 5
     assert config.worker_fleet_settings().worker_concurrency == 4
     assert config.secure_queue_settings().queue == QueueSettings(retention_days=7)
+
+
+def test_a_lambda_profile_that_cannot_finish_within_the_timeout_fails_naming_both_figures() -> None:
+    # GIVEN the transcode profile (renditions: 30 s + 10 s per second of video) asked of a 120 s function
+    # WHEN / THEN synthesis stops, naming the profile's ceiling for the longest allowed video and the timeout
+    with pytest.raises(ConfigError) as error:
+        AppConfig(lambda_profile="transcode", lambda_timeout_seconds=120)
+    message = str(error.value)
+    assert "'lambda_profile' = 'transcode' may take up to 72,090 s" in message
+    assert "longest video the media limits allow (7,200 s)" in message
+    assert "'lambda_timeout_seconds' = 120 s" in message
+    # AND it says what to do instead
+    assert "Choose a profile that fits (preview)" in message and "worker_profile" in message
+
+
+@pytest.mark.parametrize("timeout", [1, 120, 900])
+def test_the_preview_profile_fits_every_allowed_timeout(timeout: int) -> None:
+    # GIVEN the preview profile, whose probe and thumbnail ceilings are a quarter of the timeout each
+    # WHEN / THEN any timeout Lambda allows is accepted
+    assert AppConfig(lambda_profile="preview", lambda_timeout_seconds=timeout).lambda_timeout_seconds == timeout

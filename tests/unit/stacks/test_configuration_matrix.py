@@ -33,7 +33,9 @@ def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_
     table = (REPO_ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     documented = {key for row in re.findall(r"^\| (`.+?) \|", table, re.M) for key in re.findall(r"`(\w+)`", row)}
     assert documented == {f.name for f in AppConfig.__dataclass_fields__.values()}
-    # THEN each one is set to a value other than its default by some configuration of the matrix
+    # THEN each one is set to a value other than its default by some configuration of the matrix, except a key whose
+    # every other value synthesis refuses (tests/unit/stacks/test_config.py shows the refusal)
+    only_the_default_deploys = {"lambda_profile"}  # transcode cannot finish within a function's 900 s
     defaults = AppConfig()
     changed = {
         key
@@ -41,7 +43,7 @@ def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_
         for key, value in AppConfig.from_mapping(overrides).__dict__.items()
         if value != getattr(defaults, key)
     }
-    assert documented - changed == set()
+    assert documented - changed == only_the_default_deploys
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))

@@ -20,9 +20,10 @@ CONFIGURATION = {
     "worker_concurrency": 3,
     "worker_visibility_timeout_seconds": 900,
     "client_side_encryption": True,
-    # each path makes the other's profile
-    "lambda_profile": "transcode",
+    # the worker makes the Lambda's profile (the Lambda cannot make the worker's: refused at synthesis)
+    "lambda_profile": "preview",
     "worker_profile": "preview",
+    "max_receive_count": 5,
 }
 
 
@@ -52,13 +53,16 @@ def worker_unit_environment(template: Template) -> dict[str, str]:
 
 
 def test_the_functions_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
-    # GIVEN the video pipeline synthesized with a bigger function, a bigger video limit and the transcode profile
+    # GIVEN the video pipeline synthesized with a bigger function, a bigger video limit and a queue that
+    # dead-letters after 5 receives
     environment = lambda_environment(configured["VideoPipelineStack"])
     # WHEN the handler parses the function's environment, as it does at cold start
     settings = ProcessorSettings.from_environment(environment)
     # THEN it accepts it, and every setting is the configured one
     assert settings.max_video_bytes == 500 * MIB
-    assert settings.profile == "transcode"
+    assert settings.profile == "preview"
+    # AND it knows the queue's maxReceiveCount, to tell a message's last delivery (too_slow_for_lambda)
+    assert settings.max_receive_count == 5
     assert settings.output_bucket.startswith("<")  # the processed bucket's name, a token until deployment
     assert settings.body_key_arn is not None and settings.body_key_arn.startswith("<")
     # AND ffmpeg may use what the handler leaves of 3,008 MB, and must end well within the 60 s timeout

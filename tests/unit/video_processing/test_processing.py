@@ -197,14 +197,15 @@ def test_record_failure_writes_one_record_per_version_and_profile(buckets: S3Cli
     first = record_failure(job, error, message_id="m-1", s3_client=buckets, output_bucket=OUTPUT, profile="preview")
     second = record_failure(job, error, message_id="m-2", s3_client=buckets, output_bucket=OUTPUT, profile="preview")
 
-    # THEN there is one record, where that version's preview outputs would go, with reason, message, source, time
+    # THEN there is one record, where that version's preview outputs would go, with reason, message, source, time,
+    # written once: the redelivery keeps the first delivery's record (its message id)
     assert first == second == "processed/uploads/notes.mp4/v1/preview/failure.json"
     assert output_keys(buckets) == {first, "processed/uploads/notes.mp4/preview.latest.json"}
     record = read_json(buckets, first)
     assert record | {"time": None} == {
         "reason": "too_large",
         "message": str(error),
-        "message_id": "m-2",
+        "message_id": "m-1",
         "profile": "preview",
         "source": {"bucket": SOURCE, "key": "uploads/notes.mp4", "version_id": "v1", "etag": "e1"},
         "time": None,
