@@ -31,8 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.permissions import hook
 from tests.support.permissions.calls import CATALOGUE, Call, CatalogueEntry, uncovered
+from tests.support.permissions.table import row_text
 
 SITE_DIR = Path(__file__).parent / "site"
 """Put first on a subprocess's PYTHONPATH (with the variables below) to record its calls."""
@@ -95,6 +98,15 @@ class CallRecorder:
         finally:
             _principal.reset(token)
 
+    @contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """The test's own calls made inside a principal's thread (an inspection hook in a job): not recorded."""
+        token = _principal.set(None)
+        try:
+            yield
+        finally:
+            _principal.reset(token)
+
     def _on_call(self, service: str, operation: str, params: dict[str, str]) -> None:
         principal = _principal.get()
         if principal is not None:
@@ -134,8 +146,21 @@ class CallRecorder:
         return value
 
 
+@pytest.fixture
+def call_recorder(tmp_path: Path) -> Iterator[CallRecorder]:
+    """A :class:`CallRecorder` recording for the test's duration (its subprocess log in ``tmp_path``); add the
+    test's resources to ``call_recorder.symbols``."""
+    with CallRecorder(tmp_path) as recording:
+        yield recording
+
+
 def _as_json(call: Call) -> dict[str, Any]:
-    return {"principal": call.principal, "service": call.service, "operation": call.operation, "params": dict(call.params)}
+    return {
+        "principal": call.principal,
+        "service": call.service,
+        "operation": call.operation,
+        "params": dict(call.params),
+    }
 
 
 def assert_catalogued(
@@ -148,9 +173,15 @@ def assert_catalogued(
     operation) the test's behaviour ``needs`` (so a recorder that records nothing fails too)."""
     calls = list(calls)
     missing = uncovered(calls, catalogue)
+    kinds: dict[str, list[Call]] = {}  # by the table's row: calls that differ only in a key's generated parts
+    for call in missing:
+        kinds.setdefault(row_text(call), []).append(call)
     assert not missing, (
         f"{len(missing)} recorded AWS call(s) have no entry in the permission catalogue:\n"
-        + "\n".join(f"  {describe(call)}" for call in missing)
+        + "\n".join(
+            f"  {describe(same[0])}" + (f" and {len(same) - 1} more like it" if len(same) > 1 else "")
+            for same in kinds.values()
+        )
         + "\nAdd a CatalogueEntry for each to CATALOGUE in tests/support/permissions/calls.py (principal, service, "
         "operation, and an fnmatch pattern for each parameter that names a resource), and its IAM action and ARN "
         "mapping, so the permission rehearsal checks the role allows it."

@@ -40,12 +40,20 @@ def key_shape(key: str) -> str:
     return re.sub(r"^uploads/[^/]+$", "uploads/<file>", text)
 
 
+def params_text(call: Call) -> str:
+    """The call's parameters, sorted by name, object keys by their shape."""
+    params = {name: key_shape(value) if name in _KEY_PARAMS else value for name, value in call.params.items()}
+    return ", ".join(f"{name}={value}" for name, value in sorted(params.items()))
+
+
+def row_text(call: Call) -> str:
+    return f"{call.principal}: {call.service}.{call.operation}({params_text(call)})"
+
+
 def rows(calls: Iterable[Call]) -> list[tuple[str, str, str, str, int]]:
-    counted: Counter[tuple[str, str, str, str]] = Counter()
-    for call in calls:
-        params = {name: key_shape(value) if name in _KEY_PARAMS else value for name, value in call.params.items()}
-        text = ", ".join(f"{name}={value}" for name, value in sorted(params.items()))
-        counted[(call.principal, call.service, call.operation, text)] += 1
+    counted: Counter[tuple[str, str, str, str]] = Counter(
+        (call.principal, call.service, call.operation, params_text(call)) for call in calls
+    )
     return [(*kind, count) for kind, count in sorted(counted.items())]
 
 
