@@ -52,6 +52,10 @@ class CallRecorder:
 
     def __init__(self, log_dir: Path, symbols: Mapping[str, str] | None = None) -> None:
         self.symbols: dict[str, str] = dict(symbols or {})
+        self.principal_symbols: dict[str, dict[str, str]] = {}
+        """Symbols for one principal's calls only (``{"worker": {fleet_queue_url: "<jobs_queue>"}}``), consulted
+        before ``symbols``: where a test runs two stacks' consumers, a worker call on the Lambda path's queue stays
+        concrete, so no catalogue entry covers it."""
         self.subprocess_log = log_dir / "permission-calls.jsonl"
         self._raw: list[tuple[str, str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
@@ -132,17 +136,29 @@ class CallRecorder:
                 entry = json.loads(line)
                 raw.append((entry["principal"], entry["service"], entry["operation"], entry["params"]))
         return [
-            Call(principal, service, operation, {name: self.symbolize(value) for name, value in params.items()})
+            Call(
+                principal,
+                service,
+                operation,
+                {name: self.symbolize(value, principal) for name, value in params.items()},
+            )
             for principal, service, operation, params in raw
         ]
 
-    def symbolize(self, value: str) -> str:
-        """``value``'s symbol: its own, or that of a queue URL's last path part or an ARN's resource name."""
-        if value in self.symbols:
-            return self.symbols[value]
+    def symbolize(self, value: str, principal: str = "") -> str:
+        """``value``'s symbol: its own, or that of a queue URL's last path part or an ARN's resource name. A queue
+        known by its URL is known by its name too (KMS encryption contexts name the queue)."""
+        symbols = self.symbols | self.principal_symbols.get(principal, {})
+        symbols |= {
+            name.rstrip("/").rsplit("/", 1)[-1]: symbol
+            for name, symbol in symbols.items()
+            if name.startswith(("http://", "https://"))
+        }
+        if value in symbols:
+            return symbols[value]
         if value.startswith(("http://", "https://", "arn:")):
             last = value.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-            return self.symbols.get(last, value)
+            return symbols.get(last, value)
         return value
 
 
