@@ -76,10 +76,12 @@ def test_generated_values_are_placeholders_and_conditions_are_kept(tmp_path: Pat
     version = s3.put_object(Bucket="processed-9f", Key="processed/a.json", Body=b"{}")["VersionId"]
 
     # WHEN a principal reads a version and writes conditionally
-    with CallRecorder(tmp_path, symbols={"processed-9f": "<processed_bucket>"}) as recording:
-        with recording.as_principal("worker"):
-            s3.head_object(Bucket="processed-9f", Key="processed/a.json", VersionId=version)
-            s3.put_object(Bucket="processed-9f", Key="processed/b.json", Body=b"{}", IfNoneMatch="*")
+    with (
+        CallRecorder(tmp_path, symbols={"processed-9f": "<processed_bucket>"}) as recording,
+        recording.as_principal("worker"),
+    ):
+        s3.head_object(Bucket="processed-9f", Key="processed/a.json", VersionId=version)
+        s3.put_object(Bucket="processed-9f", Key="processed/b.json", Body=b"{}", IfNoneMatch="*")
 
     # THEN the version id is a placeholder, the condition is kept, the body is not recorded
     assert recording.calls() == [
@@ -93,6 +95,21 @@ def test_generated_values_are_placeholders_and_conditions_are_kept(tmp_path: Pat
             "worker", "s3", "PutObject", {"Bucket": "<processed_bucket>", "Key": "processed/b.json", "IfNoneMatch": "*"}
         ),
     ]
+
+
+def test_a_queue_known_by_its_url_is_known_by_its_name_and_arn_and_per_principal_symbols_come_first(
+    tmp_path: Path,
+) -> None:
+    # GIVEN the Lambda path's queue by URL for everyone, and the fleet's queue by URL for the worker only
+    recording = CallRecorder(tmp_path, symbols={"http://localhost:5000/123456789012/lambda-jobs": "<jobs_queue>"})
+    recording.principal_symbols["worker"] = {"http://localhost:5000/123456789012/fleet-jobs": "<jobs_queue>"}
+
+    # WHEN names, ARNs and URLs of both are symbolized THEN each principal knows only its own queue
+    assert recording.symbolize("lambda-jobs", "lambda") == "<jobs_queue>"  # an encryption context names the queue
+    assert recording.symbolize("arn:aws:sqs:us-east-1:123456789012:lambda-jobs", "lambda") == "<jobs_queue>"
+    assert recording.symbolize("http://localhost:5000/123456789012/fleet-jobs", "lambda").endswith("/fleet-jobs")
+    assert recording.symbolize("fleet-jobs", "worker") == "<jobs_queue>"
+    assert recording.symbolize("uploads/clip.mp4", "worker") == "uploads/clip.mp4"
 
 
 def test_a_subprocess_records_its_calls_through_sitecustomize_and_still_runs_the_one_it_hides(
