@@ -96,13 +96,13 @@ class CallRecorder:
                 thread.run = run_as_principal  # type: ignore[method-assign]
             start(thread)
 
-        threading.Thread.start = start_as_starter  # type: ignore[method-assign]
+        threading.Thread.start = start_as_starter  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         hook.uninstall()
         if self._thread_start is not None:
-            threading.Thread.start = self._thread_start  # type: ignore[method-assign]
+            threading.Thread.start = self._thread_start  # type: ignore[method-assign,assignment]
             self._thread_start = None
         out = os.environ.get(CALLS_OUT_ENV)
         if out:

@@ -13,13 +13,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.permissions.calls import Call, CatalogueEntry, uncovered
-from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tests.support.permissions.calls import CATALOGUE, Call, CatalogueEntry, uncovered
+from tests.support.permissions.recorder import CALLS_OUT_ENV, CallRecorder, assert_catalogued
 from tests.support.permissions.table import key_shape, render
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
+
+
+@pytest.fixture(autouse=True)
+def _not_in_the_calls_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These recordings are the recorder's own examples, not the runtime's calls: kept out of PERMISSION_CALLS_OUT.
+    monkeypatch.delenv(CALLS_OUT_ENV, raising=False)
 
 
 @pytest.fixture
@@ -196,3 +202,13 @@ def test_the_table_shows_one_row_per_kind_of_call_with_keys_by_shape() -> None:
         "manifest.json | 2 |"
     ]
     assert key_shape("uploads/My clip.mp4") == "uploads/<file>"
+
+
+def test_the_catalogue_names_resources_by_symbol_and_lists_each_kind_of_call_once() -> None:
+    # GIVEN the catalogue WHEN its entries are read THEN each is unique, for a known principal, and every parameter
+    # that names a resource is a symbol (a concrete name from one test run would cover nothing in the next)
+    entries = [(e.principal, e.service, e.operation, sorted(e.params.items())) for e in CATALOGUE]
+    assert len(entries) == len(set(map(repr, entries)))
+    assert {e.principal for e in CATALOGUE} == {"worker", "lambda", "producer"}
+    named = [(e, name, value) for e in CATALOGUE for name, value in e.params.items() if name not in ("Key", "Prefix")]
+    assert [(e.operation, name, v) for e, name, v in named if name != "IfNoneMatch" and not v.startswith("<")] == []

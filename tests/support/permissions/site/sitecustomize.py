@@ -29,7 +29,7 @@ def _record_calls(log_path: str, principal: str) -> None:
     spec.loader.exec_module(hook)
     lock = threading.Lock()
 
-    def append(service: str, operation: str, params: dict) -> None:
+    def append(service: str, operation: str, params: dict[str, str]) -> None:
         line = json.dumps({"principal": principal, "service": service, "operation": operation, "params": params})
         with lock:  # one write per line, O_APPEND: the lines of several processes never interleave
             fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
