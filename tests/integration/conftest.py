@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
+from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
 

@@ -27,6 +27,7 @@ from localcloud.poller import EventSourcePoller
 from localcloud.server import DUMMY_ENV, client, moto_server, queue_depth, wait_until
 from localcloud.worker_process import WorkerProcess
 from tests.support.aws import notify_queue_of_uploads
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 
@@ -121,7 +122,14 @@ def assert_outputs(endpoint: str, path: Path_, valid: list[VideoJob], failures: 
     assert records == failures
 
 
-def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(endpoint: str, tmp_path: Path) -> None:
+def symbols_of(path: Path_) -> dict[str, str]:
+    """The path's resources by the symbols the permission catalogue uses for its stack's queue and buckets."""
+    return {path.queue_url: "<jobs_queue>", path.uploads: "<uploads_bucket>", path.processed: "<processed_bucket>"}
+
+
+def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
+    endpoint: str, tmp_path: Path, call_recorder: CallRecorder
+) -> None:
     started = time.monotonic()
     sqs = client("sqs", endpoint)
     small, longer = cached_video_bytes(), cached_video_bytes(seconds=3, size="640x480")
@@ -155,14 +163,16 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
                     first_delivery_of_lost.add(record["messageId"])
         return real_handler(event, context)
 
-    poller = EventSourcePoller(
-        client("sqs", endpoint),
-        lam.queue_url,
-        handler,
-        batch_size=10,
-        lose_delete=lose_delete,
-        shuffle=random.Random(7),
-    )
+    # The event source mapping polls with the function's role: the poller's calls are the "lambda" principal's too.
+    with call_recorder.as_principal("lambda"):
+        poller = EventSourcePoller(
+            client("sqs", endpoint),
+            lam.queue_url,
+            handler,
+            batch_size=10,
+            lose_delete=lose_delete,
+            shuffle=random.Random(7),
+        )
 
     # ... and a fleet path: 14 videos (4 longer ones, 4 announced twice), one text file, one deleted video
     fleet = make_path(endpoint, "fleet-jobs", visibility_timeout=4, profile="transcode")
@@ -176,6 +186,8 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert len(lam_valid) + len(fleet_valid) + 5 >= 30
 
     env = dict(os.environ)
+    env |= call_recorder.subprocess_env("worker", env)
+    call_recorder.principal_symbols |= {"lambda": symbols_of(lam), "worker": symbols_of(fleet)}
 
     def start_worker(name: str) -> WorkerProcess:
         return WorkerProcess(
@@ -189,7 +201,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
 
     # WHEN the poller drains the Lambda queue while workers drain the fleet queue; one worker is SIGKILLed
     # mid-job, the next is stopped with SIGTERM mid-job, a third finishes the rest
-    with _Polling(poller) as lambda_path:
+    with _Polling(poller, call_recorder) as lambda_path:
         killed = start_worker("killed")
         # Mid-job: it has finished something (it is up and consuming) and holds messages it has not finished.
         wait_until(
@@ -248,16 +260,28 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert len(completed) >= len(fleet_valid) - 1
     assert fleet_done["duplicate"] >= 4
     assert drained_code == 0 and finisher_code == 0 and killed.process.returncode == -9
+    # ... and every AWS call either path made is in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[
+            ("lambda", "sqs", "ReceiveMessage"),
+            ("lambda", "s3", "PutObject"),
+            ("worker", "sqs", "ReceiveMessage"),
+            ("worker", "s3", "PutObject"),
+        ],
+    )
     print(f"end-to-end fault test: {time.monotonic() - started:.1f} s")
 
 
 class _Polling:
-    """``with _Polling(poller) as polling:`` runs ``poller.run`` in a thread of its own, as the event source mapping
-    polls beside the fleet; leaving the block stops it and re-raises whatever escaped a poll (the handler's errors:
-    SQS errors are counted and retried by the poller, as the mapping does)."""
+    """``with _Polling(poller, recording) as polling:`` runs ``poller.run`` in a thread of its own, as the event
+    source mapping polls beside the fleet, its AWS calls recorded as the "lambda" principal's; leaving the block stops
+    it and re-raises whatever escaped a poll (the handler's errors: SQS errors are counted and retried by the poller,
+    as the mapping does)."""
 
-    def __init__(self, poller: EventSourcePoller) -> None:
+    def __init__(self, poller: EventSourcePoller, recording: CallRecorder) -> None:
         self._poller = poller
+        self._recording = recording
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="lambda-path", daemon=True)
@@ -276,7 +300,8 @@ class _Polling:
 
     def _run(self) -> None:
         try:
-            self._poller.run(self._stop)
+            with self._recording.as_principal("lambda"):
+                self._poller.run(self._stop)
         except BaseException as error:  # re-raised in the test's thread on leaving the with block
             self._error = error
 

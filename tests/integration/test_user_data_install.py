@@ -38,6 +38,7 @@ from stacks.constructs.worker_user_data import CLOUDWATCH_AGENT_CTL
 from stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from video_processing.telemetry import WORKER_LOG_FILE
 from worker.config import WAIT_SECONDS_ENV
@@ -180,6 +181,7 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     aws_resources: dict[str, Any],
     user_data: tuple[list[Any], dict[str, Any]],
     asset_keys: dict[str, str],
+    call_recorder: CallRecorder,
 ) -> None:
     # GIVEN the user data of the launch template, for an instance type of this machine's architecture
     parts, resources = user_data
@@ -251,6 +253,14 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
         "WORKER_IMDS_URL": fake_imds.url,
         WAIT_SECONDS_ENV: "1",
     }
+    # The permission rehearsal's recorder rides along (its sitecustomize first on the unit's PYTHONPATH).
+    instance_env |= call_recorder.subprocess_env("worker", environment)
+    call_recorder.symbols |= {
+        aws_resources["queue_url"]: "<jobs_queue>",
+        aws_resources["uploads"]: "<uploads_bucket>",
+        aws_resources["processed"]: "<processed_bucket>",
+        fake_imds.metadata["instance-id"]: "<instance_id>",
+    }
     with log_file.open("a") as log:
         worker = subprocess.Popen(
             argv, cwd=workdir, env={"PATH": "/usr/bin:/bin"} | environment | instance_env, stdout=log, stderr=log
@@ -276,6 +286,15 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     # AND its JSON log lines went to the file the CloudWatch agent tails
     logged = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
     assert logged, log_file.read_text()
+    # AND every AWS call the installed worker made is in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[
+            ("worker", "autoscaling", "DescribeAutoScalingInstances"),
+            ("worker", "sqs", "ReceiveMessage"),
+            ("worker", "s3", "PutObject"),
+        ],
+    )
 
 
 def _placeholder_script(user_data: tuple[list[Any], dict[str, Any]]) -> str:

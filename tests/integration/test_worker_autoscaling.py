@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 from tests.integration.conftest import send_messages
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message, ScaleInGuard, TerminationWatcher
 from worker.autoscaling import find_asg_instance
 from worker.imds import Imds
@@ -64,9 +65,16 @@ def protected(autoscaling: Any, instance_id: str) -> bool:
     return bool(instance["ProtectedFromScaleIn"])
 
 
-def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance):
-    assert find_asg_instance(Imds(fake_imds.url), client("autoscaling")) == asg_instance
+def record_group(recording: CallRecorder, target: AsgInstance) -> None:
+    recording.symbols |= {target.group_name: "<worker_group>", target.instance_id: "<instance_id>"}
+
+
+def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance, call_recorder):
+    record_group(call_recorder, asg_instance)
+    with call_recorder.as_principal("worker"):
+        assert find_asg_instance(Imds(fake_imds.url), client("autoscaling")) == asg_instance
     assert fake_imds.token_requests == 1  # IMDSv2: one session token, then GETs with it
+    assert_catalogued(call_recorder.calls(), needs=[("worker", "autoscaling", "DescribeAutoScalingInstances")])
 
 
 def test_an_expired_imds_token_is_replaced(fake_imds):
@@ -92,7 +100,7 @@ def test_on_premises_there_is_no_group_and_no_wait():
 
 
 def test_scale_in_protection_is_on_while_busy_off_when_idle_and_rate_limited(
-    sqs, client, make_queue, start_worker, asg_instance
+    sqs, client, make_queue, start_worker, asg_instance, call_recorder
 ):
     # GIVEN a worker on the group's instance, which drops protection after 1 s idle
     autoscaling, observer = client("autoscaling"), client("autoscaling")
@@ -103,8 +111,16 @@ def test_scale_in_protection_is_on_while_busy_off_when_idle_and_rate_limited(
     )
     guard = ScaleInGuard(autoscaling, asg_instance, idle_seconds=1.0)
     queue = make_queue()
-    job = GatedJob(on_start=lambda: protected(observer, asg_instance.instance_id))
-    running = start_worker(queue.url, job, scale_in=guard, concurrency=1)
+    record_group(call_recorder, asg_instance)
+    call_recorder.symbols[queue.url] = "<jobs_queue>"
+
+    def observe() -> bool:
+        with call_recorder.unrecorded():  # the test's look, from the job's thread
+            return protected(observer, asg_instance.instance_id)
+
+    job = GatedJob(on_start=observe)
+    with call_recorder.as_principal("worker"):
+        running = start_worker(queue.url, job, scale_in=guard, concurrency=1)
 
     # WHEN a first job runs
     send_messages(sqs, queue.url, ["first"])
@@ -131,12 +147,19 @@ def test_scale_in_protection_is_on_while_busy_off_when_idle_and_rate_limited(
     job.gate.set()
     running.stop()
     assert protection_calls == [True, False, True, False]  # a stopped worker leaves the instance unprotected
+    # AND every call the worker made is in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[("worker", "autoscaling", "SetInstanceProtection"), ("worker", "sqs", "ReceiveMessage")],
+    )
 
 
-def test_lifecycle_actions_send_the_hook_calls():
+def test_lifecycle_actions_send_the_hook_calls(call_recorder):
     # GIVEN the lifecycle calls for one instance, against a stub (moto does not implement them)
     autoscaling = boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)
     target = AsgInstance("i-0123456789abcdef0", "workers")
+    record_group(call_recorder, target)
+    call_recorder.symbols["drain"] = "<lifecycle_hook>"
     expected = {"LifecycleHookName": "drain", "AutoScalingGroupName": "workers", "InstanceId": target.instance_id}
     actions = AsgLifecycleActions(autoscaling, target, "drain")
     with Stubber(autoscaling) as stubber:
@@ -144,11 +167,20 @@ def test_lifecycle_actions_send_the_hook_calls():
         stubber.add_response("complete_lifecycle_action", {}, expected | {"LifecycleActionResult": "CONTINUE"})
 
         # WHEN the worker heartbeats and completes
-        actions.heartbeat()
-        actions.complete()
+        with call_recorder.as_principal("worker"):
+            actions.heartbeat()
+            actions.complete()
 
         # THEN exactly these calls were made, with these parameters
         stubber.assert_no_pending_responses()
+    # AND both are in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[
+            ("worker", "autoscaling", "RecordLifecycleActionHeartbeat"),
+            ("worker", "autoscaling", "CompleteLifecycleAction"),
+        ],
+    )
 
 
 def test_termination_drains_the_job_in_flight_then_completes_the_hook(sqs, make_queue, start_worker, fake_imds):

@@ -17,6 +17,7 @@ import pytest
 
 from localcloud.server import queue_depth, wait_until
 from tests.integration.conftest import send_messages
+from tests.support.permissions.recorder import assert_catalogued
 
 
 class WorkerProcess:
@@ -89,12 +90,22 @@ def test_sigterm_lets_jobs_in_flight_finish_and_leaves_the_rest_on_the_queue(sqs
     assert "Traceback" not in stderr
 
 
-def test_sigterm_releases_jobs_that_outlast_the_drain_deadline(sqs, make_queue, worker_process):
+def test_sigterm_releases_jobs_that_outlast_the_drain_deadline(
+    sqs, make_queue, worker_process, worker_env, call_recorder
+):
     # GIVEN long jobs in flight and a half-second drain deadline
     queue = make_queue(visibility_timeout=60)
     sent = send_messages(sqs, queue.url, [f"job {i}" for i in range(5)])
+    call_recorder.symbols[queue.url] = "<jobs_queue>"
     worker = worker_process(
-        queue.url, "w", "--concurrency", "3", "--drain-seconds", "0.5", WORKER_TEST_SLEEP_SECONDS="60"
+        queue.url,
+        "w",
+        "--concurrency",
+        "3",
+        "--drain-seconds",
+        "0.5",
+        WORKER_TEST_SLEEP_SECONDS="60",
+        **call_recorder.subprocess_env("worker", worker_env),
     )
     wait_until(lambda: len(worker.started()) == 3, timeout=15, what="three jobs to start")
 
@@ -107,6 +118,8 @@ def test_sigterm_releases_jobs_that_outlast_the_drain_deadline(sqs, make_queue, 
     assert worker.done() == []
     assert queue_depth(sqs, queue.url) == (len(sent), 0)
     assert logs[-1]["jobs"] == {"received": 3, "released": 3}
+    # AND the release (a visibility change, as the worker's heartbeats are) is in the permission catalogue
+    assert_catalogued(call_recorder.calls(), needs=[("worker", "sqs", "ChangeMessageVisibilityBatch")])
 
 
 def test_a_killed_worker_loses_nothing_a_second_worker_completes_the_job_once(sqs, make_queue, worker_process):

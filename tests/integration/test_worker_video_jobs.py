@@ -18,6 +18,7 @@ pytest.importorskip("video_processing")
 from clientside import encrypt_body, is_encrypted
 from localcloud.server import queue_depth, wait_until
 from tests.integration.conftest import send_messages
+from tests.support.permissions.recorder import assert_catalogued
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
 from worker.logs import configure_logging
@@ -259,7 +260,7 @@ def test_an_encrypted_body_without_a_key_configured_is_not_deleted(
 
 
 def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
-    worker_env, sqs, s3, buckets, upload, make_queue, kms, key_arn
+    worker_env, sqs, s3, buckets, upload, make_queue, kms, key_arn, call_recorder
 ):
     # GIVEN an encrypted job and a plain one on the queue
     encrypted_job = upload("uploads/encrypted.mp4", cached_video_bytes())
@@ -272,9 +273,17 @@ def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
     )
 
     # WHEN `python -m worker` runs with the key in WORKER_BODY_KEY_ARN
+    call_recorder.symbols |= {
+        queue.url: "<jobs_queue>",
+        buckets[0]: "<uploads_bucket>",
+        buckets[1]: "<processed_bucket>",
+        key_arn: "<body_key>",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "worker", "--output-bucket", buckets[1], "--wait-seconds", "1"],
-        env=worker_env | {"WORKER_QUEUE_URL": queue.url, "WORKER_BODY_KEY_ARN": key_arn},
+        env=worker_env
+        | {"WORKER_QUEUE_URL": queue.url, "WORKER_BODY_KEY_ARN": key_arn}
+        | call_recorder.subprocess_env("worker", worker_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -292,6 +301,8 @@ def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
     summary = json.loads(stdout.splitlines()[-1])
     assert summary["jobs"]["deleted"] == 2
     assert summary["requests"].get("kms.Decrypt") == 1
+    # AND every AWS call it made is in the permission catalogue
+    assert_catalogued(call_recorder.calls(), needs=[("worker", "kms", "Decrypt"), ("worker", "sqs", "ReceiveMessage")])
 
 
 def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(

@@ -44,8 +44,75 @@ class CatalogueEntry:
         )
 
 
-# Filled from the recorded runs (see recorder.py); each entry is turned into IAM requests by requests.py.
-CATALOGUE: tuple[CatalogueEntry, ...] = ()
+_WORKER = "worker"  # the EC2 instance role of WorkerFleetStack's fleet
+_LAMBDA = "lambda"  # the video processor function's role (its SQS event source mapping polls with it too)
+_PRODUCER = "producer"  # whoever runs the sqs-submit CLI (SecureQueueStack's producer role)
+
+JOBS_QUEUE = {"QueueUrl": "<jobs_queue>"}
+UPLOADS = {"Bucket": "<uploads_bucket>", "Key": "uploads/*"}
+UPLOAD_VERSION = UPLOADS | {"VersionId": "<version_id>"}  # s3:GetObjectVersion, not s3:GetObject
+PROCESSED = {"Bucket": "<processed_bucket>", "Key": "processed/*"}
+PROCESSED_IF_ABSENT = PROCESSED | {"IfNoneMatch": "*"}  # the manifest, written once (conditional write)
+BODY_KEY_FOR_QUEUE = {"KeyId": "<body_key>", "EncryptionContext.sqs_queue": "<jobs_queue>"}
+
+# What the recorder saw in the wired runs (recorder.py's module docstring lists them), one entry per kind of
+# call; the symbols name each principal's own stack's resources. Each entry is turned into IAM requests by
+# requests.py. A call that appears here but no longer in any run is stale: remove it with the code that made it.
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    # The worker (python -m worker): start-up checks, the queue loop, the video job, Auto Scaling.
+    CatalogueEntry(_WORKER, "sqs", "GetQueueAttributes", JOBS_QUEUE),
+    CatalogueEntry(_WORKER, "sqs", "ReceiveMessage", JOBS_QUEUE),
+    CatalogueEntry(_WORKER, "sqs", "DeleteMessageBatch", JOBS_QUEUE),
+    CatalogueEntry(_WORKER, "sqs", "ChangeMessageVisibilityBatch", JOBS_QUEUE),  # heartbeats and releases
+    CatalogueEntry(_WORKER, "s3", "HeadBucket", {"Bucket": "<processed_bucket>"}),
+    CatalogueEntry(_WORKER, "s3", "HeadObject", UPLOADS),
+    CatalogueEntry(_WORKER, "s3", "HeadObject", UPLOAD_VERSION),
+    CatalogueEntry(_WORKER, "s3", "GetObject", UPLOADS),
+    CatalogueEntry(_WORKER, "s3", "GetObject", UPLOAD_VERSION),
+    CatalogueEntry(_WORKER, "s3", "GetObject", PROCESSED),
+    CatalogueEntry(_WORKER, "s3", "PutObject", PROCESSED),
+    CatalogueEntry(_WORKER, "s3", "PutObject", PROCESSED_IF_ABSENT),
+    CatalogueEntry(_WORKER, "kms", "Decrypt", BODY_KEY_FOR_QUEUE),
+    CatalogueEntry(_WORKER, "autoscaling", "DescribeAutoScalingInstances", {"InstanceIds": "<instance_id>"}),
+    CatalogueEntry(
+        _WORKER,
+        "autoscaling",
+        "SetInstanceProtection",
+        {"AutoScalingGroupName": "<worker_group>", "InstanceIds": "<instance_id>"},
+    ),
+    *(
+        CatalogueEntry(
+            _WORKER,
+            "autoscaling",
+            operation,
+            {
+                "AutoScalingGroupName": "<worker_group>",
+                "LifecycleHookName": "<lifecycle_hook>",
+                "InstanceId": "<instance_id>",
+            },
+        )
+        for operation in ("RecordLifecycleActionHeartbeat", "CompleteLifecycleAction")
+    ),
+    # The video processor function, and its event source mapping's polling (localcloud.poller stands in for it).
+    CatalogueEntry(_LAMBDA, "sqs", "GetQueueAttributes", JOBS_QUEUE),
+    CatalogueEntry(_LAMBDA, "sqs", "ReceiveMessage", JOBS_QUEUE),
+    CatalogueEntry(_LAMBDA, "sqs", "DeleteMessageBatch", JOBS_QUEUE),
+    CatalogueEntry(_LAMBDA, "s3", "HeadObject", UPLOADS),
+    CatalogueEntry(_LAMBDA, "s3", "HeadObject", UPLOAD_VERSION),
+    CatalogueEntry(_LAMBDA, "s3", "GetObject", UPLOADS),
+    CatalogueEntry(_LAMBDA, "s3", "GetObject", UPLOAD_VERSION),
+    CatalogueEntry(_LAMBDA, "s3", "GetObject", PROCESSED),
+    CatalogueEntry(_LAMBDA, "s3", "PutObject", PROCESSED),
+    CatalogueEntry(_LAMBDA, "s3", "PutObject", PROCESSED_IF_ABSENT),
+    CatalogueEntry(_LAMBDA, "kms", "Decrypt", BODY_KEY_FOR_QUEUE),
+    # The producer CLI (sqs-submit): expands s3:// URIs, checks the queue's size limit, encrypts, sends.
+    CatalogueEntry(_PRODUCER, "s3", "ListObjectsV2", {"Bucket": "<uploads_bucket>", "Prefix": "uploads/*"}),
+    CatalogueEntry(_PRODUCER, "s3", "HeadObject", UPLOADS),
+    CatalogueEntry(_PRODUCER, "sqs", "GetQueueAttributes", JOBS_QUEUE),
+    CatalogueEntry(_PRODUCER, "sqs", "SendMessageBatch", JOBS_QUEUE),
+    CatalogueEntry(_PRODUCER, "kms", "DescribeKey", {"KeyId": "<body_key_alias>"}),
+    CatalogueEntry(_PRODUCER, "kms", "GenerateDataKey", BODY_KEY_FOR_QUEUE),
+)
 
 
 def uncovered(calls: Iterable[Call], catalogue: Iterable[CatalogueEntry] = CATALOGUE) -> list[Call]:

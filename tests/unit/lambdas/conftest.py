@@ -18,6 +18,7 @@ import pytest
 
 from lambdas.video_processor import handler
 from tests.support.aws import REGION, aws, notify_queue_of_uploads, s3, sqs  # noqa: F401  (pytest fixtures)
+from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from tests.support.videos import ffmpeg_calls  # noqa: F401  (pytest fixture)
 
 if TYPE_CHECKING:

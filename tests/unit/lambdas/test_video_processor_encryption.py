@@ -19,8 +19,11 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from clientside import encrypt_body, is_encrypted
 from lambdas.video_processor import handler
 from tests.support.aws import REGION
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from tests.unit.lambdas.conftest import (
+    OUTPUT_BUCKET,
+    UPLOADS_BUCKET,
     LambdaContext,
     Pipeline,
     sqs_event,
@@ -77,6 +80,7 @@ def test_an_encrypted_video_job_is_processed_like_a_plain_one(
     kms: KMSClient,
     key_arn: str,
     monkeypatch: pytest.MonkeyPatch,
+    call_recorder: CallRecorder,
 ) -> None:
     # GIVEN BODY_KEY_ARN set, and a video's job encrypted for the queue the record comes from
     monkeypatch.setenv("BODY_KEY_ARN", key_arn)
@@ -86,11 +90,20 @@ def test_an_encrypted_video_job_is_processed_like_a_plain_one(
     assert "secret" not in record["body"]
 
     # WHEN the handler gets it
-    response = handler.lambda_handler(sqs_event([record]), lambda_context)
+    call_recorder.symbols |= {
+        UPLOADS_BUCKET: "<uploads_bucket>",
+        OUTPUT_BUCKET: "<processed_bucket>",
+        "video-jobs": "<jobs_queue>",
+        key_arn: "<body_key>",
+    }
+    with call_recorder.as_principal("lambda"):
+        response = handler.lambda_handler(sqs_event([record]), lambda_context)
 
     # THEN it is consumed and the video has its complete preview set
     assert response == {"batchItemFailures": []}
     assert pipeline.output_keys() == preview_outputs(plain)
+    # AND every call the function made (KMS's included) is in the permission catalogue
+    assert_catalogued(call_recorder.calls(), needs=[("lambda", "kms", "Decrypt"), ("lambda", "s3", "PutObject")])
 
 
 def test_a_body_encrypted_for_another_queue_is_reported_and_writes_nothing(

@@ -13,6 +13,7 @@ from clientside import decrypt_body, encrypt_body, is_encrypted
 from producer import InputError, jobs_from_s3_uris, submit_jobs
 from producer.cli import main
 from tests.support.aws import count_calls
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from video_processing import VideoJob, jobs_from_sqs_body, sqs_body_for
 
 if TYPE_CHECKING:
@@ -67,12 +68,16 @@ def make_job(key: str) -> VideoJob:
     return VideoJob(bucket=BUCKET, key=key, version_id=None, etag="0123456789abcdef", size=10)
 
 
+PRODUCER_SYMBOLS = {BUCKET: "<uploads_bucket>", "transcode-jobs": "<jobs_queue>"}
+
+
 def test_twenty_five_objects_go_in_three_batch_calls(
     bucket: S3Client,
     sqs: SQSClient,
     queue_url: str,
     cli_batch_calls: list[dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
+    call_recorder: CallRecorder,
 ) -> None:
     # GIVEN 25 videos under a prefix
     keys = [f"uploads/clip-{index:02}.mp4" for index in range(25)]
@@ -80,7 +85,9 @@ def test_twenty_five_objects_go_in_three_batch_calls(
         bucket.put_object(Bucket=BUCKET, Key=key, Body=b"video bytes")
 
     # WHEN the CLI submits the prefix
-    exit_code = main(["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url])
+    call_recorder.symbols |= PRODUCER_SYMBOLS
+    with call_recorder.as_principal("producer"):
+        exit_code = main(["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url])
 
     # THEN it made exactly 3 SendMessageBatch calls, of 10, 10 and 5 entries, and said so
     assert exit_code == 0
@@ -92,6 +99,8 @@ def test_twenty_five_objects_go_in_three_batch_calls(
     jobs = received_jobs(sqs, queue_url)
     assert sorted(job.key for job in jobs) == keys
     assert all(job.version_id and job.etag and job.size == len(b"video bytes") for job in jobs)
+    # AND every call the CLI made is in the permission catalogue
+    assert_catalogued(call_recorder.calls(), needs=[("producer", "sqs", "SendMessageBatch")])
 
 
 def test_a_batch_never_exceeds_the_size_limit(sqs: SQSClient, queue_url: str) -> None:
@@ -251,6 +260,7 @@ def test_encrypt_with_key_sends_bodies_that_decrypt_to_the_s3_event(
     kms: KMSClient,
     body_key: str,
     capsys: pytest.CaptureFixture[str],
+    call_recorder: CallRecorder,
 ) -> None:
     # GIVEN three videos
     keys = [f"uploads/clip-{index}.mp4" for index in range(3)]
@@ -259,9 +269,18 @@ def test_encrypt_with_key_sends_bodies_that_decrypt_to_the_s3_event(
     expected = jobs_from_s3_uris(bucket, [f"s3://{BUCKET}/uploads/"])
 
     # WHEN the CLI submits them with --encrypt-with-key (an alias)
-    exit_code = main(
-        ["submit", f"s3://{BUCKET}/uploads/", "--queue-url", queue_url, "--encrypt-with-key", "alias/video-jobs-bodies"]
-    )
+    call_recorder.symbols |= PRODUCER_SYMBOLS | {"alias/video-jobs-bodies": "<body_key_alias>", body_key: "<body_key>"}
+    with call_recorder.as_principal("producer"):
+        exit_code = main(
+            [
+                "submit",
+                f"s3://{BUCKET}/uploads/",
+                "--queue-url",
+                queue_url,
+                "--encrypt-with-key",
+                "alias/video-jobs-bodies",
+            ]
+        )
 
     # THEN every body on the queue is client-side encrypted, opaque, and decrypts (for this queue, with the
     # key's ARN as a consumer is configured) to the S3-event JSON the consumers parse
@@ -277,6 +296,10 @@ def test_encrypt_with_key_sends_bodies_that_decrypt_to_the_s3_event(
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.startswith("sent 3 job(s) in 1 SendMessageBatch call(s)")
     assert "client-side encrypted with KMS key alias/video-jobs-bodies" in out
+    # AND every call the CLI made (KMS's included) is in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(), needs=[("producer", "kms", "GenerateDataKey"), ("producer", "sqs", "SendMessageBatch")]
+    )
 
 
 def test_the_size_check_counts_the_encrypted_size(
