@@ -71,6 +71,8 @@ class SecureQueueStack(Stack):
             description="May only send messages to the jobs queue",
         )
         self.jobs.grant_send(self.producer_role)
+        # sqs-submit reads the queue's maximum message size before it sends (the permission rehearsal found it missing).
+        self.jobs.queue.grant(self.producer_role, "sqs:GetQueueAttributes")
 
         self.consumer_role = iam.Role(
             self,

@@ -29,7 +29,10 @@ class ClientSideEncryptionKey(Construct):
         )
 
     def grant_encrypt(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Let ``grantee`` encrypt bodies for this queue (the Encryption SDK calls kms:GenerateDataKey)."""
+        """Let ``grantee`` encrypt bodies for this queue (the Encryption SDK calls kms:GenerateDataKey), and find the
+        key from its alias (``sqs-submit --encrypt-with-key alias/...`` calls kms:DescribeKey, which carries no
+        encryption context)."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["kms:DescribeKey"], resource_arns=[self.key.key_arn])
         return self._grant(grantee, "kms:GenerateDataKey")
 
     def grant_decrypt(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -269,6 +269,11 @@ class Rehearsal:
 
     def _runtime(self, actor: Actor, entry: CatalogueEntry) -> Iterator[Check]:
         params = {name: _example(actor.symbols, value) for name, value in entry.params.items()}
+        if any(
+            re.search(r"<(body_key|body_key_alias|jobs_queue|uploads_bucket|processed_bucket)>", v)
+            for v in params.values()
+        ):
+            return  # a resource this configuration does not have (no body key without client-side encryption)
         what = f"{entry.service}.{entry.operation}"
         for action, resource, extra in _iam_requests(self, actor, entry.service, entry.operation, params):
             yield from self._as(actor, what, action, resource, extra)
@@ -522,6 +527,24 @@ class Rehearsal:
                     stack, "AWSServiceRoleForAutoScaling", what, principal, "sns:Publish", topic
                 )
 
+    def _producer_calls(self, stack: Stack, actor: Actor, queue_arn: str) -> Iterator[Check]:
+        """The producer CLI's queue and key calls, made as SecureQueueStack's producer role. (Its S3 calls, for jobs
+        about objects already in a bucket, are made with whatever identity runs it on that bucket.)"""
+        actor.symbols["<jobs_queue>"] = self._queue_url(queue_arn)
+        body_keys = [
+            k
+            for k, key in stack.of_type("AWS::KMS::Key").items()
+            if "Client-side" in str(key["Properties"].get("Description", ""))
+        ]
+        if body_keys:
+            actor.symbols["<body_key>"] = str(stack.get_att(body_keys[0], "Arn"))
+            actor.symbols["<body_key_alias>"] = str(stack.get_att(body_keys[0], "Arn"))
+        for entry in self.catalogue:
+            if entry.principal == "producer" and entry.service in ("sqs", "kms"):
+                if entry.service == "kms" and not body_keys:
+                    continue
+                yield from self._runtime(actor, entry)
+
     # SecureQueueStack ---------------------------------------------------------------------------------------------
 
     def _secure_queue_roles(self) -> Iterator[Check]:
@@ -544,6 +567,8 @@ class Rehearsal:
                 )
                 for action in actions:
                     yield from self._as(actor, description, action, queue_arn)
+                if "send" in description:
+                    yield from self._producer_calls(stack, actor, queue_arn)
             for queue_arn in [
                 a for a in self._arns if a.startswith(f"arn:{PARTITION}:sqs:") and self._arns[a][0] is stack
             ]:
@@ -645,10 +670,11 @@ def _iam_requests(
             return [("s3:ListBucket", bucket_arn, {"s3:prefix": params.get("Prefix", "")})]
         if operation == "DeleteObject":
             return [("s3:DeleteObject", object_arn, {})]
-    if service == "kms" and operation in ("Decrypt", "GenerateDataKey", "Encrypt"):
+    if service == "kms" and operation in ("Decrypt", "GenerateDataKey", "Encrypt", "DescribeKey"):
         key = params.get("KeyId", actor.symbols.get("<body_key>", ""))
         context: dict[str, ContextValue] = {
-            f"kms:EncryptionContext:{k.removeprefix('EncryptionContext.')}": v
+            # the queue's name, where the recording named the queue (the producer puts its name in the context)
+            f"kms:EncryptionContext:{k.removeprefix('EncryptionContext.')}": v.rsplit("/", 1)[-1]
             for k, v in params.items()
             if k.startswith("EncryptionContext.")
         }
