@@ -197,6 +197,7 @@ class Rehearsal:
                 "<jobs_queue>": queue_url,
                 "<processed_bucket>": environment[worker_config.OUTPUT_BUCKET_ENV],
                 "<uploads_bucket>": self._bucket_notifying(stack, queue_url),
+                "uploads/": self._upload_prefix(stack, queue_url),
                 "<worker_group>": stack.ref(group_id),
                 "<group_arn>": stack.group_arn(group_id),
                 "<lifecycle_hook>": environment.get(worker_config.LIFECYCLE_HOOK_ENV, ""),
@@ -227,6 +228,7 @@ class Rehearsal:
                 "<jobs_queue>": queue_url,
                 "<processed_bucket>": environment[lambda_settings.OUTPUT_BUCKET_ENV],
                 "<uploads_bucket>": self._bucket_notifying(stack, queue_url),
+                "uploads/": self._upload_prefix(stack, queue_url),
                 "<function>": props.get("FunctionName", stack.ref(function_id)),
                 "<log_group>": props["LoggingConfig"]["LogGroup"],
                 "<tracing>": props.get("TracingConfig", {}).get("Mode", ""),
@@ -257,12 +259,21 @@ class Rehearsal:
         return found
 
     def _bucket_notifying(self, stack: Stack, queue_url: str) -> str:
+        return self._notification(stack, queue_url)[0]
+
+    def _upload_prefix(self, stack: Stack, queue_url: str) -> str:
+        return self._notification(stack, queue_url)[1]
+
+    def _notification(self, stack: Stack, queue_url: str) -> tuple[str, str]:
+        """The bucket that notifies the queue, and the key prefix of its notifications."""
         queue_arn = self._queue_arn(queue_url)
         for notifications_id in stack.of_type("Custom::S3BucketNotifications"):
             props = stack.properties(notifications_id)
-            targets = [q["QueueArn"] for q in props["NotificationConfiguration"].get("QueueConfigurations", [])]
-            if queue_arn in targets:
-                return str(props["BucketName"])
+            for target in props["NotificationConfiguration"].get("QueueConfigurations", []):
+                if target["QueueArn"] == queue_arn:
+                    rules = target.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+                    prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+                    return str(props["BucketName"]), prefix
         raise LookupError(f"{stack.name}: no bucket notifies {queue_arn}")
 
     # The runtime's calls -----------------------------------------------------------------------------------------

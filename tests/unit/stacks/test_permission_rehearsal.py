@@ -74,7 +74,12 @@ def test_every_call_of_every_principal_is_allowed(default: Deployment) -> None:
         "AWSServiceRoleForAutoScaling",
     } <= callers
     assert "logs.eu-west-1.amazonaws.com" in callers
-    runtime = {(e.principal, f"{e.service}.{e.operation}") for e in CATALOGUE if e.principal in ("worker", "lambda")}
+    # (kms calls need client-side encryption's body key: the matrix's configurations with it check them)
+    runtime = {
+        (e.principal, f"{e.service}.{e.operation}")
+        for e in CATALOGUE
+        if e.principal in ("worker", "lambda") and e.service != "kms"
+    }
     assert {(c.caller, c.what) for c in checks} >= runtime
     producer = {f"{e.service}.{e.operation}" for e in CATALOGUE if e.principal == "producer" and e.service == "sqs"}
     assert producer <= {c.what for c in checks if c.caller == "ProducerRole1F1AC001"}

@@ -35,7 +35,14 @@ def _actions(statements: list[dict[str, object]]) -> set[str]:
 def test_the_producer_role_may_only_send_to_this_queue_with_this_key(template: Template) -> None:
     statements = _statements_of_role(template, "ProducerRole")
     # THEN exactly these actions, nothing wider
-    assert _actions(statements) == {"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"}
+    # (sqs-submit reads the queue's maximum message size, and finds the body key from its alias)
+    assert _actions(statements) == {
+        "sqs:SendMessage",
+        "sqs:GetQueueAttributes",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+    }
     # AND each on one resource: the queue (not the DLQ), the queue's key, and the client-side body key
     resources = {s["Resource"]["Fn::GetAtt"][0] for s in statements}  # type: ignore[index]
     assert {r.rstrip("0123456789ABCDEF") for r in resources} == {"JobsQueue", "JobsKey", "BodyKey"}
@@ -160,8 +167,9 @@ def test_the_body_key_lets_the_producer_encrypt_and_the_consumer_decrypt_for_thi
         ]
 
     # THEN the producer may only generate data keys, the consumer only decrypt, both for this queue's context
-    assert [(s["Action"], s["Condition"]) for s in body_key_statements("ProducerRole")] == [
-        ("kms:GenerateDataKey", only_this_queue)
+    assert [(s["Action"], s.get("Condition")) for s in body_key_statements("ProducerRole")] == [
+        ("kms:DescribeKey", None),
+        ("kms:GenerateDataKey", only_this_queue),
     ]
     assert [(s["Action"], s["Condition"]) for s in body_key_statements("ConsumerRole")] == [
         ("kms:Decrypt", only_this_queue)
