@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,20 +33,24 @@ Handler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
 @dataclass
 class FakeLambdaContext:
-    """What Powertools' ``inject_lambda_context`` reads from a real context."""
+    """What Powertools' ``inject_lambda_context`` and the handler's time budget read from a real context: the
+    remaining time counts down from ``timeout_seconds`` as Lambda's does (the poller does not stop a handler that
+    overruns it; the handler's own budget keeps it inside)."""
 
     function_name: str = "video-processor-local"
     memory_limit_in_mb: int = 2048
     function_version: str = "$LATEST"
     timeout_seconds: int = 120
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        elapsed_ms = int((time.monotonic() - self.started) * 1000)
+        return max(0, self.timeout_seconds * 1000 - elapsed_ms)
 
 
 class EventSourcePoller:

@@ -4,6 +4,7 @@ batched deletes and request counting."""
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -65,3 +66,24 @@ def test_a_batch_size_outside_what_one_receive_returns_is_refused(sqs: SQSClient
     url = queue_with(sqs, ["a"])
     with pytest.raises(ValueError, match=r"batch_size must be 1\.\.10 .* got 11"):
         EventSourcePoller(sqs, url, lambda _e, _c: {}, batch_size=11)
+
+
+def test_the_context_counts_the_invocation_time_down_as_lambda_does(sqs: SQSClient) -> None:
+    # GIVEN a message, and a handler that spends time and reads its remaining time before and after
+    url = queue_with(sqs, [json.dumps({"n": 0, "fail": False})])
+    remaining: list[int] = []
+
+    def handler(_event: dict[str, Any], context: Any) -> dict[str, Any]:
+        remaining.append(context.get_remaining_time_in_millis())
+        time.sleep(0.3)
+        remaining.append(context.get_remaining_time_in_millis())
+        return {"batchItemFailures": []}
+
+    # WHEN the poller invokes it
+    EventSourcePoller(sqs, url, handler, wait_seconds=0).poll_once()
+
+    # THEN it starts near the function's 120 s timeout and goes down by the time spent, as the handler's
+    # per-invocation time budget expects (a constant would let a slow batch run past the timeout unnoticed)
+    first, second = remaining
+    assert 119_000 <= first <= 120_000
+    assert 250 <= first - second <= 5_000
