@@ -64,6 +64,8 @@ class AppConfig:
     log_retention_days: int = _STACK.log_retention_days
     # SecureQueueStack
     cross_account_producer_accounts: tuple[str, ...] = _SECURE.cross_account_producer_accounts
+    producer_principals: tuple[str, ...] = _SECURE.producer_principals
+    consumer_principals: tuple[str, ...] = _SECURE.consumer_principals
     # Both intake stacks (IntakeSettings)
     client_side_encryption: bool = _INTAKE.client_side_encryption
     upload_prefix: str = _INTAKE.upload_prefix

@@ -26,17 +26,31 @@ from stacks.constructs.ranges import ConfigError
 from stacks.stack_settings import StackSettings
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
+# An IAM role or user (IAM's names: letters, digits and +=,.@_- ; paths of /-separated such names).
+IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)(/[\w+=,.@-]+)+$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class SecureQueueSettings(StackSettings):
     """SecureQueueStack's settings: those of every stack plus ``cross_account_producer_accounts`` (12-digit
-    account ids whose principals may send through the queue's resource policy; default none)."""
+    account ids whose principals may send through the queue's resource policy; default none), and
+    ``producer_principals`` / ``consumer_principals``: the IAM roles or users (ARNs) that may assume the producer or
+    consumer role (default none: any principal of this account whose own IAM policies allow it)."""
 
     cross_account_producer_accounts: tuple[str, ...] = ()
+    producer_principals: tuple[str, ...] = ()
+    consumer_principals: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for key in ("producer_principals", "consumer_principals"):
+            for arn in getattr(self, key):
+                if not IAM_PRINCIPAL_ARN.match(arn):
+                    raise ConfigError(
+                        f"Configuration key {key!r} holds {arn!r}: each entry must be the ARN of an IAM role or "
+                        "user, like 'arn:aws:iam::111122223333:role/video-uploader' (comma-separated; it must "
+                        "exist when you deploy)."
+                    )
         for account in self.cross_account_producer_accounts:
             if not AWS_ACCOUNT_ID.match(account):
                 raise ConfigError(
@@ -63,11 +77,12 @@ class SecureQueueStack(Stack):
                 self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
             )
 
-        # Roles that principals of this account may assume, if their own IAM policies let them.
+        # Roles that the configured principals may assume; with none configured, principals of this account whose
+        # own IAM policies let them (the trust names the account, and IAM decides).
         self.producer_role = iam.Role(
             self,
             "ProducerRole",
-            assumed_by=iam.AccountRootPrincipal(),
+            assumed_by=_trusted(config.producer_principals),
             description="May only send messages to the jobs queue",
         )
         self.jobs.grant_send(self.producer_role)
@@ -77,7 +92,7 @@ class SecureQueueStack(Stack):
         self.consumer_role = iam.Role(
             self,
             "ConsumerRole",
-            assumed_by=iam.AccountRootPrincipal(),
+            assumed_by=_trusted(config.consumer_principals),
             description="May only receive, delete and change the visibility of messages of the jobs queue",
         )
         self.jobs.grant_consume(self.consumer_role)
@@ -102,3 +117,10 @@ class SecureQueueStack(Stack):
             "ConsumerRoleArn": self.consumer_role.role_arn,
         }.items():
             CfnOutput(self, name, value=value)
+
+
+def _trusted(principal_arns: tuple[str, ...]) -> iam.IPrincipal:
+    """Who may assume a role: the principals named, or else this account (whose IAM policies then decide)."""
+    if not principal_arns:
+        return iam.AccountRootPrincipal()
+    return iam.CompositePrincipal(*(iam.ArnPrincipal(arn) for arn in principal_arns))

@@ -299,6 +299,10 @@ class Policies:
     resource_account: str | None = None
     is_key_policy: bool = False
     endpoint: Policy | None = None
+    # A role's trust policy for sts:AssumeRole. Like a key policy it is the only way in, within the account too
+    # (IAM User Guide, "Policy evaluation for requests within a single account": role trust policies and KMS key
+    # policies are the exceptions to "an identity or a resource policy suffices").
+    is_trust_policy: bool = False
 
 
 def _statements(policy: Policy | None) -> list[Mapping[str, Any]]:
@@ -356,14 +360,15 @@ def evaluate(request: Request, policies: Policies) -> Outcome:
         if resource_direct:
             return Outcome(Decision.ALLOW, "the resource policy allows the service")
         return Outcome(Decision.IMPLICIT_DENY, "no statement of the resource policy allows the service")
-    if policies.is_key_policy:
-        if resource_direct:
-            return Outcome(Decision.ALLOW, "the key policy allows the principal")
+    if policies.is_key_policy or policies.is_trust_policy:
+        kind = "key policy" if policies.is_key_policy else "role's trust policy"
+        if resource_direct and (same_account or identity_allows):
+            return Outcome(Decision.ALLOW, f"the {kind} allows the principal")
         if resource_by_account and identity_allows:
-            return Outcome(Decision.ALLOW, "the key policy delegates to IAM and an identity policy allows it")
-        if resource_by_account:
-            return Outcome(Decision.IMPLICIT_DENY, "the key policy delegates to IAM, but no identity policy allows it")
-        return Outcome(Decision.IMPLICIT_DENY, "the key policy allows neither the principal nor its account")
+            return Outcome(Decision.ALLOW, f"the {kind} delegates to the account and an identity policy allows it")
+        if resource_by_account or resource_direct:
+            return Outcome(Decision.IMPLICIT_DENY, f"the {kind} allows it, but no identity policy of the caller does")
+        return Outcome(Decision.IMPLICIT_DENY, f"the {kind} allows neither the principal nor its account")
     if same_account or policies.resource_account is None:
         if identity_allows or resource_direct:
             return Outcome(Decision.ALLOW, "an identity or resource policy allows it")

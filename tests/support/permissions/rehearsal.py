@@ -12,7 +12,8 @@ Who calls what:
   CloudWatch publishes alarms to their topic (and SNS asks KMS), SNS moves undeliverable e-mails to their dead-letter
   queue, CloudWatch Logs encrypts with the logs key, Auto Scaling's service-linked role publishes the group's
   notifications.
-- **SecureQueueStack's roles** and a **cross-account producer** (its own account's IAM assumed to allow it).
+- **SecureQueueStack's roles** (assumed by the principals their trust names, then calling) and a **cross-account
+  producer** (its own account's IAM assumed to allow it).
 
 The request context carries the keys AWS documents for each path, and only those: e.g. S3's data-key request to KMS
 carries the encryption context ``aws:sqs:arn`` that SQS sends, but no ``aws:SourceArn``. A worker's call in the
@@ -44,6 +45,8 @@ CROSS_ACCOUNT_IDENTITY_POLICY: Policy = {
     ]
 }
 INSTANCE_ID = "i-0123456789abcdef0"
+# The role that assumes a role whose trust names only an account (its identity policy allows sts:AssumeRole).
+ASSUMING_ROLE_NAME = "role/video-uploader"
 
 
 @dataclass(frozen=True)
@@ -558,6 +561,26 @@ class Rehearsal:
 
     # SecureQueueStack ---------------------------------------------------------------------------------------------
 
+    def assume_role_checks(self, stack: Stack, role_id: str, caller_arn: str | None = None) -> Iterator[Check]:
+        """``sts:AssumeRole`` on a role by each principal its trust policy names (for a trusted account, a role of
+        that account), each with an identity policy allowing it; or by ``caller_arn`` alone."""
+        role_arn = str(stack.get_att(role_id, "Arn"))
+        trust = stack.properties(role_id)["AssumeRolePolicyDocument"]
+        callers = [caller_arn] if caller_arn else []
+        for statement in [] if caller_arn else trust.get("Statement", []):
+            for arn in _principal_arns(statement):
+                callers.append(f"{arn.rsplit(':', 1)[0]}:{ASSUMING_ROLE_NAME}" if arn.endswith(":root") else arn)
+        for arn in callers:
+            identity: Policy = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}]}
+            context: dict[str, ContextValue] = {"aws:ResourceAccount": stack.account}
+            yield Check(
+                stack.name,
+                arn,
+                f"sts.AssumeRole {role_id}",
+                Request(Principal.role(arn), "sts:AssumeRole", role_arn, context),
+                Policies(identity=[identity], resource=trust, resource_account=stack.account, is_trust_policy=True),
+            )
+
     def _secure_queue_roles(self) -> Iterator[Check]:
         for stack in self.deployment.stacks.values():
             for role_id, role in stack.of_type("AWS::IAM::Role").items():
@@ -578,6 +601,7 @@ class Rehearsal:
                 )
                 for action in actions:
                     yield from self._as(actor, description, action, queue_arn)
+                yield from self.assume_role_checks(stack, role_id)
                 if "send" in description:
                     yield from self._producer_calls(stack, actor, queue_arn)
             for queue_arn in [

@@ -35,6 +35,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "oldest_message_alarm_seconds": 3600,
         "alarm_email": "alarms@example.org",
         "cross_account_producer_accounts": "444455556666,777788889999",
+        "producer_principals": "arn:aws:iam::111122223333:role/video-uploader,arn:aws:iam::444455556666:role/producer",
+        "consumer_principals": "arn:aws:iam::111122223333:role/service/video-consumer",
         "client_side_encryption": True,
         "upload_prefix": "incoming/videos/",
         "queue_removal_policy": "retain",

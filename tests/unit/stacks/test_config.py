@@ -58,6 +58,8 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"account": "12345"}, "must be a 12-digit AWS account id"),
         ({"region": "Europe"}, "is not an AWS region name"),
         ({"cross_account_producer_accounts": ["abc"]}, "each entry must be a 12-digit AWS account id"),
+        ({"producer_principals": ["arn:aws:iam::123:role/x"]}, "must be the ARN of an IAM role or user"),
+        ({"consumer_principals": "111122223333"}, "'consumer_principals' holds '111122223333'"),
         ({"upload_prefix": "/uploads"}, "must be a key prefix like 'uploads/'"),
         ({"scale_out_thresholds": [5, 1], "scale_out_adjustments": [1, 2]}, "must be strictly increasing"),
         ({"scale_out_thresholds": [1, 5]}, "must be non-empty lists of the same length"),

@@ -15,6 +15,7 @@ is found.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +108,54 @@ def test_worker_credentials_used_outside_the_fleets_vpc_are_denied(default: Depl
     outside = [rehearsal.from_outside(check) for check in direct]
     # THEN every one is denied explicitly
     assert {check.outcome().decision for check in outside} == {Decision.EXPLICIT_DENY}
+
+
+def _role_ids(deployment: Deployment) -> dict[str, str]:
+    """SecureQueueStack's producer and consumer roles: "producer"/"consumer" -> logical id."""
+    stack = deployment.stacks["SecureQueueStack"]
+    return {
+        ("producer" if "send" in str(r["Properties"]["Description"]) else "consumer"): role_id
+        for role_id, r in stack.of_type("AWS::IAM::Role").items()
+        if str(r["Properties"].get("Description", "")).startswith("May only")
+    }
+
+
+def test_by_default_a_principal_of_the_account_assumes_the_roles_only_if_its_own_policy_allows(
+    default: Deployment,
+) -> None:
+    # GIVEN the default trust of SecureQueueStack's roles (the account), and a role of the account
+    rehearsal, stack = Rehearsal(default), default.stacks["SecureQueueStack"]
+    for role_id in _role_ids(default).values():
+        [check] = rehearsal.assume_role_checks(stack, role_id, f"arn:aws:iam::{stack.account}:role/anyone")
+        # WHEN it calls sts:AssumeRole with an identity policy that allows it, and without
+        without = Check(
+            check.stack,
+            check.caller,
+            check.what,
+            check.request,
+            dataclasses.replace(check.policies, identity=[]),
+        )
+        # THEN its own policy decides: allowed with it, denied without (the trust alone is not enough)
+        assert check.outcome().allowed, check.outcome().reason
+        assert without.outcome().decision is Decision.IMPLICIT_DENY
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(MATRIX_GROUP)
+def test_named_principals_alone_may_assume_the_roles(synthesized_matrix: dict[str, Built]) -> None:
+    # GIVEN a configuration naming the principals that may assume the producer and the consumer role
+    deployment = deployment_of(synthesized_matrix, "queues-and-intake")
+    rehearsal, stack, roles = Rehearsal(deployment), deployment.stacks["SecureQueueStack"], _role_ids(deployment)
+    named = CONFIGURATIONS["queues-and-intake"]
+    for kind, role_id in roles.items():
+        # WHEN each named principal assumes its role (the rehearsal's own checks), and another role of the account
+        # whose identity policy allows sts:AssumeRole on everything tries the same
+        checks = list(rehearsal.assume_role_checks(stack, role_id))
+        [stranger] = rehearsal.assume_role_checks(stack, role_id, f"arn:aws:iam::{stack.account}:role/anyone")
+        # THEN the named ones may, and no one else
+        assert sorted(c.caller for c in checks) == sorted(named[f"{kind}_principals"].split(","))
+        assert all(c.outcome().allowed for c in checks)
+        assert stranger.outcome().decision is Decision.IMPLICIT_DENY, stranger.outcome().reason
 
 
 # Each defect the rehearsal was built to find, put back into the default templates ------------------------------
