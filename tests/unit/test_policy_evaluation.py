@@ -90,6 +90,25 @@ def test_a_key_policy_must_allow_the_principal_or_delegate_to_the_account() -> N
     assert decide(request, identity=identity, resource=service_only, **kw) is Decision.IMPLICIT_DENY
 
 
+def test_a_role_trust_policy_must_allow_the_caller_even_within_the_account() -> None:
+    # "Policy evaluation for requests within a single account": role trust policies, like key policies, are the
+    # exception to "an identity policy alone allows"; a trust naming the account delegates to IAM; a trust naming a
+    # principal of the account is enough on its own; another account's principal also needs its own identity policy.
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/producer"
+    assume = [policy(allow("sts:AssumeRole", role_arn))]
+    kw = {"resource_account": ACCOUNT, "is_trust_policy": True}
+    trusts_account = policy(allow("sts:AssumeRole", Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:root"}))
+    names_them = policy(allow("sts:AssumeRole", Principal={"AWS": [ROLE.arn, OTHER_ROLE.arn]}))
+    names_another = policy(allow("sts:AssumeRole", Principal={"AWS": f"arn:aws:iam::{ACCOUNT}:role/someone"}))
+    mine, theirs = Request(ROLE, "sts:AssumeRole", role_arn), Request(OTHER_ROLE, "sts:AssumeRole", role_arn)
+    assert decide(mine, identity=assume, resource=trusts_account, **kw) is Decision.ALLOW
+    assert decide(mine, identity=[], resource=trusts_account, **kw) is Decision.IMPLICIT_DENY
+    assert decide(mine, identity=[], resource=names_them, **kw) is Decision.ALLOW
+    assert decide(mine, identity=assume, resource=names_another, **kw) is Decision.IMPLICIT_DENY
+    assert decide(theirs, identity=[], resource=names_them, **kw) is Decision.IMPLICIT_DENY
+    assert decide(theirs, identity=assume, resource=names_them, **kw) is Decision.ALLOW
+
+
 def test_a_service_principal_needs_the_resource_policy() -> None:
     s3 = Principal.aws_service("s3.amazonaws.com")
     context = {"aws:SourceArn": "arn:aws:s3:::uploads", "aws:SourceAccount": ACCOUNT}
