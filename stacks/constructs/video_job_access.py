@@ -34,8 +34,13 @@ def grant_video_job_access(
     # Without s3:ListBucket, S3 answers 403 instead of 404 for a key that does not exist, and the
     # idempotency check could not tell "not done yet" from "forbidden".
     role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[processed.bucket_arn]))
+    # boto3 uploads an output over 8 MB in parts (s3:PutObject covers each part) and aborts the upload when a part
+    # fails, so no parts are left billed (the bucket's lifecycle rule removes those an abort could not).
     role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:PutObject"], resources=[processed.arn_for_objects(f"{OUTPUT_PREFIX}*")])
+        iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[processed.arn_for_objects(f"{OUTPUT_PREFIX}*")],
+        )
     )
     # The processed bucket is encrypted with the stack's key: Decrypt to read, GenerateDataKey to write, for this
     # bucket only (with an S3 Bucket Key, S3 calls KMS under the context aws:s3:arn = the bucket's ARN).

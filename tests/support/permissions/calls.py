@@ -53,6 +53,7 @@ UPLOADS = {"Bucket": "<uploads_bucket>", "Key": "uploads/*"}
 UPLOAD_VERSION = UPLOADS | {"VersionId": "<version_id>"}  # s3:GetObjectVersion, not s3:GetObject
 PROCESSED = {"Bucket": "<processed_bucket>", "Key": "processed/*"}
 PROCESSED_IF_ABSENT = PROCESSED | {"IfNoneMatch": "*"}  # the manifest, written once (conditional write)
+MULTIPART = ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload")
 BODY_KEY_FOR_QUEUE = {"KeyId": "<body_key>", "EncryptionContext.sqs_queue": "<jobs_queue>"}
 
 # What the recorder saw in the wired runs (recorder.py's module docstring lists them), one entry per kind of
@@ -72,6 +73,10 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(_WORKER, "s3", "GetObject", PROCESSED),
     CatalogueEntry(_WORKER, "s3", "PutObject", PROCESSED),
     CatalogueEntry(_WORKER, "s3", "PutObject", PROCESSED_IF_ABSENT),
+    # Outputs over boto3's 8 MB multipart threshold, and the abort after a failed part: recorded through the
+    # handler (test_video_processor_multipart.py); the worker uploads with the same function
+    # (video_processing.processing), whose test clips' outputs never reach the threshold.
+    *(CatalogueEntry(_WORKER, "s3", operation, PROCESSED) for operation in MULTIPART),
     CatalogueEntry(_WORKER, "kms", "Decrypt", BODY_KEY_FOR_QUEUE),
     CatalogueEntry(_WORKER, "autoscaling", "DescribeAutoScalingInstances", {"InstanceIds": "<instance_id>"}),
     CatalogueEntry(
@@ -104,6 +109,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(_LAMBDA, "s3", "GetObject", PROCESSED),
     CatalogueEntry(_LAMBDA, "s3", "PutObject", PROCESSED),
     CatalogueEntry(_LAMBDA, "s3", "PutObject", PROCESSED_IF_ABSENT),
+    *(CatalogueEntry(_LAMBDA, "s3", operation, PROCESSED) for operation in MULTIPART),
     CatalogueEntry(_LAMBDA, "kms", "Decrypt", BODY_KEY_FOR_QUEUE),
     # The producer CLI (sqs-submit): expands s3:// URIs, checks the queue's size limit, encrypts, sends.
     CatalogueEntry(_PRODUCER, "s3", "ListObjectsV2", {"Bucket": "<uploads_bucket>", "Prefix": "uploads/*"}),

@@ -705,6 +705,8 @@ def _iam_requests(
             return [("s3:ListBucket", bucket_arn, {"s3:prefix": params.get("Prefix", "")})]
         if operation == "DeleteObject":
             return [("s3:DeleteObject", object_arn, {})]
+        if operation == "AbortMultipartUpload":
+            return [("s3:AbortMultipartUpload", object_arn, {})]
     if service == "kms" and operation in ("Decrypt", "GenerateDataKey", "Encrypt", "DescribeKey"):
         key = params.get("KeyId", actor.symbols.get("<body_key>", ""))
         context: dict[str, ContextValue] = {

@@ -319,8 +319,9 @@ def test_the_function_role_has_exactly_the_actions_it_needs(template: Template) 
             str({"Fn::GetAtt": [_processor_log_group(template), "Arn"]}),
         ),
         (("s3:GetObject", "s3:GetObjectVersion"), str(objects(uploads, "uploads/*"))),
-        # read back (the idempotency check) and write outputs and failure records, under processed/ only
-        (("s3:GetObject", "s3:PutObject"), str(objects(processed, "processed/*"))),
+        # read back (the idempotency check) and write outputs and failure records, under processed/ only (and
+        # abort an upload in parts whose part failed)
+        (("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"), str(objects(processed, "processed/*"))),
         # so that a missing manifest reads as 404, not 403
         (("s3:ListBucket",), str({"Fn::GetAtt": [processed, "Arn"]})),
         (("kms:Decrypt", "kms:GenerateDataKey"), str({"Fn::GetAtt": [_queue_key(template), "Arn"]})),

@@ -306,6 +306,7 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
         "s3:GetObject",
         "s3:GetObjectVersion",
         "s3:PutObject",
+        "s3:AbortMultipartUpload",
         "s3:ListBucket",
         "autoscaling:SetInstanceProtection",
         "autoscaling:CompleteLifecycleAction",
@@ -325,6 +326,7 @@ def test_the_instance_role_is_limited_to_this_queue_key_bucket_prefixes_and_grou
     put_resources = str(by_action["s3:PutObject"])
     assert "/processed/*" in put_resources and "/failed/" not in put_resources
     assert "uploads" not in put_resources
+    assert by_action["s3:AbortMultipartUpload"] == by_action["s3:PutObject"]
     # the assets bucket: exactly the two objects the user data downloads (dependencies, code), nothing else
     asset_reads = [str(r) for r in by_action["s3:GetObject"] if "cdk-hnb659fds-assets" in str(r)]
     downloaded = re.findall(r"^aws s3 cp .*/([0-9a-f]{64}\.zip)' ", _user_data(template), flags=re.MULTILINE)
