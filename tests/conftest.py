@@ -12,6 +12,8 @@ os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.enviro
 
 import functools
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,10 @@ from aws_cdk.assertions import Template
 from localcloud.paths import REPO_ROOT
 from stacks.app_builder import build_app
 from stacks.names import STACK_NAMES
+from tests.support.permissions.calls import Call, stale
+from tests.support.permissions.recorder import CALLS_OUT_ENV
+
+_CALLS_OUT = pytest.StashKey[Path]()
 
 # moto's mock_aws() starts every test with a new boto3 default session, and each new botocore session loads the
 # service models (JSON) again: about 40 ms a client, most of an in-process moto test's time. One loader for every
@@ -137,3 +143,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group("synthesis"))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# Stale permission-catalogue entries. Every recording (tests/support/permissions/recorder.py) appends its calls to
+# the file PERMISSION_CALLS_OUT names; this process (pytest-xdist's controller, or the only one) creates it before
+# the workers start, so they inherit it. After a run of the whole suite that passed, an entry that no recorded call
+# covers fails the run: the code that made the call is gone, and the entry would keep its permission in the
+# rehearsal's eyes. A partial run (paths, -k, -m, --lf) cannot tell, so it does not check.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or os.environ.get(CALLS_OUT_ENV):
+        return
+    out = Path(tempfile.mkdtemp(prefix="permission-calls-")) / "calls.jsonl"
+    out.touch()
+    os.environ[CALLS_OUT_ENV] = str(out)
+    config.stash[_CALLS_OUT] = out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    out = config.stash.get(_CALLS_OUT, None)
+    if out is None:
+        return
+    whole_suite = (
+        config.args_source is pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not config.getoption("lf", False)
+        and not config.getoption("deselect", None)
+    )
+    lines = out.read_text(encoding="utf-8").splitlines()
+    shutil.rmtree(out.parent, ignore_errors=True)
+    os.environ.pop(CALLS_OUT_ENV, None)
+    if exitstatus != 0 or not whole_suite:
+        return
+    entries = stale(Call(**json.loads(line)) for line in lines)
+    if entries:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        text = "\n".join(f"  {e.principal}: {e.service}.{e.operation} {dict(e.params)}" for e in entries)
+        message = (
+            f"{len(entries)} permission catalogue entries cover no call any recording made (stale: remove each from "
+            f"tests/support/permissions/calls.py with the code that made it, or explain it in NOT_RECORDED):\n{text}"
+        )
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

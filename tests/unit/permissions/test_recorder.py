@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.permissions.calls import CATALOGUE, Call, CatalogueEntry, uncovered
+from tests.support.permissions.calls import CATALOGUE, Call, CatalogueEntry, stale, uncovered
 from tests.support.permissions.recorder import CALLS_OUT_ENV, CallRecorder, assert_catalogued
 from tests.support.permissions.table import key_shape, render
 
@@ -178,6 +178,21 @@ def test_uncovered_reports_a_call_without_an_entry_and_one_whose_parameter_does_
         assert_catalogued([covered, unknown], needs=[], catalogue=catalogue)
     assert "worker: s3.DeleteObject(Bucket='<processed_bucket>', Key='processed/x')" in str(failure.value)
     assert "tests/support/permissions/calls.py" in str(failure.value)
+
+
+def test_an_entry_no_recorded_call_covers_is_stale_unless_its_reason_is_given() -> None:
+    # GIVEN a catalogue of three entries, and a run whose calls cover only the first
+    send = CatalogueEntry("worker", "sqs", "SendMessage", {"QueueUrl": "<jobs_queue>"})
+    gone = CatalogueEntry("worker", "sqs", "PurgeQueue", {"QueueUrl": "<jobs_queue>"})
+    explained = CatalogueEntry("worker", "s3", "UploadPart", {"Bucket": "<processed_bucket>"})
+    calls = [Call("worker", "sqs", "SendMessage", {"QueueUrl": "<jobs_queue>"})]
+
+    # WHEN the stale entries are sought, with a reason given for the third
+    found = stale(calls, (send, gone, explained), {("worker", "s3", "UploadPart"): "not reached by the test clips"})
+
+    # THEN the second is stale (the code that called it is gone), and a call to another queue would not cover it
+    assert found == [gone]
+    assert stale([Call("worker", "sqs", "PurgeQueue", {"QueueUrl": "other"})], (gone,), {}) == [gone]
 
 
 def test_a_recorder_that_saw_nothing_the_test_needs_fails_the_check() -> None:
