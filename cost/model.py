@@ -241,7 +241,7 @@ def _extras(resources: dict[str, dict[str, Any]]) -> Extras:
     launch = [p["LaunchTemplateData"] for _, p in of_type(resources, "AWS::EC2::LaunchTemplate")]
     pools = [p for _, p in of_type(resources, "AWS::AutoScaling::WarmPool")]
     return Extras(
-        log_retention_days=None if forever else float(max((int(d) for d in retentions), default=0)),
+        log_retention_days=None if forever else float(max((int(d or 0) for d in retentions), default=0)),
         tracking_alarm_metrics=tracking,
         rotating_keys=len(keys),
         rotation_period_days=min((int(k.get("RotationPeriodInDays", 365)) for k in keys), default=365),
