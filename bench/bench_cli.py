@@ -4,8 +4,8 @@ Every script under bench/ parses its arguments here before it imports anything h
 writes its JSON through ``write_result``: to ``build/<name>`` by default, to ``bench/results/<name>`` (the committed
 figures that the README, the scaling simulator and the cost model read) only with ``--update-bench``.
 
-A script stays runnable on its own (``python bench/x.py``): Python puts bench/ first on ``sys.path``, so
-``import bench_cli`` finds this file without the project being installed.
+A script stays runnable on its own (``python bench/x.py``): it puts the repository root on ``sys.path`` and imports
+``from bench import bench_cli`` (bench/ is a namespace package), without the project being installed.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench",
     AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106  (moto only)
@@ -37,7 +40,6 @@ os.environ.update(
     POWERTOOLS_LOG_LEVEL="WARNING",
 )
 
-import bench_cli  # noqa: E402  (bench/, first on sys.path when run as a script)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 

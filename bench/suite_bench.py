@@ -16,12 +16,15 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-import bench_cli
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
+
 # name -> (command, whether cdk.out is removed before each run)
 COMMANDS = {
     "make test": (["make", "test"], False),

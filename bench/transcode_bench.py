@@ -40,9 +40,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import bench_cli  # noqa: E402  (bench/, first on sys.path when run as a script)
 import boto3  # noqa: E402
 
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
 from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from video_processing import VideoJob, get_profile, sqs_body_for  # noqa: E402
 from video_processing import ffmpeg as video_ffmpeg  # noqa: E402

@@ -141,12 +141,9 @@ def test_what_a_user_runs_leaves_the_tree_as_it_was(
 
 
 def test_the_bench_scripts_share_one_results_rule() -> None:
-    # GIVEN the shared module, importable the way the scripts import it (bench/ first on sys.path)
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import bench_cli
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    # GIVEN the shared module, imported as the scripts import it (the repository root on sys.path)
+    from bench import bench_cli
+
     # THEN build/ by default, bench/results/ only with --update-bench, and --output wins over both
     assert bench_cli.parse("doc", "x.json", argv=[])[1] == REPO / "build" / "x.json"
     assert bench_cli.parse("doc", "x.json", argv=["--update-bench"])[1] == REPO / "bench" / "results" / "x.json"
