@@ -94,7 +94,7 @@ cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
 
 # cost and scaling read the templates in cdk.out and synthesize it (as `make synth` does) when it is missing.
-cost: setup ## Monthly cost of a workload, e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
+cost: setup ## Whether each path keeps up with a workload and its monthly bill (build/cost.json), e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
 	python -m cost $(ARGS)
 
 scaling: setup ## Simulate both scaling policies and the Lambda path, e.g. make scaling ARGS="--burst 50000"

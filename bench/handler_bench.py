@@ -2,9 +2,10 @@
 
 Reports records/second, and the handler's overhead over running the bare ffmpeg commands it runs
 (probe + thumbnail) on the same clips: ratio = handler_time / bare_ffmpeg_time. The overhead is S3 (moto)
-calls, downloads/uploads, JSON, Powertools and Python. Writes bench/results/handler.json.
+calls, downloads/uploads, JSON, Powertools and Python. Writes build/handler.json (bench/results/handler.json,
+which the scaling simulator and the cost model read, with --update-bench).
 
-    .venv/bin/python bench/handler_bench.py
+    .venv/bin/python bench/handler_bench.py [--update-bench]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
+
 os.environ.update(
     AWS_ACCESS_KEY_ID="bench",
     AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106  (moto only)
@@ -132,6 +136,7 @@ def bare_ffmpeg_round(clips: list[Path], workdir: Path) -> float:
 
 
 def main() -> None:
+    _, out = bench_cli.parse(__doc__, "handler.json")
     with tempfile.TemporaryDirectory(prefix="handler-bench-") as tmp:
         workdir = Path(tmp)
         clips = [
@@ -159,10 +164,8 @@ def main() -> None:
         "overhead_seconds_per_record": round((handler_s - bare_s) / BATCH, 4),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
-    out = REPO / "bench" / "results" / "handler.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+    bench_cli.write_result(out, results)
 
 
 if __name__ == "__main__":

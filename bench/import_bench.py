@@ -3,14 +3,14 @@
 Each sample is a fresh interpreter (``python -I -S``) whose sys.path is what Lambda gives the function: the Lambda
 asset's own files (the locked wheels built for this machine, plus the sources) and the runtime's boto3, botocore
 and s3transfer. Reports the median and spread of the wall time of the import, and the slowest imports by their
-cumulative time (``-X importtime``) from the last handler sample. Writes bench/results/handler_import.json.
+cumulative time (``-X importtime``) from the last handler sample. Writes build/handler_import.json
+(bench/results/handler_import.json, which the cost model reads as the function's INIT time, with --update-bench).
 
-    .venv/bin/python bench/import_bench.py [--samples 7]
+    .venv/bin/python bench/import_bench.py [--samples 7] [--update-bench]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,9 +27,8 @@ import s3transfer
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from stacks.video_pipeline_stack import video_processor_bundle  # noqa: E402
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
 
-RESULT = REPO / "bench" / "results" / "handler_import.json"
 TIMED = "import sys, time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -66,9 +65,15 @@ def slowest(importtime: str, count: int = 8) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=7)
-    samples = parser.parse_args().samples
+    args, dest = bench_cli.parse(
+        __doc__,
+        "handler_import.json",
+        lambda p: p.add_argument("--samples", type=bench_cli.bounded("--samples", 1, 1000, integer=True), default=7),
+    )
+    samples = args.samples
+    # Imported here, not at the top: aws_cdk starts Node.js, which `--help` has no need of.
+    from stacks.video_pipeline_stack import video_processor_bundle
+
     work = Path(tempfile.mkdtemp(prefix="import-bench-"))
     asset, runtime = work / "asset", work / "runtime"
     runtime.mkdir()
@@ -96,8 +101,8 @@ def main() -> None:
         "handler_over_boto3": round(handler["median_s"] / sdk["median_s"], 2),  # type: ignore[index]
         "slowest_top_level_imports": slowest(trace),
     }
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    bench_cli.write_result(dest, result)
 
 
 if __name__ == "__main__":

@@ -3,26 +3,28 @@
 Runs each command ``--runs`` times in turn (set-up first, untimed), with the load average before each run, since
 the machine may be shared, and whether mypy's cache was there (`make test` lints first: on a fresh clone mypy
 analyses aws-cdk-lib's type hints once, about 40 s, then reuses its cache). Writes the runs, the median and the
-spread to bench/results/suite.json.
+spread to build/suite.json (bench/results/suite.json with --update-bench).
 
-    .venv/bin/python bench/suite_bench.py [--runs 3]
+    .venv/bin/python bench/suite_bench.py [--runs 3] [--update-bench]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RESULT = REPO / "bench" / "results" / "suite.json"
+sys.path.insert(0, str(REPO))
+
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
+
 # name -> (command, whether cdk.out is removed before each run)
 COMMANDS = {
     "make test": (["make", "test"], False),
@@ -46,9 +48,12 @@ def run(command: list[str], *, fresh_cdk_out: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
+    args, dest = bench_cli.parse(
+        __doc__,
+        "suite.json",
+        lambda p: p.add_argument("--runs", type=bench_cli.bounded("--runs", 1, 100, integer=True), default=3),
+    )
+    runs = args.runs
     subprocess.run(["make", "setup"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     # The venv and node_modules first on PATH, as the Makefile does for `cdk.json`'s `python3 app.py`.
     os.environ["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), str(REPO / "node_modules" / ".bin")]) + (
@@ -65,14 +70,8 @@ def main() -> None:
             "runs": samples,
         }
         print(name, figures[name], flush=True)
-    RESULT.write_text(
-        json.dumps(
-            {"command": "python bench/suite_bench.py", "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
-            | figures,
-            indent=2,
-        )
-        + "\n"
-    )
+    machine = {"command": "python bench/suite_bench.py", "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+    bench_cli.write_result(dest, machine | figures)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ The same N generated sources (1080p with sound), at the same parallelism, three 
 CPU seconds are ffmpeg's (the children of this process: user + system), per video. The worker's own Python and the
 moto server run in this process and are reported apart (``bench_process_cpu_seconds``).
 Goals: worker wall time <= 1.05 x bare; CPU per video (one-decode) <= 0.85 x two-pass.
-Writes bench/results/transcode.json.
+Writes build/transcode.json (bench/results/transcode.json, whose CPU seconds per video-second the cost model reads,
+with --update-bench).
 
     .venv/bin/python bench/transcode_bench.py [--videos 4] [--seconds 10] [--concurrency 2] [--rounds 3]
+        [--update-bench]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 import boto3  # noqa: E402
 
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
 from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from video_processing import VideoJob, get_profile, sqs_body_for  # noqa: E402
 from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
@@ -47,7 +50,6 @@ from video_processing.samples import make_sample_video  # noqa: E402
 from worker import QueueWorker, WorkerOptions  # noqa: E402
 from worker.video_jobs import make_video_handler  # noqa: E402
 
-RESULTS = REPO / "bench" / "results" / "transcode.json"
 PROFILE = get_profile("transcode")
 
 
@@ -164,19 +166,26 @@ def run_worker(endpoint: str, sources: list[Path], work: Path, concurrency: int)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of all three modes; medians are reported")
-    parser.add_argument(
-        "--source",
-        choices=("camera", "testsrc"),
-        default="camera",
-        help="camera: moving pattern with film-grain noise at 8 Mbit/s, as phones record (default); "
-        "testsrc: the project's ultrafast test clips, far cheaper to decode than any real upload",
-    )
-    args = parser.parse_args()
+    def configure(parser: argparse.ArgumentParser) -> None:
+        whole = bench_cli.bounded
+        parser.add_argument("--videos", type=whole("--videos", 1, 100, integer=True), default=4)
+        parser.add_argument("--seconds", type=bench_cli.bounded("--seconds", 1, 600), default=10)
+        parser.add_argument("--concurrency", type=whole("--concurrency", 1, 64, integer=True), default=2)
+        parser.add_argument(
+            "--rounds",
+            type=whole("--rounds", 1, 50, integer=True),
+            default=3,
+            help="rounds of all three modes; medians are reported",
+        )
+        parser.add_argument(
+            "--source",
+            choices=("camera", "testsrc"),
+            default="camera",
+            help="camera: moving pattern with film-grain noise at 8 Mbit/s, as phones record (default); "
+            "testsrc: the project's ultrafast test clips, far cheaper to decode than any real upload",
+        )
+
+    args, dest = bench_cli.parse(__doc__, "transcode.json", configure)
 
     with tempfile.TemporaryDirectory(prefix="transcode-bench-") as tmp:
         work = Path(tmp)
@@ -209,6 +218,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs (shared with other work)",
         "videos": args.videos,
         "source": f"{args.source}: {args.seconds:g} s 1920x1080 30 fps H.264 + AAC",
+        "video_seconds": args.seconds,
         "concurrency": args.concurrency,
         "rounds": args.rounds,
         "figures": "medians over the rounds (wall seconds, ffmpeg CPU seconds)",
@@ -221,9 +231,8 @@ def main() -> None:
             "cpu_per_video_at_most_0.85x_two_pass": worker_cpu_vs_two_pass <= 0.85,
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
+    bench_cli.write_result(dest, summary)
 
 
 if __name__ == "__main__":

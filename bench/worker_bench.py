@@ -9,9 +9,9 @@ Processing is a no-op, so the figures measure the SQS side: messages per second 
   batched  receive 10, process them, DeleteMessageBatch, repeat (the floor: 0.2 requests per message)
 
 Targets: the worker at most 0.25 requests/message and at least the batched loop's throughput.
-Writes bench/results/worker.json.
+Writes build/worker.json (bench/results/worker.json with --update-bench).
 
-    .venv/bin/python bench/worker_bench.py [--messages 300] [--rounds 5]
+    .venv/bin/python bench/worker_bench.py [--messages 300] [--rounds 5] [--update-bench]
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ sys.path.insert(0, str(REPO))
 
 import boto3  # noqa: E402
 
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
 from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from worker import Counters, JobOutcome, Message, QueueWorker, WorkerOptions, count_requests  # noqa: E402
 
-RESULTS = REPO / "bench" / "results" / "worker.json"
 # Long polls return as soon as messages are there; a short wait only shortens the worker's final empty poll.
 WAIT_SECONDS = 2
 
@@ -132,10 +132,11 @@ def one_run(endpoint: str, name: str, n: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    def configure(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--messages", type=bench_cli.bounded("--messages", 1, 100_000, integer=True), default=300)
+        parser.add_argument("--rounds", type=bench_cli.bounded("--rounds", 1, 100, integer=True), default=5)
+
+    args, dest = bench_cli.parse(__doc__, "worker.json", configure)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONSUMERS}
     with moto_server() as endpoint:
         # The first requests to a fresh server are slow (moto sets up its backends); keep that out of the figures.
@@ -172,15 +173,13 @@ def main() -> None:
             >= batched["messages_per_second_median"],
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     for name, figures in summary.items():
         print(
             f"{name:8} {figures['messages_per_second_median']:7.1f} msg/s  "
             f"{figures['requests_per_message_median']:.3f} requests/msg"
         )
     print(json.dumps(report["targets"]))
-    print(f"written to {RESULTS.relative_to(REPO)}")
+    bench_cli.write_result(dest, report)
 
 
 if __name__ == "__main__":

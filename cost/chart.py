@@ -1,7 +1,8 @@
 """Monthly cost against daily volume for both consumer paths, as a PNG (matplotlib, Agg backend).
 
-The fleet's points where the group's maximum cannot keep up are drawn hollow and labelled with the jobs a day it
-leaves unstarted; the workload asked about is marked on both curves.
+Volumes run from 1 to 1,000,000 videos a day. Points where a path does not keep up are drawn hollow (priced for the
+work it does); the workload asked about is a star. The totals and where each path falls behind are one text box
+inside the axes, so nothing is clipped or drawn over a curve at either end of the volume range.
 """
 
 from __future__ import annotations
@@ -9,61 +10,82 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from cost.model import PATHS, Deployed, Workload, estimate_monthly_cost
+from cost.model import PATHS, CostBreakdown, Deployed, Measured, estimate_monthly_cost
 
-VOLUMES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000)
+VOLUMES = (1, 3, 10, 30, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
+COLOURS = {"lambda": "tab:orange", "fleet": "tab:blue"}
 
 
-def write_chart(dest: Path, deployed: Deployed, asked: Workload) -> Path:
+def write_chart(dest: Path, deployed: Deployed, asked: list[CostBreakdown], measured: Measured) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    first = asked[0].workload
+    # "\\$": a bare $ starts matplotlib's mathtext.
+    summary = [
+        f"* {first.videos_per_day:,.9g}/day, {b.workload.path}: \\${b.total:,.0f}/month "
+        f"({'keeps up' if b.keeps_up else 'falls behind'})"
+        for b in asked
+    ]
+    lowest = float("inf")
     for path in PATHS:
-        points = [estimate_monthly_cost(replace(asked, videos_per_day=v, path=path), deployed) for v in VOLUMES]
-        line = ax.plot(VOLUMES, [p.total for p in points], marker="o", label=path)[0]
-        unmet = [(v, p) for v, p in zip(VOLUMES, points, strict=True) if p.unmet_jobs_per_day]
-        if unmet:
+        colour = COLOURS[path]
+        points = [
+            estimate_monthly_cost(replace(first, videos_per_day=v, path=path), deployed, measured=measured)
+            for v in VOLUMES
+        ]
+        lowest = min(lowest, *(p.total for p in points))
+        ax.plot(VOLUMES, [p.total for p in points], color=colour, marker="o", label=f"{path}: keeps up")
+        short = [(v, p) for v, p in zip(VOLUMES, points, strict=True) if not p.keeps_up]
+        if short:
             ax.scatter(
-                [v for v, _ in unmet],
-                [p.total for _, p in unmet],
-                s=120,
+                [v for v, _ in short],
+                [p.total for _, p in short],
+                s=110,
                 facecolors="white",
-                edgecolors=line.get_color(),
+                edgecolors=colour,
+                linewidths=2,
                 zorder=3,
-                label=f"{path}: capped, backlog grows",
+                label=f"{path}: does not keep up (priced for the work done)",
             )
-            for v, p in unmet:
-                ax.annotate(
-                    f"{p.unmet_jobs_per_day:,}/day unmet",
-                    (v, p.total),
-                    textcoords="offset points",
-                    xytext=(-40, 8),
-                    fontsize=7,
-                )
-        mark = estimate_monthly_cost(replace(asked, path=path), deployed)
-        ax.scatter([asked.videos_per_day], [mark.total], marker="*", s=250, color=line.get_color(), zorder=4)
-        ax.annotate(
-            f"{path}: ${mark.total:,.0f}",
-            (asked.videos_per_day, mark.total),
-            textcoords="offset points",
-            xytext=(8, -12),
-            fontsize=8,
-        )
+            v, p = short[0]
+            undone = p.capacity.unmet_jobs / max(1, p.capacity.jobs_in)
+            summary.append(f"{path} falls behind from {v:,}/day ({undone:.0%} of the jobs undone)")
+        else:
+            summary.append(f"{path} keeps up at every volume shown")
+    for mark in asked:
+        colour = COLOURS[mark.workload.path]
+        ax.scatter([first.videos_per_day], [mark.total], marker="*", s=260, color=colour, edgecolors="black", zorder=4)
+    # Inside the axes, bottom right (the curves rise to the right, so that corner is empty): never clipped.
+    ax.text(
+        0.98,
+        0.03,
+        "\n".join(summary),
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8.5,
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9, "edgecolor": "0.7"},
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(0.5, 2_000_000)
+    ax.set_ylim(bottom=lowest / 40)  # room for the text box below the curves
     ax.set_xlabel("videos per day")
-    ax.set_ylabel("USD per month")
+    ax.set_ylabel("USD per month (log scale)")
     fleet = deployed.fleet
     ax.set_title(
-        f"Monthly cost, {asked.average_size_mb:g} MB / {asked.average_duration_seconds:g} s videos "
-        f"(* = {asked.videos_per_day:g}/day)\n"
-        f"Lambda: preview; fleet: transcode, max {fleet.max_size} x {fleet.instance_type}"
+        f"Monthly cost, {first.average_size_mb:g} MB / {first.average_duration_seconds:g} s videos "
+        f"(* = {first.videos_per_day:,.9g}/day)\n"
+        f"Lambda: preview, max concurrency {deployed.consumer.max_concurrency or 'unset'}; "
+        f"fleet: transcode, max {fleet.max_size} x {fleet.instance_type}",
+        fontsize=10,
     )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(dest, dpi=100, bbox_inches="tight")
     plt.close(fig)
