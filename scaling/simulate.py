@@ -124,7 +124,8 @@ class Queue:
         """Receive up to ``wanted`` messages, oldest first: [arrival, count, receives before this one] parts."""
         parts, taken = [], 0
         while taken < wanted and (self.fresh or self.again):
-            cohorts = self.fresh if not self.again or (self.fresh and self.fresh[0][0] <= self.again[0][0]) else self.again
+            older_fresh = self.fresh and (not self.again or self.fresh[0][0] <= self.again[0][0])
+            cohorts = self.fresh if older_fresh else self.again
             cohort = cohorts[0]
             k = min(wanted - taken, cohort[1])
             if cohort[2] == 0:
@@ -399,7 +400,8 @@ def simulate_fleet(
     run = Run(name or fleet.mode)
     state = FleetState(desired=fleet.desired)
     timing = _Timing(startup, min(warm_start, startup), metric_delay_seconds)
-    state.instances = [timing.cold(0) for _ in range(fleet.desired)]
+    long_ago = -(1 << 40)  # the group's desired capacity at the start: running and warmed up already
+    state.instances = [Instance(long_ago, long_ago, long_ago) for _ in range(fleet.desired)]
     if pool:
         state.pool = [0] * pool.size(fleet.desired, fleet.max_size)
     clock = MetricClock(metric_delay_seconds)

@@ -79,7 +79,7 @@ class AlarmMetric:
     statistics: dict[str, str] = field(default_factory=dict)  # query id -> statistic (default Maximum)
 
     def value(self, signals: Signals) -> float | None:
-        values = {}
+        values: dict[str, float | None] = {}
         for query, signal in self.queries.items():
             sample = signals[signal]
             values[query] = sample[self.statistics.get(query, "Maximum")] if isinstance(sample, dict) else sample
