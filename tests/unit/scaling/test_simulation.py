@@ -14,10 +14,12 @@ from scaling.__main__ import main
 from scaling.simulate import DEFAULT_STARTUP_SECONDS, WARM_START_SECONDS, simulate_fleet, simulate_lambda
 from scaling.template import (
     FLEET_STACK,
+    PIPELINE_STACK,
     Fleet,
     LambdaConsumer,
     WarmPool,
     fleet_from_template,
+    lambda_from_template,
     load_template,
     read_fleet,
     read_lambda,
@@ -91,6 +93,7 @@ def test_alarms_see_the_minute_s_maximum_not_its_last_second(fleet: Fleet) -> No
     # GIVEN one instance already running (desired 1 at the start), 30-s jobs and 3 messages at once: 2 start,
     # 1 waits 30 s for a slot, so minute 0 ends with nothing visible
     running = dataclasses.replace(fleet, desired=1)
+    assert running.step_rules[0].metric.statistics == {"": "Maximum"}  # read from the alarm in the template
     burst = Workload((3,), "3 at once", at_once=3)
     run, _ = simulate_fleet(running, burst, job_seconds=30, horizon_minutes=4)
     # THEN the alarm (statistic Maximum, as the template says) sees the backlog of 1 and adds an instance at 120 s
@@ -257,6 +260,19 @@ def test_provisioned_mode_is_read_from_the_template_and_the_flag_overrides_it(co
     # WHEN the flag asks for 5..50 pollers THEN it wins over the template
     run, _ = simulate_lambda(pollers, burst, record_seconds=10, horizon_minutes=2, provisioned=(5, 50))
     assert run.series["capacity"] == [500, 500]
+
+
+def test_provisioned_pollers_are_read_from_the_event_source_mapping(synthesized: SynthesizedApp) -> None:
+    # GIVEN the pipeline template with ProvisionedPollerConfig on its SQS event source mapping
+    template = load_template(synthesized.outdir, PIPELINE_STACK)
+    mapping = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+    mapping["Properties"].pop("ScalingConfig", None)  # exclusive with provisioned mode
+    mapping["Properties"]["ProvisionedPollerConfig"] = {"MinimumPollers": 3, "MaximumPollers": 30}
+    # THEN the simulator reads it, and runs the provisioned scaling without any flag
+    consumer = lambda_from_template(template)
+    assert consumer.provisioned_pollers == (3, 30)
+    run, _ = simulate_lambda(consumer, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=2)
+    assert run.series["capacity"] == [300, 300]
 
 
 def test_a_lambda_burst_arrives_at_once(consumer: LambdaConsumer) -> None:
