@@ -50,9 +50,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _plain(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:g}"
+
+
 def _number(low: float, high: float, *, integer: bool = False, above: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number in [low, high] (or (low, high] with ``above``), whole with ``integer``."""
-    interval = f"{'(' if above else '['}{low:g}, {high:g}]"
+    interval = f"{'(' if above else '['}{_plain(low)}, {_plain(high)}]"
     kind = "a whole number" if integer else "a finite number"
 
     def parse(text: str) -> float:
