@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scaling.simulate import simulate_fleet, simulate_lambda
+from scaling.simulate import DEFAULT_STARTUP_SECONDS, simulate_fleet, simulate_lambda
 from scaling.template import Fleet, LambdaConsumer
 from scaling.workload import MINUTES_PER_DAY, build
 
@@ -39,7 +39,11 @@ class DayOfWork:
 
 
 def simulate_day(
-    consumer: Fleet | LambdaConsumer, videos_per_day: float, job_seconds: float, *, startup_seconds: int = 0
+    consumer: Fleet | LambdaConsumer,
+    videos_per_day: float,
+    job_seconds: float,
+    *,
+    startup_seconds: int = DEFAULT_STARTUP_SECONDS,
 ) -> DayOfWork:
     """A day of ``videos_per_day`` steady arrivals on ``consumer`` (the fleet, or the Lambda function).
 

@@ -612,7 +612,7 @@ def estimate_monthly_cost(
         f = deployed.fleet
         vcpus_per_job = instance_vcpus(f.instance_type) / f.worker_concurrency
         seconds = job_seconds or transcode_seconds(w, vcpus_per_job, figures.transcode_cpu_per_video_second)
-        capacity = simulate_day(f, w.videos_per_day, seconds, startup_seconds=f.default_warmup_seconds)
+        capacity = simulate_day(f, w.videos_per_day, seconds)
         output_mb = w.average_size_mb * ASSUMED_TRANSCODE_OUTPUT_RATIO
         output_objects = ASSUMED_TRANSCODE_OUTPUT_OBJECTS
     out = CostBreakdown(workload=w, capacity=capacity)

@@ -18,7 +18,8 @@ AWS behaviour implemented (EC2 Auto Scaling User Guide, "Step and simple scaling
   then MinAdjustmentMagnitude (percent only), then the group's min and max.
 - Instance warm-up: instances still warming up from an earlier scale-out count against the next one, so repeated
   breaches in the same step make one scaling activity and a higher step adds only the difference.
-- The breach value is the latest datapoint (one SQS datapoint a minute, so the statistic does not change it).
+- The breach value is the latest datapoint, under the statistic the alarm names (the simulator's ``MetricClock``
+  folds a minute's per-second samples into Maximum, Minimum and Average, and delivers the datapoint late).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ _BELOW = ("LessThanThreshold", "LessThanOrEqualToThreshold")
 # Target tracking's own alarms for a 1-minute metric (see TargetTracking).
 TARGET_TRACKING_OUT_DATAPOINTS = 3
 TARGET_TRACKING_IN_DATAPOINTS = 15
+# Share of the capacity one target tracking scale-in may remove (at least 1 instance). ASSUMPTION, see below.
+TARGET_TRACKING_IN_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,13 @@ class TargetTracking:
     AWS creates and manages the alarms of a target tracking policy; their settings are not in the template. The
     approximation here: for a 1-minute metric, scale out after 3 consecutive datapoints above the target and scale
     in after 15 consecutive datapoints below it (the alarms AWS creates, AlarmHigh 3 of 3 and AlarmLow 15 of 15,
-    as the EC2 Auto Scaling console shows them); the new capacity is proportional, ceil(capacity x metric /
-    target), as the user guide describes ("adds or removes capacity as required to keep the metric at, or close
-    to, the specified target value"). No data (no instance in service) means no decision.
+    as the EC2 Auto Scaling console shows them); scale-out goes to the proportional capacity, ceil(capacity x
+    metric / target), as the user guide describes ("adds or removes capacity as required to keep the metric at, or
+    close to, the specified target value"). Scale-in is gradual: the guide says a target tracking policy is more
+    aggressive in adding capacity than in removing it, and gives no formula. The approximation: one scale-in
+    removes at most ``TARGET_TRACKING_IN_SHARE`` (10 %) of the capacity, at least 1 instance, never below the
+    proportional value, and the low alarm needs 15 new datapoints before the next one (the simulator clears its
+    history after a scale-in). No data (no instance in service) means no decision.
     """
 
     name: str
@@ -217,5 +224,6 @@ class TargetTracking:
             return min(maximum, max(desired, wanted))
         back = recent[-TARGET_TRACKING_IN_DATAPOINTS:]
         if len(back) == TARGET_TRACKING_IN_DATAPOINTS and all(v is not None and v < self.target for v in back):
-            return max(0, min(desired, wanted))
+            step = max(1, math.ceil(desired * TARGET_TRACKING_IN_SHARE))
+            return max(0, min(desired, max(wanted, desired - step)))
         return desired

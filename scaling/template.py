@@ -62,15 +62,27 @@ def of_type(resources: Resources, resource_type: str) -> Iterator[tuple[str, dic
             yield logical_id, resource.get("Properties", {})
 
 
+# A datapoint's value under each statistic. The simulator samples every second; SQS and Auto Scaling publish one
+# datapoint per minute. Maximum / Minimum / Average are over the minute's per-second samples, so a backlog that
+# appears and clears within the minute shows in its Maximum. Sum and SampleCount: the services send about one
+# sample per metric and minute, so Sum is modelled as that one sample (the end-of-minute value).
+STATISTICS = ("Maximum", "Minimum", "Average", "Sum", "SampleCount")
+Signals = dict[str, Any]  # signal -> a plain value, or {statistic: value} for one published datapoint
+
+
 @dataclass(frozen=True)
 class AlarmMetric:
     """An alarm's metric: one metric, or metric math over several; evaluated on the simulator's signals."""
 
     expression: str | None
     queries: dict[str, str]  # query id (or "" for a single metric) -> signal name
+    statistics: dict[str, str] = field(default_factory=dict)  # query id -> statistic (default Maximum)
 
-    def value(self, signals: dict[str, float | None]) -> float | None:
-        values = {query: signals[signal] for query, signal in self.queries.items()}
+    def value(self, signals: Signals) -> float | None:
+        values: dict[str, float | None] = {}
+        for query, signal in self.queries.items():
+            sample = signals[signal]
+            values[query] = sample[self.statistics.get(query, "Maximum")] if isinstance(sample, dict) else sample
         if self.expression is None:
             return values[""]
         return metric_math.evaluate(self.expression, values)
@@ -82,23 +94,31 @@ def _signal(where: str, namespace: str, name: str) -> str:
     return SIGNALS[(namespace, name)]
 
 
+def _statistic(where: str, statistic: Any) -> str:
+    if statistic not in STATISTICS:
+        raise TemplateError(f"{where}: the simulator has no model of statistic {statistic!r} (it has {STATISTICS})")
+    return str(statistic)
+
+
 def _alarm_metric(where: str, props: dict[str, Any]) -> AlarmMetric:
     if "MetricName" in props:
-        return AlarmMetric(None, {"": _signal(where, props["Namespace"], props["MetricName"])})
+        signal = _signal(where, props["Namespace"], props["MetricName"])
+        return AlarmMetric(None, {"": signal}, {"": _statistic(where, props.get("Statistic", "Average"))})
     return _math_metric(where, props.get("Metrics", []))
 
 
 def _math_metric(where: str, queries: list[dict[str, Any]]) -> AlarmMetric:
-    expression, signals = None, {}
+    expression, signals, statistics = None, {}, {}
     for query in queries:
         if "Expression" in query and query.get("ReturnData", True):
             expression = query["Expression"]
         elif "MetricStat" in query:
             metric = query["MetricStat"]["Metric"]
             signals[query["Id"]] = _signal(where, metric["Namespace"], metric["MetricName"])
+            statistics[query["Id"]] = _statistic(where, query["MetricStat"].get("Stat", "Average"))
     if expression is None:
         raise TemplateError(f"{where}: no metric, and no metric math expression with ReturnData")
-    return AlarmMetric(expression, signals)
+    return AlarmMetric(expression, signals, statistics)
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,21 @@ class TrackingRule:
 
 
 @dataclass(frozen=True)
+class WarmPool:
+    """An AWS::AutoScaling::WarmPool: instances initialized ahead (user data run), kept Stopped, Running or
+    Hibernated, that the group draws on when it scales out. Its size is MaxGroupPreparedCapacity (default: the
+    group's maximum) minus the desired capacity, and at least MinSize."""
+
+    min_size: int = 0
+    pool_state: str = "Stopped"
+    max_prepared: int | None = None
+
+    def size(self, desired: int, group_max: int) -> int:
+        prepared = group_max if self.max_prepared is None or self.max_prepared < 0 else self.max_prepared
+        return max(self.min_size, prepared - desired)
+
+
+@dataclass(frozen=True)
 class Fleet:
     """WorkerFleetStack as the simulator needs it."""
 
@@ -132,6 +167,8 @@ class Fleet:
     retention_seconds: int = DEFAULT_RETENTION_SECONDS
     step_rules: tuple[StepRule, ...] = ()
     tracking: tuple[TrackingRule, ...] = ()
+    warm_pool: WarmPool | None = None
+    max_receive_count: int | None = None  # the jobs queue's RedrivePolicy (None: no dead-letter queue)
 
     @property
     def mode(self) -> str:
@@ -267,6 +304,7 @@ def fleet_from_template(template: dict[str, Any]) -> Fleet:
         raise TemplateError(f"{FLEET_STACK}: the launch template's user data sets no WORKER_CONCURRENCY")
     hooks = [p for _, p in of_type(resources, "AWS::AutoScaling::LifecycleHook")]
     jobs_queue = [p for _, p in of_type(resources, "AWS::SQS::Queue") if "RedrivePolicy" in p]
+    pools = [p for _, p in of_type(resources, "AWS::AutoScaling::WarmPool")]
     return Fleet(
         min_size=int(group["MinSize"]),
         max_size=int(group["MaxSize"]),
@@ -280,7 +318,22 @@ def fleet_from_template(template: dict[str, Any]) -> Fleet:
         retention_seconds=_retention(jobs_queue[0] if jobs_queue else {}),
         step_rules=_step_rules(resources),
         tracking=_tracking(resources),
+        warm_pool=(
+            WarmPool(
+                min_size=int(pools[0].get("MinSize", 0)),
+                pool_state=str(pools[0].get("PoolState", "Stopped")),
+                max_prepared=pools[0].get("MaxGroupPreparedCapacity"),
+            )
+            if pools
+            else None
+        ),
+        max_receive_count=_max_receives(jobs_queue[0] if jobs_queue else {}),
     )
+
+
+def _max_receives(queue: dict[str, Any]) -> int | None:
+    redrive = queue.get("RedrivePolicy") or {}
+    return int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None
 
 
 @dataclass(frozen=True)
@@ -295,6 +348,8 @@ class LambdaConsumer:
     max_concurrency: int | None
     provisioned_pollers: tuple[int, int] | None = None
     retention_seconds: int = DEFAULT_RETENTION_SECONDS
+    visibility_timeout_seconds: int = 30
+    max_receive_count: int | None = None
 
 
 def read_lambda(cdk_out: Path) -> LambdaConsumer:
@@ -327,6 +382,8 @@ def lambda_from_template(template: dict[str, Any]) -> LambdaConsumer:
             else None
         ),
         retention_seconds=_retention(queue),
+        visibility_timeout_seconds=int(queue.get("VisibilityTimeout", 30)),
+        max_receive_count=_max_receives(queue),
     )
 
 

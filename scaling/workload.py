@@ -1,8 +1,10 @@
 """Workloads: how many videos arrive in each minute, and how long one job takes.
 
 Arrivals are whole jobs per minute (a rate is spread with carried remainders, so a day of 1,000 videos is exactly
-1,000 jobs). Shapes: a steady rate, a burst (N at once at minute 0, on top of the rate), a daily curve (a rate that
-peaks mid-day), or a CSV with one count per minute.
+1,000 jobs), spread evenly over the minute's seconds by the simulator. Shapes: a steady rate, a burst (N at once, in
+second 0 of minute 0, on top of the rate), a daily curve (a rate that peaks mid-day), or a CSV with one whole count
+per minute. ``poisson=True`` draws each minute's count from a Poisson distribution with the rate as its mean (seeded,
+so a run is repeatable): real uploads arrive independently of each other, not on a metronome.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Workload:
 
     arrivals: tuple[int, ...]
     label: str
+    at_once: int = 0  # of arrivals[0], the jobs that arrive together in second 0 (--burst)
 
     @property
     def total(self) -> int:
@@ -53,9 +56,11 @@ def build(
     shape: str = "steady",
     minutes: int = MINUTES_PER_DAY,
     csv_path: Path | None = None,
+    poisson: bool = False,
+    seed: int = 0,
 ) -> Workload:
     """The workload the flags describe: ``shape`` is steady or daily; ``csv_path`` overrides both."""
-    if videos_per_day < 0 or burst < 0 or minutes <= 0:
+    if not (math.isfinite(videos_per_day) and videos_per_day >= 0) or burst < 0 or minutes <= 0:
         raise WorkloadError(
             f"--videos-per-day ({videos_per_day:g}) and --burst ({burst}) must be >= 0 and --minutes ({minutes}) > 0"
         )
@@ -72,12 +77,20 @@ def build(
         ]
     else:
         raise WorkloadError(f"--shape {shape!r}: use steady or daily (or --arrivals-csv FILE)")
-    arrivals = _spread(rates)
+    arrivals = _poisson(rates, seed) if poisson else _spread(rates)
     arrivals[0] += burst
-    parts = [f"{videos_per_day:,.0f} videos/day ({shape})"] if videos_per_day else []
+    parts = [f"{videos_per_day:,.0f} videos/day ({shape}{', Poisson' if poisson else ''})"] if videos_per_day else []
     if burst:
-        parts.append(f"burst of {burst:,} at minute 0")
-    return Workload(tuple(arrivals), ", ".join(parts) or "no arrivals")
+        parts.append(f"burst of {burst:,} at once")
+    return Workload(tuple(arrivals), ", ".join(parts) or "no arrivals", at_once=burst)
+
+
+def _poisson(rates_per_minute: list[float], seed: int) -> list[int]:
+    """Each minute's count drawn from Poisson(rate): independent arrivals with the same mean."""
+    import numpy
+
+    rng = numpy.random.default_rng(seed)
+    return [int(n) for n in rng.poisson(rates_per_minute)]
 
 
 def from_csv(path: Path) -> Workload:
@@ -91,14 +104,17 @@ def from_csv(path: Path) -> Workload:
         if not row:
             continue
         try:
-            value = int(float(row[-1]))
+            count = float(row[-1])
         except ValueError:
             if number == 1:
                 continue  # header
             raise WorkloadError(f"--arrivals-csv {path}, line {number}: {row[-1]!r} is not a number") from None
-        if value < 0:
-            raise WorkloadError(f"--arrivals-csv {path}, line {number}: arrivals must be >= 0, got {value}")
-        arrivals.append(value)
+        # Arrivals are whole messages: 50.7 is refused rather than truncated to 50 (or rounded to 51).
+        if not math.isfinite(count) or count < 0 or count != int(count):
+            raise WorkloadError(
+                f"--arrivals-csv {path}, line {number}: arrivals must be a whole number >= 0, got {row[-1].strip()!r}"
+            )
+        arrivals.append(int(count))
     if not arrivals:
         raise WorkloadError(f"--arrivals-csv {path}: no rows with a count of arrivals per minute")
     return Workload(tuple(arrivals), f"{path.name} ({len(arrivals)} minutes)")

@@ -98,3 +98,14 @@ def test_target_tracking_on_backlog_per_instance(tracking: TargetTracking) -> No
     assert tracking.desired([5.0] * 14, in_service=2, desired=2, maximum=4) == 2
     # no instance in service: the metric has no data, target tracking decides nothing (StartFromZero does)
     assert tracking.desired([None, None, None], in_service=0, desired=0, maximum=4) == 0
+
+
+def test_target_tracking_scales_in_gradually(tracking: TargetTracking) -> None:
+    # GIVEN 20 in-service instances and 15 minutes at 1 message per instance (proportional value: ceil(20 x 1 / 10))
+    quiet = [1.0] * 15
+    # THEN one scale-in removes 10 % of the capacity (2), not the 18 the proportional value would remove
+    assert tracking.desired(quiet, in_service=20, desired=20, maximum=40) == 18
+    # and at least one instance; never below the proportional value
+    assert tracking.desired(quiet, in_service=3, desired=3, maximum=40) == 2
+    assert tracking.desired([9.0] * 15, in_service=20, desired=20, maximum=40) == 18
+    assert tracking.desired([9.5] * 15, in_service=20, desired=20, maximum=40) == 19

@@ -11,12 +11,23 @@ from typing import Any
 import pytest
 
 from scaling.__main__ import main
-from scaling.simulate import simulate_fleet, simulate_lambda
-from scaling.template import Fleet, LambdaConsumer, read_fleet, read_lambda
+from scaling.simulate import DEFAULT_STARTUP_SECONDS, WARM_START_SECONDS, simulate_fleet, simulate_lambda
+from scaling.template import (
+    FLEET_STACK,
+    PIPELINE_STACK,
+    Fleet,
+    LambdaConsumer,
+    WarmPool,
+    fleet_from_template,
+    lambda_from_template,
+    load_template,
+    read_fleet,
+    read_lambda,
+)
 from scaling.workload import Workload, build
 from tests.conftest import SynthesizedApp, synthesize
 
-STARTUP = 180
+STARTUP = DEFAULT_STARTUP_SECONDS  # 120 s launch to first receive; InService at 30 s; warm-up 180 s from InService
 
 
 @pytest.fixture(scope="module")
@@ -40,41 +51,150 @@ def consumer(synthesized: SynthesizedApp) -> LambdaConsumer:
     return read_lambda(synthesized.outdir)
 
 
-def _fleet_run(fleet: Fleet, workload: Workload, job_seconds: float = 60, minutes: int = 120) -> Any:
-    return simulate_fleet(fleet, workload, job_seconds=job_seconds, startup_seconds=STARTUP, horizon_minutes=minutes)
+def _fleet_run(fleet: Fleet, workload: Workload, job_seconds: float = 60, minutes: int = 120, **options: Any) -> Any:
+    return simulate_fleet(
+        fleet, workload, job_seconds=job_seconds, startup_seconds=STARTUP, horizon_minutes=minutes, **options
+    )
 
 
-def test_a_burst_of_25_adds_two_instances_then_waits_for_their_warm_up(fleet: Fleet) -> None:
-    # GIVEN 25 videos in minute 0 and an empty group
-    run, _ = _fleet_run(fleet, build(burst=25, minutes=1), minutes=30)
-    # THEN after minute 0 the alarm sees 25 -> one step, +2; the same step during the 180 s warm-up adds nothing;
-    # after the warm-up the backlog (still >= 20, 4 jobs at a time) is in the +2 step again -> 4 = max
-    assert run.series["capacity"][:5] == [2, 2, 2, 4, 4]
+def test_the_500_message_burst_worked_by_hand_with_the_metric_lag_and_warm_up(fleet: Fleet) -> None:
+    """Worked by hand with the defaults (thresholds 1/20/100 -> +1/+2/+4, max 4, 2 jobs per instance, 60 s jobs,
+    120 s start-up, InService 30 s after launch, datapoints delivered 60 s after their minute):
 
-
-def test_scale_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing_in_flight(fleet: Fleet) -> None:
-    # GIVEN one 20-minute job: from minute 4 (instance in service) to minute 24 it is in flight, nothing visible
-    run, summary = _fleet_run(fleet, build(burst=1, minutes=1), job_seconds=20 * 60, minutes=60)
-    in_flight = run.series["in_flight"]
-    last_busy = max(m for m, n in enumerate(in_flight) if n)
+    - 0 s: 500 messages arrive at once. Minute 0's datapoint (Maximum visible = 500) reaches the alarm at 120 s.
+    - 120 s: ALARM (1 of 1); 500 - threshold 1 = 499 is in the [99, inf) step: +4 -> desired 4 (the maximum).
+    - 240 s: the 4 instances receive their first jobs; 8 jobs every 60 s.
+    - 500 / 8 = 62.5 -> 63 rounds; the last starts at 240 + 62 x 60 = 3,960 s and ends at 4,020 s: minute 67.
+    - Minutes 67-76 are the first 10 with nothing visible or in flight at any second; minute 76's datapoint reaches
+      ScaleInWhenIdle (10 of 10) at 4,680 s: -100 % -> 0 instances, entered at the end of minute 77.
+    - Instance-hours: 4 x (4,680 - 120) s = 5.07 h.
+    """
+    # GIVEN the synthesized fleet and 500 messages at once
+    run, summary = _fleet_run(fleet, build(burst=500, minutes=1), minutes=120)
     capacity = run.series["capacity"]
-    # THEN the group keeps instances while the job runs, although nothing is visible from minute 4 on ...
-    assert all(capacity[m] >= 1 for m in range(last_busy + 1))
-    # ... and goes exactly when the 10th empty datapoint arrives, never before
-    first_zero = capacity.index(0)
-    assert first_zero == last_busy + 10
-    assert summary["jobs_done"] == 1
+    # THEN the simulator agrees with the hand-worked timeline within one minute
+    assert abs(summary["drain_minutes"] - 67.0) <= 1
+    assert summary["peak_instances"] == 4 and capacity[0] == 0 and capacity[1] == 4
+    assert abs(capacity.index(0, 1) - 77) <= 1
+    assert summary["instance_hours"] == pytest.approx(4 * (4680 - 120) / 3600, abs=4 / 60)
+    assert summary["scale_out_delay_seconds"] == 240 and summary["max_age_seconds"] == 3960
 
 
-def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_instance(backlog_assembly: Path) -> None:
+def test_a_burst_of_25_adds_two_instances_then_waits_for_their_warm_up_from_in_service(fleet: Fleet) -> None:
+    # GIVEN 25 videos at once and an empty group
+    run, _ = _fleet_run(fleet, build(burst=25, minutes=1), minutes=30)
+    # THEN minute 0's datapoint (25) reaches the alarm at 120 s: one step, +2. The two are InService at 150 s and
+    # warm up until 330 s, so the datapoints at 180, 240 and 300 s (25 visible, same step) add nothing. At 360 s
+    # minute 4's datapoint (21 visible: 4 jobs started at 240 s) is in the +2 step again -> 4 = max.
+    assert run.series["capacity"][:7] == [0, 2, 2, 2, 2, 4, 4]
+
+
+def test_alarms_see_the_minute_s_maximum_not_its_last_second(fleet: Fleet) -> None:
+    # GIVEN one instance already running (desired 1 at the start), 30-s jobs and 3 messages at once: 2 start,
+    # 1 waits 30 s for a slot, so minute 0 ends with nothing visible
+    running = dataclasses.replace(fleet, desired=1)
+    assert running.step_rules[0].metric.statistics == {"": "Maximum"}  # read from the alarm in the template
+    burst = Workload((3,), "3 at once", at_once=3)
+    run, _ = simulate_fleet(running, burst, job_seconds=30, horizon_minutes=4)
+    # THEN the alarm (statistic Maximum, as the template says) sees the backlog of 1 and adds an instance at 120 s
+    assert run.series["visible"][0] == 0
+    assert run.series["capacity"][:2] == [1, 2]
+    # WHEN the same alarm read only the minute's last sample (statistic Sum: one sample a minute)
+    rule = running.step_rules[0]
+    last_sample = dataclasses.replace(rule, metric=dataclasses.replace(rule.metric, statistics={"": "Sum"}))
+    other = dataclasses.replace(running, step_rules=(last_sample, *running.step_rules[1:]))
+    run, _ = simulate_fleet(other, burst, job_seconds=30, horizon_minutes=4)
+    # THEN the backlog that appeared and cleared within the minute is never seen
+    assert run.series["capacity"][:2] == [1, 1]
+
+
+@pytest.mark.parametrize(("delay", "launch_minute"), [(0, 0), (60, 1), (180, 3)])
+def test_the_metric_delay_postpones_every_reaction(fleet: Fleet, delay: int, launch_minute: int) -> None:
+    # GIVEN 25 at once: minute 0's datapoint is complete at 60 s and reaches the alarm `delay` seconds later
+    run, summary = _fleet_run(fleet, build(burst=25, minutes=1), minutes=10, metric_delay_seconds=delay)
+    # THEN the first launch is at the end of minute `launch_minute` and the first job starts 120 s after it
+    assert run.series["capacity"].index(2) == launch_minute
+    assert summary["scale_out_delay_seconds"] == 60 + delay + STARTUP
+
+
+def test_1000_a_day_instance_hours_follow_the_warm_up_and_scale_in_rules(fleet: Fleet, backlog_assembly: Path) -> None:
+    """Worked by hand: arrivals (carried remainders of 0.694 a minute) in minutes 1, 2, 4, 5, 7, 8, ...
+
+    - Minute 1's datapoint (Maximum visible 1) reaches the alarm at 180 s: +1, InService at 210 s, warm-up over at
+      390 s, first receive at 300 s.
+    - At 300 s three messages wait (minutes 1, 2, 4): two start, one waits until 360 s, so minute 5's Maximum
+      visible is 1; at 420 s the alarm is in ALARM, the warm-up is over: +1 -> 2 instances.
+    - Then 4 slots take each message within its second (nothing visible again), and ScaleInWhenIdle needs 10
+      minutes with nothing in flight, which 60-s jobs 1.4 minutes apart never give: 2 instances all day.
+    """
+    day = build(videos_per_day=1000)
+    run, summary = _fleet_run(fleet, day, minutes=1440 + 240)
+    assert run.series["capacity"][:8] == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert summary["peak_instances"] == 2
+    # 2 instances from 420 s (and 1 from 180 s) to the end of the day plus 10 idle minutes and the metric delay
+    assert summary["instance_hours"] == pytest.approx(2 * 24, abs=0.5)
+    # A start-up short enough for one instance to clear its backlog before its warm-up ends needs 1 instance only
+    _, fast = simulate_fleet(fleet, day, job_seconds=60, startup_seconds=60, horizon_minutes=1440 + 240)
+    assert fast["peak_instances"] == 1 and fast["instance_hours"] == pytest.approx(24, abs=0.5)
+    # Backlog mode (10 messages per InService instance) lets messages wait, and scales in gradually to zero
+    _, backlog = _fleet_run(read_fleet(backlog_assembly), day, minutes=1440 + 240)
+    assert backlog["peak_instances"] == 1 and backlog["instance_hours"] < 24
+
+
+def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_in_service_instance(backlog_assembly: Path) -> None:
     backlog = read_fleet(backlog_assembly)
     assert backlog.mode == "backlog"
     run, summary = _fleet_run(backlog, build(burst=200, minutes=1), minutes=180)
-    # StartFromZero sets exactly 1 while nothing is in service; target tracking then needs 3 datapoints above 10
-    # per instance once the first one is in service (minute 4), so the group grows from minute 6 on
-    assert run.series["capacity"][:5] == [1, 1, 1, 1, 1]
-    assert max(run.series["capacity"]) == backlog.max_size
+    # StartFromZero sets exactly 1 at 120 s (minute 0's datapoint); it is InService at 150 s, so minute 2's
+    # datapoint is 200 / 0.5 (Average in service) and minutes 3 and 4 are 200 and 198 per instance: the third
+    # datapoint above 10 reaches the policy at 360 s -> ceil(1 x 198 / 10) capped at 4
+    assert run.series["capacity"][:6] == [0, 1, 1, 1, 1, 4]
     assert summary["jobs_done"] == 200
+
+
+def test_a_warm_pool_in_the_template_shortens_the_scale_out(synthesized: SynthesizedApp, fleet: Fleet) -> None:
+    # GIVEN the fleet template with an AWS::AutoScaling::WarmPool added (Stopped instances, default size)
+    template = load_template(synthesized.outdir, FLEET_STACK)
+    group = next(lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::AutoScaling::AutoScalingGroup")
+    template["Resources"]["Pool"] = {
+        "Type": "AWS::AutoScaling::WarmPool",
+        "Properties": {"AutoScalingGroupName": {"Ref": group}, "MinSize": 1, "PoolState": "Stopped"},
+    }
+    pooled = fleet_from_template(template)
+    assert pooled.warm_pool == WarmPool(min_size=1, pool_state="Stopped")
+    # WHEN 500 arrive at once
+    _, cold = _fleet_run(fleet, build(burst=500, minutes=1))
+    _, warm = _fleet_run(pooled, build(burst=500, minutes=1))
+    # THEN the 4 instances come from the pool (max 4 - desired 0 prepared) and start in 40 s instead of 120 s
+    assert warm["warm_starts"] == 4
+    assert (cold["scale_out_delay_seconds"], warm["scale_out_delay_seconds"]) == (
+        240,
+        120 + WARM_START_SECONDS["Stopped"],
+    )
+    assert warm["drain_minutes"] < cold["drain_minutes"]
+    # and the pool refills behind them: 4 prepared instances, then 1 (MinSize) while the group runs at its maximum
+    assert warm["warm_pool_instance_hours"] > 0
+
+
+def test_failed_jobs_are_retried_after_the_visibility_timeout_then_dead_lettered(fleet: Fleet) -> None:
+    assert fleet.max_receive_count == 3  # the jobs queue's RedrivePolicy
+    # GIVEN every receive failing
+    _, summary = _fleet_run(fleet, build(burst=10, minutes=1), minutes=240, fail_fraction=1.0)
+    # THEN each message is received 3 times (each after the visibility timeout), then moved to the DLQ
+    assert summary["jobs_dead_lettered"] == 10 and summary["failed_receives"] == 30 and summary["jobs_done"] == 0
+    # GIVEN 1 receive in 4 failing: retries succeed, the p95 wait and the DLQ come from the same run
+    _, summary = _fleet_run(fleet, build(videos_per_day=20_000, minutes=60), minutes=600, fail_fraction=0.25)
+    assert summary["failed_receives"] > 0
+    total = summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    assert summary["jobs_in"] == total + summary["jobs_expired"] + summary["jobs_dead_lettered"]
+
+
+def test_poisson_arrivals_are_seeded_and_keep_the_mean() -> None:
+    steady = build(videos_per_day=100_000, minutes=600)
+    first, again = (build(videos_per_day=100_000, minutes=600, poisson=True, seed=7) for _ in range(2))
+    assert first == again  # the same seed, the same run
+    assert first.arrivals != steady.arrivals and len(set(first.arrivals)) > 5
+    assert first.total == pytest.approx(steady.total, rel=0.02)
 
 
 @pytest.mark.parametrize(
@@ -124,14 +244,42 @@ def test_lambda_path_ramps_as_documented_and_is_capped_by_maximum_concurrency(co
     # starts with 5 concurrent batches, + up to 300 a minute, capped at MaximumConcurrency = 10
     assert run.series["capacity"][0] == 10 and max(run.series["capacity"]) == 10
     assert summary["jobs_in"] == summary["jobs_done"] + summary["jobs_in_flight_at_end"] + summary["jobs_not_started"]
+    # without MaximumConcurrency: + 300 a minute up to the documented 1,250
     uncapped = dataclasses.replace(consumer, max_concurrency=None)
-    run, _ = simulate_lambda(uncapped, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=30)
-    assert run.series["capacity"][:3] == [305, 605, 905]
-    # provisioned mode: 2..200 pollers (assumed 10 batches each), 900 more a minute
-    run, _ = simulate_lambda(
-        consumer, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=3, provisioned=(2, 200)
-    )
-    assert run.series["capacity"][:3] == [920, 1820, 2000]
+    run, _ = simulate_lambda(uncapped, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=6)
+    assert run.series["capacity"] == [305, 605, 905, 1205, 1250, 1250]
+
+
+def test_provisioned_mode_is_read_from_the_template_and_the_flag_overrides_it(consumer: LambdaConsumer) -> None:
+    burst = build(burst=50_000, minutes=1)
+    # GIVEN the event source mapping's ProvisionedPollerConfig 2..200: 20 batches ready, + 1,000 a minute, at most
+    # 200 pollers x 10
+    pollers = dataclasses.replace(consumer, provisioned_pollers=(2, 200))
+    run, _ = simulate_lambda(pollers, burst, record_seconds=10, horizon_minutes=3)
+    assert run.name == "lambda (provisioned)" and run.series["capacity"] == [1020, 2000, 2000]
+    # WHEN the flag asks for 5..50 pollers THEN it wins over the template
+    run, _ = simulate_lambda(pollers, burst, record_seconds=10, horizon_minutes=2, provisioned=(5, 50))
+    assert run.series["capacity"] == [500, 500]
+
+
+def test_provisioned_pollers_are_read_from_the_event_source_mapping(synthesized: SynthesizedApp) -> None:
+    # GIVEN the pipeline template with ProvisionedPollerConfig on its SQS event source mapping
+    template = load_template(synthesized.outdir, PIPELINE_STACK)
+    mapping = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+    mapping["Properties"].pop("ScalingConfig", None)  # exclusive with provisioned mode
+    mapping["Properties"]["ProvisionedPollerConfig"] = {"MinimumPollers": 3, "MaximumPollers": 30}
+    # THEN the simulator reads it, and runs the provisioned scaling without any flag
+    consumer = lambda_from_template(template)
+    assert consumer.provisioned_pollers == (3, 30)
+    run, _ = simulate_lambda(consumer, build(burst=50_000, minutes=1), record_seconds=10, horizon_minutes=2)
+    assert run.series["capacity"] == [300, 300]
+
+
+def test_a_lambda_burst_arrives_at_once(consumer: LambdaConsumer) -> None:
+    # GIVEN 500 at once, 0.5 s a record: 50 batches of 5 s, 5 at a time in minute 0 (the ramp comes at its end)
+    _, summary = simulate_lambda(consumer, build(burst=500, minutes=1), record_seconds=0.5, horizon_minutes=5)
+    # THEN the last 50 start after 9 rounds of 5 s: p95 = 45 s (spread over the minute it would be ~0 s)
+    assert summary["p95_wait_seconds"] == 45
 
 
 def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_path: Path) -> None:
@@ -144,9 +292,9 @@ def test_other_scale_out_thresholds_give_another_simulation(fleet: Fleet, tmp_pa
     burst = build(burst=25, minutes=1)
     default_run, _ = _fleet_run(fleet, burst, minutes=5)
     other_run, _ = _fleet_run(other, burst, minutes=5)
-    # THEN 25 visible is in the top step there: +4 at once instead of +2
-    assert default_run.series["capacity"][0] == 2
-    assert other_run.series["capacity"][0] == 4
+    # THEN 25 visible is in the top step there: +4 at once instead of +2 (at 120 s, the first datapoint's arrival)
+    assert default_run.series["capacity"][1] == 2
+    assert other_run.series["capacity"][1] == 4
 
 
 @pytest.mark.slow  # renders the chart (matplotlib)
@@ -166,11 +314,3 @@ def test_cli_writes_both_policies_the_lambda_path_a_chart_and_a_table(
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "fleet: step" in table and "fleet: backlog" in table and "p95 wait (s)" in table
-
-
-def test_cli_bad_workload_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    bad = tmp_path / "arrivals.csv"
-    bad.write_text("minute,arrivals\n0,5\n1,lots\n")
-    assert main(["--arrivals-csv", str(bad), "--cdk-out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "line 3: 'lots' is not a number" in err
