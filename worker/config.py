@@ -41,6 +41,7 @@ WAIT_SECONDS_ENV: Final = "WORKER_WAIT_SECONDS"
 MAX_BYTES_ENV: Final = "WORKER_MAX_BYTES"
 DRAIN_SECONDS_ENV: Final = "WORKER_DRAIN_SECONDS"
 LIFECYCLE_HOOK_ENV: Final = "WORKER_LIFECYCLE_HOOK"
+LAUNCH_HOOK_ENV: Final = "WORKER_LAUNCH_HOOK"
 BODY_KEY_ARN_ENV: Final = "WORKER_BODY_KEY_ARN"
 PROFILE_ENV: Final = "WORKER_PROFILE"
 REGION_ENV: Final = "WORKER_REGION"
@@ -83,6 +84,8 @@ class Settings:
     """The video profile each job makes (``video_processing.profiles.PROFILES``)."""
     limits: MediaLimits = DEFAULT_LIMITS
     """What one upload may use of the machine (``WORKER_FFMPEG_MEMORY_MIB``, ...)."""
+    launch_hook: str | None = None
+    """The launch lifecycle hook (a warm pool's) to complete once the worker has started; None: there is none."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -194,6 +197,11 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     option("--lifecycle-hook", LIFECYCLE_HOOK_ENV, "termination lifecycle hook to complete after draining")
     option(
+        "--launch-hook",
+        LAUNCH_HOOK_ENV,
+        "launch lifecycle hook to complete once started (a warm pool's: the instance is initialized)",
+    )
+    option(
         "--body-key-arn",
         BODY_KEY_ARN_ENV,
         "KMS key ARN to decrypt client-side encrypted message bodies (default: none; plain bodies need none)",
@@ -255,6 +263,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         max_bytes=args.max_bytes,
         drain_seconds=args.drain_seconds,
         lifecycle_hook=args.lifecycle_hook or None,
+        launch_hook=args.launch_hook or None,
         region=args.region or None,
         imds_url=args.imds_url,
         log_level=args.log_level,

@@ -19,6 +19,8 @@ from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
+from worker.consumer import StartGate
+from worker.spot import SpotWatcher
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -122,7 +124,8 @@ own linger."""
 
 @pytest.fixture
 def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., RunningWorker]]:
-    """``start_worker(queue_url, handler, sqs=None, scale_in=None, termination=None, **WorkerOptions)``.
+    """``start_worker(queue_url, handler, sqs=None, scale_in=None, termination=None, spot=None, start_gate=None,
+    on_abandon=None, **WorkerOptions)``.
 
     Pass ``sqs`` to watch the worker's own client (register event hooks on it first). Unless a test passes its own,
     the options of :data:`TEST_PACING` keep tests from waiting out production pacing; every worker started is
@@ -137,6 +140,9 @@ def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., Running
         sqs: SQSClient | None = None,
         scale_in: ScaleInGuard | None = None,
         termination: TerminationWatcher | None = None,
+        spot: SpotWatcher | None = None,
+        start_gate: StartGate | None = None,
+        on_abandon: Callable[[], None] | None = None,
         **options: Any,
     ) -> RunningWorker:
         worker_sqs = sqs or client("sqs")
@@ -149,6 +155,9 @@ def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., Running
             WorkerOptions(**TEST_PACING | options),
             scale_in=scale_in,
             termination=termination,
+            spot=spot,
+            start_gate=start_gate,
+            on_abandon=on_abandon,
             counters=counters,
         )
         thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
