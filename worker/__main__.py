@@ -102,7 +102,7 @@ def build_worker(settings: Settings) -> QueueWorker:
                 launch = AsgLifecycleActions(autoscaling, target, settings.launch_hook)
         # On EC2, Spot notices come from instance metadata (an On-Demand instance never has one).
         if target is not None or imds_answers(imds):
-            spot = SpotWatcher(imds)
+            spot = SpotWatcher(imds, poll_seconds=settings.spot_poll_seconds)
 
     metrics = MetricsEmitter(settings.metrics_endpoint, log_group=settings.metrics_log_group)
     handler = build_handler(settings, session, client_config, counters, metrics)

@@ -35,6 +35,8 @@ INTERRUPTION_PATH: Final = "spot/instance-action"
 REBALANCE_PATH: Final = "events/recommendations/rebalance"
 POLL_SECONDS: Final = 5.0
 """How often the worker reads both items: AWS's recommendation for interruption notices."""
+MIN_POLL_SECONDS, MAX_POLL_SECONDS = 0.1, 30.0
+"""The range ``--spot-poll-seconds`` accepts: at most a quarter of the two-minute notice."""
 NOTICE_SECONDS: Final = 120.0
 """EC2's warning time: the deadline when a notice's ``time`` cannot be read."""
 RELEASE_MARGIN_SECONDS: Final = 15.0
