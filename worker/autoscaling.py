@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from worker.imds import Imds, ImdsUnavailable
 
@@ -251,7 +252,7 @@ def complete_lifecycle_action(actions: LifecycleActions, hook: str) -> None:
             return
         log.error("could not complete the lifecycle action", extra={"hook": hook, "error": str(error)})
         return
-    except BotoCoreError as error:
+    except (BotoCoreError, ResponseParserError) as error:  # no answer, or one botocore cannot read (an HTML page)
         log.error("could not complete the lifecycle action", extra={"hook": hook, "error": str(error)})
         return
     log.info("lifecycle action completed: CONTINUE", extra={"hook": hook})

@@ -17,7 +17,7 @@ import pytest
 
 from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
-from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
+from worker import AsgInstance, Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
 from worker.consumer import StartGate
 from worker.spot import SpotWatcher
@@ -218,6 +218,29 @@ def fake_imds() -> Iterator[FakeImds]:
     yield imds
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture
+def asg_instance(client: Callable[[str], Any], fake_imds: FakeImds) -> AsgInstance:
+    """A one-instance Auto Scaling group on moto, and IMDS answering as that instance."""
+    ec2, autoscaling = client("ec2"), client("autoscaling")
+    name = f"workers-{uuid.uuid4().hex[:8]}"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    (instance,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
+        "Instances"
+    ]
+    fake_imds.metadata["instance-id"] = instance["InstanceId"]
+    return AsgInstance(instance_id=instance["InstanceId"], group_name=name)
 
 
 @pytest.fixture
