@@ -52,16 +52,22 @@ def spot_watcher(fake_imds) -> SpotWatcher:
     return SpotWatcher(Imds(fake_imds.url), poll_seconds=FAST_POLL)
 
 
-def test_a_notice_mid_job_releases_the_job_that_cannot_finish_before_ec2_acts(sqs, make_queue, start_worker, fake_imds):
-    # GIVEN a worker on a Spot Instance in the middle of a long job (its message hidden for 300 s), one more waiting
+def busy_spot_worker(sqs, make_queue, start_worker, fake_imds, **options):
+    """A worker on a Spot Instance (one job at a time, 120 s drain) in the middle of a job whose message is hidden
+    for 300 s, and one more message waiting: ``(queue, job, running)``."""
     queue = make_queue(visibility_timeout=300)
-    job, ended = HeldJob(), threading.Event()
-    running = start_worker(
-        queue.url, job, spot=spot_watcher(fake_imds), on_abandon=ended.set, concurrency=1, drain_seconds=120
-    )
-    send_messages(sqs, queue.url, ["long job"])
+    job = HeldJob()
+    running = start_worker(queue.url, job, spot=spot_watcher(fake_imds), concurrency=1, drain_seconds=120, **options)
+    send_messages(sqs, queue.url, ["in flight"])
     wait_until(lambda: job.started, what="the job to start")
     send_messages(sqs, queue.url, ["waiting"])
+    return queue, job, running
+
+
+def test_a_notice_mid_job_releases_the_job_that_cannot_finish_before_ec2_acts(sqs, make_queue, start_worker, fake_imds):
+    # GIVEN a worker on a Spot Instance in the middle of a long job (its message hidden for 300 s), one more waiting
+    ended = threading.Event()
+    queue, job, running = busy_spot_worker(sqs, make_queue, start_worker, fake_imds, on_abandon=ended.set)
 
     # WHEN EC2 announces that it terminates the instance in RELEASE_MARGIN_SECONDS + 2 s
     noticed = time.monotonic()
@@ -87,12 +93,7 @@ def test_a_notice_mid_job_releases_the_job_that_cannot_finish_before_ec2_acts(sq
 
 def test_a_notice_mid_job_lets_a_job_finish_that_fits_before_ec2_acts(sqs, make_queue, start_worker, fake_imds):
     # GIVEN a worker on a Spot Instance in the middle of a short job, one more message waiting
-    queue = make_queue(visibility_timeout=300)
-    job = HeldJob()
-    running = start_worker(queue.url, job, spot=spot_watcher(fake_imds), concurrency=1, drain_seconds=120)
-    send_messages(sqs, queue.url, ["short job"])
-    wait_until(lambda: job.started, what="the job to start")
-    send_messages(sqs, queue.url, ["waiting"])
+    queue, job, running = busy_spot_worker(sqs, make_queue, start_worker, fake_imds)
 
     # WHEN EC2 announces the interruption two minutes ahead, and the job ends a moment later
     fake_imds.metadata[INTERRUPTION_PATH] = interruption_notice(NOTICE_SECONDS)
@@ -104,7 +105,7 @@ def test_a_notice_mid_job_lets_a_job_finish_that_fits_before_ec2_acts(sqs, make_
     assert running.counters.get("released") == 0
     # AND the waiting message was left on the queue for another instance
     time.sleep(0.5)
-    assert job.started == ["short job"]
+    assert job.started == ["in flight"]
     assert queue_depth(sqs, queue.url) == (1, 0)
     assert running.thread.is_alive()
     running.stop()
@@ -114,12 +115,7 @@ def test_a_rebalance_recommendation_finishes_the_jobs_in_flight_and_takes_no_new
     sqs, make_queue, start_worker, fake_imds
 ):
     # GIVEN a worker on a Spot Instance with a job in flight and another message waiting
-    queue = make_queue(visibility_timeout=300)
-    job = HeldJob()
-    running = start_worker(queue.url, job, spot=spot_watcher(fake_imds), concurrency=1, drain_seconds=120)
-    send_messages(sqs, queue.url, ["in flight"])
-    wait_until(lambda: job.started, what="the job to start")
-    send_messages(sqs, queue.url, ["waiting"])
+    queue, job, running = busy_spot_worker(sqs, make_queue, start_worker, fake_imds)
 
     # WHEN EC2 recommends rebalancing (the instance is at elevated risk of interruption)
     fake_imds.metadata[REBALANCE_PATH] = json.dumps({"noticeTime": "2026-12-05T01:00:00Z"})
