@@ -91,6 +91,21 @@ def test_a_notice_mid_job_releases_the_job_that_cannot_finish_before_ec2_acts(sq
     assert queue_depth(sqs, queue.url) == (2, 0)
 
 
+def test_a_notice_during_a_shutdown_drain_brings_its_deadline_forward(sqs, make_queue, start_worker, fake_imds):
+    # GIVEN a worker on a Spot Instance draining for a shutdown (120 s for its long job to finish)
+    queue, job, running = busy_spot_worker(sqs, make_queue, start_worker, fake_imds)
+    running.worker.request_stop("shutdown")
+
+    # WHEN EC2 announces, during the drain, that it acts in RELEASE_MARGIN_SECONDS + 1 s
+    fake_imds.metadata[INTERRUPTION_PATH] = interruption_notice(RELEASE_MARGIN_SECONDS + 1)
+
+    # THEN the job is released at the notice's deadline, not after 120 s, and the worker stops as asked
+    running.join(timeout=10)
+    assert running.counters.get("released") == 1
+    assert queue_depth(sqs, queue.url) == (2, 0)
+    job.finish.set()
+
+
 def test_a_notice_mid_job_lets_a_job_finish_that_fits_before_ec2_acts(sqs, make_queue, start_worker, fake_imds):
     # GIVEN a worker on a Spot Instance in the middle of a short job, one more message waiting
     queue, job, running = busy_spot_worker(sqs, make_queue, start_worker, fake_imds)

@@ -10,6 +10,10 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.config import AppConfig, ConfigError
 from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME
+from tests.conftest import SynthesizedApp
+from tests.support.permissions.cfn import Deployment
+from tests.support.permissions.rehearsal import Check, Rehearsal
+from tests.unit.stacks.conftest import MATRIX_GROUP, Built, deployment_of
 from tests.unit.stacks.test_runtime_contracts import worker_unit_environment
 from worker.config import LAUNCH_HOOK_ENV, parse_settings
 
@@ -100,3 +104,22 @@ def test_a_pool_outside_0_to_the_group_maximum_is_refused_naming_the_key(value: 
     message = str(raised.value)
     assert "\n" not in message
     assert f"Configuration key 'worker_warm_pool_min' = {value} instances is out of range: allowed 0..4" in message
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(MATRIX_GROUP)
+def test_the_rehearsal_evaluates_the_launch_hook_only_where_there_is_a_pool(
+    synthesized_matrix: dict[str, Built], synthesized: SynthesizedApp
+) -> None:
+    # GIVEN the default deployment (no pool) and the matrix's warm-pool configuration (isolated network)
+    def completions(deployment: Deployment) -> list[Check]:
+        checks = Rehearsal(deployment).checks()
+        return [c for c in checks if c.caller == "worker" and c.what == "autoscaling.CompleteLifecycleAction"]
+
+    default = completions(Deployment.from_assembly(synthesized.outdir))
+    warm = completions(deployment_of(synthesized_matrix, "fleet-warm-pool"))
+    # THEN the worker completing its termination hook is checked in both, the launch hook's completion only with the
+    # pool, through the Auto Scaling endpoint, and AWS would allow it
+    assert len(default) == 1 and len(warm) == 2
+    assert [check.request.action for check in warm] == ["autoscaling:CompleteLifecycleAction"] * 2
+    assert all(check.no_route is None and check.outcome().allowed for check in warm)
