@@ -13,6 +13,9 @@ when it leaves the pool (and when a scale-out launches one directly into service
 its enabled systemd unit (user data runs on the first boot only), completes it again. While the instance is
 warming, the worker takes no job (its start gate reads ``Warmed:*`` as the target lifecycle state).
 
+Auto Scaling refuses a warm pool on a group with a mixed instances policy or a launch template that requests Spot
+Instances (PutWarmPool, Amazon EC2 Auto Scaling API reference): the pool is for an On-Demand group of one type.
+
 Instances are not returned to the pool on scale-in (``reuse_on_scale_in`` stays off): a scale-in terminates them
 through the termination hook the worker drains on.
 """
