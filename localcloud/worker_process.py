@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.paths import REPO_ROOT
+from worker.config import IMDS_URL_ENV
 
 
 class WorkerProcess:
     """``python -m worker --queue-url ... --output-bucket ...``; counts "job finished" outcomes from its logs and
-    keeps its final counters line (``{"jobs": ..., "requests": ...}``, printed after a clean stop)."""
+    keeps its final counters line (``{"jobs": ..., "requests": ...}``, printed after a clean stop).
+
+    ``imds_url``: an instance metadata service for the worker to read (a test's fake, e.g. to post a Spot
+    interruption notice); without it the worker runs as on premises (AWS_EC2_METADATA_DISABLED)."""
 
     def __init__(
         self,
@@ -29,6 +33,7 @@ class WorkerProcess:
         concurrency: int = 2,
         wait_seconds: int = 1,
         extra_args: Sequence[str] = (),
+        imds_url: str | None = None,
     ) -> None:
         self.log_path = log_path
         self.outcomes: Counter[str] = Counter()
@@ -53,7 +58,7 @@ class WorkerProcess:
                 *extra_args,
             ],
             cwd=REPO_ROOT,
-            env=dict(env) | {"AWS_EC2_METADATA_DISABLED": "true"},
+            env=_with_imds(env, imds_url),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -105,3 +110,10 @@ class WorkerProcess:
         self.process.wait()
         self._reader.join(timeout=5)
         self._log.close()
+
+
+def _with_imds(env: Mapping[str, str], imds_url: str | None) -> dict[str, str]:
+    if imds_url is None:
+        return dict(env) | {"AWS_EC2_METADATA_DISABLED": "true"}
+    # The credentials come from the environment, so boto3 never asks this IMDS for any.
+    return {k: v for k, v in env.items() if k != "AWS_EC2_METADATA_DISABLED"} | {IMDS_URL_ENV: imds_url}

@@ -96,6 +96,7 @@ class AppConfig:
     scale_in_empty_minutes: int = _FLEET.scale_in_empty_minutes
     acceptable_latency_seconds: int = _FLEET.acceptable_latency_seconds
     seconds_per_job: int = _FLEET.seconds_per_job
+    worker_warm_pool_min: int = _FLEET.worker_warm_pool_min
 
     def __post_init__(self) -> None:
         if self.account is not None and not AWS_ACCOUNT_ID.match(self.account):

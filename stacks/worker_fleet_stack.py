@@ -30,6 +30,7 @@ from stacks.constructs.queue_depth_scaling import backlog_target_tracking, step_
 from stacks.constructs.ranges import ConfigError, check_choice, check_setting
 from stacks.constructs.upload_intake import UploadIntake
 from stacks.constructs.video_job_access import grant_video_job_access
+from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME, add_warm_pool
 from stacks.constructs.worker_fleet import (
     LIFECYCLE_HOOK_NAME,
     MAX_INSTANCES,
@@ -76,7 +77,8 @@ class WorkerFleetSettings(IntakeSettings):
     ``scaling_mode`` "step" (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
     ``scale_out_thresholds`` (1, 20, 100) visible messages and goes to zero after ``scale_in_empty_minutes`` (10,
     2..60) idle minutes; backlog tracking keeps ``acceptable_latency_seconds`` (600) / ``seconds_per_job`` (60)
-    messages per instance."""
+    messages per instance. ``worker_warm_pool_min`` (0, 0..``worker_max_instances``) stopped, pre-initialized
+    instances wait in a warm pool (0: no pool)."""
 
     network_mode: NetworkMode = "isolated"
     worker_instance_type: str = "c7g.large"
@@ -92,6 +94,8 @@ class WorkerFleetSettings(IntakeSettings):
     seconds_per_job: int = 60
     # The video profile each worker job makes (video_processing.profiles), "transcode" by default.
     worker_profile: str = worker_config.DEFAULT_PROFILE
+    # Warm pool (stacks/constructs/warm_pool.py): stopped instances with the worker installed; 0 = no pool.
+    worker_warm_pool_min: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -113,6 +117,7 @@ class WorkerFleetSettings(IntakeSettings):
         check_setting("scale_in_empty_minutes", self.scale_in_empty_minutes, 2, 60, " minutes")
         check_setting("acceptable_latency_seconds", self.acceptable_latency_seconds, 60, 86_400, " seconds")
         check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_SECONDS, " seconds")
+        check_setting("worker_warm_pool_min", self.worker_warm_pool_min, 0, self.worker_max_instances, " instances")
 
     def _check_steps(self) -> None:
         thresholds, adjustments = self.scale_out_thresholds, self.scale_out_adjustments
@@ -223,6 +228,12 @@ class WorkerFleetStack(Stack):
             max_instances=config.worker_max_instances,
             drain_timeout=DRAIN_TIMEOUT,
         )
+        # Warm pool (off by default): stopped instances with the worker installed, and the launch hook the worker
+        # completes once started (its permission is among the group actions the fleet grants).
+        if config.worker_warm_pool_min:
+            add_warm_pool(
+                self.fleet.group, min_size=config.worker_warm_pool_min, max_instances=config.worker_max_instances
+            )
         # What the video jobs need: read uploads, write outputs (and open encrypted bodies).
         grant_video_job_access(
             self.fleet.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
@@ -277,6 +288,8 @@ class WorkerFleetStack(Stack):
         }
         if self.body_key is not None:
             environment[worker_config.BODY_KEY_ARN_ENV] = self.body_key.key.key_arn
+        if config.worker_warm_pool_min:
+            environment[worker_config.LAUNCH_HOOK_ENV] = LAUNCH_HOOK_NAME
         return environment
 
     def _fleet_widgets(self, config: WorkerFleetSettings) -> list[cloudwatch.IWidget]:

@@ -14,14 +14,22 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from worker.autoscaling import AsgLifecycleActions, ScaleInGuard, TerminationWatcher, find_asg_instance
+from worker.autoscaling import (
+    AsgLifecycleActions,
+    InServiceGate,
+    ScaleInGuard,
+    TerminationWatcher,
+    complete_lifecycle_action,
+    find_asg_instance,
+)
 from worker.config import Settings, parse_settings, region_from_queue_url
 from worker.consumer import QueueWorker, WorkerOptions
 from worker.counters import Counters, count_requests
-from worker.imds import Imds
+from worker.imds import Imds, ImdsUnavailable
 from worker.job import JobHandler
 from worker.logs import configure_logging
 from worker.metrics import MetricsEmitter
+from worker.spot import SpotWatcher
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -79,7 +87,7 @@ def build_worker(settings: Settings) -> QueueWorker:
         raise StartupError(f"{error}; pass --visibility-timeout") from error
 
     scale_in = ScaleInGuard(None, None)
-    termination = None
+    termination = spot = start_gate = launch = None
     if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() != "true":
         imds = Imds(settings.imds_url)
         target = find_asg_instance(imds, autoscaling)
@@ -89,9 +97,19 @@ def build_worker(settings: Settings) -> QueueWorker:
                 AsgLifecycleActions(autoscaling, target, settings.lifecycle_hook) if settings.lifecycle_hook else None
             )
             termination = TerminationWatcher(imds, actions)
+            start_gate = InServiceGate(imds)
+            if settings.launch_hook:
+                launch = AsgLifecycleActions(autoscaling, target, settings.launch_hook)
+        # On EC2, Spot notices come from instance metadata (an On-Demand instance never has one).
+        if target is not None or imds_answers(imds):
+            spot = SpotWatcher(imds, poll_seconds=settings.spot_poll_seconds)
 
     metrics = MetricsEmitter(settings.metrics_endpoint, log_group=settings.metrics_log_group)
     handler = build_handler(settings, session, client_config, counters, metrics)
+    if launch is not None:
+        # Started, with the queue and the bucket checked: the instance is initialized. Completing the launch hook
+        # lets the group stop it into the warm pool (or, leaving the pool, put it in service).
+        complete_lifecycle_action(launch, "launch")
     return QueueWorker(
         sqs,
         settings.queue_url,
@@ -99,12 +117,23 @@ def build_worker(settings: Settings) -> QueueWorker:
         options,
         scale_in=scale_in,
         termination=termination,
+        spot=spot,
+        start_gate=start_gate,
         counters=counters,
         metrics=metrics,
         # Jobs given up at the drain deadline: end their ffmpeg (it runs in its own session; see
         # video_processing.subprocesses), so no transcode outlives the worker.
         on_abandon=None if settings.test_handler is not None else _end_ffmpeg_children,
     )
+
+
+def imds_answers(imds: Imds) -> bool:
+    """True on EC2 (instance metadata answers), False on premises."""
+    try:
+        imds.get("instance-id")
+    except ImdsUnavailable:
+        return False
+    return True
 
 
 def _end_ffmpeg_children() -> None:

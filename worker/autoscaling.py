@@ -1,4 +1,5 @@
-"""EC2 Auto Scaling integration: scale-in protection while busy, and draining on the termination lifecycle hook.
+"""EC2 Auto Scaling integration: scale-in protection while busy, draining on the termination lifecycle hook, and
+the start of an instance launched into a warm pool (complete the launch hook, take jobs only once in service).
 
 On premises (no instance metadata) or on an instance outside an Auto Scaling group, all of this is a no-op.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from worker.imds import Imds, ImdsUnavailable
 
@@ -235,19 +237,55 @@ class TerminationWatcher:
         if self._actions is None or self._terminating_since is None or self._completed:
             return
         self._completed = True
+        complete_lifecycle_action(self._actions, "termination")
+
+
+def complete_lifecycle_action(actions: LifecycleActions, hook: str) -> None:
+    """CompleteLifecycleAction(CONTINUE), logged; an action already completed (by this instance's previous worker
+    process, before a restart) is not an error, and a failed call is logged: the hook then times out on its own
+    (its default result)."""
+    try:
+        actions.complete()
+    except ClientError as error:
+        if _already_completed(error):
+            log.info("lifecycle action already completed (by an earlier worker process on this instance)")
+            return
+        log.error("could not complete the lifecycle action", extra={"hook": hook, "error": str(error)})
+        return
+    except (BotoCoreError, ResponseParserError) as error:  # no answer, or one botocore cannot read (an HTML page)
+        log.error("could not complete the lifecycle action", extra={"hook": hook, "error": str(error)})
+        return
+    log.info("lifecycle action completed: CONTINUE", extra={"hook": hook})
+
+
+class InServiceGate:
+    """Opens once the group means this instance to serve: IMDS ``autoscaling/target-lifecycle-state`` reads
+    ``InService``.
+
+    An instance launched into a warm pool runs its user data, and so its worker, before it is stopped in the pool
+    (the state reads ``Warmed:Stopped``, or ``Warmed:Running``/``Warmed:Hibernated``): taking a job then would only
+    have it interrupted by the stop. When the group takes the instance out of the pool, it starts again (the
+    systemd unit is enabled) and the state reads ``InService``. ``Terminated`` keeps the gate shut too (the
+    termination watcher drains and completes the hook). A 404 (no such item: not in a group) opens it.
+    """
+
+    def __init__(self, imds: Imds, *, poll_seconds: float = 5.0) -> None:
+        self._imds = imds
+        self.poll_seconds = poll_seconds
+        self._last_state: str | None = None
+
+    def ready(self) -> bool:
         try:
-            self._actions.complete()
-        except ClientError as error:
-            if _already_completed(error):
-                log.info("lifecycle action already completed (by an earlier worker process on this instance)")
-                return
-            # The hook times out on its own (its default result) if this call is lost.
-            log.error("could not complete the lifecycle action", extra={"error": str(error)})
-            return
-        except BotoCoreError as error:
-            log.error("could not complete the lifecycle action", extra={"error": str(error)})
-            return
-        log.info("lifecycle action completed: CONTINUE")
+            state = self._imds.get("autoscaling/target-lifecycle-state")
+        except ImdsUnavailable as error:
+            log.warning("cannot read the target lifecycle state; not taking jobs yet", extra={"error": str(error)})
+            return False
+        if state is None or state == "InService":
+            return True
+        if state != self._last_state:
+            log.info("instance not in service: not taking jobs", extra={"target_lifecycle_state": state})
+            self._last_state = state
+        return False
 
 
 def _already_completed(error: ClientError) -> bool:

@@ -30,6 +30,8 @@ from video_processing.telemetry import (
     WORKER_METRICS_LOG_GROUP_ENV,
 )
 from worker.imds import DEFAULT_IMDS_URL
+from worker.spot import MAX_POLL_SECONDS, MIN_POLL_SECONDS
+from worker.spot import POLL_SECONDS as DEFAULT_SPOT_POLL_SECONDS
 from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 ENV_PREFIX: Final = "WORKER_"
@@ -41,6 +43,8 @@ WAIT_SECONDS_ENV: Final = "WORKER_WAIT_SECONDS"
 MAX_BYTES_ENV: Final = "WORKER_MAX_BYTES"
 DRAIN_SECONDS_ENV: Final = "WORKER_DRAIN_SECONDS"
 LIFECYCLE_HOOK_ENV: Final = "WORKER_LIFECYCLE_HOOK"
+LAUNCH_HOOK_ENV: Final = "WORKER_LAUNCH_HOOK"
+SPOT_POLL_SECONDS_ENV: Final = "WORKER_SPOT_POLL_SECONDS"
 BODY_KEY_ARN_ENV: Final = "WORKER_BODY_KEY_ARN"
 PROFILE_ENV: Final = "WORKER_PROFILE"
 REGION_ENV: Final = "WORKER_REGION"
@@ -83,6 +87,10 @@ class Settings:
     """The video profile each job makes (``video_processing.profiles.PROFILES``)."""
     limits: MediaLimits = DEFAULT_LIMITS
     """What one upload may use of the machine (``WORKER_FFMPEG_MEMORY_MIB``, ...)."""
+    launch_hook: str | None = None
+    """The launch lifecycle hook (a warm pool's) to complete once the worker has started; None: there is none."""
+    spot_poll_seconds: float = DEFAULT_SPOT_POLL_SECONDS
+    """How often Spot interruption notices and rebalance recommendations are read from instance metadata."""
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -106,6 +114,16 @@ def _seconds(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must not be negative")
     return value
+
+
+def _bounded_seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _seconds(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is outside {low:g}..{high:g} seconds")
+        return value
+
+    return parse
 
 
 def _profile(text: str) -> str:
@@ -194,6 +212,19 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     option("--lifecycle-hook", LIFECYCLE_HOOK_ENV, "termination lifecycle hook to complete after draining")
     option(
+        "--launch-hook",
+        LAUNCH_HOOK_ENV,
+        "launch lifecycle hook to complete once started (a warm pool's: the instance is initialized)",
+    )
+    option(
+        "--spot-poll-seconds",
+        SPOT_POLL_SECONDS_ENV,
+        f"how often to read Spot interruption notices from instance metadata (default {DEFAULT_SPOT_POLL_SECONDS:g}, "
+        "AWS's recommendation)",
+        default=str(DEFAULT_SPOT_POLL_SECONDS),
+        type=_bounded_seconds(MIN_POLL_SECONDS, MAX_POLL_SECONDS),
+    )
+    option(
         "--body-key-arn",
         BODY_KEY_ARN_ENV,
         "KMS key ARN to decrypt client-side encrypted message bodies (default: none; plain bodies need none)",
@@ -255,6 +286,8 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         max_bytes=args.max_bytes,
         drain_seconds=args.drain_seconds,
         lifecycle_hook=args.lifecycle_hook or None,
+        launch_hook=args.launch_hook or None,
+        spot_poll_seconds=args.spot_poll_seconds,
         region=args.region or None,
         imds_url=args.imds_url,
         log_level=args.log_level,

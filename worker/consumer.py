@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,6 +17,7 @@ from worker.config import DEFAULT_CONCURRENCY, DEFAULT_DRAIN_SECONDS, DEFAULT_WA
 from worker.counters import Counters
 from worker.job import JobHandler, JobOutcome, Message
 from worker.metrics import MetricsEmitter
+from worker.spot import SpotWatcher
 from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
@@ -73,6 +74,14 @@ class WorkerOptions:
         return self.visibility_timeout / 3
 
 
+class StartGate(Protocol):
+    """Holds the first receive until the instance may take jobs (e.g. ``autoscaling.InServiceGate``)."""
+
+    poll_seconds: float
+
+    def ready(self) -> bool: ...
+
+
 @dataclass
 class _Running:
     message: Message
@@ -85,6 +94,11 @@ class QueueWorker:
     A message is deleted only after its handler returned a :class:`JobOutcome`; a handler exception leaves it
     on the queue (SQS redelivers it, then dead-letters it). Call :meth:`run` from one thread and
     :meth:`request_stop` from anywhere (a signal handler included) to drain and return.
+
+    ``spot`` (a :class:`~worker.spot.SpotWatcher`) is read every tick: on a Spot interruption notice or rebalance
+    recommendation the worker drains as on a stop (:meth:`request_drain`) but does not return: it takes no new job
+    for the rest of the instance's life and returns when stopped (SIGTERM, or the termination lifecycle hook).
+    ``start_gate`` holds the first receive until it is ready (an instance warming into a warm pool is not).
 
     ``on_abandon`` is called once when the drain deadline passes with jobs still running, right after their messages
     are released: it ends the work those jobs started (the video handler's ffmpeg processes), so nothing outlives
@@ -100,6 +114,8 @@ class QueueWorker:
         *,
         scale_in: ScaleInGuard | None = None,
         termination: TerminationWatcher | None = None,
+        spot: SpotWatcher | None = None,
+        start_gate: StartGate | None = None,
         counters: Counters | None = None,
         metrics: MetricsEmitter | None = None,
         on_abandon: Callable[[], None] | None = None,
@@ -112,6 +128,8 @@ class QueueWorker:
         self.options = options or WorkerOptions()
         self._scale_in = scale_in or ScaleInGuard(None, None)
         self._termination = termination
+        self._spot = spot
+        self._start_gate = start_gate
         self.counters = counters or Counters()
         self._metrics = metrics or MetricsEmitter(None)
         self._metrics_sent_at: float | None = None
@@ -123,7 +141,9 @@ class QueueWorker:
         )
         self._state = threading.Condition()
         self._running: dict[str, _Running] = {}  # by receipt handle: unique per delivery
-        self._stop_requested_at: float | None = None
+        self._stop_requested_at: float | None = None  # no more receives from then on: the drain starts
+        self._release_by: float | None = None  # a drain deadline sooner than drain_seconds (a Spot notice's)
+        self._exit_requested = False  # run() returns once drained (a drain for a Spot notice does not set it)
         self._keeper_stop = threading.Event()
         self._keeper_wake = threading.Event()
         self._signal_received: int | None = None
@@ -139,11 +159,32 @@ class QueueWorker:
         self._signal_received = signum
 
     def request_stop(self, reason: str = "stop requested") -> None:
-        """Stop receiving and start draining. Safe to call repeatedly and from any thread."""
+        """Stop receiving and start draining; :meth:`run` returns once drained. Safe to call repeatedly and from
+        any thread."""
         with self._state:
+            self._exit_requested = True
             if self._stop_requested_at is None:
                 self._stop_requested_at = self._clock()
                 log.info("stopping", extra={"reason": reason, "in_flight": len(self._running)})
+            self._state.notify_all()
+
+    def request_drain(self, reason: str, *, release_at: float | None = None) -> None:
+        """Stop receiving and drain, but keep running (:meth:`run` returns only on :meth:`request_stop`).
+
+        ``release_at`` (epoch seconds): jobs still running then are released, even if the drain time has not run
+        out (a Spot interruption notice's deadline). Safe to call repeatedly: only a sooner deadline changes it."""
+        with self._state:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = self._clock()
+                log.info("draining: taking no new jobs", extra={"reason": reason, "in_flight": len(self._running)})
+            if release_at is not None:
+                release_by = self._clock() + release_at - self._wall_clock()
+                if self._release_by is None or release_by < self._release_by - 1:
+                    self._release_by = release_by
+                    log.info(
+                        "jobs still running will be released before the deadline",
+                        extra={"reason": reason, "seconds_left": round(release_by - self._clock(), 1)},
+                    )
             self._state.notify_all()
 
     @property
@@ -164,9 +205,16 @@ class QueueWorker:
             extra={"queue_url": self._queue_url, "concurrency": self.options.concurrency},
         )
         try:
+            self._check_spot(now=True)  # a notice already there (the worker restarted) means no receive at all
+            self._wait_until_ready()
             self._receive_loop()
+        except BaseException:
+            with self._state:
+                self._exit_requested = True
+            raise
         finally:
             self._drain()
+            self._wait_for_exit()
             self._keeper_stop.set()
             keeper.join()
             self._deletes.flush()
@@ -179,6 +227,20 @@ class QueueWorker:
             log.info("worker stopped", extra={"counters": self.counters.jobs()})
 
     # -- receiving ----------------------------------------------------------------------------------------------
+
+    def _wait_until_ready(self) -> None:
+        """Hold the first receive until the start gate opens (or a stop or drain comes)."""
+        if self._start_gate is None:
+            return
+        waited = False
+        while not self.stopping and not self._start_gate.ready():
+            if not waited:
+                log.info("waiting for the instance to enter service before taking jobs")
+                waited = True
+            with self._state:
+                self._state.wait_for(lambda: self._stop_requested_at is not None, self._start_gate.poll_seconds)
+        if waited and not self.stopping:
+            log.info("instance in service: taking jobs")
 
     def _receive_loop(self) -> None:
         failures = 0
@@ -290,9 +352,15 @@ class QueueWorker:
             self._heartbeat()
         self._scale_in.tick()
         self._send_in_flight_metric()
+        self._check_spot()
         if self._termination is not None and self._termination.poll():
             self.request_stop("instance terminating")
             self._termination.keep_alive()
+
+    def _check_spot(self, *, now: bool = False) -> None:
+        notice = self._spot.poll(now=now) if self._spot is not None else None
+        if notice is not None:
+            self.request_drain(notice.reason, release_at=notice.release_at())
 
     def _heartbeat(self) -> None:
         now = self._clock()
@@ -338,19 +406,31 @@ class QueueWorker:
         with self._state:
             if self._stop_requested_at is None:  # run() is unwinding from an exception
                 self._stop_requested_at = self._clock()
-            deadline = self._stop_requested_at + self.options.drain_seconds
+            drain_until = self._stop_requested_at + self.options.drain_seconds
+
+            def deadline() -> float:  # a Spot notice during the drain brings it forward
+                return drain_until if self._release_by is None else min(drain_until, self._release_by)
+
             if self._running:
                 log.info(
                     "draining", extra={"in_flight": len(self._running), "drain_seconds": self.options.drain_seconds}
                 )
-            while self._running and self._clock() < deadline:
-                self._state.wait(min(1.0, max(0.0, deadline - self._clock())))
+            while self._running and self._clock() < deadline():
+                self._state.wait(min(1.0, max(0.0, deadline() - self._clock())))
             abandoned = [job.message for job in self._running.values()]
             self._running.clear()
         if abandoned:
             self._release(abandoned, reason="drain deadline passed")
             if self._on_abandon is not None:
                 self._on_abandon()
+
+    def _wait_for_exit(self) -> None:
+        """After a drain for a Spot notice: stay up, idle, until stopped (housekeeping runs on meanwhile: scale-in
+        protection goes off, the termination lifecycle hook is watched and completed)."""
+        with self._state:
+            if not self._exit_requested:
+                log.info("drained; taking no new jobs until the instance stops")
+            self._state.wait_for(lambda: self._exit_requested)
 
     def _release(self, messages: Sequence[Message], *, reason: str) -> None:
         """Make messages visible again now, so another worker picks them up without waiting out the timeout."""

@@ -17,8 +17,10 @@ import pytest
 
 from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
-from worker import Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
+from worker import AsgInstance, Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
 from worker.autoscaling import ScaleInGuard, TerminationWatcher
+from worker.consumer import StartGate
+from worker.spot import SpotWatcher
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -122,7 +124,8 @@ own linger."""
 
 @pytest.fixture
 def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., RunningWorker]]:
-    """``start_worker(queue_url, handler, sqs=None, scale_in=None, termination=None, **WorkerOptions)``.
+    """``start_worker(queue_url, handler, sqs=None, scale_in=None, termination=None, spot=None, start_gate=None,
+    on_abandon=None, **WorkerOptions)``.
 
     Pass ``sqs`` to watch the worker's own client (register event hooks on it first). Unless a test passes its own,
     the options of :data:`TEST_PACING` keep tests from waiting out production pacing; every worker started is
@@ -137,6 +140,9 @@ def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., Running
         sqs: SQSClient | None = None,
         scale_in: ScaleInGuard | None = None,
         termination: TerminationWatcher | None = None,
+        spot: SpotWatcher | None = None,
+        start_gate: StartGate | None = None,
+        on_abandon: Callable[[], None] | None = None,
         **options: Any,
     ) -> RunningWorker:
         worker_sqs = sqs or client("sqs")
@@ -149,6 +155,9 @@ def start_worker(client: Callable[[str], Any]) -> Iterator[Callable[..., Running
             WorkerOptions(**TEST_PACING | options),
             scale_in=scale_in,
             termination=termination,
+            spot=spot,
+            start_gate=start_gate,
+            on_abandon=on_abandon,
             counters=counters,
         )
         thread = threading.Thread(target=worker.run, name="test-worker", daemon=True)
@@ -209,6 +218,29 @@ def fake_imds() -> Iterator[FakeImds]:
     yield imds
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture
+def asg_instance(client: Callable[[str], Any], fake_imds: FakeImds) -> AsgInstance:
+    """A one-instance Auto Scaling group on moto, and IMDS answering as that instance."""
+    ec2, autoscaling = client("ec2"), client("autoscaling")
+    name = f"workers-{uuid.uuid4().hex[:8]}"
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=["us-east-1a"],
+    )
+    (instance,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
+        "Instances"
+    ]
+    fake_imds.metadata["instance-id"] = instance["InstanceId"]
+    return AsgInstance(instance_id=instance["InstanceId"], group_name=name)
 
 
 @pytest.fixture

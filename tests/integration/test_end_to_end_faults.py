@@ -30,6 +30,7 @@ from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from video_processing import VideoJob, sqs_body_for
+from worker.spot import INTERRUPTION_PATH, RELEASE_MARGIN_SECONDS
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +129,7 @@ def symbols_of(path: Path_) -> dict[str, str]:
 
 
 def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
-    endpoint: str, tmp_path: Path, call_recorder: CallRecorder
+    endpoint: str, tmp_path: Path, call_recorder: CallRecorder, fake_imds: Any
 ) -> None:
     started = time.monotonic()
     sqs = client("sqs", endpoint)
@@ -187,20 +188,27 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
 
     env = dict(os.environ)
     env |= call_recorder.subprocess_env("worker", env)
-    call_recorder.principal_symbols |= {"lambda": symbols_of(lam), "worker": symbols_of(fleet)}
+    fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"  # a Spot Instance outside any group
+    call_recorder.principal_symbols |= {
+        "lambda": symbols_of(lam),
+        "worker": symbols_of(fleet) | {fake_imds.metadata["instance-id"]: "<instance_id>"},
+    }
 
-    def start_worker(name: str) -> WorkerProcess:
+    def start_worker(name: str, imds_url: str | None = None) -> WorkerProcess:
         return WorkerProcess(
             queue_url=fleet.queue_url,
             output_bucket=fleet.processed,
             env=env,
             log_path=tmp_path / f"{name}.log",
             concurrency=2,
-            extra_args=("--drain-seconds", "30"),
+            # Spot notices read every 0.2 s, not 5 s: the notice lands mid-job, not after the queue has emptied.
+            extra_args=("--drain-seconds", "30", "--spot-poll-seconds", "0.2"),
+            imds_url=imds_url,
         )
 
     # WHEN the poller drains the Lambda queue while workers drain the fleet queue; one worker is SIGKILLed
-    # mid-job, the next is stopped with SIGTERM mid-job, a third finishes the rest
+    # mid-job, the next is stopped with SIGTERM mid-job, a third (on a Spot Instance) gets an interruption notice
+    # mid-job whose deadline has come, a fourth finishes the rest
     with _Polling(poller, call_recorder) as lambda_path:
         killed = start_worker("killed")
         # Mid-job: it has finished something (it is up and consuming) and holds messages it has not finished.
@@ -218,9 +226,35 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
         (stopping,) = [e for e in drain_logs if e.get("message") == "stopping"]
         assert int(stopping["in_flight"]) >= 1, stopping
         assert [e for e in drain_logs if e.get("reason") == "drain deadline passed"] == []
+        interrupted = start_worker("interrupted", imds_url=fake_imds.url)
+        wait_until(
+            lambda: _logged(interrupted, "worker started") and _in_flight(sqs, fleet.queue_url),
+            timeout=30,
+            what="the Spot worker to be busy",
+        )
+        # EC2 acts RELEASE_MARGIN_SECONDS from now: whatever runs when the worker reads the notice is released at once
+        fake_imds.metadata[INTERRUPTION_PATH] = _interruption_notice(RELEASE_MARGIN_SECONDS)
+        wait_until(
+            lambda: _logged(interrupted, "drained; taking no new jobs until the instance stops"),
+            timeout=30,
+            what="the Spot worker to drain",
+        )
+        assert interrupted.process.poll() is None  # it waits for the shutdown, taking no new job
+        interrupted_code = interrupted.stop()
+        spot_logs = _log_entries(interrupted.log_path)
+        (spot_drain,) = [e for e in spot_logs if e.get("message") == "draining: taking no new jobs"]
+        assert spot_drain["reason"] == "spot interruption notice", spot_drain
+        # It really was mid-job, and what it could not finish it handed back (the outputs below show nothing lost)
+        assert int(spot_drain["in_flight"]) >= 1, spot_drain
+        assert interrupted.final is not None
+        spot_released = interrupted.final["jobs"].get("released", 0)
+        assert spot_released >= 1, interrupted.final
         finisher = start_worker("finisher")
         wait_until(
-            lambda: depth(endpoint, fleet.queue_url) == 0, timeout=60, interval=0.1, what="the fleet queue to empty"
+            lambda: _logged(finisher, "worker started") and depth(endpoint, fleet.queue_url) == 0,
+            timeout=60,
+            interval=0.1,
+            what="the fleet queue to empty",
         )
         finisher_code = finisher.stop()
         wait_until(
@@ -249,7 +283,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert max(poller.batch_sizes) <= 10 and max(poller.batch_sizes) > 1
     fleet_done = Counter[str]()
     completed = Counter[str]()  # "video processed" with duplicate=False: this delivery wrote the manifest
-    for worker in (killed, drained, finisher):
+    for worker in (killed, drained, interrupted, finisher):
         fleet_done.update(worker.counts())
         for entry in _log_entries(worker.log_path):
             if entry.get("message") == "video processed" and entry.get("duplicate") is False:
@@ -259,7 +293,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
     assert all(n == 1 for n in completed.values()) and len(completed) <= len(fleet_valid)
     assert len(completed) >= len(fleet_valid) - 1
     assert fleet_done["duplicate"] >= 4
-    assert drained_code == 0 and finisher_code == 0 and killed.process.returncode == -9
+    assert drained_code == 0 and interrupted_code == 0 and finisher_code == 0 and killed.process.returncode == -9
     # ... and every AWS call either path made is in the permission catalogue
     assert_catalogued(
         call_recorder.calls(),
@@ -270,7 +304,10 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
             ("worker", "s3", "PutObject"),
         ],
     )
-    print(f"end-to-end fault test: {time.monotonic() - started:.1f} s")
+    print(
+        f"end-to-end fault test: {time.monotonic() - started:.1f} s; the Spot worker had {spot_drain['in_flight']} "
+        f"job(s) in flight at the notice and released {spot_released}"
+    )
 
 
 class _Polling:
@@ -307,6 +344,16 @@ class _Polling:
 
     def failed(self) -> bool:
         return self._error is not None
+
+
+def _interruption_notice(seconds_from_now: float) -> str:
+    """``spot/instance-action`` as EC2 writes it (``time``: when it terminates the instance, in whole seconds)."""
+    when = time.gmtime(time.time() + seconds_from_now)
+    return json.dumps({"action": "terminate", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", when)})
+
+
+def _logged(worker: WorkerProcess, message: str) -> bool:
+    return any(entry.get("message") == message for entry in _log_entries(worker.log_path))
 
 
 def _in_flight(sqs: Any, queue_url: str) -> int:

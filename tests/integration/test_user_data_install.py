@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,9 @@ import boto3
 import pytest
 from aws_cdk import aws_s3_assets as s3_assets
 
-from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, wait_until
+from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, queue_depth, wait_until
 from stacks.constructs.python_bundling import host_architecture
+from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME
 from stacks.constructs.worker_user_data import CLOUDWATCH_AGENT_CTL
 from stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
 from tests.conftest import make_app
@@ -41,6 +43,7 @@ from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from video_processing.telemetry import WORKER_LOG_FILE
+from worker import AsgInstance
 from worker.config import WAIT_SECONDS_ENV
 
 HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architecture()]
@@ -68,11 +71,13 @@ def asset_keys() -> dict[str, str]:
 
 
 @functools.cache
-def _fleet_user_data() -> tuple[list[Any], dict[str, Any], dict[str, str]]:
+def _fleet_user_data(warm_pool_min: int = 0) -> tuple[list[Any], dict[str, Any], dict[str, str]]:
     from stacks.app_builder import build_app
 
     app = build_app(
-        make_app({"worker_instance_type": HOST_INSTANCE_TYPE}), control_tower_checks=False, stacks=["WorkerFleetStack"]
+        make_app({"worker_instance_type": HOST_INSTANCE_TYPE, "worker_warm_pool_min": warm_pool_min}),
+        control_tower_checks=False,
+        stacks=["WorkerFleetStack"],
     )
     assets = [c for c in app.node.find_all() if isinstance(c, s3_assets.Asset)]
     template = app.synth().get_stack_by_name("WorkerFleetStack").template
@@ -171,7 +176,7 @@ def aws_resources(moto_endpoint: str) -> Iterator[dict[str, Any]]:
     ]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     notify_queue_of_uploads(s3, uploads, queue_arn)
-    yield {"s3": s3, "uploads": uploads, "processed": processed, "queue_url": queue_url}
+    yield {"s3": s3, "sqs": sqs, "uploads": uploads, "processed": processed, "queue_url": queue_url}
 
 
 def test_user_data_installs_the_worker_which_then_processes_a_job(
@@ -184,40 +189,9 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     call_recorder: CallRecorder,
 ) -> None:
     # GIVEN the user data of the launch template, for an instance type of this machine's architecture
-    parts, resources = user_data
-    script = _render(
-        parts,
-        resources,
-        {
-            "AWS::SQS::Queue": aws_resources["queue_url"],
-            "AWS::S3::Bucket": aws_resources["processed"],
-            "AWS::Logs::LogGroup": "/WorkerFleetStack/video-worker",
-        },
-    )
-    assert script.splitlines()[:2] == ["#!/bin/bash", "set -euo pipefail"]
-    # AND the worker's assets for this machine in the assets bucket: its dependencies archive as `make setup` built
-    # it (and a deploy uploads it), and its code as CDK's local bundling copies it, zipped as CDK publishes a folder
-    # (file modes and all; stored, not deflated)
-    bundle, bucket = worker_bundle(host_architecture()), tmp_path / "bucket"
-    bucket.mkdir()
-    (bucket / asset_keys["WorkerDependencies"]).symlink_to(bundle.dependencies_archive())
-    bundle.copy_sources_into(tmp_path / "code")
-    _zip_as_cdk_publishes(tmp_path / "code", bucket / asset_keys["WorkerCode"])
-    root, calls = tmp_path / "root", tmp_path / "calls.txt"
-    _write_stand_ins(tmp_path / "bin", root, calls, bucket)
-    for folder in ("etc/systemd/system", "tmp"):  # there on every instance
-        (root / folder).mkdir(parents=True)
-
+    # AND the worker's assets for this machine in the assets bucket
     # WHEN the script runs (absolute paths moved into the temporary root)
-    relocated = RELOCATED.sub(lambda m: f"{root}/{m.group(1)}/", script)
-    result = subprocess.run(
-        ["bash", "-c", relocated],
-        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result, root, calls = _run_user_data(tmp_path, user_data, asset_keys, aws_resources)
 
     # THEN it succeeds, asking dnf for python3.11 and the CloudWatch agent, starting the agent and the service
     assert result.returncode == 0, result.stderr
@@ -240,12 +214,85 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     assert (root / "opt/video-worker/worker/__main__.py").exists()
 
     # WHEN the installed worker starts as the unit says (IMDS: the test's fake; AWS: the moto server)
+    fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
+    worker, log_file = _start_installed_worker(root, moto_endpoint, fake_imds, aws_resources, call_recorder)
+    assert log_file == root / WORKER_LOG_FILE.lstrip("/")
+    try:
+        # AND a video is uploaded
+        _upload_a_video(aws_resources)
+        # THEN the worker processes it: its outputs appear in the processed bucket
+        keys = _wait_for_outputs(aws_resources, worker, log_file)
+        assert any(key.endswith("metadata.json") for key in keys), keys
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    # AND its JSON log lines went to the file the CloudWatch agent tails
+    logged = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert logged, log_file.read_text()
+    # AND every AWS call the installed worker made is in the permission catalogue
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[
+            ("worker", "autoscaling", "DescribeAutoScalingInstances"),
+            ("worker", "sqs", "ReceiveMessage"),
+            ("worker", "s3", "PutObject"),
+        ],
+    )
+
+
+def test_on_an_instance_warming_into_the_pool_the_worker_completes_the_launch_hook_then_waits_for_service(
+    tmp_path: Path,
+    moto_endpoint: str,
+    fake_imds: Any,
+    asg_instance: AsgInstance,
+    aws_resources: dict[str, Any],
+    call_recorder: CallRecorder,
+) -> None:
+    # GIVEN the user data of a fleet with a warm pool, run on an instance its group is launching into the pool
+    parts, resources, asset_keys = _fleet_user_data(warm_pool_min=1)
+    result, root, _ = _run_user_data(tmp_path, (parts, resources), asset_keys, aws_resources)
+    assert result.returncode == 0, result.stderr
+    fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Warmed:Stopped"
+    call_recorder.symbols |= {asg_instance.group_name: "<worker_group>", LAUNCH_HOOK_NAME: "<launch_hook>"}
+
+    # WHEN the installed worker starts (the user data's last command), with an upload waiting
+    _upload_a_video(aws_resources)
+    worker, log_file = _start_installed_worker(root, moto_endpoint, fake_imds, aws_resources, call_recorder)
+    try:
+        # THEN it says it is not taking jobs while the instance warms, and takes none
+        wait_until(lambda: _logged(log_file, "instance not in service: not taking jobs"), timeout=60, what="the gate")
+        time.sleep(2.0)
+        assert _outputs(aws_resources) == []
+        # (the upload's event and S3's test event, sent when the notification was set up, are both still waiting)
+        assert queue_depth(aws_resources["sqs"], aws_resources["queue_url"]) == (2, 0)
+
+        # WHEN the group takes the instance out of the pool into service
+        fake_imds.metadata["autoscaling/target-lifecycle-state"] = "InService"
+        # THEN the worker processes the upload
+        _wait_for_outputs(aws_resources, worker, log_file)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    # AND it asked to complete the launch hook (the instance is initialized) before it received anything (moto lacks
+    # the call and answers with an error page, which the worker logs and survives: the recorder's log is the proof),
+    # and the call is in the permission catalogue
+    operations = [call.operation for call in call_recorder.calls()]
+    assert operations.index("CompleteLifecycleAction") < operations.index("ReceiveMessage"), operations
+    assert_catalogued(
+        call_recorder.calls(),
+        needs=[("worker", "autoscaling", "CompleteLifecycleAction"), ("worker", "sqs", "ReceiveMessage")],
+    )
+
+
+def _start_installed_worker(
+    root: Path, moto_endpoint: str, fake_imds: Any, aws_resources: dict[str, Any], call_recorder: CallRecorder
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start the worker the user data installed under ``root`` as its unit says (IMDS: ``fake_imds``, whose
+    ``instance-id`` the caller has set; AWS: the moto server), its calls recorded; returns it and its log file."""
     environment, argv, workdir, log_file = _unit_service(
         (root / WORKER_SERVICE.unit_file.lstrip("/")).read_text(), root
     )
     assert argv == ["/usr/bin/python3.11", "-m", "worker"]
-    assert log_file == root / WORKER_LOG_FILE.lstrip("/")
-    fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
     # One setting differs from the unit: a 1 s long poll instead of the default 20 s. The worker never cuts a long
     # poll short (messages it received would stay hidden), so its SIGTERM below would otherwise wait up to 20 s.
     instance_env = DUMMY_ENV | {
@@ -265,36 +312,69 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
         worker = subprocess.Popen(
             argv, cwd=workdir, env={"PATH": "/usr/bin:/bin"} | environment | instance_env, stdout=log, stderr=log
         )
+    return worker, log_file
+
+
+def _upload_a_video(aws_resources: dict[str, Any]) -> None:
+    aws_resources["s3"].put_object(Bucket=aws_resources["uploads"], Key="uploads/clip.mp4", Body=cached_video_bytes())
+
+
+def _outputs(aws_resources: dict[str, Any]) -> list[str]:
+    listing = aws_resources["s3"].list_objects_v2(Bucket=aws_resources["processed"], Prefix="processed/")
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def _wait_for_outputs(aws_resources: dict[str, Any], worker: subprocess.Popen[bytes], log_file: Path) -> list[str]:
     try:
-        # AND a video is uploaded
-        s3 = aws_resources["s3"]
-        s3.put_object(Bucket=aws_resources["uploads"], Key="uploads/clip.mp4", Body=cached_video_bytes())
+        keys: list[str] = wait_until(lambda: _outputs(aws_resources), timeout=120, interval=0.1, what="the outputs")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}; worker exit {worker.poll()}, its log:\n{log_file.read_text()}") from None
+    return keys
 
-        # THEN the worker processes it: its outputs appear in the processed bucket
-        def outputs() -> list[str]:
-            listing = s3.list_objects_v2(Bucket=aws_resources["processed"], Prefix="processed/")
-            return [o["Key"] for o in listing.get("Contents", [])]
 
-        try:
-            keys = wait_until(outputs, timeout=120, interval=0.1, what="the job's outputs")
-        except AssertionError as timeout:
-            raise AssertionError(f"{timeout}; worker exit {worker.poll()}, its log:\n{log_file.read_text()}") from None
-        assert any(key.endswith("metadata.json") for key in keys), keys
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-    # AND its JSON log lines went to the file the CloudWatch agent tails
-    logged = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
-    assert logged, log_file.read_text()
-    # AND every AWS call the installed worker made is in the permission catalogue
-    assert_catalogued(
-        call_recorder.calls(),
-        needs=[
-            ("worker", "autoscaling", "DescribeAutoScalingInstances"),
-            ("worker", "sqs", "ReceiveMessage"),
-            ("worker", "s3", "PutObject"),
-        ],
+def _logged(log_file: Path, message: str) -> bool:
+    lines = [line for line in log_file.read_text().splitlines() if line.startswith("{")]
+    return any(json.loads(line).get("message") == message for line in lines)
+
+
+def _run_user_data(
+    tmp_path: Path,
+    user_data: tuple[list[Any], dict[str, Any]],
+    asset_keys: dict[str, str],
+    aws_resources: dict[str, Any],
+) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """Run the launch template's user data (its resources resolved to ``aws_resources``) in a temporary root, with
+    the worker's assets for this machine in the stand-in assets bucket: its dependencies archive as `make setup`
+    built it (and a deploy uploads it), and its code as CDK's local bundling copies it, zipped as CDK publishes a
+    folder (file modes and all; stored, not deflated). Returns the run, the root and the stand-ins' call log."""
+    script = _render(
+        *user_data,
+        {
+            "AWS::SQS::Queue": aws_resources["queue_url"],
+            "AWS::S3::Bucket": aws_resources["processed"],
+            "AWS::Logs::LogGroup": "/WorkerFleetStack/video-worker",
+        },
     )
+    assert script.splitlines()[:2] == ["#!/bin/bash", "set -euo pipefail"]
+    bundle, bucket = worker_bundle(host_architecture()), tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / asset_keys["WorkerDependencies"]).symlink_to(bundle.dependencies_archive())
+    bundle.copy_sources_into(tmp_path / "code")
+    _zip_as_cdk_publishes(tmp_path / "code", bucket / asset_keys["WorkerCode"])
+    root, calls = tmp_path / "root", tmp_path / "calls.txt"
+    _write_stand_ins(tmp_path / "bin", root, calls, bucket)
+    for folder in ("etc/systemd/system", "tmp"):  # there on every instance
+        (root / folder).mkdir(parents=True)
+    relocated = RELOCATED.sub(lambda m: f"{root}/{m.group(1)}/", script)
+    result = subprocess.run(
+        ["bash", "-c", relocated],
+        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    return result, root, calls
 
 
 def _placeholder_script(user_data: tuple[list[Any], dict[str, Any]]) -> str:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 import boto3
-import pytest
 from botocore.stub import Stubber
 
 from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
@@ -35,29 +33,6 @@ class GatedJob:
         self.started.append(message)
         assert self.gate.wait(30), "the test never opened the gate"
         return JobOutcome.DONE
-
-
-@pytest.fixture
-def asg_instance(client, fake_imds) -> AsgInstance:
-    """A one-instance Auto Scaling group on moto, and IMDS answering as that instance."""
-    ec2, autoscaling = client("ec2"), client("autoscaling")
-    name = f"workers-{uuid.uuid4().hex[:8]}"
-    ec2.create_launch_template(
-        LaunchTemplateName=name, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName=name,
-        LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
-        MinSize=1,
-        MaxSize=1,
-        DesiredCapacity=1,
-        AvailabilityZones=["us-east-1a"],
-    )
-    (instance,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
-        "Instances"
-    ]
-    fake_imds.metadata["instance-id"] = instance["InstanceId"]
-    return AsgInstance(instance_id=instance["InstanceId"], group_name=name)
 
 
 def protected(autoscaling: Any, instance_id: str) -> bool:

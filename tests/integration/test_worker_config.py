@@ -103,3 +103,24 @@ def test_a_bad_profile_or_limit_is_a_usage_error_naming_it(capsys, environ, mess
         parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b"} | environ)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_spot_notices_are_read_every_5_s_unless_told_otherwise_within_0_1_to_30(capsys):
+    base = {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"}
+    # GIVEN no setting, a flag, or the environment: THEN AWS's 5 s, or the value given
+    assert parse_settings([], base).spot_poll_seconds == 5.0
+    assert parse_settings(["--spot-poll-seconds", "0.5"], base).spot_poll_seconds == 0.5
+    assert parse_settings([], base | {"WORKER_SPOT_POLL_SECONDS": "2"}).spot_poll_seconds == 2.0
+    # WHEN the value is outside 0.1..30 s THEN it is a usage error (exit 2) naming the option and the range
+    for bad in ("0", "31"):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_settings(["--spot-poll-seconds", bad], base)
+        assert exit_info.value.code == 2
+        assert f"--spot-poll-seconds: {float(bad):g} is outside 0.1..30 seconds" in capsys.readouterr().err
+
+
+def test_the_launch_hook_is_optional_and_comes_from_a_flag_or_the_environment():
+    base = {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"}
+    assert parse_settings([], base).launch_hook is None
+    assert parse_settings([], base | {"WORKER_LAUNCH_HOOK": "worker-started"}).launch_hook == "worker-started"
+    assert parse_settings(["--launch-hook", "started"], base).launch_hook == "started"

@@ -98,6 +98,13 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         )
         for operation in ("RecordLifecycleActionHeartbeat", "CompleteLifecycleAction")
     ),
+    # A warm pool's launch hook, completed once the worker has started (only configurations with a warm pool).
+    CatalogueEntry(
+        _WORKER,
+        "autoscaling",
+        "CompleteLifecycleAction",
+        {"AutoScalingGroupName": "<worker_group>", "LifecycleHookName": "<launch_hook>", "InstanceId": "<instance_id>"},
+    ),
     # The video processor function, and its event source mapping's polling (localcloud.poller stands in for it).
     CatalogueEntry(_LAMBDA, "sqs", "GetQueueAttributes", JOBS_QUEUE),
     CatalogueEntry(_LAMBDA, "sqs", "ReceiveMessage", JOBS_QUEUE),

@@ -207,6 +207,8 @@ class Rehearsal:
             }
             if worker_config.BODY_KEY_ARN_ENV in environment:
                 symbols["<body_key>"] = environment[worker_config.BODY_KEY_ARN_ENV]
+            if worker_config.LAUNCH_HOOK_ENV in environment:  # a warm pool's launch hook
+                symbols["<launch_hook>"] = environment[worker_config.LAUNCH_HOOK_ENV]
             vpcs = list(stack.of_type("AWS::EC2::VPC"))
             endpoints = {
                 stack.properties(e)["ServiceName"].rsplit(".", 1)[1]: e for e in stack.of_type("AWS::EC2::VPCEndpoint")
@@ -284,10 +286,12 @@ class Rehearsal:
     def _runtime(self, actor: Actor, entry: CatalogueEntry) -> Iterator[Check]:
         params = {name: _example(actor.symbols, value) for name, value in entry.params.items()}
         if any(
-            re.search(r"<(body_key|body_key_alias|jobs_queue|uploads_bucket|processed_bucket)>", v)
+            re.search(r"<(body_key|body_key_alias|jobs_queue|uploads_bucket|processed_bucket|launch_hook)>", v)
             for v in params.values()
         ):
-            return  # a resource this configuration does not have (no body key without client-side encryption)
+            # A resource this configuration does not have (no body key without client-side encryption, no launch
+            # hook without a warm pool).
+            return
         what = f"{entry.service}.{entry.operation}"
         for action, resource, extra in _iam_requests(self, actor, entry.service, entry.operation, params):
             yield from self._as(actor, what, action, resource, extra)

@@ -65,6 +65,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "worker_profile": "preview",
     },
     "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
+    "fleet-warm-pool": {"worker_warm_pool_min": 2},
     "account-region-only": {"account": "111122223333", "region": "eu-west-1"},
     "region-only": {"region": "eu-west-1"},
     **{
