@@ -121,7 +121,7 @@ def queue_status(sqs: SQSClient, cloudwatch: Any, queue_url: str) -> QueueStatus
 
 
 def _oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
-    # cloudwatch: Any, as in worker.metrics (the project's boto3-stubs extras have no CloudWatch).
+    # cloudwatch: Any: the boto3-stubs extras the project installs have no CloudWatch stubs.
     now = datetime.datetime.now(datetime.UTC)
     results = cloudwatch.get_metric_data(
         MetricDataQueries=[

@@ -268,6 +268,8 @@ class VideoPipelineStack(Stack):
             "ProcessedBucketName": self.processed.bucket_name,
             "QueueUrl": self.jobs.queue.queue_url,
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
+            "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
             "FunctionName": function.function_name,
         }.items():
             CfnOutput(self, name, value=value)
