@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef, SendMessageBatchRequestEntryTypeDef
@@ -300,7 +302,11 @@ def _send(sqs: SQSClient, queue_url: str, batch: Sequence[MessageTypeDef]) -> tu
         if trace:
             entry["MessageSystemAttributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
         entries.append(entry)
-    response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    try:
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    except ClientError as error:  # the whole batch refused (moto: one message over the destination's limit)
+        reason = " ".join(str(error).split())
+        return [], [f"message {message['MessageId']}: {reason}" for message in batch]
     sent = [batch[int(entry["Id"])] for entry in response.get("Successful", [])]
     refused = [
         f"message {batch[int(entry['Id'])]['MessageId']}: {entry['Code']} {entry.get('Message', '')}".strip()
