@@ -141,7 +141,7 @@ def _oldest_age(cloudwatch: Any, queue_name: str) -> float | None:
             }
         ],
         StartTime=now - AGE_LOOKBACK,
-        EndTime=now,
+        EndTime=now + datetime.timedelta(minutes=1),  # the end is exclusive: the current minute's datapoint too
         ScanBy="TimestampDescending",
     )["MetricDataResults"]
     values = results[0].get("Values", []) if results else []

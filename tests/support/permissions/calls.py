@@ -121,7 +121,8 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(_OPERATOR, "cloudwatch", "GetMetricData"),
     CatalogueEntry(_OPERATOR, "sqs", "StartMessageMoveTask", MOVE_TASK_SOURCE | {"DestinationArn": "<jobs_queue>"}),
     CatalogueEntry(_OPERATOR, "sqs", "ListMessageMoveTasks", MOVE_TASK_SOURCE),
-    CatalogueEntry(_OPERATOR, "sqs", "CancelMessageMoveTask", {"TaskHandle": "*"}),
+    # The handle names the dead-letter queue inside (SQS authorizes the cancel on it): any handle start printed.
+    CatalogueEntry(_OPERATOR, "sqs", "CancelMessageMoveTask", {"TaskHandle": "<task_handle>"}),
     CatalogueEntry(_OPERATOR, "sqs", "ReceiveMessage", DEAD_LETTER_QUEUE),
     CatalogueEntry(_OPERATOR, "sqs", "SendMessageBatch", JOBS_QUEUE),
     CatalogueEntry(_OPERATOR, "sqs", "DeleteMessageBatch", DEAD_LETTER_QUEUE),
