@@ -276,9 +276,9 @@ def test_status_shows_the_depth_the_oldest_age_and_the_source_queue(
         ],
     )
     recorder = operator(pair)
-    # WHEN the operator asks for its status
+    # WHEN the operator asks for its status, the queue named by SQS_REDRIVE_DLQ_URL
     with recorder.as_principal("operator"):
-        code = main(["status", "--dlq-url", pair.dlq_url], redrive_env)
+        code = main(["status"], redrive_env | {"SQS_REDRIVE_DLQ_URL": pair.dlq_url})
     out = capsys.readouterr().out
     # THEN it shows the depth, the age, and where a redrive would send the messages; nothing moved
     assert code == 0
