@@ -212,6 +212,8 @@ def check_outputs(endpoint_url: str, stacks: Mapping[str, DeployedStack]) -> lis
             return "KMS key", lambda: kms.describe_key(KeyId=value)
         if output.endswith("RoleArn"):
             return "IAM role", lambda: iam.get_role(RoleName=value.rsplit("/", 1)[-1])
+        if output.endswith("PolicyArn"):
+            return "IAM managed policy", lambda: iam.get_policy(PolicyArn=value)
         if output == "LaunchTemplateId":
             return "launch template", lambda: _one(
                 ec2.describe_launch_templates(LaunchTemplateIds=[value]), "LaunchTemplates"

@@ -300,3 +300,108 @@ def _s3_key_length(*, record: bool = True) -> None:
     _patch(S3Backend, "copy_object", checked(S3Backend.copy_object, 2))
     if record:
         APPLIED.append(_KEY_LENGTH_FIX)
+
+
+MOVE_TASK_STEP = 10
+"""Messages an emulated move task without a rate moves per ListMessageMoveTasks call."""
+
+
+@contextmanager
+def sqs_message_move_tasks() -> Iterator[None]:
+    """Within the block, moto's SQS answers StartMessageMoveTask, ListMessageMoveTasks and CancelMessageMoveTask
+    (moto 5.2.5 has none: each is a 500 error), for code that otherwise runs stock moto. Not part of :func:`apply`:
+    the demo and the other tests see moto as it is, which is why ``sqs-redrive start`` there needs ``--method copy``.
+
+    An emulation of what the SQS API reference documents, not of SQS's timing: a task counts the source's visible
+    messages when it starts, and each ListMessageMoveTasks call moves the next ``MaxNumberOfMessagesPerSecond``
+    (:data:`MOVE_TASK_STEP` without a rate) of them with the backend's own receive, send and delete, so progress is
+    deterministic. One running task per source queue; only a running task has a TaskHandle and can be cancelled.
+    """
+    import base64
+    import uuid
+
+    from moto.core.responses import ActionResult
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.responses import SQSResponse
+
+    tasks: dict[str, list[dict[str, Any]]] = {}  # source ARN -> its tasks, newest first
+
+    def queue_name(arn: str) -> str:
+        return arn.rsplit(":", 1)[-1]
+
+    def advance(response: SQSResponse, task: dict[str, Any]) -> None:
+        backend = response.sqs_backend
+        source, destination = queue_name(task["SourceArn"]), queue_name(task["DestinationArn"])
+        step = min(task.get("MaxNumberOfMessagesPerSecond") or MOVE_TASK_STEP, task["ToMove"] - task["Moved"])
+        if step > 0:
+            for message in backend.receive_message(source, step, 0, 30, ["All"]):
+                backend.send_message(destination, message.body, message_attributes=message.message_attributes)
+                backend.delete_message(source, message.receipt_handle or "")
+                task["Moved"] += 1
+        if task["Moved"] >= task["ToMove"] or step <= 0:
+            task["Status"] = "COMPLETED"
+
+    def result(task: dict[str, Any]) -> dict[str, Any]:
+        shown = {
+            "Status": task["Status"],
+            "SourceArn": task["SourceArn"],
+            "DestinationArn": task["DestinationArn"],
+            "ApproximateNumberOfMessagesMoved": task["Moved"],
+            "ApproximateNumberOfMessagesToMove": task["ToMove"],
+            "StartedTimestamp": task["StartedTimestamp"],
+        }
+        if task.get("MaxNumberOfMessagesPerSecond"):
+            shown["MaxNumberOfMessagesPerSecond"] = task["MaxNumberOfMessagesPerSecond"]
+        if task["Status"] == "RUNNING":
+            shown["TaskHandle"] = task["TaskHandle"]
+        return shown
+
+    def start_message_move_task(self: SQSResponse) -> ActionResult:
+        source_arn = self._get_param("SourceArn")
+        source = self.sqs_backend.get_queue(queue_name(source_arn))  # QueueDoesNotExist as SQS answers
+        destination_arn = self._get_param("DestinationArn")
+        if not destination_arn:
+            origins = self.sqs_backend.list_dead_letter_source_queues(source.name)
+            if len(origins) != 1:
+                raise SQSException("InvalidParameterValue", "emulation: give DestinationArn for this source")
+            destination_arn = origins[0].queue_arn
+        self.sqs_backend.get_queue(queue_name(destination_arn))
+        if any(t["Status"] == "RUNNING" for t in tasks.get(source_arn, [])):
+            raise SQSException("UnsupportedOperation", "A message move task is already running for this queue.")
+        handle = base64.b64encode(json.dumps({"taskId": str(uuid.uuid4()), "sourceArn": source_arn}).encode())
+        task = {
+            "TaskHandle": handle.decode(),
+            "Status": "RUNNING",
+            "SourceArn": source_arn,
+            "DestinationArn": destination_arn,
+            "MaxNumberOfMessagesPerSecond": self._get_param("MaxNumberOfMessagesPerSecond"),
+            "Moved": 0,
+            "ToMove": source.approximate_number_of_messages,
+            "StartedTimestamp": len(tasks.get(source_arn, [])) + 1,
+        }
+        tasks.setdefault(source_arn, []).insert(0, task)
+        return ActionResult({"TaskHandle": task["TaskHandle"]})
+
+    def list_message_move_tasks(self: SQSResponse) -> ActionResult:
+        found = tasks.get(self._get_param("SourceArn"), [])
+        for task in found:
+            if task["Status"] == "RUNNING":
+                advance(self, task)
+        return ActionResult({"Results": [result(t) for t in found[: int(self._get_param("MaxResults") or 1)]]})
+
+    def cancel_message_move_task(self: SQSResponse) -> ActionResult:
+        handle = self._get_param("TaskHandle")
+        for task in (t for found in tasks.values() for t in found):
+            if task["TaskHandle"] == handle and task["Status"] == "RUNNING":
+                task["Status"] = "CANCELLED"
+                return ActionResult({"ApproximateNumberOfMessagesMoved": task["Moved"]})
+        raise SQSException("ResourceNotFoundException", "No running message move task has this handle.")
+
+    mark = len(_ORIGINALS)
+    _patch(SQSResponse, "start_message_move_task", start_message_move_task)
+    _patch(SQSResponse, "list_message_move_tasks", list_message_move_tasks)
+    _patch(SQSResponse, "cancel_message_move_task", cancel_message_move_task)
+    try:
+        yield
+    finally:
+        _restore_down_to(mark)

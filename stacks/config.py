@@ -78,6 +78,7 @@ class AppConfig:
     lambda_batching_window_seconds: int = _PIPELINE.lambda_batching_window_seconds
     lambda_max_concurrency: int = _PIPELINE.lambda_max_concurrency
     lambda_reserved_concurrency: int | None = _PIPELINE.lambda_reserved_concurrency
+    lambda_provisioned_pollers: tuple[int, ...] = _PIPELINE.lambda_provisioned_pollers
     # Both consumers: the largest video processed (MiB)
     max_video_mb: int = _PIPELINE.max_video_mb
     # The video profile each consumer path makes (video_processing.profiles)

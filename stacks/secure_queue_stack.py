@@ -111,6 +111,8 @@ class SecureQueueStack(Stack):
             "QueueUrl": self.jobs.queue.queue_url,
             "QueueArn": self.jobs.queue.queue_arn,
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
+            "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
             "KeyArn": self.jobs.key.key_arn,
             "BodyKeyArn": self.body_key.key.key_arn,
             "ProducerRoleArn": self.producer_role.role_arn,

@@ -53,7 +53,8 @@ class VideoPipelineSettings(IntakeSettings):
     ``lambda_max_concurrency`` 10 (2..1000), ``lambda_reserved_concurrency`` none (optional; at least the maximum
     concurrency, so the queue can always run what it may start: a reservation fails the deploy in an account whose
     concurrency quota cannot keep 100 unreserved, as a new account's often cannot), ``max_video_mb`` 200 MiB
-    (1..10,000, the function's /tmp).
+    (1..10,000, the function's /tmp), ``lambda_provisioned_pollers`` off (``(MIN, MAX)`` event pollers, 2..200 and
+    2..2,000: the event source's provisioned mode, which replaces ``lambda_max_concurrency``).
     """
 
     lambda_architecture: LambdaArchitecture = "arm64"
@@ -64,6 +65,8 @@ class VideoPipelineSettings(IntakeSettings):
     lambda_max_concurrency: int = consumer_limits.DEFAULT_MAX_CONCURRENCY
     # None: no reservation (the event source's maximum concurrency already caps the function).
     lambda_reserved_concurrency: int | None = None
+    # (): standard mode. (MIN, MAX): provisioned mode, MIN pollers always ready (billed), scaling up to MAX.
+    lambda_provisioned_pollers: tuple[int, ...] = ()
     max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
     # The video profile the function makes (video_processing.profiles): "preview" (metadata + thumbnail) fits a
     # function; "transcode" (renditions) needs the memory and time of a long job.
@@ -88,7 +91,15 @@ class VideoPipelineSettings(IntakeSettings):
         reserved = self.lambda_reserved_concurrency
         if reserved is not None:
             check_setting("lambda_reserved_concurrency", reserved, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        if reserved is not None and reserved < self.lambda_max_concurrency:
+        pollers = self.lambda_provisioned_pollers
+        problem = c.provisioned_pollers_problem(pollers) if pollers else None
+        if problem:
+            raise ConfigError(
+                f"Configuration key 'lambda_provisioned_pollers' = {','.join(map(str, pollers))!r}: {problem}. "
+                "Set it in cdk.json or with -c lambda_provisioned_pollers=MIN,MAX (e.g. 2,20)."
+            )
+        # In provisioned mode the mapping has no maximum concurrency (Lambda allows one or the other).
+        if reserved is not None and not pollers and reserved < self.lambda_max_concurrency:
             raise ConfigError(
                 f"Configuration key 'lambda_reserved_concurrency' = {reserved} is below "
                 f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
@@ -238,6 +249,11 @@ class VideoPipelineStack(Stack):
             max_batching_window=batching_window,
             max_concurrency=config.lambda_max_concurrency,
             reserved_concurrency=config.lambda_reserved_concurrency,
+            provisioned_pollers=(
+                (config.lambda_provisioned_pollers[0], config.lambda_provisioned_pollers[1])
+                if config.lambda_provisioned_pollers
+                else None
+            ),
             log_retention_days=config.log_retention_days,
         )
         function = self.consumer.function
@@ -268,6 +284,8 @@ class VideoPipelineStack(Stack):
             "ProcessedBucketName": self.processed.bucket_name,
             "QueueUrl": self.jobs.queue.queue_url,
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
+            "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
             "FunctionName": function.function_name,
         }.items():
             CfnOutput(self, name, value=value)

@@ -264,6 +264,8 @@ class WorkerFleetStack(Stack):
             "ProcessedBucketName": self.processed.bucket_name,
             "QueueUrl": self.jobs.queue.queue_url,
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
+            # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
+            "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
             "AutoScalingGroupName": self.fleet.group.auto_scaling_group_name,
             "LaunchTemplateId": self.fleet.launch_template.launch_template_id or "",
         }.items():

@@ -26,7 +26,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from clientside.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
-from stacks.acknowledgements import acknowledge
+from stacks.acknowledgements import acknowledge, wildcard_finding
 from stacks.constructs.keys import customer_managed_key
 from stacks.constructs.ranges import check_choice, check_range, check_setting
 from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
@@ -48,6 +48,22 @@ PRODUCER_KMS_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 CONSUMER_KMS_ACTIONS = ("kms:Decrypt",)
 PRODUCER_SQS_ACTIONS = ("sqs:SendMessage",)
 CONSUMER_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility")
+# A dead-letter queue redrive, as the SQS developer guide lists it ("Configuring queue permissions for dead-letter
+# queue redrive", encrypted queue pair): on the dead-letter queue, start, cancel and list move tasks, and what the
+# move does with the caller's permissions (receive, delete, read attributes), plus finding its source queues; on the
+# destination, send; on the key, decrypt (the dead-letter queue's messages) and generate data keys (the
+# destination's). sqs-redrive's copy (--method copy) makes the same receive, send and delete calls itself.
+REDRIVE_DLQ_ACTIONS = (
+    "sqs:StartMessageMoveTask",
+    "sqs:CancelMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ListDeadLetterSourceQueues",
+)
+REDRIVE_DESTINATION_ACTIONS = ("sqs:SendMessage",)
+REDRIVE_DESCRIPTION_PREFIX = "DLQ redrive operator"
 # The actions a topic policy governs (those of SNS's own default topic policy): the TLS-only deny covers them all
 # (CDK's enforce_ssl denies sns:Publish only).
 SNS_TOPIC_ACTIONS = (
@@ -209,6 +225,20 @@ class EncryptedQueue(Construct):
         )
 
         self.visibility_timeout = visibility_timeout
+        self.redrive_operator_policy = iam.ManagedPolicy(
+            self,
+            "RedriveOperatorPolicy",
+            description=f"{REDRIVE_DESCRIPTION_PREFIX}: move {self.node.path}'s dead letters back (sqs-redrive); "
+            "attach to the operator's role or permission set, never to a consumer",
+            statements=self.redrive_statements(),
+        )
+        acknowledge(
+            self.redrive_operator_policy,
+            wildcard_finding("*"),
+            "cloudwatch:GetMetricData has no resource-level permissions (the service authorization reference lists "
+            "no resource type for it): sqs-redrive status reads the dead-letter queue's age of oldest message with "
+            "it. Every SQS and KMS statement names this queue pair and its key.",
+        )
         self.alarm_topic = alarm_topic or self._encrypted_topic()
         self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
         self.dlq_alarm, self.age_alarm = self._alarms()
@@ -361,6 +391,51 @@ class EncryptedQueue(Construct):
         """Let ``grantee`` receive, delete and change the visibility of messages, plus kms:Decrypt for this queue."""
         self._grant_key(grantee, CONSUMER_KMS_ACTIONS)
         return self.queue.grant(grantee, *CONSUMER_SQS_ACTIONS)
+
+    def redrive_statements(self) -> list[iam.PolicyStatement]:
+        """What an operator needs to move this queue's dead letters back (sqs-redrive, or the console's "Start DLQ
+        redrive"): ``REDRIVE_DLQ_ACTIONS`` on the dead-letter queue, ``REDRIVE_DESTINATION_ACTIONS`` on this queue,
+        the key for these two queues' messages only, and the age metric ``sqs-redrive status`` shows. A consumer
+        needs none of it: keep it off the workers and the function (``redrive_operator_policy`` holds it)."""
+        return [
+            iam.PolicyStatement(
+                sid="RedriveFromTheDeadLetterQueue",
+                actions=list(REDRIVE_DLQ_ACTIONS),
+                resources=[self.dead_letter_queue.queue_arn],
+            ),
+            iam.PolicyStatement(
+                sid="RedriveToItsSourceQueue",
+                actions=list(REDRIVE_DESTINATION_ACTIONS),
+                resources=[self.queue.queue_arn],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptTheDeadLetters",
+                actions=list(CONSUMER_KMS_ACTIONS),
+                resources=[self.key.key_arn],
+                # Messages moved to the dead-letter queue, and those still under their source queue's data key.
+                conditions={
+                    "StringEquals": {
+                        "kms:EncryptionContext:aws:sqs:arn": [self.dead_letter_queue.queue_arn, self.queue_arn]
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="EncryptForTheSourceQueue",
+                actions=["kms:GenerateDataKey"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": self.queue_arn}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadTheAgeOfTheOldestDeadLetter",
+                actions=["cloudwatch:GetMetricData"],
+                resources=["*"],
+            ),
+        ]
+
+    def grant_redrive(self, grantee: iam.IGrantable) -> None:
+        """Give ``grantee`` (an operator's role) :meth:`redrive_statements`, in its own identity policy."""
+        for statement in self.redrive_statements():
+            grantee.grant_principal.add_to_principal_policy(statement)
 
     def _grant_key(self, grantee: iam.IGrantable, actions: Sequence[str]) -> iam.Grant:
         """The key, for this queue's messages only: a key shared with other queues or a bucket stays closed."""

@@ -35,6 +35,28 @@ MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
 DEFAULT_BATCH_SIZE = MAX_BATCH_SIZE
 DEFAULT_BATCHING_WINDOW_SECONDS = 5
 DEFAULT_MAX_CONCURRENCY = 10
+# Provisioned mode for an SQS event source (Lambda API reference, ProvisionedPollerConfig): at least 2 event pollers
+# always on (MinimumPollers 2..200), scaling up to MaximumPollers, one poller up to 10 concurrent invocations.
+# Lambda refuses MaximumConcurrency beside it: the two are exclusive. Lambda accepts MaximumPollers up to 10,000 for
+# SQS since August 2026, but aws-cdk-lib 2.275's EventSourceMapping still refuses more than 2,000 at synthesis.
+MIN_POLLERS = 2
+MAX_MINIMUM_POLLERS = 200
+MAX_MAXIMUM_POLLERS = 2_000
+
+
+def provisioned_pollers_problem(pollers: Sequence[int]) -> str | None:
+    """What is wrong with ``(minimum, maximum)`` event pollers for an SQS event source, or None. The one check of
+    the construct's ``provisioned_pollers`` and the ``lambda_provisioned_pollers`` setting."""
+    if len(pollers) != 2:
+        return f"needs two numbers, MIN,MAX (e.g. 2,20), got {len(pollers)}"
+    minimum, maximum = pollers
+    if not MIN_POLLERS <= minimum <= MAX_MINIMUM_POLLERS:
+        return f"MIN = {minimum} is out of range: allowed {MIN_POLLERS}..{MAX_MINIMUM_POLLERS}"
+    if not MIN_POLLERS <= maximum <= MAX_MAXIMUM_POLLERS:
+        return f"MAX = {maximum} is out of range: allowed {MIN_POLLERS}..{MAX_MAXIMUM_POLLERS:,}"
+    if minimum > maximum:
+        return f"MIN = {minimum} is above MAX = {maximum}: allowed MIN <= MAX"
+    return None
 
 
 def python_runtime(version: str) -> lambda_.Runtime:
@@ -78,6 +100,7 @@ class LambdaQueueConsumer(Construct):
         max_batching_window: Duration = Duration.seconds(DEFAULT_BATCHING_WINDOW_SECONDS),
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         reserved_concurrency: int | None = None,
+        provisioned_pollers: tuple[int, int] | None = None,
         log_retention_days: int = 365,
     ) -> None:
         """Over 60 lines only by the documentation of its props; checks and acknowledgements are functions of their own.
@@ -92,10 +115,15 @@ class LambdaQueueConsumer(Construct):
         :param reserved_concurrency: concurrency reserved for the function, >= ``max_concurrency``. Default: none
             (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in an account
             whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's quota of 10).
+        :param provisioned_pollers: (minimum, maximum) event pollers of the event source's provisioned mode (2..200,
+            2..2,000): pollers kept ready and faster scale-out, billed per poller-hour; ``max_concurrency`` is then
+            not set (Lambda allows one or the other). Default: none (standard mode).
         :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
         """
         super().__init__(scope, construct_id)
-        _check_props(self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency)
+        _check_props(
+            self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency, provisioned_pollers
+        )
         _check_visibility(self, jobs.visibility_timeout, timeout, max_batching_window)
 
         self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
@@ -127,7 +155,12 @@ class LambdaQueueConsumer(Construct):
             event_source_arn=jobs.queue.queue_arn,
             batch_size=batch_size,
             max_batching_window=max_batching_window,
-            max_concurrency=max_concurrency,
+            max_concurrency=None if provisioned_pollers else max_concurrency,
+            provisioned_poller_config=lambda_.ProvisionedPollerConfig(
+                minimum_pollers=provisioned_pollers[0], maximum_pollers=provisioned_pollers[1]
+            )
+            if provisioned_pollers
+            else None,
             report_batch_item_failures=True,
         )
         jobs.grant_consume(self.function)
@@ -198,6 +231,7 @@ def _check_props(
     max_batching_window: Duration,
     max_concurrency: int,
     reserved_concurrency: int | None,
+    provisioned_pollers: tuple[int, int] | None,
 ) -> None:
     """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
     owner = f"LambdaQueueConsumer '{scope.node.path}'"
@@ -205,6 +239,13 @@ def _check_props(
     check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
     check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s")
     check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
+    if provisioned_pollers is not None:
+        problem = provisioned_pollers_problem(provisioned_pollers)
+        if problem:
+            raise ValueError(f"{owner}: provisioned_pollers = {provisioned_pollers}: {problem}.")
+        if reserved_concurrency is not None:  # no max_concurrency is set then: the reservation is the cap
+            check_range(f"{owner}: reserved_concurrency", reserved_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
+        return
     if reserved_concurrency is not None and not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
         raise ValueError(
             f"LambdaQueueConsumer '{scope.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "

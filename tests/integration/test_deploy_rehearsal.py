@@ -33,6 +33,7 @@ EXPECTED_OUTPUTS = {
         "QueueUrl",
         "QueueArn",
         "DeadLetterQueueUrl",
+        "RedriveOperatorPolicyArn",
         "KeyArn",
         "BodyKeyArn",
         "ProducerRoleArn",
@@ -43,6 +44,7 @@ EXPECTED_OUTPUTS = {
         "ProcessedBucketName",
         "QueueUrl",
         "DeadLetterQueueUrl",
+        "RedriveOperatorPolicyArn",
         "FunctionName",
     },
     "WorkerFleetStack": {
@@ -50,6 +52,7 @@ EXPECTED_OUTPUTS = {
         "ProcessedBucketName",
         "QueueUrl",
         "DeadLetterQueueUrl",
+        "RedriveOperatorPolicyArn",
         "AutoScalingGroupName",
         "LaunchTemplateId",
     },

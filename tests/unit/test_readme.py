@@ -1,7 +1,8 @@
 """The README names only `make` targets and CLI flags that exist.
 
 It reads what the README says when the test runs (fenced code blocks and inline code), finds each `make ...`
-command and each command of the project's CLIs (`sqs-submit`, `video-worker`, `python -m demo|cost|worker|producer`,
+command and each command of the project's CLIs (`sqs-submit`, `sqs-redrive`, `video-worker`,
+`python -m demo|cost|worker|producer|redrive`,
 and `make <target> ARGS="..."`, whose CLI is the one the Makefile recipe hands `$(ARGS)` to), and checks the target
 against the Makefile and every flag against that CLI's `--help`.
 """
@@ -26,8 +27,8 @@ from localcloud.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
-CONSOLE_SCRIPTS = {"sqs-submit": "producer", "video-worker": "worker"}
-MODULES = {"demo", "cost", "scaling", "worker", "producer"}
+CONSOLE_SCRIPTS = {"sqs-submit": "producer", "sqs-redrive": "redrive", "video-worker": "worker"}
+MODULES = {"demo", "cost", "scaling", "worker", "producer", "redrive"}
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 SCRIPT = "script:"

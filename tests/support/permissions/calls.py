@@ -47,6 +47,7 @@ class CatalogueEntry:
 _WORKER = "worker"  # the EC2 instance role of WorkerFleetStack's fleet
 _LAMBDA = "lambda"  # the video processor function's role (its SQS event source mapping polls with it too)
 _PRODUCER = "producer"  # whoever runs the sqs-submit CLI (SecureQueueStack's producer role)
+_OPERATOR = "operator"  # whoever runs the sqs-redrive CLI, with a stack's redrive operator policy attached
 
 JOBS_QUEUE = {"QueueUrl": "<jobs_queue>"}
 UPLOADS = {"Bucket": "<uploads_bucket>", "Key": "uploads/*"}
@@ -54,6 +55,8 @@ UPLOAD_VERSION = UPLOADS | {"VersionId": "<version_id>"}  # s3:GetObjectVersion,
 PROCESSED = {"Bucket": "<processed_bucket>", "Key": "processed/*"}
 PROCESSED_IF_ABSENT = PROCESSED | {"IfNoneMatch": "*"}  # the manifest, written once (conditional write)
 MULTIPART = ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload")
+DEAD_LETTER_QUEUE = {"QueueUrl": "<dead_letter_queue>"}
+MOVE_TASK_SOURCE = {"SourceArn": "<dead_letter_queue>"}
 BODY_KEY_FOR_QUEUE = {"KeyId": "<body_key>", "EncryptionContext.sqs_queue": "<jobs_queue>"}
 
 # What the recorder saw in the wired runs (recorder.py's module docstring lists them), one entry per kind of
@@ -125,6 +128,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(_PRODUCER, "sqs", "SendMessageBatch", JOBS_QUEUE),
     CatalogueEntry(_PRODUCER, "kms", "DescribeKey", {"KeyId": "<body_key_alias>"}),
     CatalogueEntry(_PRODUCER, "kms", "GenerateDataKey", BODY_KEY_FOR_QUEUE),
+    # The redrive CLI (sqs-redrive): the dead-letter queue's status, then SQS's move task, or the copy (moto).
+    CatalogueEntry(_OPERATOR, "sqs", "GetQueueAttributes", DEAD_LETTER_QUEUE),
+    CatalogueEntry(_OPERATOR, "sqs", "ListDeadLetterSourceQueues", DEAD_LETTER_QUEUE),
+    CatalogueEntry(_OPERATOR, "cloudwatch", "GetMetricData"),
+    CatalogueEntry(_OPERATOR, "sqs", "StartMessageMoveTask", MOVE_TASK_SOURCE | {"DestinationArn": "<jobs_queue>"}),
+    CatalogueEntry(_OPERATOR, "sqs", "ListMessageMoveTasks", MOVE_TASK_SOURCE),
+    # The handle names the dead-letter queue inside (SQS authorizes the cancel on it): any handle start printed.
+    CatalogueEntry(_OPERATOR, "sqs", "CancelMessageMoveTask", {"TaskHandle": "<task_handle>"}),
+    CatalogueEntry(_OPERATOR, "sqs", "ReceiveMessage", DEAD_LETTER_QUEUE),
+    CatalogueEntry(_OPERATOR, "sqs", "SendMessageBatch", JOBS_QUEUE),
+    CatalogueEntry(_OPERATOR, "sqs", "DeleteMessageBatch", DEAD_LETTER_QUEUE),
 )
 
 

@@ -14,6 +14,8 @@ Who calls what:
   notifications.
 - **SecureQueueStack's roles** (assumed by the principals their trust names, then calling) and a **cross-account
   producer** (its own account's IAM assumed to allow it).
+- **A redrive operator** per stack: a role of the stack's account with only the stack's redrive operator policy
+  attached, making the ``operator`` calls of the catalogue (sqs-redrive) on the stack's queue and dead-letter queue.
 
 The request context carries the keys AWS documents for each path, and only those: e.g. S3's data-key request to KMS
 carries the encryption context ``aws:sqs:arn`` that SQS sends, but no ``aws:SourceArn``. A worker's call in the
@@ -47,6 +49,25 @@ CROSS_ACCOUNT_IDENTITY_POLICY: Policy = {
 INSTANCE_ID = "i-0123456789abcdef0"
 # The role that assumes a role whose trust names only an account (its identity policy allows sts:AssumeRole).
 ASSUMING_ROLE_NAME = "role/video-uploader"
+OPERATOR_ROLE_NAME = "role/dlq-operator"
+# What SQS authorizes for each message move task operation, on the dead-letter queue (the SQS developer guide's
+# "Configuring queue permissions for dead-letter queue redrive"): the task moves the messages with the caller's
+# permissions, so starting one needs receive and delete on the source too (and send on the destination, below).
+MOVE_TASK_ACTIONS = {
+    "StartMessageMoveTask": (
+        "sqs:StartMessageMoveTask",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ),
+    "CancelMessageMoveTask": (
+        "sqs:CancelMessageMoveTask",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ),
+    "ListMessageMoveTasks": ("sqs:ListMessageMoveTasks", "sqs:GetQueueAttributes"),
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,7 @@ class Rehearsal:
         self.deployment = deployment
         self.catalogue = catalogue
         self._arns: dict[str, tuple[Stack, str]] = {}
+        self._operators: dict[str, list[Policy]] = {}  # role ARN -> the policies attached to it (not in a template)
         for stack in deployment.stacks.values():
             for logical_id, resource in stack.resources.items():
                 for arn in _arns_of(stack, logical_id, resource["Type"]):
@@ -115,6 +137,8 @@ class Rehearsal:
         return None
 
     def identity_policies(self, role_arn: str) -> list[Policy]:
+        if role_arn in self._operators:
+            return self._operators[role_arn]
         found = self.owner(role_arn)
         if found is None:
             return []
@@ -181,6 +205,7 @@ class Rehearsal:
             found.extend(self._on_behalf_of(actor))
         found.extend(self._service_principals())
         found.extend(self._secure_queue_roles())
+        found.extend(self._redrive_operators())
         return found
 
     def actors(self) -> Iterator[Actor]:
@@ -640,6 +665,37 @@ class Rehearsal:
                             queue_arn,
                         )
 
+    # Redrive operators ---------------------------------------------------------------------------------------------
+
+    def _redrive_operators(self) -> Iterator[Check]:
+        """Per stack: a role with only the stack's redrive operator policy makes the catalogue's ``operator`` calls
+        on the queue pair the stack's redrive policy (the queue's, not the IAM policy's) names."""
+        from stacks.constructs.encrypted_queue import REDRIVE_DESCRIPTION_PREFIX
+
+        for stack in self.deployment.stacks.values():
+            policies = [
+                stack.properties(p)["PolicyDocument"]
+                for p, policy in stack.of_type("AWS::IAM::ManagedPolicy").items()
+                if str(policy["Properties"].get("Description", "")).startswith(REDRIVE_DESCRIPTION_PREFIX)
+            ]
+            pairs = [
+                (stack.ref(q), str(stack.properties(q)["RedrivePolicy"]["deadLetterTargetArn"]))
+                for q, queue in stack.of_type("AWS::SQS::Queue").items()
+                if "RedrivePolicy" in queue["Properties"]
+            ]
+            if not pairs:
+                continue
+            if len(policies) != 1 or len(pairs) != 1:
+                raise LookupError(f"{stack.name}: {len(policies)} redrive policies for {len(pairs)} queue pairs")
+            (queue_url, dead_letter_arn) = pairs[0]
+            role_arn = f"arn:{PARTITION}:iam::{stack.account}:{OPERATOR_ROLE_NAME}"
+            self._operators[role_arn] = policies
+            symbols = {"<jobs_queue>": queue_url, "<dead_letter_queue>": self._queue_url(dead_letter_arn)}
+            actor = Actor("operator", stack, role_arn, symbols)
+            for entry in self.catalogue:
+                if entry.principal == "operator":
+                    yield from self._runtime(actor, entry)
+
 
 def _principal_arns(statement: Mapping[str, Any]) -> list[str]:
     value = statement.get("Principal", {})
@@ -684,6 +740,14 @@ def _iam_requests(
     """The IAM actions, resource ARNs and context keys AWS authorizes for one API call (the service authorization
     reference's "Actions" tables). An operation missing here raises: map it when the runtime starts calling it."""
     region, account = actor.stack.region, actor.stack.account
+    if service == "sqs" and operation in MOVE_TASK_ACTIONS:
+        source_arn = rehearsal._queue_arn(params.get("SourceArn") or actor.symbols["<dead_letter_queue>"])
+        requests: list[tuple[str, str, dict[str, ContextValue]]] = [
+            (action, source_arn, {}) for action in MOVE_TASK_ACTIONS[operation]
+        ]
+        if "DestinationArn" in params:
+            requests.append(("sqs:SendMessage", rehearsal._queue_arn(params["DestinationArn"]), {}))
+        return requests
     if service == "sqs":
         queue_arn = rehearsal._queue_arn(params["QueueUrl"])
         action = {
@@ -695,6 +759,7 @@ def _iam_requests(
             "GetQueueAttributes": "sqs:GetQueueAttributes",
             "SendMessage": "sqs:SendMessage",
             "SendMessageBatch": "sqs:SendMessage",
+            "ListDeadLetterSourceQueues": "sqs:ListDeadLetterSourceQueues",
         }[operation]
         return [(action, queue_arn, {})]
     if service == "s3":
@@ -724,6 +789,8 @@ def _iam_requests(
         if operation.startswith("Describe"):
             return [(f"autoscaling:{operation}", "*", {})]
         return [(f"autoscaling:{operation}", actor.symbols["<group_arn>"], {})]
+    if service == "cloudwatch" and operation == "GetMetricData":
+        return [("cloudwatch:GetMetricData", "*", {})]
     if service == "cloudwatch" and operation == "PutMetricData":
         return [("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": params.get("Namespace", "")})]
     if service == "sts" and operation == "GetCallerIdentity":

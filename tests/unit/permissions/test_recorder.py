@@ -224,6 +224,6 @@ def test_the_catalogue_names_resources_by_symbol_and_lists_each_kind_of_call_onc
     # that names a resource is a symbol (a concrete name from one test run would cover nothing in the next)
     entries = [(e.principal, e.service, e.operation, sorted(e.params.items())) for e in CATALOGUE]
     assert len(entries) == len(set(map(repr, entries)))
-    assert {e.principal for e in CATALOGUE} == {"worker", "lambda", "producer"}
+    assert {e.principal for e in CATALOGUE} == {"worker", "lambda", "producer", "operator"}
     named = [(e, name, value) for e in CATALOGUE for name, value in e.params.items() if name not in ("Key", "Prefix")]
     assert [(e.operation, name, v) for e, name, v in named if name != "IfNoneMatch" and not v.startswith("<")] == []

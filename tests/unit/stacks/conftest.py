@@ -53,6 +53,8 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "lambda_profile": "preview",  # transcode cannot finish in a function (refused at synthesis)
         "max_video_mb": 1000,
     },
+    # Provisioned mode replaces the maximum concurrency; a reservation below the default maximum is then allowed.
+    "lambda-provisioned-pollers": {"lambda_provisioned_pollers": "2,20", "lambda_reserved_concurrency": 5},
     "fleet-step-public-x86": {
         "network_mode": "public",
         "worker_instance_type": "c7i.xlarge",

@@ -44,6 +44,24 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
     assert (config.account, config.region) == ("123456789012", "eu-west-1")
 
 
+def test_provisioned_pollers_are_off_by_default_and_take_min_comma_max() -> None:
+    # GIVEN the default, `-c lambda_provisioned_pollers=2,20`, and an empty value (off again)
+    # THEN off is (), the pair is parsed, and the pipeline's settings carry it
+    assert AppConfig().lambda_provisioned_pollers == ()
+    config = AppConfig.from_context(make_app({"lambda_provisioned_pollers": "2,20"}))
+    assert config.video_pipeline_settings().lambda_provisioned_pollers == (2, 20)
+    assert AppConfig.from_context(make_app({"lambda_provisioned_pollers": ""})).lambda_provisioned_pollers == ()
+
+
+def test_provisioned_pollers_lift_the_reservation_floor_of_maximum_concurrency() -> None:
+    # GIVEN a reservation below the maximum concurrency, which standard mode refuses
+    values = {"lambda_max_concurrency": 20, "lambda_reserved_concurrency": 10}
+    with pytest.raises(ConfigError):
+        AppConfig.from_mapping(values)
+    # WHEN provisioned mode replaces the maximum concurrency THEN the reservation alone caps the function
+    assert AppConfig.from_mapping(values | {"lambda_provisioned_pollers": "2,20"}).lambda_reserved_concurrency == 10
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -77,6 +95,14 @@ def test_command_line_strings_are_parsed_to_the_field_types() -> None:
         ({"log_retention_days": 30}, "'log_retention_days' = 30 is not allowed: choose one of [365, 400,"),
         ({"log_retention_days": 366}, "CT.CLOUDWATCH.PR.2"),
         ({"queue_removal_policy": "snapshot"}, "choose one of ['destroy', 'retain']"),
+        (
+            {"lambda_provisioned_pollers": "1,20"},
+            "'lambda_provisioned_pollers' = '1,20': MIN = 1 is out of range: allowed 2..200",
+        ),
+        ({"lambda_provisioned_pollers": "2,2001"}, "MAX = 2001 is out of range: allowed 2..2,000"),
+        ({"lambda_provisioned_pollers": "30,20"}, "MIN = 30 is above MAX = 20: allowed MIN <= MAX"),
+        ({"lambda_provisioned_pollers": "5"}, "needs two numbers, MIN,MAX (e.g. 2,20), got 1"),
+        ({"lambda_provisioned_pollers": "2,many"}, "'lambda_provisioned_pollers' = ['2', 'many'] is not a valid tuple"),
     ],
 )
 def test_a_bad_value_fails_with_a_message_naming_the_key_and_the_allowed_values(

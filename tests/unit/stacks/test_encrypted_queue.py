@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -299,3 +301,69 @@ def test_grants_use_the_key_only_for_this_queues_messages(template: Template, ro
     assert len(on_key) == 1
     context = on_key[0]["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]["Fn::Join"][1]
     assert context[-1] == f":{queue_name}"
+
+
+def _redrive_policy(template: Template) -> dict[str, Any]:
+    policies = template.find_resources("AWS::IAM::ManagedPolicy")
+    assert len(policies) == 1
+    return next(iter(policies.values()))["Properties"]  # type: ignore[no-any-return]
+
+
+def test_a_redrive_operator_policy_grants_what_sqs_documents_on_this_queue_pair_only(template: Template) -> None:
+    # GIVEN an EncryptedQueue WHEN its redrive operator policy is read
+    statements = {s["Sid"]: s for s in _redrive_policy(template)["PolicyDocument"]["Statement"]}
+    dlq_id = next(
+        logical_id
+        for logical_id, queue in template.find_resources("AWS::SQS::Queue").items()
+        if "RedrivePolicy" not in queue["Properties"]
+    )
+    queue_id = _queue_with_dlq(template)
+    queue_logical_id = next(k for k, v in template.find_resources("AWS::SQS::Queue").items() if v == queue_id)
+    # THEN the dead-letter queue gets the developer guide's redrive actions, and nothing else does
+    assert statements["RedriveFromTheDeadLetterQueue"]["Action"] == sorted(
+        [
+            "sqs:StartMessageMoveTask",
+            "sqs:CancelMessageMoveTask",
+            "sqs:ListMessageMoveTasks",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ListDeadLetterSourceQueues",
+        ]
+    )
+    assert statements["RedriveFromTheDeadLetterQueue"]["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    # AND the source queue may only be sent to
+    assert statements["RedriveToItsSourceQueue"]["Action"] == "sqs:SendMessage"
+    assert statements["RedriveToItsSourceQueue"]["Resource"] == {"Fn::GetAtt": [queue_logical_id, "Arn"]}
+    # AND the key: decrypt for the dead letters (either queue's context), data keys for the source queue only
+    decrypt, encrypt = statements["DecryptTheDeadLetters"], statements["EncryptForTheSourceQueue"]
+    assert (decrypt["Action"], encrypt["Action"]) == ("kms:Decrypt", "kms:GenerateDataKey")
+    contexts = decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]
+    assert contexts[0] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+    assert contexts[1] == encrypt["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sqs:arn"]
+    # AND the only wildcard is the age metric's read, which has no resource type
+    wildcards = [s for s in statements.values() if s["Resource"] == "*"]
+    assert [s["Action"] for s in wildcards] == ["cloudwatch:GetMetricData"]
+    assert len(statements) == 5
+
+
+def test_the_redrive_policy_is_attached_to_no_one(template: Template) -> None:
+    # GIVEN the producer and consumer roles of the fixture THEN neither holds a redrive action: the managed policy
+    # stands alone, for an operator to attach, and no grant_* gives its actions
+    assert not {"Roles", "Users", "Groups"} & set(_redrive_policy(template))
+    for role in ("Producer", "Consumer"):
+        assert not [a for a, _ in _role_actions(template, role) if any("MessageMoveTask" in x for x in a)]
+
+
+def test_grant_redrive_gives_a_role_the_same_statements() -> None:
+    # GIVEN an operator role granted the redrive WHEN synthesized
+    stack = Stack(make_app(), "Operator")
+    queue = EncryptedQueue(stack, "Jobs")
+    queue.grant_redrive(iam.Role(stack, "Operator", assumed_by=iam.AccountRootPrincipal()))
+    template = Template.from_stack(stack)
+    # THEN its inline policy holds exactly the managed policy's statements
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": Match.string_like_regexp("^Operator")}]}}
+    )
+    inline = next(iter(policies.values()))["Properties"]["PolicyDocument"]["Statement"]
+    assert inline == _redrive_policy(template)["PolicyDocument"]["Statement"]

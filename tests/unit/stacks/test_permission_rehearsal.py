@@ -25,7 +25,7 @@ from tests.conftest import SynthesizedApp
 from tests.support.permissions import arn_formats, new_account
 from tests.support.permissions.calls import CATALOGUE
 from tests.support.permissions.cfn import Deployment
-from tests.support.permissions.evaluation import Decision
+from tests.support.permissions.evaluation import Decision, Principal, Request, evaluate
 from tests.support.permissions.rehearsal import Check, Rehearsal
 from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built, deployment_of
 
@@ -158,7 +158,64 @@ def test_named_principals_alone_may_assume_the_roles(synthesized_matrix: dict[st
         assert stranger.outcome().decision is Decision.IMPLICIT_DENY, stranger.outcome().reason
 
 
+def test_a_redrive_operator_may_redrive_every_stacks_dead_letter_queue(default: Deployment) -> None:
+    # GIVEN, per stack, a role with only that stack's redrive operator policy making sqs-redrive's calls
+    operator = [c for c in Rehearsal(default).checks() if c.caller == "operator"]
+    # THEN each stack's operator makes the move task's and the copy's calls, with the key behind them
+    assert {c.stack for c in operator} == set(default.stacks)
+    for stack in default.stacks:
+        actions = {c.request.action for c in operator if c.stack == stack}
+        assert {
+            "sqs:StartMessageMoveTask",
+            "sqs:CancelMessageMoveTask",
+            "sqs:ListMessageMoveTasks",
+            "sqs:ListDeadLetterSourceQueues",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:SendMessage",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "cloudwatch:GetMetricData",
+        } <= actions
+    # AND AWS would allow each one
+    assert _refused(operator) == []
+
+
+def test_no_consumer_may_redrive(default: Deployment) -> None:
+    # GIVEN the operator's move task calls, and every consumer principal of the deployment (workers, the function,
+    # SecureQueueStack's consumer role)
+    rehearsal = Rehearsal(default)
+    checks = rehearsal.checks()
+    moves = [c for c in checks if c.caller == "operator" and c.request.action.endswith("MessageMoveTask")]
+    consumers = {(a.stack.name, a.role_arn) for a in rehearsal.actors()}
+    consumers |= {(c.stack, c.request.principal.arn or "") for c in checks if c.caller.startswith("ConsumerRole")}
+    assert len(consumers) == 3
+    assert moves
+    # WHEN each consumer makes them on its own stack's dead-letter queue
+    for check in moves:
+        for stack, role_arn in consumers:
+            if stack != check.stack:
+                continue
+            request = Request(Principal.role(role_arn), check.request.action, check.request.resource, {})
+            policies = dataclasses.replace(check.policies, identity=rehearsal.identity_policies(role_arn))
+            # THEN AWS refuses: the redrive policy is the operator's alone
+            assert not evaluate(request, policies).allowed, f"{role_arn} may {check.request.action}"
+
+
 # Each defect the rehearsal was built to find, put back into the default templates ------------------------------
+
+
+def test_it_finds_a_redrive_policy_without_the_key(default: Deployment) -> None:
+    # GIVEN the redrive operator policies as AWS's unencrypted example has them: no KMS statement
+    def no_key(_: str, template: dict[str, Any]) -> None:
+        for statement in _statements_of(template, "AWS::IAM::ManagedPolicy"):
+            if statement.get("Sid") == "DecryptTheDeadLetters":
+                statement["Action"] = "sqs:ListQueues"
+
+    refused = _refused(Rehearsal(_edited(default, no_key)).checks())
+    # THEN in every stack the operator's receive from the encrypted dead-letter queue is refused by KMS
+    decrypts = [line for line in refused if ": operator: " in line and "kms:Decrypt" in line]
+    assert {line.split(":")[0] for line in decrypts} == set(default.stacks)
 
 
 def _statements_of(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:

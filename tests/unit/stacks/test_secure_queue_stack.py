@@ -135,6 +135,7 @@ def test_outputs_name_the_queue_dlq_key_and_roles(template: Template) -> None:
         "QueueUrl",
         "QueueArn",
         "DeadLetterQueueUrl",
+        "RedriveOperatorPolicyArn",
         "KeyArn",
         "BodyKeyArn",
         "ProducerRoleArn",

@@ -34,6 +34,21 @@ pytestmark = pytest.mark.xdist_group("synthesis")
 # is a reviewed change to these lists; the tests below print the actual list when they differ.
 EXPECTED_ACKNOWLEDGEMENTS = [
     NagAcknowledgement(
+        "SecureQueueStack/Jobs/RedriveOperatorPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData has no resource-level permissions (the service authorization reference lists no resource type for it): sqs-redrive status reads the dead-letter queue's age of oldest message with it. Every SQS and KMS statement names this queue pair and its key.",
+    ),
+    NagAcknowledgement(
+        "VideoPipelineStack/VideoJobs/RedriveOperatorPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData has no resource-level permissions (the service authorization reference lists no resource type for it): sqs-redrive status reads the dead-letter queue's age of oldest message with it. Every SQS and KMS statement names this queue pair and its key.",
+    ),
+    NagAcknowledgement(
+        "WorkerFleetStack/TranscodeJobs/RedriveOperatorPolicy",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:GetMetricData has no resource-level permissions (the service authorization reference lists no resource type for it): sqs-redrive status reads the dead-letter queue's age of oldest message with it. Every SQS and KMS statement names this queue pair and its key.",
+    ),
+    NagAcknowledgement(
         "SecureQueueStack/Jobs/DeadLetterQueue",
         "Serverless::Serverless-SQSRedrivePolicy",
         "This queue is itself the dead-letter queue; giving it one more would only move failed messages again.",

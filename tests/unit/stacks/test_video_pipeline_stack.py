@@ -197,6 +197,24 @@ def test_the_event_source_mapping_reports_partial_failures_with_the_configured_b
     )
 
 
+def test_provisioned_pollers_give_the_event_source_provisioned_mode_instead_of_a_maximum_concurrency(
+    template: Template, synth_with: Any
+) -> None:
+    # GIVEN the default configuration: standard mode, capped by the maximum concurrency
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {"ProvisionedPollerConfig": Match.absent()})
+    # WHEN `-c lambda_provisioned_pollers=2,20`
+    provisioned = synth_with(lambda_provisioned_pollers="2,20")[STACK]
+    # THEN the event source keeps 2 pollers ready and scales to 20, with no MaximumConcurrency (Lambda refuses both)
+    provisioned.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "ProvisionedPollerConfig": {"MinimumPollers": 2, "MaximumPollers": 20},
+            "ScalingConfig": Match.absent(),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
 def test_the_queue_visibility_is_six_times_the_function_timeout_plus_the_window(template: Template) -> None:
     function = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": HANDLER}})
     timeout = next(iter(function.values()))["Properties"]["Timeout"]
@@ -382,6 +400,7 @@ def test_outputs_name_buckets_queue_and_function(template: Template) -> None:
         "ProcessedBucketName",
         "QueueUrl",
         "DeadLetterQueueUrl",
+        "RedriveOperatorPolicyArn",
         "FunctionName",
     }
 
@@ -428,6 +447,10 @@ def test_a_visibility_timeout_shorter_than_six_function_timeouts_fails_synthesis
             {"max_concurrency": 20, "reserved_concurrency": 10},
             "reserved_concurrency is 10, allowed max_concurrency (20)..1000",
         ),
+        ({"provisioned_pollers": (1, 20)}, "provisioned_pollers = (1, 20): MIN = 1 is out of range: allowed 2..200"),
+        ({"provisioned_pollers": (2, 2001)}, "MAX = 2001 is out of range: allowed 2..2,000"),
+        ({"provisioned_pollers": (30, 20)}, "MIN = 30 is above MAX = 20"),
+        ({"provisioned_pollers": (2, 20), "reserved_concurrency": 1}, "reserved_concurrency = 1 is out of range"),
     ],
 )
 def test_out_of_range_consumer_props_fail_synthesis(props: dict[str, Any], message: str) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from redrive.cli import main
+
+sys.exit(main())
