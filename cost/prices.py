@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stacks.instance_types import lookup
+
 PRICES_DATE = "2026-11"
 PRICES_REGION = "us-east-1"
 SQS_STANDARD_PER_MILLION_REQUESTS = 0.40  # each 64 KB chunk of a payload is one request
@@ -26,16 +28,6 @@ EC2_ON_DEMAND_PER_HOUR = {  # Linux, on-demand
     "c7i.large": 0.08925,
     "c6i.large": 0.085,
 }
-EC2_VCPUS = {  # vCPUs of the instance types priced above
-    "c7g.medium": 1,
-    "c7g.large": 2,
-    "c7g.xlarge": 4,
-    "c7g.2xlarge": 8,
-    "c6g.large": 2,
-    "m7g.large": 2,
-    "c7i.large": 2,
-    "c6i.large": 2,
-}
 EBS_GP3_PER_GB_MONTH = 0.08
 S3_STANDARD_PER_GB_MONTH = 0.023
 S3_PUT_PER_1000 = 0.005  # PUT, COPY, POST, LIST
@@ -50,7 +42,7 @@ HOURS_PER_MONTH = 730  # AWS's own billing convention
 
 
 class UnknownInstanceType(ValueError):
-    """An instance type without a price or a vCPU count in this table."""
+    """An instance type without a price in this table."""
 
 
 def instance_price(instance_type: str) -> float:
@@ -64,5 +56,6 @@ def instance_price(instance_type: str) -> float:
 
 
 def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of a priced ``instance_type``, from the fleet's instance-type catalogue (stacks/instance_types.py)."""
     instance_price(instance_type)
-    return EC2_VCPUS[instance_type]
+    return lookup(instance_type).vcpus

@@ -193,7 +193,8 @@ def check_instance_type(key: str, value: str) -> None:
     try:
         lookup(value)
     except UnsupportedInstanceType as err:
-        raise ConfigError(f"Configuration key '{key}' = {err}.") from None
+        text = str(err)
+        raise ConfigError(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}") from None
 
 
 class WorkerFleetStack(Stack):
