@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
@@ -281,7 +282,7 @@ class QueueWorkerFleet(Construct):
             user_data=user_data,
         )
 
-    def _capacity(self, mix: InstanceMix | None, max_instances: int) -> dict[str, object]:
+    def _capacity(self, mix: InstanceMix | None, max_instances: int) -> dict[str, Any]:
         """The group's launch template, alone or in a mixed instances policy (Spot, several types)."""
         if mix is None:
             return {"launch_template": self.launch_template}
