@@ -537,8 +537,11 @@ def test_spot_gives_a_mixed_instances_policy_with_spot_above_the_on_demand_base_
         {"InstanceType": "c7g.xlarge"},
         {"InstanceType": "m7g.large"},
     ]
-    launch_template_id = policy["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateId"]["Ref"]
-    assert launch_template_id == _one(template, "AWS::EC2::LaunchTemplate")[0]
+    launch_template_id, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
+    assert policy["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateId"] == {"Ref": launch_template_id}
+    # AND the launch template's volumes are all encrypted (cdk-nag's EC26 cannot read a mixed policy: acknowledged)
+    devices = launch_template["Properties"]["LaunchTemplateData"]["BlockDeviceMappings"]
+    assert devices and all(device["Ebs"]["Encrypted"] is True for device in devices)
     # AND every instance, whichever type, runs the job slots of the smallest type (2 vCPUs: 2 transcode jobs)
     lines = _user_data(template).splitlines()
     assert {"Environment=WORKER_CONCURRENCY=2", "Environment=WORKER_VCPUS=2"} <= set(lines)
