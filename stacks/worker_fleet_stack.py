@@ -157,6 +157,12 @@ class WorkerFleetSettings(IntakeSettings):
             self.worker_max_instances,
             " instances",
         )
+        if self.worker_on_demand_base_capacity and not self.worker_spot_percentage:
+            raise ConfigError(
+                f"Configuration key 'worker_on_demand_base_capacity' = {self.worker_on_demand_base_capacity} has no "
+                "effect without Spot: every instance is On-Demand while worker_spot_percentage is 0; set "
+                "worker_spot_percentage (1..100) or leave the base at 0."
+            )
 
     @property
     def backlog_target_per_instance(self) -> int:

@@ -176,10 +176,14 @@ def test_a_bad_instance_type_fails_the_configuration_check_naming_the_key(value:
         ({"worker_spot_percentage": 101}, "'worker_spot_percentage' = 101 % is out of range: allowed 0..100 %"),
         ({"worker_spot_percentage": -1}, "'worker_spot_percentage' = -1 % is out of range"),
         (
-            {"worker_on_demand_base_capacity": 5},
+            {"worker_on_demand_base_capacity": 5, "worker_spot_percentage": 50},
             "'worker_on_demand_base_capacity' = 5 instances is out of range: allowed 0..4 instances",
         ),
         ({"worker_concurrency": 33}, "'worker_concurrency' = 33 is out of range: allowed 1..32"),
+        (
+            {"worker_on_demand_base_capacity": 1},
+            "'worker_on_demand_base_capacity' = 1 has no effect without Spot",
+        ),
     ],
 )
 def test_a_bad_spot_or_instance_mix_setting_fails_naming_the_key_and_the_bad_item(
