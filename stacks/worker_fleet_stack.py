@@ -187,10 +187,17 @@ class WorkerFleetSettings(IntakeSettings):
 
     @property
     def busy(self) -> sizing.BusySetting:
-        """Jobs per instance (``worker_concurrency``, else worker.sizing's rule for ``sized_vcpus`` and the
-        profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives each."""
+        """Jobs per instance (``worker_concurrency``, else worker.sizing's rule for ``sized_vcpus``, the smallest
+        memory of the group's types and the profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives
+        each."""
         encodes = bool(PROFILES[self.worker_profile].ladder)
-        return sizing.busy_setting(self.sized_vcpus, encodes=encodes, concurrency=self.worker_concurrency)
+        return sizing.busy_setting(
+            self.sized_vcpus,
+            encodes=encodes,
+            concurrency=self.worker_concurrency,
+            memory_bytes=min(lookup(name).memory_gib for name in self.group_instance_types) * 1024 * MIB,
+            ffmpeg_memory_bytes=DEFAULT_LIMITS.ffmpeg_memory_bytes,
+        )
 
 
 def check_instance_type(key: str, value: str) -> None:

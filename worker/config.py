@@ -260,7 +260,12 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
     except LimitSettingError as error:
         parser.error(f"{error} (a flag's value is reported under its variable)")
     encodes = bool(get_profile(args.profile).ladder)
-    concurrency = args.concurrency or sizing.default_concurrency(args.vcpus or sizing.machine_vcpus(), encodes=encodes)
+    concurrency = args.concurrency or sizing.default_concurrency(
+        args.vcpus or sizing.machine_vcpus(),
+        encodes=encodes,
+        memory_bytes=sizing.machine_memory_bytes(),
+        ffmpeg_memory_bytes=limits.ffmpeg_memory_bytes,
+    )
     if not given[ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]]:
         limits = dataclasses.replace(limits, ffmpeg_threads=sizing.ffmpeg_threads(sizing.machine_vcpus(), concurrency))
     return Settings(

@@ -5,13 +5,17 @@ for the fleet stack (which writes the result into the instances' environment, so
 model read the same figure from the template). The limit on ``--concurrency`` and on the stack's
 ``worker_concurrency`` is :data:`MAX_CONCURRENCY`, for both. Standard library only.
 
-The rule (measured by ``bench/busy_bench.py`` on this project's 2-vCPU machine, see ``bench/results/busy.json``):
+The rule:
 
-- a profile that encodes (a rendition ladder, e.g. ``transcode``) is CPU-bound: **one job per vCPU, one ffmpeg
-  thread per job**. x264 scales less than linearly with threads while separate jobs scale linearly, and a job's
-  serial parts (download, probe, thumbnail, upload) overlap with the other jobs' encoding;
-- a profile that only probes and takes a thumbnail (e.g. ``preview``) waits on S3 and process start-up more than
-  on the CPU: **two jobs per vCPU, one thread each**;
+- a profile that encodes (a rendition ladder, e.g. ``transcode``) is CPU-bound: **one job per vCPU**. More jobs
+  would not fit the memory of the smallest supported types: a C-family instance has 2 GiB per vCPU and an encoding
+  job's ffmpeg may take up to 1.5 GiB (``MediaLimits.ffmpeg_memory_bytes``). ``bench/busy_bench.py`` measures the
+  worker at this setting against every bare-ffmpeg configuration (``bench/results/busy.json``; on the shared
+  2-vCPU machine its rounds disagreed too much for a verdict);
+- a profile that only probes and takes a thumbnail (e.g. ``preview``) decodes a few frames per job, so its jobs
+  spend more of their time on S3 and process start-up: **two jobs per vCPU**;
+- either way, no more jobs than 90 % of the memory holds at the ffmpeg memory ceiling each (the rest is the
+  worker's and the OS'): 2 on a c7g.large (4 GiB, 1.5 GiB per ffmpeg), whatever the profile;
 - ffmpeg threads per job = ``vCPUs // jobs`` (at least 1), counted on the machine the worker runs on: jobs are
   capped at :data:`MAX_CONCURRENCY`, so an instance with more vCPUs gives each job more threads (a c7g.16xlarge,
   64 vCPUs, runs 32 transcode jobs of 2 threads), and so does an instance larger than the one the jobs were
@@ -30,6 +34,7 @@ each job holds an ffmpeg of up to 1.5 GiB of address space, a disk copy of its u
 32 jobs, more vCPUs serve better as threads of the jobs running than as more jobs on one instance."""
 JOBS_PER_VCPU_ENCODING: Final = 1
 JOBS_PER_VCPU_NOT_ENCODING: Final = 2
+MEMORY_SHARE_FOR_JOBS: Final = 0.9
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,18 @@ class BusySetting:
     ffmpeg_threads: int
 
 
-def default_concurrency(vcpus: int, *, encodes: bool) -> int:
-    """Jobs at once for ``vcpus`` vCPUs and a profile that ``encodes`` (or only probes and takes a thumbnail)."""
+def default_concurrency(
+    vcpus: int, *, encodes: bool, memory_bytes: int | None = None, ffmpeg_memory_bytes: int | None = None
+) -> int:
+    """Jobs at once for ``vcpus`` vCPUs and a profile that ``encodes`` (or only probes and takes a thumbnail), no
+    more than ``memory_bytes`` holds at ``ffmpeg_memory_bytes`` each (either None: no memory cap)."""
     if vcpus < 1:
         raise ValueError(f"vcpus must be at least 1, got {vcpus}")
     per_vcpu = JOBS_PER_VCPU_ENCODING if encodes else JOBS_PER_VCPU_NOT_ENCODING
-    return min(MAX_CONCURRENCY, vcpus * per_vcpu)
+    jobs = min(MAX_CONCURRENCY, vcpus * per_vcpu)
+    if memory_bytes and ffmpeg_memory_bytes:
+        jobs = min(jobs, max(1, int(memory_bytes * MEMORY_SHARE_FOR_JOBS) // ffmpeg_memory_bytes))
+    return jobs
 
 
 def ffmpeg_threads(vcpus: int, concurrency: int) -> int:
@@ -53,11 +64,32 @@ def ffmpeg_threads(vcpus: int, concurrency: int) -> int:
     return max(1, vcpus // max(1, concurrency))
 
 
-def busy_setting(vcpus: int, *, encodes: bool, concurrency: int | None = None) -> BusySetting:
-    """The rule above for ``vcpus`` vCPUs and a profile that ``encodes`` (or not); a given ``concurrency`` is kept
-    and only the threads follow from it."""
-    jobs = concurrency if concurrency is not None else default_concurrency(vcpus, encodes=encodes)
+def busy_setting(
+    vcpus: int,
+    *,
+    encodes: bool,
+    concurrency: int | None = None,
+    memory_bytes: int | None = None,
+    ffmpeg_memory_bytes: int | None = None,
+) -> BusySetting:
+    """The rule above for ``vcpus`` vCPUs (and ``memory_bytes`` at ``ffmpeg_memory_bytes`` per job) and a profile
+    that ``encodes`` (or not); a given ``concurrency`` is kept and only the threads follow from it."""
+    jobs = (
+        concurrency
+        if concurrency is not None
+        else default_concurrency(
+            vcpus, encodes=encodes, memory_bytes=memory_bytes, ffmpeg_memory_bytes=ffmpeg_memory_bytes
+        )
+    )
     return BusySetting(concurrency=jobs, ffmpeg_threads=ffmpeg_threads(vcpus, jobs))
+
+
+def machine_memory_bytes() -> int | None:
+    """This machine's physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def machine_vcpus() -> int:

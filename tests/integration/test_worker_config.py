@@ -10,6 +10,7 @@ from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB
 from worker import sizing
 from worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings, region_from_queue_url
 
+GIB = 1024 * MIB
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
 
 
@@ -100,8 +101,9 @@ def test_the_profile_and_the_media_limits_come_from_flags_or_the_environment():
 
 
 def test_without_them_the_worker_transcodes_within_the_shared_defaults(monkeypatch):
-    # GIVEN a 2-vCPU machine (a c7g.large) and no concurrency or thread setting
+    # GIVEN a 2-vCPU, 4 GiB machine (a c7g.large) and no concurrency or thread setting
     monkeypatch.setattr(sizing, "machine_vcpus", lambda: 2)
+    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 4 * GIB)
     settings = parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"})
     # THEN it transcodes 2 jobs at once, one ffmpeg thread each, within the shared limits otherwise
     assert (settings.profile, settings.limits) == (DEFAULT_PROFILE, replace(DEFAULT_LIMITS, ffmpeg_threads=1))
@@ -111,6 +113,8 @@ def test_without_them_the_worker_transcodes_within_the_shared_defaults(monkeypat
 @pytest.mark.parametrize(
     ("machine", "argv", "environ", "concurrency", "threads"),
     [
+        (8, ["--profile", "preview"], {"WORKER_FFMPEG_MEMORY_MIB": "8192"}, 7, 1),  # 64 GiB x 0.9 / 8 GiB
+        (8, ["--profile", "preview"], {"WORKER_FFMPEG_MEMORY_MIB": "unlimited"}, 16, 1),  # no ceiling: no cap
         (8, [], {}, 8, 1),  # transcode: one job per vCPU
         (8, ["--profile", "preview"], {}, 16, 1),  # no encoding: two per vCPU
         (64, [], {}, 32, 2),  # capped at MAX_CONCURRENCY: the rest go to threads
@@ -122,6 +126,7 @@ def test_default_concurrency_and_threads_follow_the_vcpus_and_the_profile(
     monkeypatch, machine, argv, environ, concurrency, threads
 ):
     monkeypatch.setattr(sizing, "machine_vcpus", lambda: machine)
+    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 64 * GIB)
     settings = parse_settings(argv, {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b"} | environ)
     assert (settings.concurrency, settings.limits.ffmpeg_threads) == (concurrency, threads)
 

@@ -199,7 +199,9 @@ def test_a_bad_spot_or_instance_mix_setting_fails_naming_the_key_and_the_bad_ite
         ({}, 2, 1),  # c7g.large, transcode: one job per vCPU, one thread each
         ({"worker_instance_type": "c7g.4xlarge"}, 16, 1),
         ({"worker_instance_type": "c7g.16xlarge"}, 32, 2),  # capped at 32 jobs: the rest go to threads
-        ({"worker_profile": "preview"}, 4, 1),  # no encoding: two jobs per vCPU
+        ({"worker_profile": "preview", "worker_instance_type": "m7g.large"}, 4, 1),  # no encoding: two per vCPU
+        ({"worker_profile": "preview"}, 2, 1),  # ... as far as the memory holds (c7g.large: 4 GiB, 1.5 GiB a job)
+        ({"worker_instance_type": "c7g.medium"}, 1, 1),
         ({"worker_concurrency": 1}, 1, 2),  # configured: kept, the threads follow
         ({"worker_instance_types": "c7g.xlarge,m7g.large"}, 2, 1),  # mixed sizes: the smallest
     ],
