@@ -46,6 +46,7 @@ from bench import bench_cli  # noqa: E402  (the repository root, just put on sys
 from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 from video_processing import VideoJob, get_profile, sqs_body_for  # noqa: E402
 from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
+from video_processing.limits import DEFAULT_LIMITS, MediaLimits  # noqa: E402
 from video_processing.samples import make_sample_video  # noqa: E402
 from worker import QueueWorker, WorkerOptions  # noqa: E402
 from worker.video_jobs import make_video_handler  # noqa: E402
@@ -73,12 +74,12 @@ def measured(run: Callable[[], None]) -> dict[str, float]:
     }
 
 
-def one_decode(source: Path, out: Path) -> None:
+def one_decode(source: Path, out: Path, limits: MediaLimits = DEFAULT_LIMITS) -> None:
     """What the transcode profile runs for one video: probe, thumbnail, every rendition from one decode."""
     out.mkdir(parents=True, exist_ok=True)
-    info = video_ffmpeg.probe(source)
-    video_ffmpeg.make_thumbnail(source, out / "thumbnail.jpg", info)
-    video_ffmpeg.make_renditions(source, out, info, PROFILE.renditions_for(info.width, info.height))
+    info = video_ffmpeg.probe(source, limits)
+    video_ffmpeg.make_thumbnail(source, out / "thumbnail.jpg", info, limits=limits)
+    video_ffmpeg.make_renditions(source, out, info, PROFILE.renditions_for(info.width, info.height), limits=limits)
 
 
 def two_pass(source: Path, out: Path) -> None:
@@ -129,7 +130,9 @@ def run_local(make: Callable[[Path, Path], None], sources: list[Path], work: Pat
         list(pool.map(lambda item: make(item[1], work / f"{item[0]}"), enumerate(sources)))
 
 
-def run_worker(endpoint: str, sources: list[Path], work: Path, concurrency: int) -> dict[str, float]:
+def run_worker(
+    endpoint: str, sources: list[Path], work: Path, concurrency: int, limits: MediaLimits = DEFAULT_LIMITS
+) -> dict[str, float]:
     s3 = boto3.client("s3", endpoint_url=endpoint, **DUMMY_CLIENT_ARGS)  # type: ignore[call-overload]
     sqs = boto3.client("sqs", endpoint_url=endpoint, **DUMMY_CLIENT_ARGS)  # type: ignore[call-overload]
     suffix = uuid.uuid4().hex[:8]
@@ -142,7 +145,7 @@ def run_worker(endpoint: str, sources: list[Path], work: Path, concurrency: int)
         key = f"uploads/video-{index}.mp4"
         etag = s3.put_object(Bucket=uploads, Key=key, Body=source.read_bytes())["ETag"]
         bodies.append(sqs_body_for(VideoJob(bucket=uploads, key=key, version_id=None, etag=etag, size=None)))
-    handler = make_video_handler(s3_client=s3, output_bucket=outputs, max_bytes=10**10, workdir=work)
+    handler = make_video_handler(s3_client=s3, output_bucket=outputs, max_bytes=10**10, workdir=work, limits=limits)
     worker = QueueWorker(
         sqs, url, handler, WorkerOptions(concurrency=concurrency, wait_seconds=1, visibility_timeout=600)
     )

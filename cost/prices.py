@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stacks.instance_types import lookup
+
 PRICES_DATE = "2026-11"
 PRICES_REGION = "us-east-1"
 HOURS_PER_MONTH = 730  # AWS's own billing convention
@@ -37,16 +39,6 @@ EC2_ON_DEMAND_PER_HOUR = {  # Linux, on-demand
     "m7g.large": 0.0816,
     "c7i.large": 0.08925,
     "c6i.large": 0.085,
-}
-EC2_VCPUS = {  # vCPUs of the instance types priced above
-    "c7g.medium": 1,
-    "c7g.large": 2,
-    "c7g.xlarge": 4,
-    "c7g.2xlarge": 8,
-    "c6g.large": 2,
-    "m7g.large": 2,
-    "c7i.large": 2,
-    "c6i.large": 2,
 }
 EBS_GP3_PER_GB_MONTH = 0.08  # also what a stopped instance of a warm pool pays: its volumes only
 # --- S3 ---------------------------------------------------------------------------------------------------------
@@ -95,7 +87,6 @@ SOURCES: dict[str, str] = {
     "LAMBDA_SQS_EVENT_POLLER_UNIT_HOUR": f"{LAMBDA} (not found here; the SQS EPU-hour rate a third-party summary "
     "of AWS's Price List API gives: check it)",
     "EC2_ON_DEMAND_PER_HOUR": f"{EC2} (not found here)",
-    "EC2_VCPUS": "https://aws.amazon.com/ec2/instance-types/ (not a price)",
     "EBS_GP3_PER_GB_MONTH": f"{EBS} (not found here); a stopped warm-pool instance pays its volumes: {WARM_POOLS}",
     "S3_STANDARD_PER_GB_MONTH": f"{S3} ({THIRD_PARTY}: $0.023, first 50 TB)",
     "S3_STANDARD_TIERS": f"{S3} (first 50 TB, next 450 TB, over 500 TB a month; the lower two not found here)",
@@ -135,7 +126,7 @@ class Rate:
 
 
 class UnknownInstanceType(ValueError):
-    """An instance type without a price or a vCPU count in this table."""
+    """An instance type without a price in this table."""
 
 
 def instance_price(instance_type: str) -> float:
@@ -149,8 +140,9 @@ def instance_price(instance_type: str) -> float:
 
 
 def instance_vcpus(instance_type: str) -> int:
+    """vCPUs of a priced ``instance_type``, from the fleet's instance-type catalogue (stacks/instance_types.py)."""
     instance_price(instance_type)
-    return EC2_VCPUS[instance_type]
+    return lookup(instance_type).vcpus
 
 
 def s3_standard_usd(gb_month: float) -> float:

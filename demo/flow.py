@@ -90,7 +90,8 @@ class Flow:
         self.prefix = config.upload_prefix
         self.batch_size = config.lambda_batch_size
         self.max_video_bytes = config.max_video_mb * 1024 * 1024
-        self.worker_concurrency = config.worker_concurrency
+        # What the fleet's instances run (worker_concurrency, else the sizing rule for the instance type).
+        self.worker_concurrency = config.worker_fleet_settings().busy.concurrency
         self.work_dir = work_dir
         self.say = say
         self.s3: S3Client = client("s3", endpoint)

@@ -90,7 +90,10 @@ class AppConfig:
     worker_instance_type: str = _FLEET.worker_instance_type
     worker_max_instances: int = _FLEET.worker_max_instances
     worker_visibility_timeout_seconds: int = _FLEET.worker_visibility_timeout_seconds
-    worker_concurrency: int = _FLEET.worker_concurrency
+    worker_concurrency: int | None = _FLEET.worker_concurrency
+    worker_instance_types: tuple[str, ...] = _FLEET.worker_instance_types
+    worker_spot_percentage: int = _FLEET.worker_spot_percentage
+    worker_on_demand_base_capacity: int = _FLEET.worker_on_demand_base_capacity
     scaling_mode: ScalingMode = _FLEET.scaling_mode
     scale_out_thresholds: tuple[int, ...] = _FLEET.scale_out_thresholds
     scale_out_adjustments: tuple[int, ...] = _FLEET.scale_out_adjustments

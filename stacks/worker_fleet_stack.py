@@ -10,7 +10,6 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,17 +33,18 @@ from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME, add_warm_pool
 from stacks.constructs.worker_fleet import (
     LIFECYCLE_HOOK_NAME,
     MAX_INSTANCES,
+    InstanceMix,
     QueueWorkerFleet,
-    architecture_of,
     worker_log_group_name,
 )
 from stacks.constructs.worker_user_data import WorkerService
+from stacks.instance_types import UnsupportedInstanceType, lookup
 from stacks.stack_settings import IntakeSettings
 from video_processing import telemetry
-from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, limits_environment
+from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, LIMIT_VARIABLES, MIB, limits_environment
 from video_processing.profiles import PROFILES
 from worker import config as worker_config
-from worker.config import DEFAULT_CONCURRENCY
+from worker import sizing
 from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
 
 WORKER_PYTHON = "3.11"  # a dnf package on Amazon Linux 2023 (its system python3 is 3.9)
@@ -60,12 +60,9 @@ DRAIN_TIMEOUT = Duration.minutes(10)
 
 NetworkMode = Literal["isolated", "public"]
 ScalingMode = Literal["step", "backlog"]
-# family.size, e.g. c7g.large, m7i-flex.2xlarge, c7gn.metal
-EC2_INSTANCE_TYPE = re.compile(
-    r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$"
-)
-# SQS hands out at most 10 messages per receive; a worker runs at most that many jobs at once here.
-MAX_WORKER_CONCURRENCY = 10
+# Each worker sizes its ffmpeg threads from its own instance's vCPUs (worker.sizing), so a larger type of a mixed
+# group puts its extra vCPUs to use; the stack does not pin them.
+_THREADS_VARIABLE = worker_config.ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]
 MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, MAX_VISIBILITY_TIMEOUT_SECONDS
 
 
@@ -73,18 +70,25 @@ MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, MAX_VISIBILITY_TIMEOUT_SECO
 class WorkerFleetSettings(IntakeSettings):
     """WorkerFleetStack's settings: those of an intake stack plus the fleet's. Defaults: ``network_mode``
     "isolated" (or "public"), ``worker_instance_type`` "c7g.large", ``worker_max_instances`` 4 (1..100),
-    ``worker_visibility_timeout_seconds`` 300 (30..43,200), ``worker_concurrency`` 2 (1..10), ``max_video_mb`` 200,
+    ``worker_visibility_timeout_seconds`` 300 (30..43,200), ``worker_concurrency`` None (from the vCPUs and the
+    profile, ``worker.sizing``; 1..32), ``max_video_mb`` 200,
     ``scaling_mode`` "step" (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
     ``scale_out_thresholds`` (1, 20, 100) visible messages and goes to zero after ``scale_in_empty_minutes`` (10,
     2..60) idle minutes; backlog tracking keeps ``acceptable_latency_seconds`` (600) / ``seconds_per_job`` (60)
     messages per instance. ``worker_warm_pool_min`` (0, 0..``worker_max_instances``) stopped, pre-initialized
-    instances wait in a warm pool (0: no pool)."""
+    instances wait in a warm pool (0: no pool). Spot: ``worker_spot_percentage`` 0 (0..100: the share of Spot
+    instances above ``worker_on_demand_base_capacity``, 0) over ``worker_instance_types`` (none:
+    ``worker_instance_type`` alone)."""
 
     network_mode: NetworkMode = "isolated"
     worker_instance_type: str = "c7g.large"
     worker_max_instances: int = 4
     worker_visibility_timeout_seconds: int = 300
-    worker_concurrency: int = DEFAULT_CONCURRENCY
+    worker_concurrency: int | None = None
+    # Spot and several instance types (a mixed instances policy when either is set)
+    worker_instance_types: tuple[str, ...] = ()
+    worker_spot_percentage: int = 0
+    worker_on_demand_base_capacity: int = 0
     max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
     scaling_mode: ScalingMode = "step"
     scale_out_thresholds: tuple[int, ...] = (1, 20, 100)
@@ -101,7 +105,8 @@ class WorkerFleetSettings(IntakeSettings):
         super().__post_init__()
         check_choice("network_mode", self.network_mode, ("isolated", "public"))
         check_choice("worker_profile", self.worker_profile, tuple(PROFILES))
-        check_instance_type(self.worker_instance_type)
+        check_instance_type("worker_instance_type", self.worker_instance_type)
+        self._check_instance_mix()
         check_setting("worker_max_instances", self.worker_max_instances, 1, MAX_INSTANCES)
         check_setting(
             "worker_visibility_timeout_seconds",
@@ -110,7 +115,8 @@ class WorkerFleetSettings(IntakeSettings):
             MAX_VISIBILITY_SECONDS,
             " seconds",
         )
-        check_setting("worker_concurrency", self.worker_concurrency, 1, MAX_WORKER_CONCURRENCY)
+        if self.worker_concurrency is not None:
+            check_setting("worker_concurrency", self.worker_concurrency, 1, sizing.MAX_CONCURRENCY)
         check_setting("max_video_mb", self.max_video_mb, 1, 10_000, " MB")
         check_choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
         self._check_steps()
@@ -134,31 +140,80 @@ class WorkerFleetSettings(IntakeSettings):
         for adjustment in adjustments:
             check_setting("scale_out_adjustments", adjustment, 1, self.worker_max_instances, " instances")
 
+    def _check_instance_mix(self) -> None:
+        architecture = lookup(self.worker_instance_type).architecture
+        for name in self.worker_instance_types:
+            check_instance_type("worker_instance_types", name)
+            if lookup(name).architecture != architecture:
+                raise ConfigError(
+                    f"Configuration key 'worker_instance_types': {name!r} is {lookup(name).architecture}, but the "
+                    f"worker asset is built for {architecture} (the architecture of worker_instance_type "
+                    f"{self.worker_instance_type!r}): list {architecture} types only, or set worker_instance_type "
+                    "to one of the list."
+                )
+        if len(set(self.worker_instance_types)) != len(self.worker_instance_types):
+            raise ConfigError(
+                f"Configuration key 'worker_instance_types' = {list(self.worker_instance_types)} names a type twice."
+            )
+        check_setting("worker_spot_percentage", self.worker_spot_percentage, 0, 100, " %")
+        check_setting(
+            "worker_on_demand_base_capacity",
+            self.worker_on_demand_base_capacity,
+            0,
+            self.worker_max_instances,
+            " instances",
+        )
+        if self.worker_on_demand_base_capacity and not self.worker_spot_percentage:
+            raise ConfigError(
+                f"Configuration key 'worker_on_demand_base_capacity' = {self.worker_on_demand_base_capacity} has no "
+                "effect without Spot: every instance is On-Demand while worker_spot_percentage is 0; set "
+                "worker_spot_percentage (1..100) or leave the base at 0."
+            )
+
     @property
     def backlog_target_per_instance(self) -> int:
         """Messages one instance may have waiting and still meet the latency goal."""
         return max(1, self.acceptable_latency_seconds // self.seconds_per_job)
 
+    @property
+    def group_instance_types(self) -> tuple[str, ...]:
+        """The types the group may launch: ``worker_instance_types``, else ``worker_instance_type`` alone."""
+        return self.worker_instance_types or (self.worker_instance_type,)
 
-def check_instance_type(value: str) -> None:
-    """Fail unless ``value`` is an EC2 instance type the worker can run on (Amazon Linux 2023, arm64 or x86_64)."""
-    if not EC2_INSTANCE_TYPE.match(value):
-        raise ConfigError(
-            f"Configuration key 'worker_instance_type' = {value!r} is not an EC2 instance type: use family.size, "
-            "e.g. 'c7g.large' (Graviton, arm64) or 'c7i.large' (x86_64)."
+    @property
+    def mixed_instances(self) -> bool:
+        """True when the group needs a mixed instances policy (Spot, or more than the launch template's type)."""
+        return self.worker_spot_percentage > 0 or bool(self.worker_instance_types)
+
+    @property
+    def sized_vcpus(self) -> int:
+        """The vCPUs the job slots are sized for: the smallest of the group's types, so that every instance the
+        group launches has at least one vCPU per encoding job and each instance counts as the same job slots."""
+        return min(lookup(name).vcpus for name in self.group_instance_types)
+
+    @property
+    def busy(self) -> sizing.BusySetting:
+        """Jobs per instance (``worker_concurrency``, else worker.sizing's rule for ``sized_vcpus``, the smallest
+        memory of the group's types and the profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives
+        each."""
+        encodes = bool(PROFILES[self.worker_profile].ladder)
+        return sizing.busy_setting(
+            self.sized_vcpus,
+            encodes=encodes,
+            concurrency=self.worker_concurrency,
+            memory_bytes=min(lookup(name).memory_gib for name in self.group_instance_types) * 1024 * MIB,
+            ffmpeg_memory_bytes=DEFAULT_LIMITS.ffmpeg_memory_bytes,
         )
-    if value.startswith("mac"):
-        raise ConfigError(
-            f"Configuration key 'worker_instance_type' = {value!r} runs macOS only; the worker runs on Amazon Linux "
-            "2023: choose an arm64 (Graviton, e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
-        )
+
+
+def check_instance_type(key: str, value: str) -> None:
+    """Fail naming ``key`` unless ``value`` is in the supported catalogue (``stacks.instance_types``), with the
+    nearest supported type as a suggestion."""
     try:
-        ec2.InstanceType(value).architecture  # noqa: B018 -- what the worker asset is built for
-    except Exception as err:  # jsii raises plain errors for types CDK cannot classify
-        raise ConfigError(
-            f"Configuration key 'worker_instance_type' = {value!r}: CDK cannot tell its architecture ({err}); "
-            "choose a current arm64 (e.g. 'c7g.large') or x86_64 (e.g. 'c7i.large') type."
-        ) from err
+        lookup(value)
+    except UnsupportedInstanceType as err:
+        text = str(err)
+        raise ConfigError(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}") from None
 
 
 class WorkerFleetStack(Stack):
@@ -217,7 +272,7 @@ class WorkerFleetStack(Stack):
             "Workers",
             jobs=self.jobs,
             network=self.network,
-            bundle=worker_bundle(architecture_of(instance_type)),
+            bundle=worker_bundle(lookup(config.worker_instance_type).architecture),
             service=WORKER_SERVICE,
             environment=self._worker_environment(config),
             instance_type=instance_type,
@@ -227,6 +282,13 @@ class WorkerFleetStack(Stack):
             log_retention_days=config.log_retention_days,
             max_instances=config.worker_max_instances,
             drain_timeout=DRAIN_TIMEOUT,
+            instance_mix=InstanceMix(
+                instance_types=[ec2.InstanceType(name) for name in config.group_instance_types],
+                spot_percentage=config.worker_spot_percentage,
+                on_demand_base_capacity=config.worker_on_demand_base_capacity,
+            )
+            if config.mixed_instances
+            else None,
         )
         # Warm pool (off by default): stopped instances with the worker installed, and the launch hook the worker
         # completes once started (its permission is among the group actions the fleet grants).
@@ -276,13 +338,18 @@ class WorkerFleetStack(Stack):
         environment = {
             worker_config.QUEUE_URL_ENV: self.jobs.queue.queue_url,
             worker_config.OUTPUT_BUCKET_ENV: self.processed.bucket_name,
-            worker_config.CONCURRENCY_ENV: str(config.worker_concurrency),
+            worker_config.CONCURRENCY_ENV: str(config.busy.concurrency),
+            worker_config.VCPUS_ENV: str(config.sized_vcpus),
             worker_config.VISIBILITY_TIMEOUT_ENV: str(int(self.jobs.visibility_timeout.to_seconds())),
             worker_config.MAX_BYTES_ENV: str(config.max_video_mb * MIB),
             worker_config.DRAIN_SECONDS_ENV: str(int(DRAIN_TIMEOUT.to_seconds())),
             worker_config.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
             worker_config.PROFILE_ENV: config.worker_profile,
-            **limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX),
+            **{
+                name: value
+                for name, value in limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX).items()
+                if name != _THREADS_VARIABLE
+            },
             # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
             "TMPDIR": "/var/tmp",  # noqa: S108
             telemetry.WORKER_METRICS_ENDPOINT_ENV: telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,

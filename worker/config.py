@@ -9,11 +9,13 @@ contract test parses the synthesized unit with :func:`parse_settings`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 from video_processing.limits import (
     DEFAULT_LIMITS,
@@ -29,6 +31,7 @@ from video_processing.telemetry import (
     WORKER_METRICS_ENDPOINT_ENV,
     WORKER_METRICS_LOG_GROUP_ENV,
 )
+from worker import sizing
 from worker.imds import DEFAULT_IMDS_URL
 from worker.spot import MAX_POLL_SECONDS, MIN_POLL_SECONDS
 from worker.spot import POLL_SECONDS as DEFAULT_SPOT_POLL_SECONDS
@@ -38,6 +41,7 @@ ENV_PREFIX: Final = "WORKER_"
 QUEUE_URL_ENV: Final = "WORKER_QUEUE_URL"
 OUTPUT_BUCKET_ENV: Final = "WORKER_OUTPUT_BUCKET"
 CONCURRENCY_ENV: Final = "WORKER_CONCURRENCY"
+VCPUS_ENV: Final = "WORKER_VCPUS"
 VISIBILITY_TIMEOUT_ENV: Final = "WORKER_VISIBILITY_TIMEOUT"
 WAIT_SECONDS_ENV: Final = "WORKER_WAIT_SECONDS"
 MAX_BYTES_ENV: Final = "WORKER_MAX_BYTES"
@@ -54,8 +58,10 @@ TEST_HANDLER_ENV: Final = "WORKER_TEST_HANDLER"
 """Test seam: names a handler in :mod:`worker.testing` to run instead of the video job (no output bucket)."""
 
 DEFAULT_CONCURRENCY: Final = 2
-"""Jobs at once: one per vCPU of the default c7g.large, each ffmpeg held to MediaLimits' memory ceiling."""
-MAX_CONCURRENCY: Final = 256
+"""``WorkerOptions``' default jobs at once (a library default); the command line sizes it from the vCPUs and the
+profile instead (:mod:`worker.sizing`)."""
+MAX_CONCURRENCY: Final = sizing.MAX_CONCURRENCY
+MAX_VCPUS: Final = 1024
 DEFAULT_WAIT_SECONDS: Final = 20
 DEFAULT_DRAIN_SECONDS: Final = 120.0
 DEFAULT_PROFILE: Final = "transcode"
@@ -164,7 +170,7 @@ def _add_option(
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     """The worker's options, each with its environment variable (over 60 lines: one call per option, in the order
     ``--help`` lists them)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="video-worker",
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
         "Every option can also be set with the environment variable shown. AWS credentials and region come "
@@ -179,9 +185,16 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     option(
         "--concurrency",
         CONCURRENCY_ENV,
-        f"jobs run at once (default {DEFAULT_CONCURRENCY})",
-        default=str(DEFAULT_CONCURRENCY),
+        f"jobs run at once, 1..{MAX_CONCURRENCY} (default: one per vCPU for a profile that encodes, two per vCPU "
+        "for one that does not; see worker/sizing.py)",
         type=_bounded_int(1, MAX_CONCURRENCY),
+    )
+    option(
+        "--vcpus",
+        VCPUS_ENV,
+        "vCPUs to size the default concurrency for (default: the CPUs this process may use); ffmpeg threads per "
+        "job are always this machine's CPUs / concurrency, unless WORKER_FFMPEG_THREADS is set",
+        type=_bounded_int(1, MAX_VCPUS),
     )
     option(
         "--visibility-timeout",
@@ -277,10 +290,19 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         limits = limits_from_environment(given, ENV_PREFIX)
     except LimitSettingError as error:
         parser.error(f"{error} (a flag's value is reported under its variable)")
+    encodes = bool(get_profile(args.profile).ladder)
+    concurrency = args.concurrency or sizing.default_concurrency(
+        args.vcpus or sizing.machine_vcpus(),
+        encodes=encodes,
+        memory_bytes=sizing.machine_memory_bytes(),
+        ffmpeg_memory_bytes=limits.ffmpeg_memory_bytes,
+    )
+    if not given[ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]]:
+        limits = dataclasses.replace(limits, ffmpeg_threads=sizing.ffmpeg_threads(sizing.machine_vcpus(), concurrency))
     return Settings(
         queue_url=args.queue_url,
         output_bucket=args.output_bucket or None,
-        concurrency=args.concurrency,
+        concurrency=concurrency,
         visibility_timeout=args.visibility_timeout,
         wait_seconds=args.wait_seconds,
         max_bytes=args.max_bytes,
@@ -298,6 +320,14 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         profile=args.profile,
         limits=limits,
     )
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit code 2 (no usage block: ``--help`` has it)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def region_from_queue_url(queue_url: str) -> str | None:

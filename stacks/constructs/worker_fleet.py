@@ -17,7 +17,9 @@ need (buckets, keys) the stack grants to ``role``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_autoscaling as autoscaling
@@ -55,6 +57,21 @@ GROUP_ACTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class InstanceMix:
+    """A group of several instance types and/or Spot capacity (an Auto Scaling mixed instances policy).
+
+    ``instance_types``: the types the group may launch (one architecture, the bundle's), in priority order for
+    On-Demand; ``spot_percentage``: the share of Spot instances above ``on_demand_base_capacity`` (0..100; the
+    first ``on_demand_base_capacity`` instances are always On-Demand). Spot capacity is chosen
+    ``price-capacity-optimized`` (the pools least likely to be interrupted, then the cheapest), and capacity
+    rebalancing is on: the group starts a replacement when EC2 recommends it, before the interruption notice."""
+
+    instance_types: Sequence[ec2.InstanceType]
+    spot_percentage: int = 0
+    on_demand_base_capacity: int = 0
+
+
 def architecture_of(instance_type: ec2.InstanceType) -> str:
     """The bundle architecture ("arm64" or "x86_64") for an instance type: Graviton types are arm64."""
     return "arm64" if instance_type.architecture == ec2.InstanceArchitecture.ARM_64 else "x86_64"
@@ -88,6 +105,7 @@ class QueueWorkerFleet(Construct):
         root_volume_gib: int = 30,
         notifications_key: kms.IKey | None = None,
         log_retention_days: int = 365,
+        instance_mix: InstanceMix | None = None,
     ) -> None:
         """Over 60 lines because it wires the fleet's parts in the order their references need (role, network,
         log group, asset, user data, launch template, group, hook, grants); each part is built by a method.
@@ -103,6 +121,8 @@ class QueueWorkerFleet(Construct):
             service-linked role may then use it to publish. Default: none (an unencrypted topic).
         :param log_retention_days: how long the worker's log group keeps logs (a CloudWatch Logs retention of a
             year or more). Default: 365.
+        :param instance_mix: several instance types and/or Spot (see ``InstanceMix``). Default: none, the
+            launch template's ``instance_type`` only, On-Demand.
         """
         super().__init__(scope, construct_id)
         check_range(f"QueueWorkerFleet '{self.node.path}': max_instances", max_instances, 1, MAX_INSTANCES)
@@ -145,7 +165,7 @@ class QueueWorkerFleet(Construct):
             "Group",
             vpc=network.vpc,
             vpc_subnets=network.subnets,
-            launch_template=self.launch_template,
+            **self._capacity(instance_mix, max_instances),
             min_capacity=0,
             max_capacity=max_instances,
             group_metrics=[autoscaling.GroupMetrics.all()],
@@ -154,7 +174,16 @@ class QueueWorkerFleet(Construct):
         )
         if notifications_key is not None:
             _let_auto_scaling_publish_with(notifications_key)
-        self._acknowledge_group_controls(public_ip=network.public_ip)
+        self._acknowledge_group_controls(
+            public_ip=network.public_ip, one_type=instance_mix is None or len(instance_mix.instance_types) == 1
+        )
+        if instance_mix is not None:
+            acknowledge(
+                self.group,
+                "AwsSolutions::AwsSolutions-EC26",
+                "cdk-nag 3.0's EBS-encryption rule reads only the group's LaunchTemplate and throws on a "
+                "MixedInstancesPolicy; the launch template it names has only encrypted gp3 volumes (tested).",
+            )
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
@@ -253,19 +282,46 @@ class QueueWorkerFleet(Construct):
             user_data=user_data,
         )
 
-    def _acknowledge_group_controls(self, *, public_ip: bool) -> None:
+    def _capacity(self, mix: InstanceMix | None, max_instances: int) -> dict[str, Any]:
+        """The group's launch template, alone or in a mixed instances policy (Spot, several types)."""
+        if mix is None:
+            return {"launch_template": self.launch_template}
+        owner = f"QueueWorkerFleet '{self.node.path}'"
+        if not mix.instance_types:
+            raise ValueError(f"{owner}: instance_mix.instance_types must name at least one instance type.")
+        check_range(f"{owner}: instance_mix.spot_percentage", mix.spot_percentage, 0, 100, " %")
+        check_range(f"{owner}: instance_mix.on_demand_base_capacity", mix.on_demand_base_capacity, 0, max_instances)
+        return {
+            "mixed_instances_policy": autoscaling.MixedInstancesPolicy(
+                launch_template=self.launch_template,
+                instances_distribution=autoscaling.InstancesDistribution(
+                    on_demand_base_capacity=mix.on_demand_base_capacity,
+                    on_demand_percentage_above_base_capacity=100 - mix.spot_percentage,
+                    on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+                    spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+                ),
+                launch_template_overrides=[
+                    autoscaling.LaunchTemplateOverrides(instance_type=instance_type)
+                    for instance_type in mix.instance_types
+                ],
+            ),
+            "capacity_rebalance": True,
+        }
+
+    def _acknowledge_group_controls(self, *, public_ip: bool, one_type: bool) -> None:
         acknowledge_control(
             self.group,
             "CT.AUTOSCALING.PR.1",
             "The group spans every subnet of the fleet (one per Availability Zone, two by default) through "
             "VPCZoneIdentifier; the control reads only the AvailabilityZones property.",
         )
-        acknowledge_control(
-            self.group,
-            "CT.AUTOSCALING.PR.6",
-            "One instance type on purpose: the worker asset's wheels are built for one architecture, and the "
-            "scaling thresholds and the cost model assume one job rate per instance.",
-        )
+        if one_type:
+            acknowledge_control(
+                self.group,
+                "CT.AUTOSCALING.PR.6",
+                "One instance type unless configured (worker_instance_types): the scaling thresholds and the cost "
+                "model assume one job rate per instance; several types of the asset's architecture are an option.",
+            )
         if public_ip:
             acknowledge_control(
                 self.launch_template,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
-from worker.config import DEFAULT_CONCURRENCY, DEFAULT_PROFILE, parse_settings, region_from_queue_url
+from worker import sizing
+from worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings, region_from_queue_url
 
+GIB = 1024 * MIB
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
 
 
@@ -29,7 +33,19 @@ def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b", "WORKER_CONCURRENCY": "0"})
     assert exit_info.value.code == 2
-    assert "--concurrency: 0 is outside 1..256" in capsys.readouterr().err
+    assert "--concurrency: 0 is outside 1..32" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["33", "256", "0"])
+def test_concurrency_outside_the_shared_limit_exits_2_with_one_line_naming_the_flag_and_range(capsys, value):
+    # GIVEN a concurrency the fleet stack would refuse too (one limit: worker.sizing.MAX_CONCURRENCY)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(["--queue-url", QUEUE, "--output-bucket", "b", "--concurrency", value], {})
+    # THEN one line on stderr names the flag and the range, and the exit code is 2
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"video-worker: error: argument --concurrency: {value} is outside 1..{MAX_CONCURRENCY} (see --help)"
+    ]
 
 
 def test_the_body_key_comes_from_a_flag_or_the_environment_and_is_optional():
@@ -84,10 +100,35 @@ def test_the_profile_and_the_media_limits_come_from_flags_or_the_environment():
     assert settings.limits == MediaLimits(ffmpeg_memory_bytes=1024 * MIB, time_base_seconds=12.5, ffmpeg_threads=1)
 
 
-def test_without_them_the_worker_transcodes_within_the_shared_defaults():
+def test_without_them_the_worker_transcodes_within_the_shared_defaults(monkeypatch):
+    # GIVEN a 2-vCPU, 4 GiB machine (a c7g.large) and no concurrency or thread setting
+    monkeypatch.setattr(sizing, "machine_vcpus", lambda: 2)
+    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 4 * GIB)
     settings = parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"})
-    assert (settings.profile, settings.limits) == (DEFAULT_PROFILE, DEFAULT_LIMITS)
-    assert (settings.concurrency, settings.max_bytes) == (DEFAULT_CONCURRENCY, DEFAULT_MAX_VIDEO_BYTES)
+    # THEN it transcodes 2 jobs at once, one ffmpeg thread each, within the shared limits otherwise
+    assert (settings.profile, settings.limits) == (DEFAULT_PROFILE, replace(DEFAULT_LIMITS, ffmpeg_threads=1))
+    assert (settings.concurrency, settings.max_bytes) == (2, DEFAULT_MAX_VIDEO_BYTES)
+
+
+@pytest.mark.parametrize(
+    ("machine", "argv", "environ", "concurrency", "threads"),
+    [
+        (8, ["--profile", "preview"], {"WORKER_FFMPEG_MEMORY_MIB": "8192"}, 7, 1),  # 64 GiB x 0.9 / 8 GiB
+        (8, ["--profile", "preview"], {"WORKER_FFMPEG_MEMORY_MIB": "unlimited"}, 16, 1),  # no ceiling: no cap
+        (8, [], {}, 8, 1),  # transcode: one job per vCPU
+        (8, ["--profile", "preview"], {}, 16, 1),  # no encoding: two per vCPU
+        (64, [], {}, 32, 2),  # capped at MAX_CONCURRENCY: the rest go to threads
+        (8, [], {"WORKER_VCPUS": "2"}, 2, 4),  # sized for a 2-vCPU type (the stack's smallest): threads use 8
+        (8, ["--concurrency", "4"], {"WORKER_FFMPEG_THREADS": "3"}, 4, 3),  # both given: kept
+    ],
+)
+def test_default_concurrency_and_threads_follow_the_vcpus_and_the_profile(
+    monkeypatch, machine, argv, environ, concurrency, threads
+):
+    monkeypatch.setattr(sizing, "machine_vcpus", lambda: machine)
+    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 64 * GIB)
+    settings = parse_settings(argv, {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b"} | environ)
+    assert (settings.concurrency, settings.limits.ffmpeg_threads) == (concurrency, threads)
 
 
 @pytest.mark.parametrize(

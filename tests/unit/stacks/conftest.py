@@ -68,6 +68,11 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     },
     "fleet-backlog": {"scaling_mode": "backlog", "acceptable_latency_seconds": 1800, "seconds_per_job": 30},
     "fleet-warm-pool": {"worker_warm_pool_min": 2},
+    "fleet-spot-mixed-types": {
+        "worker_spot_percentage": 70,
+        "worker_instance_types": "c7g.large,c7g.xlarge,m7g.large",
+        "worker_on_demand_base_capacity": 1,
+    },
     "account-region-only": {"account": "111122223333", "region": "eu-west-1"},
     "region-only": {"region": "eu-west-1"},
     **{

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+from collections.abc import Callable
 
 import pytest
 from aws_cdk import RemovalPolicy
 
 from stacks.config import AppConfig, ConfigError
 from tests.conftest import cdk_json_context, make_app
+from worker.config import parse_settings
+from worker.sizing import MAX_CONCURRENCY
 
 
 def test_cdk_json_holds_every_default_of_the_config() -> None:
@@ -154,15 +159,97 @@ def test_context_that_belongs_to_cdk_is_not_configuration() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("foo.bar", "'worker_instance_type' = 'foo.bar' is not an EC2 instance type: use family.size"),
-        ("c7g", "'worker_instance_type' = 'c7g' is not an EC2 instance type"),
-        ("C7G.LARGE", "'worker_instance_type' = 'C7G.LARGE' is not an EC2 instance type"),
-        ("mac2.metal", "'worker_instance_type' = 'mac2.metal' runs macOS only"),
+        ("zz9.large", "'worker_instance_type' = 'zz9.large' is not an instance type the worker fleet supports"),
+        (
+            "c7g.larg",
+            "'worker_instance_type' = 'c7g.larg' is not an instance type the worker fleet supports: "
+            "did you mean 'c7g.large'?",
+        ),
+        ("C7G.LARGE", "'C7G.LARGE' is not an instance type the worker fleet supports: did you mean 'c7g.large'?"),
+        ("c7g", "'worker_instance_type' = 'c7g' is not an instance type the worker fleet supports (families: c6g"),
+        (
+            "mac2.metal",
+            "'worker_instance_type' = 'mac2.metal' is not an instance type the worker fleet supports: "
+            "Mac types run macOS only",
+        ),
+        ("t4g.large", "'t4g.large' is not an instance type the worker fleet supports: burstable T types"),
+        ("c7i.medium", "'c7i.medium' is not an instance type the worker fleet supports"),  # c7i starts at large
     ],
 )
-def test_a_bad_instance_type_fails_naming_the_key(value: str, message: str) -> None:
+def test_a_bad_instance_type_fails_the_configuration_check_naming_the_key(value: str, message: str) -> None:
+    # GIVEN an instance type the catalogue (stacks/instance_types.py) does not list
+    # WHEN the configuration is read (`-c worker_instance_type=...`), before any construct is built
+    # THEN it fails naming the key, with the nearest supported type when there is a near miss
     with pytest.raises(ConfigError, match=re.escape(message)):
         AppConfig.from_mapping({"worker_instance_type": value})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"worker_instance_types": "c7g.large,c7g.larg"},
+            "'worker_instance_types' = 'c7g.larg' is not an instance "
+            "type the worker fleet supports: did you mean 'c7g.large'?",
+        ),
+        (
+            {"worker_instance_types": "c7g.large,c7i.large"},
+            "'worker_instance_types': 'c7i.large' is x86_64, but "
+            "the worker asset is built for arm64 (the architecture of worker_instance_type 'c7g.large')",
+        ),
+        (
+            {"worker_instance_types": "c7g.large,c7g.large"},
+            "'worker_instance_types' = ['c7g.large', 'c7g.large'] names a type twice",
+        ),
+        ({"worker_spot_percentage": 101}, "'worker_spot_percentage' = 101 % is out of range: allowed 0..100 %"),
+        ({"worker_spot_percentage": -1}, "'worker_spot_percentage' = -1 % is out of range"),
+        (
+            {"worker_on_demand_base_capacity": 5, "worker_spot_percentage": 50},
+            "'worker_on_demand_base_capacity' = 5 instances is out of range: allowed 0..4 instances",
+        ),
+        ({"worker_concurrency": 33}, "'worker_concurrency' = 33 is out of range: allowed 1..32"),
+        (
+            {"worker_on_demand_base_capacity": 1},
+            "'worker_on_demand_base_capacity' = 1 has no effect without Spot",
+        ),
+    ],
+)
+def test_a_bad_spot_or_instance_mix_setting_fails_naming_the_key_and_the_bad_item(
+    values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        AppConfig.from_mapping(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "concurrency", "threads"),
+    [
+        ({}, 2, 1),  # c7g.large, transcode: one job per vCPU, one thread each
+        ({"worker_instance_type": "c7g.4xlarge"}, 16, 1),
+        ({"worker_instance_type": "c7g.16xlarge"}, 32, 2),  # capped at 32 jobs: the rest go to threads
+        ({"worker_profile": "preview", "worker_instance_type": "m7g.large"}, 4, 1),  # no encoding: two per vCPU
+        ({"worker_profile": "preview"}, 2, 1),  # ... as far as the memory holds (c7g.large: 4 GiB, 1.5 GiB a job)
+        ({"worker_instance_type": "c7g.medium"}, 1, 1),
+        ({"worker_concurrency": 1}, 1, 2),  # configured: kept, the threads follow
+        ({"worker_instance_types": "c7g.xlarge,m7g.large"}, 2, 1),  # mixed sizes: the smallest
+    ],
+)
+def test_jobs_per_instance_follow_the_vcpus_and_the_profile(
+    values: dict[str, object], concurrency: int, threads: int
+) -> None:
+    busy = AppConfig.from_mapping(values).worker_fleet_settings().busy
+    assert (busy.concurrency, busy.ffmpeg_threads) == (concurrency, threads)
+
+
+def test_x86_types_mix_when_the_asset_is_built_for_x86() -> None:
+    # GIVEN an x86_64 worker_instance_type and x86_64 types to mix, from the command line
+    config = AppConfig.from_mapping(
+        {"worker_instance_type": "c7i.large", "worker_instance_types": "c7i.large,m7i.large,c6a.xlarge"}
+    ).worker_fleet_settings()
+    # THEN the group may launch each, and the jobs are sized for the smallest (2 vCPUs)
+    assert config.group_instance_types == ("c7i.large", "m7i.large", "c6a.xlarge")
+    assert config.mixed_instances
+    assert config.sized_vcpus == 2
 
 
 @pytest.mark.parametrize(("value", "architecture"), [("c7g.large", "arm64"), ("m7i-flex.2xlarge", "x86_64")])
@@ -199,7 +286,7 @@ def test_each_stacks_settings_check_their_own_keys_without_appconfig() -> None:
         VideoPipelineSettings(lambda_batch_size=11)
     with pytest.raises(ConfigError, match=r"'retention_days' = 15 days is out of range: allowed 1\.\.14 days"):
         QueueSettings(retention_days=15)
-    with pytest.raises(ConfigError, match=r"'worker_instance_type' = 'c7g' is not an EC2 instance type"):
+    with pytest.raises(ConfigError, match=r"'worker_instance_type' = 'c7g' is not an instance type the worker"):
         WorkerFleetSettings(worker_instance_type="c7g")
     # AND AppConfig hands each stack exactly the values of its keys
     config = AppConfig(lambda_batch_size=5, worker_concurrency=4, retention_days=7)
@@ -226,3 +313,24 @@ def test_the_preview_profile_fits_every_allowed_timeout(timeout: int) -> None:
     # GIVEN the preview profile, whose probe and thumbnail ceilings are a quarter of the timeout each
     # WHEN / THEN any timeout Lambda allows is accepted
     assert AppConfig(lambda_profile="preview", lambda_timeout_seconds=timeout).lambda_timeout_seconds == timeout
+
+
+@pytest.mark.parametrize("concurrency", [MAX_CONCURRENCY, MAX_CONCURRENCY + 1])
+def test_the_stack_and_the_worker_cli_accept_the_same_concurrencies(concurrency: int) -> None:
+    # GIVEN one concurrency, as the stack's worker_concurrency and as the worker's --concurrency
+    def accepted(check: Callable[[], object]) -> bool:
+        try:
+            check()
+        except (ConfigError, SystemExit):
+            return False
+        return True
+
+    stack = accepted(lambda: AppConfig(worker_concurrency=concurrency))
+    with contextlib.redirect_stderr(io.StringIO()):
+        cli = accepted(
+            lambda: parse_settings(
+                ["--concurrency", str(concurrency)], {"WORKER_QUEUE_URL": "q", "WORKER_OUTPUT_BUCKET": "b"}
+            )
+        )
+    # THEN both accept it or both refuse it (one limit, worker.sizing.MAX_CONCURRENCY)
+    assert stack == cli == (concurrency <= MAX_CONCURRENCY)

@@ -4,6 +4,7 @@ runtime's own settings parser accepts, and it carries the configuration it was b
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from aws_cdk.assertions import Match, Template
 
 from lambdas.video_processor.settings import Settings as ProcessorSettings
 from video_processing.limits import DEFAULT_LIMITS, MIB, MediaLimits
-from worker.config import parse_settings
+from worker import sizing
+from worker.config import VCPUS_ENV, parse_settings
 
 CONFIGURATION = {
     "lambda_memory_mb": 3008,
@@ -69,15 +71,20 @@ def test_the_functions_environment_parses_into_the_configured_settings(configure
     assert settings.limits == MediaLimits(ffmpeg_memory_bytes=(3008 - 512) * MIB, time_base_seconds=15.0)
 
 
-def test_the_worker_units_environment_parses_into_the_configured_settings(configured: dict[str, Template]) -> None:
+def test_the_worker_units_environment_parses_into_the_configured_settings(
+    configured: dict[str, Template], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN the worker fleet synthesized with 3 jobs per instance, a 15-minute visibility timeout, the preview profile
     environment = worker_unit_environment(configured["WorkerFleetStack"])
-    # WHEN the worker parses its systemd unit's Environment= lines, with no flags
+    # WHEN the worker parses its systemd unit's Environment= lines, with no flags, on an instance with 6 vCPUs
+    monkeypatch.setattr(sizing, "machine_vcpus", lambda: 6)
     settings = parse_settings([], environment)
     # THEN it accepts them, and every setting is the configured one
     assert (settings.concurrency, settings.visibility_timeout) == (3, 900)
     assert settings.max_bytes == 500 * MIB
-    assert (settings.profile, settings.limits) == ("preview", DEFAULT_LIMITS)
+    assert environment[VCPUS_ENV] == "2"  # the c7g.large the jobs were sized for
+    # AND the media limits are the shared defaults, but for the threads: the instance's vCPUs / the jobs
+    assert (settings.profile, settings.limits) == ("preview", replace(DEFAULT_LIMITS, ffmpeg_threads=2))
     assert settings.lifecycle_hook == "drain-jobs-before-termination"
     assert settings.queue_url.startswith("<") and settings.body_key_arn is not None
     # AND every variable in the unit is one the worker reads (a typo would be silently ignored otherwise)

@@ -226,7 +226,7 @@ EXPECTED_ACKNOWLEDGEMENTS = [
     NagAcknowledgement(
         "WorkerFleetStack/Workers/Group",
         "cdk-validator-cfnguard::autoscaling_mixed_instances_policy_multiple_instance_types_check",
-        "One instance type on purpose: the worker asset's wheels are built for one architecture, and the scaling thresholds and the cost model assume one job rate per instance.",
+        "One instance type unless configured (worker_instance_types): the scaling thresholds and the cost model assume one job rate per instance; several types of the asset's architecture are an option.",
     ),
     NagAcknowledgement(
         "WorkerFleetStack/Workers/Group",

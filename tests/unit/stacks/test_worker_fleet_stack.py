@@ -503,3 +503,67 @@ def test_client_side_encryption_tells_the_workers_their_body_key(synth_with: Any
     script = str(launch_template["Properties"]["LaunchTemplateData"]["UserData"])
     assert "Environment=WORKER_BODY_KEY_ARN=" in script
     assert body_key in script
+
+
+SPOT = {"worker_spot_percentage": 70, "worker_instance_types": "c7g.large,c7g.xlarge,m7g.large"}
+
+
+def test_by_default_the_group_is_on_demand_with_the_launch_templates_one_type(template: Template) -> None:
+    # GIVEN the default configuration (worker_spot_percentage 0, no worker_instance_types)
+    group = template.to_json()["Resources"][_group(template)]["Properties"]
+    # THEN the group names the launch template itself: no mixed instances policy, no capacity rebalancing
+    assert "MixedInstancesPolicy" not in group
+    assert "CapacityRebalance" not in group
+    assert "LaunchTemplate" in group
+
+
+def test_spot_gives_a_mixed_instances_policy_with_spot_above_the_on_demand_base_and_capacity_rebalancing(
+    synth_with: Any,
+) -> None:
+    # GIVEN `-c worker_spot_percentage=70 -c worker_instance_types=c7g.large,c7g.xlarge,m7g.large`
+    template = synth_with(**SPOT)[STACK]
+    group = template.to_json()["Resources"][_group(template)]["Properties"]
+    # THEN the group launches through a mixed instances policy over the three types: 30 % On-Demand above a base
+    # of 0, the rest Spot from the pools least likely to be interrupted, and replaced early on a rebalance notice
+    assert "LaunchTemplate" not in group
+    assert group["CapacityRebalance"] is True
+    policy = group["MixedInstancesPolicy"]
+    assert policy["InstancesDistribution"] == {
+        "OnDemandAllocationStrategy": "prioritized",
+        "OnDemandBaseCapacity": 0,
+        "OnDemandPercentageAboveBaseCapacity": 30,
+        "SpotAllocationStrategy": "price-capacity-optimized",
+    }
+    assert policy["LaunchTemplate"]["Overrides"] == [
+        {"InstanceType": "c7g.large"},
+        {"InstanceType": "c7g.xlarge"},
+        {"InstanceType": "m7g.large"},
+    ]
+    launch_template_id, launch_template = _one(template, "AWS::EC2::LaunchTemplate")
+    assert policy["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateId"] == {"Ref": launch_template_id}
+    # AND the launch template's volumes are all encrypted (cdk-nag's EC26 cannot read a mixed policy: acknowledged)
+    devices = launch_template["Properties"]["LaunchTemplateData"]["BlockDeviceMappings"]
+    assert devices and all(device["Ebs"]["Encrypted"] is True for device in devices)
+    # AND every instance, whichever type, runs the job slots of the smallest type (2 vCPUs: 2 transcode jobs)
+    lines = _user_data(template).splitlines()
+    assert {"Environment=WORKER_CONCURRENCY=2", "Environment=WORKER_VCPUS=2"} <= set(lines)
+    assert not [line for line in lines if "WORKER_FFMPEG_THREADS" in line]  # each instance sizes its threads
+
+
+def test_an_on_demand_base_keeps_the_first_instances_on_demand(synth_with: Any) -> None:
+    template = synth_with(worker_spot_percentage=100, worker_on_demand_base_capacity=1)[STACK]
+    policy = template.to_json()["Resources"][_group(template)]["Properties"]["MixedInstancesPolicy"]
+    # GIVEN only Spot above one On-Demand instance, and no list of types
+    # THEN the first instance is On-Demand, every other Spot, all of worker_instance_type
+    assert policy["InstancesDistribution"]["OnDemandBaseCapacity"] == 1
+    assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0
+    assert policy["LaunchTemplate"]["Overrides"] == [{"InstanceType": "c7g.large"}]
+
+
+def test_the_workers_job_slots_follow_the_instance_types_vcpus_and_the_profile(synth_with: Any) -> None:
+    # GIVEN a 4-vCPU, 16 GiB type running the preview profile (probe and thumbnail: two jobs per vCPU, as far as
+    # the memory holds at 1.5 GiB a job: worker.sizing)
+    lines = _user_data(synth_with(worker_instance_type="m7i.xlarge", worker_profile="preview")[STACK]).splitlines()
+    # THEN the instances run 8 jobs at once, and are told the vCPUs they were sized for
+    assert "Environment=WORKER_CONCURRENCY=8" in lines
+    assert "Environment=WORKER_VCPUS=4" in lines

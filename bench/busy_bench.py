@@ -1,0 +1,152 @@
+"""Benchmark: is a worker at its default setting as busy as the machine can be? (``worker.sizing``'s rule)
+
+The same N generated sources (1080p with sound, the "transcode" profile's work), each round:
+
+  bare J x T   the profile's ffmpeg commands on local files, J videos at a time, T ffmpeg threads each, for every
+               J in 1..2 x vCPUs and T in 1..vCPUs with vCPUs <= J x T <= 2 x vCPUs (every vCPU used, at most
+               two threads each): no S3, no SQS, no worker
+  worker       the real worker (QueueWorker + make_video_handler) on a moto server over HTTP, at the setting
+               worker.sizing gives this machine's vCPUs (the setting a fleet instance of that size gets)
+
+Throughput is videos per wall second. The goal: the worker's throughput at least 0.95 x that of the best bare
+configuration (the one with the lowest median time); the ratio against the best configuration of at most one job
+per vCPU is reported beside it, since that is what a C-family instance's memory holds (2 GiB per vCPU, an encoding
+job may take 1.5 GiB). The machine may be shared, so each round runs every mode in
+another order, every round's times are kept, and the ratio counts only when the rounds agree: the worker's and the
+best bare configuration's times each spread at most ``--max-spread`` (default 15 %) around their median.
+
+Writes build/busy.json; with --update-bench, bench/results/busy.json (the committed figures).
+
+    .venv/bin/python bench/busy_bench.py [--videos 6] [--seconds 4] [--rounds 3] [--update-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.transcode_bench import make_source, measured, one_decode, run_local, run_worker  # noqa: E402
+from localcloud.server import moto_server  # noqa: E402
+from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
+from video_processing.limits import DEFAULT_LIMITS  # noqa: E402
+from worker import sizing  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "busy.json"
+DRAFT = REPO / "build" / "busy.json"
+GOAL_RATIO = 0.95
+
+
+def bare_configurations(vcpus: int) -> list[tuple[int, int]]:
+    """(jobs at once, ffmpeg threads each) pairs that use between one and two threads per vCPU in all."""
+    return [
+        (jobs, threads)
+        for jobs in range(1, 2 * vcpus + 1)
+        for threads in range(1, vcpus + 1)
+        if vcpus <= jobs * threads <= 2 * vcpus
+    ]
+
+
+def spread(seconds: list[float]) -> float:
+    """Largest distance of a round from the median, as a fraction of the median."""
+    middle = statistics.median(seconds)
+    return max(abs(value - middle) for value in seconds) / middle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=6, help="sources per round (default 6)")
+    parser.add_argument("--seconds", type=float, default=4, help="length of each source (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every mode (default 3)")
+    parser.add_argument(
+        "--max-spread", type=float, default=0.15, help="largest spread of rounds around the median (default 0.15)"
+    )
+    parser.add_argument(
+        "--update-bench", action="store_true", help=f"write {RESULTS.relative_to(REPO)} instead of build/busy.json"
+    )
+    args = parser.parse_args()
+    for name in ("videos", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+
+    vcpus = sizing.machine_vcpus()
+    load_before = os.getloadavg()[0]
+    chosen = sizing.busy_setting(vcpus, encodes=True)
+    worker_limits = dataclasses.replace(DEFAULT_LIMITS, ffmpeg_threads=chosen.ffmpeg_threads)
+    samples: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="busy-bench-") as tmp:
+        work = Path(tmp)
+        sources = [make_source(work / f"source-{index}.mp4", "camera", args.seconds) for index in range(args.videos)]
+        video_ffmpeg.h264_available()  # cached encoder check, outside every clock
+        with moto_server() as endpoint:
+            modes: dict[str, Callable[[Path], dict[str, float]]] = {
+                f"worker {chosen.concurrency} x {chosen.ffmpeg_threads}": lambda out: run_worker(
+                    endpoint, sources, out, chosen.concurrency, worker_limits
+                )
+            }
+            for jobs, threads in bare_configurations(vcpus):
+                limits = dataclasses.replace(DEFAULT_LIMITS, ffmpeg_threads=threads)
+
+                def bare(out: Path, jobs: int = jobs, limits: Any = limits) -> dict[str, float]:
+                    return measured(
+                        lambda: run_local(lambda src, dst: one_decode(src, dst, limits), sources, out, jobs)
+                    )
+
+                modes[f"bare {jobs} x {threads}"] = bare
+            names = list(modes)
+            for round_ in range(args.rounds):
+                shift = round_ * len(names) // args.rounds  # each round in another order
+                for name in names[shift:] + names[:shift]:
+                    out = work / f"round-{round_}"
+                    out.mkdir()
+                    samples.setdefault(name, []).append(modes[name](out)["seconds"])
+                    shutil.rmtree(out)
+                print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    worker_name = names[0]
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    bare_names = [name for name in names if name.startswith("bare")]
+    best = min(bare_names, key=medians.__getitem__)
+    ratio = medians[best] / medians[worker_name]  # throughput ratio: same videos, inverse of the times
+    fitting = min((n for n in bare_names if int(n.split()[1]) <= vcpus), key=medians.__getitem__)
+    rounds_agree = spread(samples[worker_name]) <= args.max_spread and spread(samples[best]) <= args.max_spread
+    summary: dict[str, Any] = {
+        "command": "python bench/busy_bench.py " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {vcpus} vCPUs usable, shared with other work: 1-minute load average "
+        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+        "videos": args.videos,
+        "source": f"camera: {args.seconds:g} s 1920x1080 30 fps H.264 + AAC, transcode profile (720p + 480p)",
+        "rounds": args.rounds,
+        "rule": f"worker.sizing for {vcpus} vCPUs, a profile that encodes: {chosen.concurrency} jobs x "
+        f"{chosen.ffmpeg_threads} ffmpeg thread(s)",
+        "seconds_each_round": {name: samples[name] for name in names},
+        "median_seconds": {name: round(medians[name], 2) for name in names},
+        "spread_around_median": {name: round(spread(samples[name]), 3) for name in names},
+        "best_bare": best,
+        "worker_throughput_vs_best_bare": round(ratio, 3),
+        "best_bare_of_at_most_one_job_per_vcpu": fitting,
+        "worker_throughput_vs_that": round(medians[fitting] / medians[worker_name], 3),
+        "rounds_agree": rounds_agree,
+        "goal": f"worker throughput >= {GOAL_RATIO} x best bare, with rounds within {args.max_spread:.0%}",
+        "goal_met": rounds_agree and ratio >= GOAL_RATIO,
+    }
+    target = RESULTS if args.update_bench else DRAFT
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
