@@ -169,6 +169,15 @@ class WorkerFleetSettings(IntakeSettings):
                 "effect without Spot: every instance is On-Demand while worker_spot_percentage is 0; set "
                 "worker_spot_percentage (1..100) or leave the base at 0."
             )
+        if self.worker_warm_pool_min and self.mixed_instances:
+            # EC2 Auto Scaling User Guide, "Warm pools": a warm pool cannot be added to a group with a mixed
+            # instances policy or one that launches Spot Instances (PutWarmPool would fail at deploy time).
+            raise ConfigError(
+                f"Configuration key 'worker_warm_pool_min' = {self.worker_warm_pool_min} cannot be combined with "
+                "Spot or several instance types (worker_spot_percentage, worker_instance_types): EC2 Auto Scaling "
+                "refuses a warm pool on a group with a mixed instances policy. Choose one: set "
+                "worker_warm_pool_min to 0, or leave worker_spot_percentage at 0 and worker_instance_types unset."
+            )
 
     @property
     def backlog_target_per_instance(self) -> int:

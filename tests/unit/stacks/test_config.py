@@ -82,6 +82,14 @@ def test_provisioned_pollers_lift_the_reservation_floor_of_maximum_concurrency()
         ({"region": "Europe"}, "is not an AWS region name"),
         ({"cross_account_producer_accounts": ["abc"]}, "each entry must be a 12-digit AWS account id"),
         ({"producer_principals": ["arn:aws:iam::123:role/x"]}, "must be the ARN of an IAM role or user"),
+        (
+            {"worker_warm_pool_min": 1, "worker_spot_percentage": 50},
+            "'worker_warm_pool_min' = 1 cannot be combined with Spot or several instance types",
+        ),
+        (
+            {"worker_warm_pool_min": 1, "worker_instance_types": "c7g.large,c7g.xlarge"},
+            "refuses a warm pool on a group with a mixed instances policy",
+        ),
         ({"consumer_principals": "111122223333"}, "'consumer_principals' holds '111122223333'"),
         ({"upload_prefix": "/uploads"}, "must be a key prefix like 'uploads/'"),
         ({"scale_out_thresholds": [5, 1], "scale_out_adjustments": [1, 2]}, "must be strictly increasing"),
