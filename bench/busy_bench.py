@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import shutil
@@ -38,14 +37,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.transcode_bench import make_source, measured, one_decode, run_local, run_worker  # noqa: E402
-from localcloud.server import moto_server  # noqa: E402
-from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
-from video_processing.limits import DEFAULT_LIMITS  # noqa: E402
-from worker import sizing  # noqa: E402
+from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
 
-RESULTS = REPO / "bench" / "results" / "busy.json"
-DRAFT = REPO / "build" / "busy.json"
 GOAL_RATIO = 0.95
 
 
@@ -66,20 +59,29 @@ def spread(seconds: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=6, help="sources per round (default 6)")
-    parser.add_argument("--seconds", type=float, default=4, help="length of each source (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every mode (default 3)")
-    parser.add_argument(
-        "--max-spread", type=float, default=0.15, help="largest spread of rounds around the median (default 0.15)"
-    )
-    parser.add_argument(
-        "--update-bench", action="store_true", help=f"write {RESULTS.relative_to(REPO)} instead of build/busy.json"
-    )
-    args = parser.parse_args()
-    for name in ("videos", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+    def configure(parser: argparse.ArgumentParser) -> None:
+        whole = bench_cli.bounded
+        parser.add_argument(
+            "--videos", type=whole("--videos", 1, 100, integer=True), default=6, help="sources per round"
+        )
+        parser.add_argument("--seconds", type=bench_cli.bounded("--seconds", 1, 600), default=4, help="source length")
+        parser.add_argument(
+            "--rounds", type=whole("--rounds", 1, 50, integer=True), default=3, help="rounds of each mode"
+        )
+        parser.add_argument(
+            "--max-spread",
+            type=bench_cli.bounded("--max-spread", 0.01, 1),
+            default=0.15,
+            help="largest spread of rounds around the median (default 0.15)",
+        )
+
+    args, dest = bench_cli.parse(__doc__, "busy.json", configure)
+    # Imported after the arguments, so that --help does nothing else.
+    from bench.transcode_bench import make_source, measured, one_decode, run_local, run_worker
+    from localcloud.server import moto_server
+    from video_processing import ffmpeg as video_ffmpeg
+    from video_processing.limits import DEFAULT_LIMITS
+    from worker import sizing
 
     vcpus = sizing.machine_vcpus()
     load_before = os.getloadavg()[0]
@@ -142,10 +144,7 @@ def main() -> None:
         "goal": f"worker throughput >= {GOAL_RATIO} x best bare, with rounds within {args.max_spread:.0%}",
         "goal_met": rounds_agree and ratio >= GOAL_RATIO,
     }
-    target = RESULTS if args.update_bench else DRAFT
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    bench_cli.write_result(dest, summary)
 
 
 if __name__ == "__main__":
