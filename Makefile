@@ -28,6 +28,7 @@ PYTEST_FAST_WORKERS ?= auto
 
 # Every tool and library at the version and hash in requirements/dev.lock; then the project itself, no deps.
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make setup needs Python 3.11 or newer, and $(PYTHON) is " + sys.version.split()[0] + ": install one, then run make setup PYTHON=python3.11 (or python3.12, ...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25'
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
