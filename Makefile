@@ -28,6 +28,7 @@ PYTEST_FAST_WORKERS ?= auto
 
 # Every tool and library at the version and hash in requirements/dev.lock; then the project itself, no deps.
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "make setup needs Python 3.11 or newer, and $(PYTHON) is " + sys.version.split()[0] + ": install one, then run make setup PYTHON=python3.11 (or python3.12, ...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25'
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
@@ -66,10 +67,18 @@ build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) stacks/construct
 
 setup: $(VENV)/.installed node_modules/.installed build/wheelhouse/.prefetched ## Create .venv, node_modules, wheels (done by every target)
 
-lock: | $(VENV)/.installed ## Resolve again: requirements/dev.lock and each asset's locks (with hashes, needs PyPI)
+# Every lock in one step, each with hashes (needs PyPI and the npm registry): requirements/dev.lock (the tools and
+# libraries of `make test`), each asset's locks (per Python and architecture) and package-lock.json (the CDK CLI).
+# `make lock` after an edit of pyproject.toml, a requirements.txt or package.json: pins move only where the edit asks.
+# `make lock UPGRADE=1`: the newest release every range allows, and the newest aws-cdk CLI; exact pins (the gate
+# tools, moto) stay until pyproject.toml names a new one. Then `make test`; CONTRIBUTING.md has the whole routine.
+UPGRADE ?=
+lock: | $(VENV)/.installed node_modules/.installed ## Resolve every lock again (UPGRADE=1: take the newest releases)
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --quiet \
-		--custom-compile-command "make lock" --output-file requirements/dev.lock
-	python -m stacks.prefetch_wheels --lock
+		$(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" --output-file requirements/dev.lock
+	python -m stacks.prefetch_wheels --lock $(if $(UPGRADE),--upgrade)
+	npm install --package-lock-only --no-audit --no-fund --loglevel=error \
+		$(if $(UPGRADE),--save-dev --save-exact aws-cdk@latest)
 
 lint: setup ## ruff + strict mypy on the runtime code
 	ruff check .

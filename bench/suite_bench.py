@@ -3,7 +3,8 @@
 Runs each command ``--runs`` times in turn (set-up first, untimed), with the load average before each run, since
 the machine may be shared, and whether mypy's cache was there (`make test` lints first: on a fresh clone mypy
 analyses aws-cdk-lib's type hints once, about 40 s, then reuses its cache). Writes the runs, the median and the
-spread to build/suite.json (bench/results/suite.json with --update-bench).
+spread of wall and CPU time, and the highest load average seen before a run, to build/suite.json
+(bench/results/suite.json with --update-bench).
 
     .venv/bin/python bench/suite_bench.py [--runs 3] [--update-bench]
 """
@@ -36,7 +37,7 @@ COMMANDS = {
 def run(command: list[str], *, fresh_cdk_out: bool) -> dict[str, float]:
     if fresh_cdk_out:
         shutil.rmtree(REPO / "cdk.out", ignore_errors=True)
-    load = os.getloadavg()[0]
+    load = os.getloadavg()[0]  # 1-minute load average: above the CPU count, other processes share the machine
     mypy_cache = "warm" if (REPO / ".mypy_cache").is_dir() else "cold"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -63,10 +64,17 @@ def main() -> None:
     for name, (command, fresh_cdk_out) in COMMANDS.items():
         samples = [run(command, fresh_cdk_out=fresh_cdk_out) for _ in range(runs)]
         walls = [s["wall_s"] for s in samples]
+        cpus = [s["cpu_s"] for s in samples]
+        loads = [s["load_before"] for s in samples]
+        # CPU time is the steadier figure on a shared machine: wall time also counts waiting for other processes.
         figures[name] = {
             "median_wall_s": statistics.median(walls),
             "min_wall_s": min(walls),
             "max_wall_s": max(walls),
+            "median_cpu_s": statistics.median(cpus),
+            "min_cpu_s": min(cpus),
+            "max_cpu_s": max(cpus),
+            "max_load_before": max(loads),
             "runs": samples,
         }
         print(name, figures[name], flush=True)

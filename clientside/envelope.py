@@ -111,14 +111,16 @@ def encrypt_body(
     plaintext = body.encode("utf-8")
     from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError  # type: ignore[import-untyped]
 
-    try:
-        ciphertext, _header = _sdk().encrypt(
-            source=plaintext, key_provider=provider, encryption_context=encryption_context(queue_name)
-        )
-    except AWSEncryptionSDKClientError as err:
-        raise ClientSideEncryptionError(
-            f"Could not encrypt for queue {queue_name!r} with key {key_id!r}: {err}"
-        ) from err
+    with kms_errors_seen() as kms_errors:
+        try:
+            ciphertext, _header = _sdk().encrypt(
+                source=plaintext, key_provider=provider, encryption_context=encryption_context(queue_name)
+            )
+        except AWSEncryptionSDKClientError as err:
+            kms = f" (KMS error: {', '.join(dict.fromkeys(kms_errors))})" if kms_errors else ""
+            raise ClientSideEncryptionError(
+                f"Could not encrypt for queue {queue_name!r} with key {key_id!r}: {err}{kms}"
+            ) from err
     encoded = ENCRYPTED_PREFIX + base64.b64encode(ciphertext).decode("ascii")
     size = len(encoded.encode("utf-8"))
     if size > max_message_size_bytes:

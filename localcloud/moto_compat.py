@@ -4,20 +4,30 @@ behave unlike AWS where the consumers can tell (S3 events without ``versionId``,
 Each one is a narrow patch of moto, applied in the process that runs the ThreadedMotoServer while
 :func:`localcloud.server.moto_server` runs (the demo, the tests, the benchmarks). The CloudFormation ones change how
 moto *parses* a template, never the templates the CDK app synthesizes: what gets deployed is exactly what
-`cdk synth` wrote. :data:`APPLIED` lists what was patched, so the demo can say so. They reach into moto's internals,
-so they are written for exactly one moto release: :func:`apply` refuses any other (pyproject.toml pins it).
+`cdk synth` wrote. :data:`APPLIED` lists what was patched, so the demo can say so.
+
+They reach into moto's internals, so each patch names what it reaches (:data:`PATCH_TARGETS`: a module attribute
+and the leading parameters the patch relies on). :func:`apply` checks every one first and, if moto moved or renamed
+one, refuses with :class:`MotoPatchError` naming the patch, instead of failing later in a confusing way or silently
+doing nothing. :data:`TESTED_WITH` lists the moto releases the patches were checked against (the deploy rehearsal,
+the demo and the tests pass with each); pyproject.toml pins one of them. Taking a new moto: raise the pin, run
+`make lock` and `make test`; when a patch no longer applies, tests/unit/localcloud/test_moto_compat.py names it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
+import inspect
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
-MOTO_VERSION = "5.2.5"
-"""The moto release these patches were written and checked against."""
+TESTED_WITH: Final = ("5.2.5", "5.2.6")
+"""The moto releases every patch below was checked against; pyproject.toml pins one of them."""
 APPLIED: list[str] = []
 _ORIGINALS: list[tuple[Any, str, Any]] = []
 _MISSING = object()
@@ -25,38 +35,77 @@ _applied_from = 0
 """How many patches were in place before :func:`apply` made its own: :func:`revert` undoes only those after it."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a patch reaches into: ``module:attribute.path``, and the leading parameters it relies on (by name)."""
+
+    path: str
+    parameters: tuple[str, ...] = ()
+
+    def problem(self) -> str | None:
+        """Why the patch cannot rely on this target in the installed moto (None: it can)."""
+        module_name, _, attributes = self.path.partition(":")
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ImportError:
+            return f"module {module_name} is gone"
+        for attribute in attributes.split("."):
+            if not hasattr(found, attribute):
+                return f"{module_name}.{attributes} is gone"
+            found = getattr(found, attribute)
+        if self.parameters:
+            actual = tuple(inspect.signature(found).parameters)[: len(self.parameters)]
+            if actual != self.parameters:
+                expected = ", ".join(self.parameters)
+                return f"{module_name}.{attributes} takes ({', '.join(actual)}), the patch expects ({expected})"
+        return None
+
+
+class MotoPatchError(RuntimeError):
+    """A work-around no longer fits the installed moto: what it patches moved, or changed its parameters."""
+
+
+def moto_version() -> str:
+    from importlib.metadata import version
+
+    return version("moto")
+
+
 def apply() -> list[str]:
-    """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them."""
+    """Apply every work-around once (idempotent); return their descriptions. ``revert()`` undoes them.
+
+    Raises :class:`MotoPatchError` (and applies none) if any patch no longer fits the installed moto; warns if that
+    moto is not one of :data:`TESTED_WITH` but every patch still finds what it patches.
+    """
     global _applied_from
-    check_moto_version()
+    check_patches()
     if not APPLIED:
         _applied_from = len(_ORIGINALS)
-        _kms_key_tags()
-        _flow_log_s3_prefix()
-        _change_set_outputs()
-        _ec2_network_deletes()
-        _s3_event_version_id()
-        _custom_resource_docker_probe()
-        _s3_key_length()
+        for patch in PATCH_TARGETS:
+            patch()
     return list(APPLIED)
 
 
-class MotoVersionError(RuntimeError):
-    """The installed moto is not the release the work-arounds were written for."""
-
-
-def check_moto_version(installed: str | None = None) -> None:
-    """Raise :class:`MotoVersionError` unless moto is exactly :data:`MOTO_VERSION`: patching another release's
-    internals would fail in confusing ways, or silently do nothing."""
-    if installed is None:
-        from importlib.metadata import version
-
-        installed = version("moto")
-    if installed != MOTO_VERSION:
-        raise MotoVersionError(
-            f"localcloud/moto_compat.py patches moto {MOTO_VERSION} internals, but moto {installed} is installed: "
-            f"run `make setup` (it installs moto=={MOTO_VERSION} from requirements/dev.lock), or re-check every "
-            "work-around in localcloud/moto_compat.py against the new moto before changing MOTO_VERSION and the pin"
+def check_patches(installed: str | None = None) -> None:
+    """Raise :class:`MotoPatchError` naming every patch whose targets the installed moto no longer has."""
+    installed = installed or moto_version()
+    broken = [
+        f"{patch.__name__} ({problem})"
+        for patch, targets in PATCH_TARGETS.items()
+        for problem in filter(None, (target.problem() for target in targets))
+    ]
+    if broken:
+        raise MotoPatchError(
+            f"localcloud/moto_compat.py: {len(broken)} patch(es) no longer apply to moto {installed} (tested with "
+            f"{', '.join(TESTED_WITH)}): {'; '.join(broken)}. Re-check each against the new moto (is the bug "
+            "still there? where did the code move?), or `make setup` to go back to the pinned moto"
+        )
+    if installed not in TESTED_WITH:
+        warnings.warn(
+            f"moto {installed} is not among the releases localcloud/moto_compat.py was tested with "
+            f"({', '.join(TESTED_WITH)}); every patch still finds what it patches: run `make test`, then add it to "
+            "TESTED_WITH",
+            stacklevel=2,
         )
 
 
@@ -96,7 +145,7 @@ def _patch(owner: Any, name: str, value: Any) -> None:
 
 
 def _kms_key_tags() -> None:
-    """moto 5.2.5: AWS::KMS::Key with ``Tags`` fails the whole change set with ``KeyError: 'TagKey'``, and a key
+    """moto: AWS::KMS::Key with ``Tags`` fails the whole change set with ``KeyError: 'TagKey'``, and a key
     whose ``KeyPolicy`` came from a template keeps it as a dict, so every later KMS call on the key (DescribeKey,
     Encrypt...) fails with a 500: ``TypeError: the JSON object must be str ... not dict``.
 
@@ -136,7 +185,7 @@ def _kms_key_tags() -> None:
 
 
 def _flow_log_s3_prefix() -> None:
-    """moto 5.2.5: a flow log to S3 whose destination ARN has a folder (``arn:aws:s3:::bucket/prefix/``, which AWS
+    """moto: a flow log to S3 whose destination ARN has a folder (``arn:aws:s3:::bucket/prefix/``, which AWS
     accepts) fails with ``IndexError: list index out of range``: moto looks the whole ``bucket/prefix/`` up as the
     bucket name, reports it missing and then indexes the empty result. Look the bucket up by its name alone."""
     from moto.ec2.models.flow_logs import FlowLogsBackend
@@ -162,7 +211,7 @@ def _flow_log_s3_prefix() -> None:
 
 
 def _change_set_outputs() -> None:
-    """moto 5.2.5: a stack created through a change set (what ``cdk deploy`` does) has no Outputs: moto makes the
+    """moto: a stack created through a change set (what ``cdk deploy`` does) has no Outputs: moto makes the
     stack with an empty template, and executing the change set creates the resources but never re-reads the
     template's Outputs section. Re-read it after the change set has been executed."""
     from moto.cloudformation.models import CloudFormationBackend
@@ -193,7 +242,7 @@ def _has_change_set(backend: Any, stack: Any, change_set_name: str) -> bool:
 
 
 def _ec2_network_deletes() -> None:
-    """moto 5.2.5: AWS::EC2::RouteTable, SubnetRouteTableAssociation, VPCEndpoint and FlowLog have no CloudFormation
+    """moto: AWS::EC2::RouteTable, SubnetRouteTableAssociation, VPCEndpoint and FlowLog have no CloudFormation
     delete, so DeleteStack leaves them behind and then fails on the VPC: "The vpc vpc-... has dependencies and
     cannot be deleted." Give them the deletes AWS performs (moto's delete loop retries until dependencies are gone).
     """
@@ -237,7 +286,7 @@ def _ec2_network_deletes() -> None:
 
 
 def _s3_event_version_id() -> None:
-    """moto 5.2.5: S3 event notifications carry no ``versionId``, even for a versioned bucket (real S3 includes it).
+    """moto: S3 event notifications carry no ``versionId``, even for a versioned bucket (real S3 includes it).
     Consumers key their outputs on the version (else the ETag), so without it an S3 event and a producer's message
     for the same object version name different output prefixes. Add it as S3 does."""
     from moto.s3 import notifications
@@ -258,7 +307,7 @@ def _s3_event_version_id() -> None:
 
 
 def _custom_resource_docker_probe() -> None:
-    """moto 5.2.5: for every custom resource (CDK's bucket notifications, the default security group clean-up) moto
+    """moto: for every custom resource (CDK's bucket notifications, the default security group clean-up) moto
     works out the URL a Lambda container would call back on. Because this machine has ``/.dockerenv``, moto asks the
     Docker socket with ``curl`` which is not there, and ``print``s "WARNING - Unable to parse Docker API response"
     and a ``JSONDecodeError`` line into the middle of the deploy output. No container ever runs here (no Docker), so
@@ -279,7 +328,7 @@ _KEY_LENGTH_FIX = "S3 keys over 1,024 bytes: moto accepts them (real S3 answers 
 
 
 def _s3_key_length(*, record: bool = True) -> None:
-    """moto 5.2.5 stores keys of any length; S3 refuses keys over 1,024 bytes (UTF-8) with ``KeyTooLongError``.
+    """moto stores keys of any length; S3 refuses keys over 1,024 bytes (UTF-8) with ``KeyTooLongError``.
     Without the check, no local test can see what a near-limit source key does to the output keys."""
     from moto.s3.exceptions import S3ClientError
     from moto.s3.models import S3Backend
@@ -405,3 +454,55 @@ def sqs_message_move_tasks() -> Iterator[None]:
         yield
     finally:
         _restore_down_to(mark)
+
+
+_S3_BACKEND = "moto.s3.models:S3Backend"
+PATCH_TARGETS: Final[dict[Callable[[], None], tuple[Target, ...]]] = {
+    _kms_key_tags: (
+        Target(
+            "moto.kms.models:Key.create_from_cloudformation_json",
+            ("resource_name", "cloudformation_json", "account_id", "region_name"),
+        ),
+    ),
+    _flow_log_s3_prefix: (
+        Target(
+            "moto.ec2.models.flow_logs:FlowLogsBackend.create_flow_logs",
+            (
+                "self",
+                "resource_type",
+                "resource_ids",
+                "traffic_type",
+                "deliver_logs_permission_arn",
+                "log_destination_type",
+                "log_destination",
+            ),
+        ),
+    ),
+    _change_set_outputs: (
+        Target("moto.cloudformation.models:CloudFormationBackend.execute_change_set", ("self", "change_set_name")),
+        Target("moto.cloudformation.models:Stack._parse_template"),
+        Target("moto.cloudformation.models:Stack._create_output_map"),
+    ),
+    _ec2_network_deletes: (
+        Target("moto.ec2.models:ec2_backends"),
+        Target("moto.ec2.models.route_tables:RouteTable"),
+        Target("moto.ec2.models.subnets:SubnetRouteTableAssociation"),
+        Target("moto.ec2.models.vpcs:VPCEndPoint"),
+        Target("moto.ec2.models.flow_logs:FlowLogs"),
+        Target("moto.ec2.models:EC2Backend.delete_route_table"),
+        Target("moto.ec2.models:EC2Backend.disassociate_route_table"),
+        Target("moto.ec2.models:EC2Backend.delete_vpc_endpoints"),
+        Target("moto.ec2.models:EC2Backend.delete_flow_logs"),
+    ),
+    _s3_event_version_id: (
+        Target("moto.s3.notifications:_get_s3_event", ("event_name", "bucket", "key", "notification_id")),
+    ),
+    _custom_resource_docker_probe: (Target("moto.settings:moto_server_host"),),
+    _s3_key_length: (
+        Target("moto.s3.exceptions:S3ClientError"),
+        Target(f"{_S3_BACKEND}.put_object", ("self", "bucket_name", "key_name")),
+        Target(f"{_S3_BACKEND}.create_multipart_upload", ("self", "bucket_name", "key_name")),
+        Target(f"{_S3_BACKEND}.copy_object", ("self", "src_key", "dest_bucket_name", "dest_key_name")),
+    ),
+}
+"""Every work-around, in the order :func:`apply` applies them, with what each reaches into in moto."""

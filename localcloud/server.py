@@ -81,7 +81,8 @@ def moto_server(*, all_work_arounds: bool = True) -> Iterator[str]:
 def _quick_stopping_server() -> ThreadedMotoServer:
     """A ThreadedMotoServer on a free port whose ``stop()`` takes milliseconds. Its werkzeug server looks for a
     shutdown request once per ``poll_interval`` of ``serve_forever``, 0.5 s unless given, and every stop waited that
-    out: this one polls every 50 ms (moto's own ``_server_entry``, moto_compat.MOTO_VERSION's, with that interval)."""
+    out: this one polls every 50 ms (moto's own
+    ``_server_entry``, the same in every release of moto_compat.TESTED_WITH, with that interval)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server

@@ -5,37 +5,65 @@
 
 With --encrypt-with-key, each body is client-side encrypted with that KMS key for the target queue (the consumers
 decrypt it with BODY_KEY_ARN / --body-key-arn); the size limits apply to the encrypted body.
-Credentials and region come from the standard AWS chain (environment, profile, instance role).
+Credentials come from the standard AWS chain (environment, profile, instance role); the region as
+:mod:`awsregion` finds it (--region, SQS_SUBMIT_REGION, AWS_REGION, AWS_DEFAULT_REGION, the profile, the queue URL).
+Every flag is checked before any AWS call: a bad one is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from awsregion import RegionNotFoundError, region_help, resolve_region
 from clientside import ClientSideEncryptionError
+from clientside.logs import SDK_LOGGER_NAME
 from producer.submit import InputError, QueueError, jobs_from_s3_uris, submit_jobs
+from worker.sqs_limits import MAX_MESSAGE_SIZE_BYTES, MIN_MESSAGE_SIZE_BYTES
 
 QUEUE_URL_ENV = "SQS_SUBMIT_QUEUE_URL"
+REGION_ENV = "SQS_SUBMIT_REGION"
 
 DESCRIPTION = (
     "Send one video job per S3 object to an SQS queue, in the shape of S3's own ObjectCreated notifications "
-    "(SendMessageBatch, at most 10 messages and the queue's maximum message size per call). Credentials and region "
-    "come from the standard AWS chain (AWS_PROFILE, AWS_REGION, instance role, ...)."
+    "(SendMessageBatch, at most 10 messages and the queue's maximum message size per call). Credentials come from "
+    "the standard AWS chain (AWS_PROFILE, instance role, ...); the region as --region says."
 )
 EXIT_CODES = """exit codes:
   0  every job was sent
   1  some jobs were not sent (each one is named, with the reason), or AWS refused: no credentials, unknown queue
-  2  bad input (no S3 URI, nothing matched, an object missing), or the bodies could not be encrypted (nothing sent)"""
+  2  bad input (a flag out of range, no S3 URI, nothing matched, an object missing, no region), or the bodies
+     could not be encrypted (nothing sent)"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad flag is one line on stderr (what was wrong and the allowed range), exit code 2, before any AWS call."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"sqs-submit: error: {message}\n")
+
+
+def _message_bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if not MIN_MESSAGE_SIZE_BYTES <= value <= MAX_MESSAGE_SIZE_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside {MIN_MESSAGE_SIZE_BYTES:,}..{MAX_MESSAGE_SIZE_BYTES:,} bytes (SQS's message sizes)"
+        )
+    return value
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sqs-submit", description=DESCRIPTION)
+    parser = _OneLineParser(prog="sqs-submit", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     submit = commands.add_parser(
         "submit",
@@ -50,10 +78,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     submit.add_argument(
         "--max-message-bytes",
-        type=int,
-        help="a lower message (and batch) size limit than the queue's MaximumMessageSize, which is always read and "
-        "never exceeded",
+        type=_message_bytes,
+        metavar="N",
+        help=f"a lower message (and batch) size limit than the queue's MaximumMessageSize, which is always read and "
+        f"never exceeded ({MIN_MESSAGE_SIZE_BYTES:,}..{MAX_MESSAGE_SIZE_BYTES:,})",
     )
+    submit.add_argument("--region", help=f"{region_help(REGION_ENV)} [{REGION_ENV}]")
     submit.add_argument(
         "--encrypt-with-key",
         metavar="KEY_ID_OR_ARN",
@@ -69,14 +99,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
     if not args.uris:
         return _error("nothing to submit: give at least one s3://bucket/key or s3://bucket/prefix/", 2)
     try:
-        jobs = jobs_from_s3_uris(boto3.client("s3"), args.uris)
+        region = resolve_region(args.region, tool_env=REGION_ENV, environ=environ, queue_url=args.queue_url)
+    except RegionNotFoundError as error:
+        return _error(str(error), 2)
+    # The Encryption SDK logs a failed key lookup at WARNING; with no handler configured, Python would print it to
+    # stderr ahead of this tool's own one-line error. The tool reports every failure itself.
+    logging.getLogger(SDK_LOGGER_NAME).addHandler(logging.NullHandler())
+    try:
+        jobs = jobs_from_s3_uris(boto3.client("s3", region_name=region), args.uris)
         report = submit_jobs(
-            boto3.client("sqs"),
+            boto3.client("sqs", region_name=region),
             args.queue_url,
             jobs,
             max_message_bytes=args.max_message_bytes,
             encrypt_key_id=args.encrypt_with_key,
-            kms_client=boto3.client("kms") if args.encrypt_with_key else None,
+            kms_client=boto3.client("kms", region_name=region) if args.encrypt_with_key else None,
         )
     except InputError as error:
         return _error(str(error), 2)

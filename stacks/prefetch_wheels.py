@@ -1,9 +1,10 @@
-"""`python -m stacks.prefetch_wheels [--lock]`: lock, download, install and zip the Linux wheels the assets need.
+"""`python -m stacks.prefetch_wheels [--lock [--upgrade]]`: lock, download, install and zip the assets' Linux wheels.
 
 `make setup` runs it without arguments: the locked wheels of every asset (both architectures) are downloaded into
 build/wheelhouse/, installed into build/site-packages/ and zipped into build/archives/ (the dependencies assets), so
 synthesis and the tests bundle without the network, pip or compression. `make lock` runs it with ``--lock``: each
-asset's requirements are resolved again, per target Python and architecture, into its lock with hashes.
+asset's requirements are resolved again, per target Python and architecture, into its lock with hashes (keeping
+each pin the requirements still allow; with ``--upgrade``, the newest release each allows: `make lock UPGRADE=1`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ def every_bundle() -> list[PythonBundle]:
 
 
 def main(argv: list[str]) -> None:
-    if argv == ["--lock"]:
+    if argv and argv[0] == "--lock":
+        if argv[1:] not in ([], ["--upgrade"]):
+            sys.exit(f"usage: python -m stacks.prefetch_wheels [--lock [--upgrade]], not {' '.join(argv)}")
         for bundle in every_bundle():
-            print(f"locked {bundle.requirements}: {bundle.compile_lock().relative_to(PROJECT_ROOT)}")
+            lock = bundle.compile_lock(upgrade=argv[1:] == ["--upgrade"])
+            print(f"locked {bundle.requirements}: {lock.relative_to(PROJECT_ROOT)}")
         return
     # ... and the Lambda's locked packages for this machine, which the asset import test loads here.
     for bundle in [*every_bundle(), video_processor_bundle("arm64").for_this_machine()]:

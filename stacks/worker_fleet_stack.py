@@ -417,7 +417,12 @@ class WorkerFleetStack(Stack):
 def worker_bundle(architecture: str) -> PythonBundle:
     """The worker asset: the worker and the libraries it uses plus Linux wheels for its Python."""
     return PythonBundle(
-        sources=(("worker", "worker"), ("video_processing", "video_processing"), ("clientside", "clientside")),
+        sources=(
+            ("worker", "worker"),
+            ("video_processing", "video_processing"),
+            ("clientside", "clientside"),
+            ("awsregion", "awsregion"),
+        ),
         requirements="worker/requirements.txt",
         architecture=architecture,
         python_version=WORKER_PYTHON,

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
+from awsregion import RegionNotFoundError, resolve_region
 from worker.autoscaling import (
     AsgLifecycleActions,
     InServiceGate,
@@ -22,7 +23,7 @@ from worker.autoscaling import (
     complete_lifecycle_action,
     find_asg_instance,
 )
-from worker.config import Settings, parse_settings, region_from_queue_url
+from worker.config import REGION_ENV, Settings, parse_settings
 from worker.consumer import QueueWorker, WorkerOptions
 from worker.counters import Counters, count_requests
 from worker.imds import Imds, ImdsUnavailable
@@ -58,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_worker(settings: Settings) -> QueueWorker:
-    region = settings.region or boto3.session.Session().region_name or region_from_queue_url(settings.queue_url)
-    if region is None:
-        raise StartupError("no AWS region: pass --region, or set WORKER_REGION or AWS_REGION")
+    try:
+        region = resolve_region(settings.region, tool_env=REGION_ENV, environ=os.environ, queue_url=settings.queue_url)
+    except RegionNotFoundError as error:
+        raise StartupError(str(error)) from error
     session = boto3.session.Session(region_name=region)
     # The read timeout must outlast the 20 s long poll; standard retries back off on throttling.
     client_config = Config(

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
+from awsregion import region_help
 from video_processing.limits import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_VIDEO_BYTES,
@@ -173,8 +173,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="video-worker",
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
-        "Every option can also be set with the environment variable shown. AWS credentials and region come "
-        "from the standard AWS chain (AWS_PROFILE, AWS_REGION, instance profile, ...).",
+        "Every option can also be set with the environment variable shown. AWS credentials come from the "
+        "standard AWS chain (AWS_PROFILE, instance profile, ...); the region as --region says.",
         epilog="exit codes: 0 stopped by SIGTERM or Ctrl-C after draining (a JSON summary on stdout); "
         "1 could not start (stderr says why: region, queue, credentials); 2 a missing or invalid option.",
     )
@@ -264,7 +264,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     for name in LIMIT_VARIABLES.values():
         # Checked together in parse_settings (MediaLimits), which names the variable of a bad value.
         option(f"--{name.lower().replace('_', '-')}", ENV_PREFIX + name, "media limit (default: MediaLimits')")
-    option("--region", REGION_ENV, "AWS region (default: the AWS chain, else the queue URL's)")
+    option("--region", REGION_ENV, region_help(REGION_ENV))
     option("--imds-url", IMDS_URL_ENV, "instance metadata endpoint", default=DEFAULT_IMDS_URL)
     option(
         "--log-level",
@@ -328,9 +328,3 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(2)
-
-
-def region_from_queue_url(queue_url: str) -> str | None:
-    """``https://sqs.eu-west-1.amazonaws.com/123456789012/jobs`` -> ``eu-west-1``."""
-    match = re.match(r"https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/", queue_url)
-    return match.group(1) if match else None

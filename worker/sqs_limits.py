@@ -21,3 +21,9 @@ message (10 minutes, ample for the 200 MiB default upload limit)."""
 def visibility_cap(first_receive_epoch_seconds: float) -> float:
     """When (epoch seconds) the message's visibility can no longer be extended."""
     return first_receive_epoch_seconds + MAX_VISIBILITY_TIMEOUT_SECONDS
+
+
+MIN_MESSAGE_SIZE_BYTES: Final = 1024
+"""The smallest MaximumMessageSize a queue can have (1 KiB)."""
+MAX_MESSAGE_SIZE_BYTES: Final = 1024 * 1024
+"""The largest message SQS accepts, and a queue's largest MaximumMessageSize: 1 MiB since August 2025."""

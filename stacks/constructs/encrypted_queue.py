@@ -29,13 +29,12 @@ from clientside.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
 from stacks.acknowledgements import acknowledge, wildcard_finding
 from stacks.constructs.keys import customer_managed_key
 from stacks.constructs.ranges import check_choice, check_range, check_setting
-from worker.sqs_limits import MAX_VISIBILITY_TIMEOUT_SECONDS
+from worker.sqs_limits import MAX_MESSAGE_SIZE_BYTES, MAX_VISIBILITY_TIMEOUT_SECONDS, MIN_MESSAGE_SIZE_BYTES
 
-# Limits of Amazon SQS (standard queues).
+# Limits of Amazon SQS (standard queues); message sizes from worker.sqs_limits (1 KiB..1 MiB; the default is
+# clientside's 256 KiB).
 MIN_RETENTION = Duration.seconds(60)
 MAX_RETENTION = Duration.days(14)
-MAX_MESSAGE_SIZE_BYTES = 1024 * 1024  # 1 MiB since 2025; the seed's 256 KiB is our default (clientside's).
-MIN_MESSAGE_SIZE_BYTES = 1024
 MAX_VISIBILITY_TIMEOUT = Duration.seconds(MAX_VISIBILITY_TIMEOUT_SECONDS)
 MAX_RECEIVE_WAIT = Duration.seconds(20)
 MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000

@@ -157,8 +157,9 @@ class PythonBundle:
             ),
         }
 
-    def compile_lock(self) -> Path:
-        """Resolve the requirements for the target platform and write the lock with hashes (needs PyPI)."""
+    def compile_lock(self, *, upgrade: bool = False) -> Path:
+        """Resolve the requirements for the target platform and write the lock with hashes (needs PyPI): the pins the
+        lock has are kept where the requirements allow them, or, with ``upgrade``, moved to the newest releases."""
         command = [
             *(sys.executable, "-m", "uv", "pip", "compile", self.requirements, "--quiet", "--generate-hashes"),
             *("--python-version", self.python_version, "--python-platform", f"{self._machine}-manylinux_2_28"),
@@ -166,6 +167,8 @@ class PythonBundle:
         ]
         for name in self.runtime_provides:
             command += ["--no-emit-package", name]
+        if upgrade:
+            command.append("--upgrade")
         _run(command, what=f"Locking {self.requirements}")
         return self.lock
 

@@ -22,6 +22,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_sqs as sqs
 
+from stacks.upstream_warnings import without_step_scaling_cooldown_warning
+
 PERIOD = Duration.minutes(1)
 
 
@@ -49,6 +51,8 @@ def step_scaling(
             f"step_scaling: thresholds {list(thresholds)} and adjustments {list(adjustments)} must be non-empty "
             "and of the same length."
         )
+    # aws-cdk-lib's StepScalingPolicy passes an unset cooldown on, and jsii warns about it (aws/aws-cdk#37833).
+    without_step_scaling_cooldown_warning()
     steps = [autoscaling.ScalingInterval(upper=thresholds[0], change=0)]
     for i, (threshold, adjustment) in enumerate(zip(thresholds, adjustments, strict=True)):
         upper = thresholds[i + 1] if i + 1 < len(thresholds) else None

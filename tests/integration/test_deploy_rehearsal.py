@@ -73,7 +73,9 @@ def test_cdk_bootstrap_deploy_and_destroy_every_stack_on_moto(endpoint: str, tmp
     assembly = tmp_path / "cdk.out"
 
     # GIVEN the app synthesized by the pinned CLI (bundled assets, cdk-nag on) and a bootstrapped moto account
-    run_cdk(["synth", "--quiet", "--output", str(assembly)], env=env, log=log)
+    synthesis = run_cdk(["synth", "--quiet", "--output", str(assembly)], env=env, log=log)
+    # (and that synthesis is quiet: no deprecation warning, aws-cdk-lib's or the project's)
+    assert "deprecated" not in synthesis.lower(), synthesis
     run_cdk(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--app", str(assembly)], env=env, log=log)
 
     # WHEN every stack is deployed

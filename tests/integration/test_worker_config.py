@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from awsregion import region_from_queue_url
 from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
 from worker import sizing
-from worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings, region_from_queue_url
+from worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings
 
 GIB = 1024 * MIB
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
@@ -82,6 +83,11 @@ def test_the_help_documents_the_exit_codes(capsys):
     assert "exit codes: 0 stopped by SIGTERM or Ctrl-C after draining" in help_text
     assert "1 could not start" in help_text
     assert "2 a missing or invalid option" in help_text
+    # AND where the region comes from, in the order it is looked for
+    assert (
+        "AWS region; default: WORKER_REGION, then AWS_REGION, then AWS_DEFAULT_REGION, then the AWS profile's region, "
+        "then the region in the queue URL" in help_text
+    )
 
 
 def test_the_profile_and_the_media_limits_come_from_flags_or_the_environment():

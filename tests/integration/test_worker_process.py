@@ -179,24 +179,58 @@ def test_an_unknown_queue_is_reported_without_a_traceback(worker_env, moto_endpo
     assert "Traceback" not in result.stderr
 
 
+def _start_without_output_bucket(queue_url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``video-worker`` for ``queue_url`` with an output bucket that does not exist: it stops at start-up."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "--queue-url", queue_url, "--output-bucket", "no-such-output-bucket"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_missing_output_bucket_is_reported_at_start_up_naming_it(worker_env, sqs, make_queue):
     # GIVEN a queue that exists and an output bucket that does not
     queue = make_queue()
 
     # WHEN the worker starts with the video job
-    result = subprocess.run(
-        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", "no-such-output-bucket"],
-        env=worker_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _start_without_output_bucket(queue.url, worker_env)
 
     # THEN it refuses before taking any job: one line that names the bucket as the output bucket
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "cannot use output bucket 'no-such-output-bucket' (--output-bucket / WORKER_OUTPUT_BUCKET)" in result.stderr
     assert queue_depth(sqs, queue.url) == (0, 0)
+
+
+def test_aws_region_alone_gives_the_worker_its_region(worker_env, make_queue):
+    # GIVEN only AWS_REGION (no AWS_DEFAULT_REGION, no WORKER_REGION, no profile; moto's queue URL names no region)
+    queue = make_queue()
+    env = {k: v for k, v in worker_env.items() if k != "AWS_DEFAULT_REGION"} | {"AWS_CONFIG_FILE": "/nonexistent"}
+
+    # WHEN the worker starts with an output bucket that does not exist
+    result = _start_without_output_bucket(queue.url, env)
+
+    # THEN it found the region and got as far as the output bucket (the queue was read in that region)
+    assert result.returncode == 1
+    assert "cannot use output bucket 'no-such-output-bucket'" in result.stderr
+
+
+def test_no_region_anywhere_is_one_line_naming_every_source(worker_env, moto_endpoint):
+    # GIVEN no region in any source
+    env = {k: v for k, v in worker_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    env |= {"AWS_CONFIG_FILE": "/nonexistent"}
+
+    # WHEN the worker starts
+    result = _start_without_output_bucket(f"{moto_endpoint}/123456789012/jobs", env)
+
+    # THEN one line names where a region is looked for, exit 1 (could not start)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        "video-worker: error: no AWS region: pass --region, or set WORKER_REGION, AWS_REGION or AWS_DEFAULT_REGION"
+    )
 
 
 def test_the_s3_connection_pool_is_sized_for_the_concurrency(worker_env, client, make_queue, monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import re
 import runpy
 import shlex
@@ -24,6 +25,7 @@ from unittest import mock
 import pytest
 
 from localcloud.paths import REPO_ROOT
+from tests.conftest import SynthesizedApp
 
 BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
@@ -288,3 +290,21 @@ def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     assert missing_targets == {"deploy-everything"}
     assert unknown_flags == {("worker", "--turbo"), ("demo", "--forever"), ("*", "--warp-speed")}
     assert ("demo", "--keep") in {(m.cli, m.flag) for m in found}
+
+
+def test_the_validation_report_example_is_what_the_default_synthesis_reports(synthesized: SynthesizedApp) -> None:
+    # GIVEN the README's example of the report summary (one line per rule pack, as its jq command prints them)
+    section = README.split("## Validation reports", 1)[1].split("\n## ", 1)[0]
+    example = re.search(r"```text\n(.*?)```", section, re.S)
+    assert example, "the Validation reports section has no ```text example of the summary"
+    # WHEN the default app's validation report is summarized the same way
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    summary = [
+        f"{p['pluginName']}: {p['conclusion']}, {len(p.get('violations', []))} open, "
+        f"{len(p.get('suppressedViolations', []))} acknowledged"
+        for p in report["pluginReports"]
+    ]
+    # THEN the example names every rule pack, with its counts
+    assert example.group(1).strip().splitlines() == summary
+    packs = re.search(r"\(`pluginReports`: (.*?)\)", " ".join(section.split()))
+    assert packs and re.findall(r"`([\w-]+)`", packs.group(1)) == [p["pluginName"] for p in report["pluginReports"]]

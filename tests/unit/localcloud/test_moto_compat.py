@@ -1,4 +1,5 @@
-"""localcloud.moto_compat's work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal)."""
+"""localcloud.moto_compat: the work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal), and
+the check that names a patch which no longer fits the installed moto."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from moto import settings
 
 from localcloud import moto_compat
+from localcloud.moto_compat import moto_version
 
 
 @pytest.fixture
@@ -56,3 +58,50 @@ def test_revert_leaves_an_enclosing_key_length_limit_in_place() -> None:
         # THEN the block's limit is still in place, and stock moto comes back after the block
         assert S3Backend.put_object is limited is not stock
     assert S3Backend.put_object is stock
+
+
+def test_every_patch_still_finds_what_it_patches_in_the_installed_moto() -> None:
+    # GIVEN the installed moto WHEN each patch's targets are looked up THEN none is missing or changed (else the
+    # failure names the patch and what moved)
+    problems = {
+        patch.__name__: problem
+        for patch, targets in moto_compat.PATCH_TARGETS.items()
+        for problem in (target.problem() for target in targets)
+        if problem
+    }
+    assert problems == {}
+    assert moto_version() in moto_compat.TESTED_WITH
+
+
+def test_a_patch_whose_target_moved_is_named_and_nothing_is_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a moto release in which the function one patch wraps is gone (as if renamed)
+    from moto.s3 import notifications
+
+    monkeypatch.delattr(notifications, "_get_s3_event")
+
+    # WHEN the work-arounds are applied THEN it refuses, naming the patch and the missing function, and applies none
+    with pytest.raises(moto_compat.MotoPatchError) as raised:
+        moto_compat.apply()
+    assert "_s3_event_version_id (moto.s3.notifications._get_s3_event is gone)" in str(raised.value)
+    assert "1 patch(es) no longer apply" in str(raised.value)
+    assert moto_compat.APPLIED == []
+
+
+def test_a_patch_whose_target_changed_its_parameters_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a moto release whose S3 backend takes the key before the bucket in put_object
+    from moto.s3.models import S3Backend
+
+    def put_object(self: S3Backend, key_name: str, bucket_name: str, value: bytes) -> None: ...
+
+    monkeypatch.setattr(S3Backend, "put_object", put_object)
+
+    # WHEN the patches are checked THEN the key-length patch is named, with the parameters it expected
+    with pytest.raises(moto_compat.MotoPatchError, match=r"_s3_key_length \(moto\.s3\.models\.S3Backend\.put_object "):
+        moto_compat.check_patches()
+
+
+def test_an_untested_release_whose_targets_are_all_there_is_accepted_with_a_warning() -> None:
+    # GIVEN a moto release not in TESTED_WITH whose internals still fit every patch
+    # WHEN the patches are checked THEN there is no error, only a warning that names the release and what to do
+    with pytest.warns(UserWarning, match=r"moto 9\.9\.9 is not among the releases .* add it to TESTED_WITH"):
+        moto_compat.check_patches("9.9.9")

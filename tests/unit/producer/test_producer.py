@@ -483,4 +483,7 @@ def test_the_queue_url_can_come_from_the_environment_and_help_shows_the_variable
     help_text = capsys.readouterr().out
     assert "[SQS_SUBMIT_QUEUE_URL]" in help_text
     assert "exit codes:" in help_text and "  1  some jobs were not sent" in help_text
+    one_line = " ".join(help_text.split())
+    assert "default: SQS_SUBMIT_REGION, then AWS_REGION, then AWS_DEFAULT_REGION, then the AWS profile's" in one_line
+    assert "(1,024..1,048,576)" in one_line
     assert "``" not in help_text

@@ -26,10 +26,13 @@ def test_each_alarm_topic_emails_the_address_with_an_encrypted_tls_only_dead_let
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
     # THEN undeliverable notifications go to a queue encrypted with the alarm key, kept 14 days, TLS only
     dlq_id = subscription["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    dlq = template.to_json()["Resources"][dlq_id]["Properties"]
+    dlq_resource = template.to_json()["Resources"][dlq_id]
+    dlq = dlq_resource["Properties"]
     topic = template.to_json()["Resources"][subscription["TopicArn"]["Ref"]]["Properties"]
     assert dlq["KmsMasterKeyId"] == topic["KmsMasterKeyId"]
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # AND, unlike the work queues' dead-letter queues, it goes with its stack (as the README's security model says)
+    assert dlq_resource["DeletionPolicy"] == "Delete"
     template.has_resource_properties(
         "AWS::SQS::QueuePolicy",
         {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from aws_cdk import RemovalPolicy
 
+from localcloud.paths import REPO_ROOT
 from stacks.config import AppConfig, ConfigError
 from tests.conftest import cdk_json_context, make_app
 from worker.config import parse_settings
@@ -134,6 +135,24 @@ def test_backlog_target_is_latency_goal_over_seconds_per_job() -> None:
     config = AppConfig(acceptable_latency_seconds=600, seconds_per_job=60)
     # THEN one instance may have 10 messages waiting
     assert config.backlog_target_per_instance == 10
+
+
+def test_the_readme_gives_the_ranges_the_backlog_keys_allow() -> None:
+    # GIVEN the README's configuration row for the backlog target's two keys
+    readme = (REPO_ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `acceptable_latency_seconds`"))
+    ranges = re.findall(r"(\d+)\.\.(\d+)", row.split("|")[3])
+    assert len(ranges) == 2
+    for key, (low, high) in zip(("acceptable_latency_seconds", "seconds_per_job"), ranges, strict=True):
+        # WHEN a value at each end, and one past each end, is configured THEN the ends pass and the others fail
+        AppConfig.from_mapping({key: int(low)})
+        AppConfig.from_mapping({key: int(high)})
+        for outside in (int(low) - 1, int(high) + 1):
+            with pytest.raises(ConfigError, match=rf"'{key}' = {outside} .*allowed {low}\.\.{high}"):
+                AppConfig.from_mapping({key: outside})
+    # AND the target it derives is rounded down, never below one message per instance
+    assert AppConfig(acceptable_latency_seconds=60, seconds_per_job=43_200).backlog_target_per_instance == 1
+    assert AppConfig(acceptable_latency_seconds=650, seconds_per_job=60).backlog_target_per_instance == 10
 
 
 def test_a_mistyped_context_key_fails_naming_it_and_the_closest_known_key() -> None:

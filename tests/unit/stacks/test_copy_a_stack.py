@@ -33,7 +33,7 @@ VideoPipelineStack(app, "CopiedPipeline")
 WorkerFleetStack(app, "CopiedFleet")
 app.synth()
 """
-COPIED = ("stacks", "lambdas", "video_processing", "clientside", "worker")
+COPIED = ("stacks", "lambdas", "video_processing", "clientside", "worker", "awsregion")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
 
 
