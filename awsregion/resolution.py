@@ -19,7 +19,8 @@ from typing import Final
 AWS_REGION_ENV: Final = "AWS_REGION"
 AWS_DEFAULT_REGION_ENV: Final = "AWS_DEFAULT_REGION"
 
-_QUEUE_URL = re.compile(r"https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
+# https://sqs.<region>.amazonaws.com/... (and sqs-<region>), or the legacy https://<region>.queue.amazonaws.com/...
+_QUEUE_URL = re.compile(r"https://(?:sqs[.-]([a-z0-9-]+)|([a-z]{2}(?:-[a-z]+)+-\d)\.queue)\.amazonaws\.com(\.cn)?/")
 
 
 class RegionNotFoundError(Exception):
@@ -29,7 +30,7 @@ class RegionNotFoundError(Exception):
 def region_from_queue_url(queue_url: str | None) -> str | None:
     """``https://sqs.eu-west-1.amazonaws.com/123456789012/jobs`` -> ``eu-west-1``; None for any other URL."""
     match = _QUEUE_URL.match(queue_url or "")
-    return match.group(1) if match else None
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def profile_region() -> str | None:

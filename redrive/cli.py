@@ -5,7 +5,7 @@
     sqs-redrive list --dlq-url URL
     sqs-redrive cancel TASK_HANDLE
 
-Credentials come from the standard AWS chain; the region from :func:`resolve_region`. The runbook is
+Credentials come from the standard AWS chain; the region from :func:`awsregion.resolve_region`. The runbook is
 docs/runbook-dlq-redrive.md; the IAM policy an operator needs is each stack's ``RedriveOperatorPolicyArn`` output.
 """
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from awsregion import RegionNotFoundError, region_help, resolve_region
 from redrive.moves import (
     MAX_MESSAGES_PER_SECOND,
     QueueStatus,
@@ -56,7 +56,7 @@ DESCRIPTION = (
     "(docs/runbook-dlq-redrive.md). `start` uses SQS's message move task (StartMessageMoveTask) unless told "
     "--method copy (receive, send, then delete: for endpoints without move tasks, such as moto). Credentials come "
     "from the standard AWS chain; the region from --region, then SQS_REDRIVE_REGION, AWS_REGION, "
-    "AWS_DEFAULT_REGION, then the region in the queue URL."
+    "AWS_DEFAULT_REGION, the AWS profile's region, then the region in the queue URL."
 )
 EXIT_CODES = """exit codes:
   0  done: shown, listed, cancelled, or every message moved (the move task COMPLETED)
@@ -64,26 +64,6 @@ EXIT_CODES = """exit codes:
      moved (each reason printed; they stay in the dead-letter queue)
   2  bad input: no or malformed queue URL, no such queue or task, a rate outside 1..500, no destination
   130  interrupted: a move task keeps running (see `list`, `cancel`); a copy stops, nothing lost"""
-
-
-def resolve_region(flag: str | None, environ: Mapping[str, str], queue_url: str | None) -> str | None:
-    """The region, first found: the flag, SQS_REDRIVE_REGION, AWS_REGION, AWS_DEFAULT_REGION, the queue URL's
-    (``https://sqs.<region>.amazonaws.com/...``). None: boto3's own chain (the config file) decides."""
-    for candidate in (
-        flag,
-        environ.get(REGION_ENV),
-        environ.get("AWS_REGION"),
-        environ.get("AWS_DEFAULT_REGION"),
-        region_in_queue_url(queue_url or ""),
-    ):
-        if candidate:
-            return candidate
-    return None
-
-
-def region_in_queue_url(queue_url: str) -> str | None:
-    match = re.match(r"^https://(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.(?:queue\.)?amazonaws\.com(?:\.cn)?/", queue_url)
-    return match.group(1) if match else None
 
 
 def _rate(text: str) -> int:
@@ -117,7 +97,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.add_argument("--region", help=f"the queue's region [{REGION_ENV}, AWS_REGION, AWS_DEFAULT_REGION]")
+        sub.add_argument("--region", help=region_help(REGION_ENV))
         return sub
 
     def dlq_url(sub: argparse.ArgumentParser) -> None:
@@ -167,14 +147,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
             parse_queue_url(url)
         except RedriveInputError as error:
             return _error(str(error), 2)
-    region = resolve_region(args.region, environ, url)
+    try:
+        region = resolve_region(args.region, tool_env=REGION_ENV, environ=environ, queue_url=url)
+    except RegionNotFoundError as error:
+        return _error(str(error), 2)
     try:
         sqs = boto3.client("sqs", region_name=region)
         return _run(args, sqs, region)
     except RedriveInputError as error:
         return _error(str(error), 2)
-    except NoRegionError:
-        return _error(f"no region: pass --region or set {REGION_ENV} or AWS_REGION", 2)
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in NO_SUCH_QUEUE:

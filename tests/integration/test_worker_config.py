@@ -68,6 +68,7 @@ def test_the_test_handler_needs_no_output_bucket():
     [
         (QUEUE, "eu-west-1"),
         ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/jobs", "cn-north-1"),
+        ("https://eu-central-1.queue.amazonaws.com/123456789012/jobs", "eu-central-1"),  # the legacy form
         ("http://localhost:5000/123456789012/jobs", None),
     ],
 )

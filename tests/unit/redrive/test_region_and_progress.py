@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from redrive.cli import resolve_region
+from awsregion import RegionNotFoundError, resolve_region
+from redrive.cli import REGION_ENV
 from redrive.progress import ProgressBar
 
 URL = "https://sqs.eu-west-3.amazonaws.com/123456789012/jobs-dlq"
@@ -28,9 +29,17 @@ URL = "https://sqs.eu-west-3.amazonaws.com/123456789012/jobs-dlq"
 def test_the_region_is_the_first_found_flag_then_variables_then_the_queue_url(
     flag: str | None, environ: dict[str, str], url: str | None, expected: str | None
 ) -> None:
-    # GIVEN a --region flag, variables and a queue URL (some missing) WHEN the region is resolved
-    # THEN the first one present wins, in the order every CLI of the project uses; None leaves it to boto3
-    assert resolve_region(flag, environ, url) == expected
+    # GIVEN a --region flag, variables and a queue URL (some missing), and no region in an AWS profile
+    # WHEN sqs-redrive's region is resolved
+    def resolve() -> str:
+        return resolve_region(flag, tool_env=REGION_ENV, environ=environ, queue_url=url, configured=lambda: None)
+
+    # THEN the first one present wins, in the order every CLI of the project uses; none is a one-line error
+    if expected is None:
+        with pytest.raises(RegionNotFoundError, match="pass --region, or set SQS_REDRIVE_REGION, AWS_REGION"):
+            resolve()
+    else:
+        assert resolve() == expected
 
 
 class _Terminal(io.StringIO):
