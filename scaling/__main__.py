@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> Result:
         sim, summary = simulate_fleet(fleet, workload, warm_pool=asked_pool, **timing)
         summary["cost_usd"] = round(fleet_cost(fleet, summary["instance_hours"]), 2)
         summary.update(max_instances=fleet.max_size, instance_type=fleet.instance_type)
-        policies[fleet.mode], runs[f"fleet: {fleet.mode}"], sources[fleet.mode] = summary, sim, str(assembly)
+        policies[fleet.mode], runs[f"fleet: {fleet.mode}"], sources[fleet.mode] = summary, sim, _shown(assembly)
     consumer = read_lambda(main)
     lam, lam_summary = simulate_lambda(
         consumer,
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> Result:
         provisioned_pollers=provisioned or consumer.provisioned_pollers,
     )
     runs[lam.name] = lam
-    sources["lambda"] = str(main)
+    sources["lambda"] = _shown(main)
     described = {
         "label": workload.label,
         "minutes": len(workload.arrivals),
@@ -301,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_chart:
         print(f"chart: {write_chart(result, chart)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A cloud assembly's folder as the results show it: relative to the repository when inside it (the committed
+    figures must not name the machine they were made on)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
 
 
 if __name__ == "__main__":
