@@ -149,7 +149,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # the file PERMISSION_CALLS_OUT names; this process (pytest-xdist's controller, or the only one) creates it before
 # the workers start, so they inherit it. After a run of the whole suite that passed, an entry that no recorded call
 # covers fails the run: the code that made the call is gone, and the entry would keep its permission in the
-# rehearsal's eyes. A partial run (paths, -k, -m, --lf, a skipped test) cannot tell, so it does not check.
+# rehearsal's eyes. A partial run (paths, -k, -m, --lf, --collect-only, a skipped test) cannot tell, so it does not
+# check.
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -172,6 +173,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         and not config.option.markexpr
         and not config.getoption("lf", False)
         and not config.getoption("deselect", None)
+        and not config.option.collectonly
     )
     lines = out.read_text(encoding="utf-8").splitlines()
     shutil.rmtree(out.parent, ignore_errors=True)
