@@ -41,8 +41,11 @@ def run(command: list[str], *, fresh_cdk_out: bool) -> dict[str, float]:
     mypy_cache = "warm" if (REPO / ".mypy_cache").is_dir() else "cold"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.monotonic() - started
+    if done.returncode != 0:  # a failed run is no figure: say which, and how it ended
+        last = [line for line in done.stdout.splitlines() if line.strip()][-3:]
+        sys.exit(f"suite_bench: `{' '.join(command)}` failed (exit {done.returncode}): " + " | ".join(last))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": round(load, 1), "mypy_cache": mypy_cache}
