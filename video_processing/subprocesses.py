@@ -37,6 +37,7 @@ class ChildProcesses:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[bytes]] = set()
+        self._ended: set[int] = set()  # pids end_all signalled
         self._closed = False
 
     def run(
@@ -53,7 +54,8 @@ class ChildProcesses:
         long to keep; the result's ``stdout`` is then empty.
 
         Raises ``subprocess.TimeoutExpired`` (the child killed) like ``subprocess.run``, and ``ChildProcessError``
-        once :meth:`end_all` was called. ``popen``: further ``Popen`` arguments.
+        once :meth:`end_all` was called, or when it ended this child (whatever its exit code). ``popen``: further
+        ``Popen`` arguments.
         """
         with self._lock:
             if self._closed:
@@ -88,6 +90,13 @@ class ChildProcesses:
         finally:
             with self._lock:
                 self._running.discard(process)
+                ended = process.pid in self._ended
+        if ended:
+            # ffmpeg catches SIGTERM and exits with its own error code (255), which reads like a failure of the input:
+            # say what happened instead, so that a job given up is never recorded as a bad video.
+            raise ChildProcessError(
+                f"ended with exit code {process.returncode}: the job was given up (worker stopping)"
+            )
         return subprocess.CompletedProcess(list(command), process.returncode, stdout.text(), stderr.text())
 
     def pids(self) -> list[int]:
@@ -100,6 +109,7 @@ class ChildProcesses:
         with self._lock:
             self._closed = True
             running = list(self._running)
+            self._ended.update(process.pid for process in running)
         for process in running:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace_seconds
