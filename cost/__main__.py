@@ -27,7 +27,7 @@ from cost.model import (
     Workload,
     estimate_monthly_cost,
 )
-from cost.prices import PRICES_DATE, PRICES_REGION, UnknownInstanceType, instance_price
+from cost.prices import PRICES_DATE, PRICES_REGION, ContextError, UnknownInstanceType, priced_context
 from localcloud.paths import REPO_ROOT
 from scaling.assembly import assemblies, ensure_assembly
 from scaling.metric_math import UnsupportedExpression
@@ -136,16 +136,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _context(items: list[str]) -> dict[str, str]:
-    """-c KEY=VALUE pairs, checked before anything is synthesized."""
-    if any("=" not in item for item in items):
-        raise CostInputError(f"-c takes KEY=VALUE, got {items}")
-    context = dict(item.split("=", 1) for item in items)
-    if "worker_instance_type" in context:
-        try:
-            instance_price(context["worker_instance_type"])
-        except UnknownInstanceType as error:
-            raise CostInputError(f"-c worker_instance_type: {error}") from None
-    return context
+    try:
+        return priced_context(items)
+    except ContextError as error:
+        raise CostInputError(str(error)) from None
 
 
 def report(breakdowns: list[CostBreakdown], args: argparse.Namespace) -> dict[str, object]:

@@ -8,6 +8,7 @@ The cost model and the scaling simulator both price from here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,24 @@ class Rate:
 
 class UnknownInstanceType(ValueError):
     """An instance type without a price in this table."""
+
+
+class ContextError(ValueError):
+    """A `-c KEY=VALUE` argument of the cost and scaling CLIs that is malformed or names an unpriced instance type."""
+
+
+def priced_context(items: Sequence[str]) -> dict[str, str]:
+    """The `-c KEY=VALUE` pairs of ``make cost`` and ``make scaling``, with what can be checked before any synthesis
+    checked now (the instance type's price). Raises :class:`ContextError` with a one-line message."""
+    if any("=" not in item for item in items):
+        raise ContextError(f"-c takes KEY=VALUE, got {list(items)}")
+    context = dict(item.split("=", 1) for item in items)
+    if "worker_instance_type" in context:
+        try:
+            instance_price(context["worker_instance_type"])
+        except UnknownInstanceType as error:
+            raise ContextError(f"-c worker_instance_type: {error}") from None
+    return context
 
 
 def instance_price(instance_type: str) -> float:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cost.prices import UnknownInstanceType, instance_price
+from cost.prices import ContextError, UnknownInstanceType, priced_context
 from localcloud.paths import REPO_ROOT
 from scaling.assembly import assemblies
 from scaling.metric_math import UnsupportedExpression
@@ -194,16 +194,10 @@ def _pollers(text: str | None) -> tuple[int, int] | None:
 
 
 def _context(items: list[str]) -> dict[str, str]:
-    """-c KEY=VALUE pairs, with what can be checked without synthesis checked now (the instance type's price)."""
-    if any("=" not in item for item in items):
-        raise WorkloadError(f"-c takes KEY=VALUE, got {items}")
-    context = dict(item.split("=", 1) for item in items)
-    if "worker_instance_type" in context:
-        try:
-            instance_price(context["worker_instance_type"])
-        except UnknownInstanceType as error:
-            raise WorkloadError(f"-c worker_instance_type: {error}") from None
-    return context
+    try:
+        return priced_context(items)
+    except ContextError as error:
+        raise WorkloadError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> Result:

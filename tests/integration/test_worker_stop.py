@@ -31,10 +31,11 @@ pytestmark = pytest.mark.xdist_group("worker-stop-clip")
 
 @pytest.fixture(scope="module")
 def clip() -> bytes:
-    """About 1.6 s of transcoding (two renditions from one decode) here, over three times the 0.5 s drain the
-    release cases need it to outlast: long enough to be signalled in the middle. Made when a test here first needs
-    it, not when the module is imported: every pytest-xdist process imports it."""
-    return cached_video_bytes(seconds=12, size="1280x720")
+    """Several seconds of transcoding (two renditions from one decode), many times the 0.5 s drain the release
+    cases need it to outlast, on a quiet machine too: with a 12 s clip (about 1.6 s of work under load) the
+    transcode sometimes finished inside the drain when the machine was idle, and the release case saw a success.
+    Made when a test here first needs it, not when the module is imported: every pytest-xdist process imports it."""
+    return cached_video_bytes(seconds=40, size="1280x720")
 
 
 def ffmpeg_processes(*markers: str) -> list[int]:
