@@ -128,13 +128,7 @@ def test_by_default_a_principal_of_the_account_assumes_the_roles_only_if_its_own
     for role_id in _role_ids(default).values():
         [check] = rehearsal.assume_role_checks(stack, role_id, f"arn:aws:iam::{stack.account}:role/anyone")
         # WHEN it calls sts:AssumeRole with an identity policy that allows it, and without
-        without = Check(
-            check.stack,
-            check.caller,
-            check.what,
-            check.request,
-            dataclasses.replace(check.policies, identity=[]),
-        )
+        without = dataclasses.replace(check, policies=dataclasses.replace(check.policies, identity=[]))
         # THEN its own policy decides: allowed with it, denied without (the trust alone is not enough)
         assert check.outcome().allowed, check.outcome().reason
         assert without.outcome().decision is Decision.IMPLICIT_DENY
