@@ -19,7 +19,7 @@ unexport AWS_PROFILE
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-ASSET_LOCKS := $(wildcard lambdas/video_processor/*.lock worker/*.lock)
+ASSET_LOCKS := $(wildcard sqs_decoupling/lambda_consumer/runtime/*.lock sqs_decoupling/worker_fleet/worker/*.lock)
 # Test processes. `make test`: one more than the CPUs, because the moto-server tests spend much of their time waiting
 # (long polls, visibility timeouts, a worker's drain) while another process can use the CPU (on 2 cores: 3 processes
 # ran the suite in 89-95 s, 2 in 94-98 s). `make test-fast` is CPU-bound: one per CPU (pytest-xdist's "auto").
@@ -61,8 +61,8 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_W
 
 # The locked Linux wheels of every asset (the only download synthesis needs), in build/wheelhouse, installed once
 # per lock into build/site-packages and zipped once per lock into build/archives (the dependencies assets).
-build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) stacks/constructs/python_bundling.py
-	python -m stacks.prefetch_wheels
+build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) sqs_decoupling/common/python_bundling.py
+	python -m sqs_decoupling.stacks.prefetch_wheels
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed build/wheelhouse/.prefetched ## Create .venv, node_modules, wheels (done by every target)
@@ -76,7 +76,7 @@ UPGRADE ?=
 lock: | $(VENV)/.installed node_modules/.installed ## Resolve every lock again (UPGRADE=1: take the newest releases)
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes --quiet \
 		$(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" --output-file requirements/dev.lock
-	python -m stacks.prefetch_wheels --lock $(if $(UPGRADE),--upgrade)
+	python -m sqs_decoupling.stacks.prefetch_wheels --lock $(if $(UPGRADE),--upgrade)
 	npm install --package-lock-only --no-audit --no-fund --loglevel=error \
 		$(if $(UPGRADE),--save-dev --save-exact aws-cdk@latest)
 
@@ -97,17 +97,17 @@ synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint t
 	$(MAKE) --no-print-directory cfn-lint
 
 demo: setup ## Deploy every stack into moto server, run videos through both paths, destroy (ARGS="--keep", "--help")
-	python -m demo $(ARGS)
+	python -m tools.demo $(ARGS)
 
 cfn-lint: setup ## cfn-lint every template in cdk.out
 	cfn-lint cdk.out/*.template.json
 
 # cost and scaling read the templates in cdk.out and synthesize it (as `make synth` does) when it is missing.
 cost: setup ## Whether each path keeps up with a workload and its monthly bill (build/cost.json), e.g. make cost ARGS="--videos-per-day 1000 --size-mb 50 --duration-s 60"
-	python -m cost $(ARGS)
+	python -m tools.cost $(ARGS)
 
 scaling: setup ## Simulate both scaling policies and the Lambda path, e.g. make scaling ARGS="--burst 50000"
-	python -m scaling $(ARGS)
+	python -m tools.scaling $(ARGS)
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -43,9 +43,9 @@ os.environ.update(
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from lambdas.video_processor import handler  # noqa: E402
-from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
-from video_processing.samples import make_sample_video  # noqa: E402
+from sqs_decoupling.lambda_consumer.runtime import handler  # noqa: E402
+from sqs_decoupling.video import ffmpeg as video_ffmpeg  # noqa: E402
+from sqs_decoupling.video.samples import make_sample_video  # noqa: E402
 
 BATCH = 10
 ROUNDS = 5

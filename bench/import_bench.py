@@ -72,7 +72,7 @@ def main() -> None:
     )
     samples = args.samples
     # Imported here, not at the top: aws_cdk starts Node.js, which `--help` has no need of.
-    from stacks.video_pipeline_stack import video_processor_bundle
+    from sqs_decoupling.stacks.video_pipeline_stack import video_processor_bundle
 
     work = Path(tempfile.mkdtemp(prefix="import-bench-"))
     asset, runtime = work / "asset", work / "runtime"

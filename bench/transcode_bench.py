@@ -2,7 +2,8 @@
 
 The same N generated sources (1080p with sound), at the same parallelism, three ways, in one run:
 
-  worker    the real worker (QueueWorker + worker.video_jobs.make_video_handler, "transcode" profile) on a moto server
+  worker    the real worker (QueueWorker + sqs_decoupling.worker_fleet.worker.video_jobs.make_video_handler,
+  "transcode" profile) on a moto server
             over HTTP: S3 download, probe, thumbnail, renditions from one ffmpeg run, uploads, manifest, SQS deletes
   bare      the same ffmpeg commands on local files, 2 at a time in a thread pool: no S3, no SQS, no worker
   two_pass  the layout before one-decode: probe, thumbnail, then one ffmpeg run per rendition (as it ran: no
@@ -43,13 +44,13 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 
 from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
-from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
-from video_processing import VideoJob, get_profile, sqs_body_for  # noqa: E402
-from video_processing import ffmpeg as video_ffmpeg  # noqa: E402
-from video_processing.limits import DEFAULT_LIMITS, MediaLimits  # noqa: E402
-from video_processing.samples import make_sample_video  # noqa: E402
-from worker import QueueWorker, WorkerOptions  # noqa: E402
-from worker.video_jobs import make_video_handler  # noqa: E402
+from sqs_decoupling.video import VideoJob, get_profile, sqs_body_for  # noqa: E402
+from sqs_decoupling.video import ffmpeg as video_ffmpeg  # noqa: E402
+from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits  # noqa: E402
+from sqs_decoupling.video.samples import make_sample_video  # noqa: E402
+from sqs_decoupling.worker_fleet.worker import QueueWorker, WorkerOptions  # noqa: E402
+from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler  # noqa: E402
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 
 PROFILE = get_profile("transcode")
 

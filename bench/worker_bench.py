@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 
 from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
-from localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
-from worker import Counters, JobOutcome, Message, QueueWorker, WorkerOptions, count_requests  # noqa: E402
+from sqs_decoupling.worker_fleet.worker import Counters, JobOutcome, Message, QueueWorker, WorkerOptions, count_requests  # noqa: E402
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 
 # Long polls return as soon as messages are there; a short wait only shortens the worker's final empty poll.
 WAIT_SECONDS = 2

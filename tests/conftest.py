@@ -25,11 +25,11 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from localcloud.paths import REPO_ROOT
-from stacks.app_builder import build_app
-from stacks.names import STACK_NAMES
+from sqs_decoupling.stacks.app_builder import build_app
+from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.support.permissions.calls import Call, stale
 from tests.support.permissions.recorder import CALLS_OUT_ENV
+from tools.localcloud.paths import REPO_ROOT
 
 _CALLS_OUT = pytest.StashKey[Path]()
 

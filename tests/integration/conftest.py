@@ -15,12 +15,19 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
+from sqs_decoupling.worker_fleet.worker import (
+    AsgInstance,
+    Counters,
+    JobHandler,
+    QueueWorker,
+    WorkerOptions,
+    count_requests,
+)
+from sqs_decoupling.worker_fleet.worker.autoscaling import ScaleInGuard, TerminationWatcher
+from sqs_decoupling.worker_fleet.worker.consumer import StartGate
+from sqs_decoupling.worker_fleet.worker.spot import SpotWatcher
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
-from worker import AsgInstance, Counters, JobHandler, QueueWorker, WorkerOptions, count_requests
-from worker.autoscaling import ScaleInGuard, TerminationWatcher
-from worker.consumer import StartGate
-from worker.spot import SpotWatcher
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -245,7 +252,8 @@ def asg_instance(client: Callable[[str], Any], fake_imds: FakeImds) -> AsgInstan
 
 @pytest.fixture
 def worker_env(moto_endpoint: str, dummy_aws_env: None) -> dict[str, str]:
-    """Environment for ``python -m worker`` as a subprocess: the moto server via AWS_ENDPOINT_URL, dummy
+    """Environment for ``python -m sqs_decoupling.worker_fleet.worker`` as a subprocess: the moto server via
+    AWS_ENDPOINT_URL, dummy
     credentials, no instance metadata lookups (the test machine is not an EC2 instance)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WORKER_"))}
     return env | DUMMY_ENV | {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_EC2_METADATA_DISABLED": "true"}

@@ -2,7 +2,8 @@
 
 The app is synthesized once (with asset bundling, as `cdk deploy` does) and the CLI deploys that cloud assembly
 (``--app <cdk.out>``), so the templates and assets are exactly what a real deploy would upload. moto's gaps are
-handled in :mod:`localcloud.moto_compat` (bugs that broke the deploy) and checked here (what moto skips must be only
+handled in :mod:`tools.localcloud.moto_compat` (bugs that broke the deploy) and checked here (what moto skips must be
+only
 what we know it skips).
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.cdk import (
+from tools.localcloud.cdk import (
     MOTO_SKIPS,
     NOT_EXECUTED,
     STACKS,
@@ -24,7 +25,7 @@ from localcloud.cdk import (
     run_cdk,
     skipped_resources,
 )
-from localcloud.server import ACCOUNT, REGION, client, moto_server
+from tools.localcloud.server import ACCOUNT, REGION, client, moto_server
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ EXPECTED_OUTPUTS = {
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    # moto_server applies localcloud.moto_compat (fixes to moto's CloudFormation parsing) while the server runs.
+    # moto_server applies tools.localcloud.moto_compat (fixes to moto's CloudFormation parsing) while the server runs.
     with moto_server() as endpoint_url:
         yield endpoint_url
 

@@ -2,8 +2,8 @@
 
 The queues and buckets are created with boto3, mirroring the stacks (S3 notifications to a queue with a DLQ,
 maxReceiveCount 3, versioned buckets), with short visibility timeouts so retries happen within seconds. The Lambda
-path is the real handler behind localcloud.poller (the event-source-mapping stand-in); the fleet path is the real
-worker, ``python -m worker``, as subprocesses.
+path is the real handler behind tools.localcloud.poller (the event-source-mapping stand-in); the fleet path is the real
+worker, ``python -m sqs_decoupling.worker_fleet.worker``, as subprocesses.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from localcloud.lambda_local import HandlerLog, load_handler
-from localcloud.poller import EventSourcePoller
-from localcloud.server import DUMMY_ENV, client, moto_server, queue_depth, wait_until
-from localcloud.worker_process import WorkerProcess
+from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.worker_fleet.worker.spot import INTERRUPTION_PATH, RELEASE_MARGIN_SECONDS
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
-from video_processing import VideoJob, sqs_body_for
-from worker.spot import INTERRUPTION_PATH, RELEASE_MARGIN_SECONDS
+from tools.localcloud.lambda_local import HandlerLog, load_handler
+from tools.localcloud.poller import EventSourcePoller
+from tools.localcloud.server import DUMMY_ENV, client, moto_server, queue_depth, wait_until
+from tools.localcloud.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ class Path_:
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     saved = dict(os.environ)
-    # moto_server applies localcloud.moto_compat (S3 events with versionId, as real S3 sends them for versioned
+    # moto_server applies tools.localcloud.moto_compat (S3 events with versionId, as real S3 sends them for versioned
     # buckets) for as long as the server runs.
     with moto_server() as endpoint_url:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):

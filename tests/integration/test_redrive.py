@@ -1,5 +1,5 @@
 """sqs-redrive on a moto server over HTTP: both ways of moving a dead-letter queue's messages back (SQS's move task,
-through localcloud's emulation of it, and the receive/send/delete copy), KMS-encrypted queues, the progress bar,
+through tools.localcloud's emulation of it, and the receive/send/delete copy), KMS-encrypted queues, the progress bar,
 no message lost, and bad input (exit 2, one line)."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from localcloud import moto_compat
-from localcloud.server import queue_depth, wait_until
-from redrive import cli
-from redrive.cli import main
-from redrive.moves import copy_messages
+from sqs_decoupling.redrive import cli
+from sqs_decoupling.redrive.cli import main
+from sqs_decoupling.redrive.moves import copy_messages
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tools.localcloud import moto_compat
+from tools.localcloud.server import queue_depth, wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -119,7 +119,7 @@ def operator(call_recorder: CallRecorder) -> Callable[[QueuePair], CallRecorder]
 
 @pytest.fixture
 def move_tasks() -> Iterator[None]:
-    """moto with message move tasks (localcloud's emulation), for this test only."""
+    """moto with message move tasks (tools.localcloud's emulation), for this test only."""
     with moto_compat.sqs_message_move_tasks():
         yield
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.server import ACCOUNT, DUMMY_CREDENTIALS, REGION
+from tools.localcloud.server import ACCOUNT, DUMMY_CREDENTIALS, REGION
 
 
 @pytest.fixture
@@ -33,7 +33,15 @@ def submit(moto_endpoint: str, client: Callable[[str], Any]) -> Callable[..., su
             **DUMMY_CREDENTIALS,
             **env,
         }
-        command = [sys.executable, "-m", "producer", "submit", f"s3://{name}/uploads/a.mp4", "--queue-url", queue_url]
+        command = [
+            sys.executable,
+            "-m",
+            "sqs_decoupling.producer",
+            "submit",
+            f"s3://{name}/uploads/a.mp4",
+            "--queue-url",
+            queue_url,
+        ]
         return subprocess.run([*command, *flags], env=environment, capture_output=True, text=True, timeout=60)
 
     return run

@@ -33,18 +33,18 @@ import boto3
 import pytest
 from aws_cdk import aws_s3_assets as s3_assets
 
-from localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, queue_depth, wait_until
-from stacks.constructs.python_bundling import host_architecture
-from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME
-from stacks.constructs.worker_user_data import CLOUDWATCH_AGENT_CTL
-from stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
+from sqs_decoupling.common.python_bundling import host_architecture
+from sqs_decoupling.stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
+from sqs_decoupling.video.telemetry import WORKER_LOG_FILE
+from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
+from sqs_decoupling.worker_fleet.worker import AsgInstance
+from sqs_decoupling.worker_fleet.worker.config import WAIT_SECONDS_ENV
+from sqs_decoupling.worker_fleet.worker_user_data import CLOUDWATCH_AGENT_CTL
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
-from video_processing.telemetry import WORKER_LOG_FILE
-from worker import AsgInstance
-from worker.config import WAIT_SECONDS_ENV
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, queue_depth, wait_until
 
 HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architecture()]
 ACCOUNT = "111122223333"
@@ -72,7 +72,7 @@ def asset_keys() -> dict[str, str]:
 
 @functools.cache
 def _fleet_user_data(warm_pool_min: int = 0) -> tuple[list[Any], dict[str, Any], dict[str, str]]:
-    from stacks.app_builder import build_app
+    from sqs_decoupling.stacks.app_builder import build_app
 
     app = build_app(
         make_app({"worker_instance_type": HOST_INSTANCE_TYPE, "worker_warm_pool_min": warm_pool_min}),
@@ -211,7 +211,7 @@ def test_user_data_installs_the_worker_which_then_processes_a_job(
     (collected,) = agent_config["logs"]["logs_collected"]["files"]["collect_list"]
     assert collected["file_path"] == f"{root}{WORKER_LOG_FILE}"
     assert collected["log_group_name"] == "/WorkerFleetStack/video-worker"
-    assert (root / "opt/video-worker/worker/__main__.py").exists()
+    assert (root / "opt/video-worker/sqs_decoupling/worker_fleet/worker/__main__.py").exists()
 
     # WHEN the installed worker starts as the unit says (IMDS: the test's fake; AWS: the moto server)
     fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
@@ -292,7 +292,7 @@ def _start_installed_worker(
     environment, argv, workdir, log_file = _unit_service(
         (root / WORKER_SERVICE.unit_file.lstrip("/")).read_text(), root
     )
-    assert argv == ["/usr/bin/python3.11", "-m", "worker"]
+    assert argv == ["/usr/bin/python3.11", "-m", "sqs_decoupling.worker_fleet.worker"]
     # One setting differs from the unit: a 1 s long poll instead of the default 20 s. The worker never cuts a long
     # poll short (messages it received would stay hidden), so its SIGTERM below would otherwise wait up to 20 s.
     instance_env = DUMMY_ENV | {

@@ -10,12 +10,19 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
+from sqs_decoupling.worker_fleet.worker import (
+    AsgInstance,
+    AsgLifecycleActions,
+    JobOutcome,
+    Message,
+    ScaleInGuard,
+    TerminationWatcher,
+)
+from sqs_decoupling.worker_fleet.worker.autoscaling import find_asg_instance
+from sqs_decoupling.worker_fleet.worker.imds import Imds
 from tests.integration.conftest import send_messages
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
-from worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message, ScaleInGuard, TerminationWatcher
-from worker.autoscaling import find_asg_instance
-from worker.imds import Imds
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 
 
 class GatedJob:
@@ -286,7 +293,7 @@ def test_a_hook_already_completed_by_an_earlier_worker_is_not_an_error(caplog):
     assert watcher.poll(now=True)
 
     # WHEN the restarted worker completes it, and its shutdown path tries again
-    with caplog.at_level("INFO", logger="worker.autoscaling"):
+    with caplog.at_level("INFO", logger="sqs_decoupling.worker_fleet.worker.autoscaling"):
         watcher.complete()
         watcher.complete()
 

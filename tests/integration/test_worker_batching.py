@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
+from sqs_decoupling.worker_fleet.worker import Counters, JobOutcome, Message, WorkerOptions
+from sqs_decoupling.worker_fleet.worker.batches import DeleteBatcher
 from tests.integration.conftest import send_messages
-from worker import Counters, JobOutcome, Message, WorkerOptions
-from worker.batches import DeleteBatcher
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 
 
 def record_calls(client: Any, operation: str) -> list[dict[str, Any]]:

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from awsregion import region_from_queue_url
-from video_processing.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
-from worker import sizing
-from worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings
+from sqs_decoupling.regions import region_from_queue_url
+from sqs_decoupling.video.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
+from sqs_decoupling.worker_fleet.worker import sizing
+from sqs_decoupling.worker_fleet.worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings
 
 GIB = 1024 * MIB
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
@@ -39,7 +39,8 @@ def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
 
 @pytest.mark.parametrize("value", ["33", "256", "0"])
 def test_concurrency_outside_the_shared_limit_exits_2_with_one_line_naming_the_flag_and_range(capsys, value):
-    # GIVEN a concurrency the fleet stack would refuse too (one limit: worker.sizing.MAX_CONCURRENCY)
+    # GIVEN a concurrency the fleet stack would refuse too (one limit:
+    # sqs_decoupling.worker_fleet.worker.sizing.MAX_CONCURRENCY)
     with pytest.raises(SystemExit) as exit_info:
         parse_settings(["--queue-url", QUEUE, "--output-bucket", "b", "--concurrency", value], {})
     # THEN one line on stderr names the flag and the range, and the exit code is 2

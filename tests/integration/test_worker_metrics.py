@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("video_processing")
+pytest.importorskip("sqs_decoupling.video")
 
-from localcloud.server import wait_until
+from sqs_decoupling.video import VideoJob, sqs_body_for, telemetry
+from sqs_decoupling.video.telemetry import MetricPoint
+from sqs_decoupling.worker_fleet.worker.metrics import MetricsEmitter
 from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
-from video_processing import VideoJob, sqs_body_for, telemetry
-from video_processing.telemetry import MetricPoint
-from worker.metrics import MetricsEmitter
+from tools.localcloud.server import wait_until
 
 
 @pytest.fixture
@@ -123,7 +123,17 @@ def test_the_worker_process_sends_job_metrics_to_the_endpoint(
     # WHEN the real worker runs with WORKER_METRICS_ENDPOINT pointing at the listener
     host, port = udp_listener.getsockname()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", output, "--wait-seconds", "1"],
+        [
+            sys.executable,
+            "-m",
+            "sqs_decoupling.worker_fleet.worker",
+            "--queue-url",
+            queue.url,
+            "--output-bucket",
+            output,
+            "--wait-seconds",
+            "1",
+        ],
         env=worker_env | {telemetry.WORKER_METRICS_ENDPOINT_ENV: f"udp://{host}:{port}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

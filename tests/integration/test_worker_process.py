@@ -1,6 +1,8 @@
-"""The real worker process (``python -m worker``) against the moto server: signals, crashes and bad settings.
+"""The real worker process (``python -m sqs_decoupling.worker_fleet.worker``) against the moto server: signals, crashes
+and bad settings.
 
-The jobs are the test handler from ``worker.testing`` (selected with WORKER_TEST_HANDLER): it sleeps, and writes
+The jobs are the test handler from ``sqs_decoupling.worker_fleet.worker.testing`` (selected with WORKER_TEST_HANDLER):
+it sleeps, and writes
 message ids to files when it starts and when it finishes, so the test can see what the process did.
 """
 
@@ -15,9 +17,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud.server import queue_depth, wait_until
 from tests.integration.conftest import send_messages
 from tests.support.permissions.recorder import assert_catalogued
+from tools.localcloud.server import queue_depth, wait_until
 
 
 class WorkerProcess:
@@ -30,7 +32,16 @@ class WorkerProcess:
             "WORKER_TEST_DONE_FILE": str(self.done_file),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--queue-url", queue_url, "--wait-seconds", "1", *args],
+            [
+                sys.executable,
+                "-m",
+                "sqs_decoupling.worker_fleet.worker",
+                "--queue-url",
+                queue_url,
+                "--wait-seconds",
+                "1",
+                *args,
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -151,7 +162,11 @@ def test_a_killed_worker_loses_nothing_a_second_worker_completes_the_job_once(sq
 
 def test_missing_settings_are_reported_without_a_traceback(worker_env):
     result = subprocess.run(
-        [sys.executable, "-m", "worker"], env=worker_env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "sqs_decoupling.worker_fleet.worker"],
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2
     assert "--queue-url or set WORKER_QUEUE_URL" in result.stderr
@@ -163,7 +178,7 @@ def test_an_unknown_queue_is_reported_without_a_traceback(worker_env, moto_endpo
         [
             sys.executable,
             "-m",
-            "worker",
+            "sqs_decoupling.worker_fleet.worker",
             "--queue-url",
             f"{moto_endpoint}/123456789012/missing",
             "--output-bucket",
@@ -182,7 +197,15 @@ def test_an_unknown_queue_is_reported_without_a_traceback(worker_env, moto_endpo
 def _start_without_output_bucket(queue_url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``video-worker`` for ``queue_url`` with an output bucket that does not exist: it stops at start-up."""
     return subprocess.run(
-        [sys.executable, "-m", "worker", "--queue-url", queue_url, "--output-bucket", "no-such-output-bucket"],
+        [
+            sys.executable,
+            "-m",
+            "sqs_decoupling.worker_fleet.worker",
+            "--queue-url",
+            queue_url,
+            "--output-bucket",
+            "no-such-output-bucket",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -235,8 +258,8 @@ def test_no_region_anywhere_is_one_line_naming_every_source(worker_env, moto_end
 
 def test_the_s3_connection_pool_is_sized_for_the_concurrency(worker_env, client, make_queue, monkeypatch):
     # GIVEN settings for 8 concurrent jobs, against an existing queue and output bucket
-    from worker.__main__ import build_worker
-    from worker.config import parse_settings
+    from sqs_decoupling.worker_fleet.worker.__main__ import build_worker
+    from sqs_decoupling.worker_fleet.worker.config import parse_settings
 
     queue = make_queue()
     bucket = f"processed-{queue.url.rsplit('-', 1)[-1]}"

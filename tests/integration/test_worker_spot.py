@@ -11,13 +11,10 @@ from datetime import UTC, datetime
 import boto3
 from botocore.stub import Stubber
 
-from localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
-from tests.integration.conftest import send_messages
-from tests.support.permissions.recorder import CallRecorder, assert_catalogued
-from worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message
-from worker.autoscaling import InServiceGate, complete_lifecycle_action
-from worker.imds import Imds
-from worker.spot import (
+from sqs_decoupling.worker_fleet.worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message
+from sqs_decoupling.worker_fleet.worker.autoscaling import InServiceGate, complete_lifecycle_action
+from sqs_decoupling.worker_fleet.worker.imds import Imds
+from sqs_decoupling.worker_fleet.worker.spot import (
     INTERRUPTION_PATH,
     NOTICE_SECONDS,
     REBALANCE_PATH,
@@ -25,6 +22,9 @@ from worker.spot import (
     SpotWatcher,
     parse_interruption,
 )
+from tests.integration.conftest import send_messages
+from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 
 FAST_POLL = 0.1  # instead of AWS's 5 s, so a test sees a notice within a tick
 

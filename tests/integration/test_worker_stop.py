@@ -1,4 +1,5 @@
-"""Stopping the real worker (``python -m worker``) in the middle of a real transcode, as systemd and shells do.
+"""Stopping the real worker (``python -m sqs_decoupling.worker_fleet.worker``) in the middle of a real transcode, as
+systemd and shells do.
 
 ``systemctl stop`` with systemd's default ``KillMode=control-group``, a shutdown, or Ctrl-C signal the worker's
 whole process group; with ``KillMode=mixed`` only the worker gets SIGTERM. Either way the transcode in flight must
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("video_processing")
+pytest.importorskip("sqs_decoupling.video")
 
-from localcloud.server import queue_depth, wait_until
+from sqs_decoupling.video import VideoJob, sqs_body_for
 from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
-from video_processing import VideoJob, sqs_body_for
+from tools.localcloud.server import queue_depth, wait_until
 
 # One pytest-xdist process runs them all, so the clip below is encoded once, not once per process.
 pytestmark = pytest.mark.xdist_group("worker-stop-clip")
@@ -83,7 +84,16 @@ def test_a_stop_mid_transcode_finishes_or_releases_the_job_and_leaves_no_ffmpeg(
     workdir.mkdir()
     options = ["--wait-seconds", "1", "--drain-seconds", drain_seconds]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "worker", "--queue-url", queue.url, "--output-bucket", output, *options],
+        [
+            sys.executable,
+            "-m",
+            "sqs_decoupling.worker_fleet.worker",
+            "--queue-url",
+            queue.url,
+            "--output-bucket",
+            output,
+            *options,
+        ],
         env=worker_env | {"TMPDIR": str(workdir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

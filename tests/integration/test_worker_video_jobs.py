@@ -13,16 +13,16 @@ import uuid
 import botocore.awsrequest
 import pytest
 
-pytest.importorskip("video_processing")
+pytest.importorskip("sqs_decoupling.video")
 
-from clientside import encrypt_body, is_encrypted
-from localcloud.server import queue_depth, wait_until
+from sqs_decoupling.queue.envelope import encrypt_body, is_encrypted
+from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.worker_fleet.worker.logs import configure_logging
+from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler
 from tests.integration.conftest import send_messages
 from tests.support.permissions.recorder import assert_catalogued
 from tests.support.videos import cached_video_bytes
-from video_processing import VideoJob, sqs_body_for
-from worker.logs import configure_logging
-from worker.video_jobs import make_video_handler
+from tools.localcloud.server import queue_depth, wait_until
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_a_test_event_or_a_folder_placeholder_is_ignored_counted_apart_and_delet
     send_messages(sqs, queue.url, [body])
 
     # WHEN the worker receives it
-    with caplog.at_level("INFO", logger="worker.video_jobs"):
+    with caplog.at_level("INFO", logger="sqs_decoupling.worker_fleet.worker.video_jobs"):
         running = video_worker(queue.url)
         wait_until(lambda: running.counters.get("deleted") == 1, timeout=15, what="the delete")
         running.stop()
@@ -272,7 +272,7 @@ def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
         [encrypt_body(kms, key_arn, queue_name(queue.url), sqs_body_for(encrypted_job)), sqs_body_for(plain_job)],
     )
 
-    # WHEN `python -m worker` runs with the key in WORKER_BODY_KEY_ARN
+    # WHEN `python -m sqs_decoupling.worker_fleet.worker` runs with the key in WORKER_BODY_KEY_ARN
     call_recorder.symbols |= {
         queue.url: "<jobs_queue>",
         buckets[0]: "<uploads_bucket>",
@@ -280,7 +280,15 @@ def test_the_worker_process_opens_encrypted_bodies_with_body_key_arn(
         key_arn: "<body_key>",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "worker", "--output-bucket", buckets[1], "--wait-seconds", "1"],
+        [
+            sys.executable,
+            "-m",
+            "sqs_decoupling.worker_fleet.worker",
+            "--output-bucket",
+            buckets[1],
+            "--wait-seconds",
+            "1",
+        ],
         env=worker_env
         | {"WORKER_QUEUE_URL": queue.url, "WORKER_BODY_KEY_ARN": key_arn}
         | call_recorder.subprocess_env("worker", worker_env),
@@ -323,7 +331,9 @@ def test_a_disabled_key_is_named_and_the_sdk_logs_no_traceback(
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    configure_logging("INFO", stream)  # the worker's own JSON logging, as `python -m worker` sets it up
+    configure_logging(
+        "INFO", stream
+    )  # the worker's own JSON logging, as `python -m sqs_decoupling.worker_fleet.worker` sets it up
     # A worker process never loads the Lambda handler, whose Powertools logger copies its own handlers onto the SDK's
     # loggers (and stops them propagating); in this test process an earlier Lambda test may have loaded it.
     names = [name for name in logging.root.manager.loggerDict if name.startswith("aws_encryption_sdk")]

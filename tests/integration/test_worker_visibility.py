@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from localcloud.server import queue_depth, wait_until
+from sqs_decoupling.worker_fleet.worker import JobOutcome, Message
 from tests.integration.conftest import send_messages
-from worker import JobOutcome, Message
+from tools.localcloud.server import queue_depth, wait_until
 
 
 class SlowJob:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.server import REGION
+from tools.localcloud.server import REGION
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

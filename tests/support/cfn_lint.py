@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from localcloud.paths import REPO_ROOT
+from tools.localcloud.paths import REPO_ROOT
 
 
 def cfn_lint(templates: Sequence[str | Path]) -> subprocess.CompletedProcess[str]:

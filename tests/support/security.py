@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
-from stacks.constructs.encrypted_queue import SNS_TOPIC_ACTIONS
+from sqs_decoupling.queue.encrypted_queue import SNS_TOPIC_ACTIONS
 
 MIN_LOG_RETENTION_DAYS = 365
 

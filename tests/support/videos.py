@@ -18,8 +18,8 @@ from typing import Any
 import imageio_ffmpeg
 import pytest
 
-from video_processing import ffmpeg as video_ffmpeg
-from video_processing.samples import make_sample_video
+from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from sqs_decoupling.video.samples import make_sample_video
 
 # The generator lives in the library, so the demo and the benchmarks make the same clips as the tests.
 make_test_video = make_sample_video
@@ -46,7 +46,7 @@ def cached_video_bytes(*, seconds: float = 1, size: str = "160x120", fps: int = 
 
 @pytest.fixture
 def ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Arguments of every ffmpeg run made by ``video_processing`` during the test (ffmpeg still runs)."""
+    """Arguments of every ffmpeg run made by ``sqs_decoupling.video`` during the test (ffmpeg still runs)."""
     # Warm the (cached) encoder check first, so it is not counted as work done for a job.
     video_ffmpeg.h264_available()
     calls: list[list[str]] = []
@@ -62,7 +62,7 @@ def ffmpeg_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 def media_info(path: Path) -> dict[str, Any]:
     """Size, codec, duration, fps of an image or video, read by imageio-ffmpeg's own parser (an oracle
-    independent of ``video_processing.probe``)."""
+    independent of ``sqs_decoupling.video.probe``)."""
     frames = imageio_ffmpeg.read_frames(str(path))
     try:
         meta: dict[str, Any] = next(frames)

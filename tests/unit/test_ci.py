@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from localcloud.paths import REPO_ROOT
+from tools.localcloud.paths import REPO_ROOT
 
 WORKFLOW: dict[str, Any] = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text())
 WORKFLOW_TEXT = (REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import moto_compat
-from localcloud.paths import REPO_ROOT
-from stacks.prefetch_wheels import every_bundle
+from sqs_decoupling.stacks.prefetch_wheels import every_bundle
+from tools.localcloud import moto_compat
+from tools.localcloud.paths import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 CDK = {"aws-cdk-lib", "constructs", "cdk-nag", "cdklabs.cdk-validator-cfnguard"}
@@ -40,11 +40,14 @@ def test_the_base_install_pulls_no_cdk_which_has_its_own_extra() -> None:
 
 def test_the_worker_and_the_producer_cli_run_without_importing_the_cdk() -> None:
     # GIVEN a fresh interpreter WHEN the on-premises entry points are imported THEN aws_cdk is not loaded
-    code = "import sys, worker.__main__, producer.cli; print('aws_cdk' in sys.modules)"
+    code = (
+        "import sys, sqs_decoupling.worker_fleet.worker.__main__, sqs_decoupling.producer.cli; "
+        "print('aws_cdk' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
     for bundle in every_bundle():
-        if bundle.requirements.startswith("worker/"):
+        if bundle.requirements.startswith("sqs_decoupling/worker_fleet/worker/"):
             assert set(_pins(bundle.lock)) & CDK == set()
 
 

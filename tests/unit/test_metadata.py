@@ -9,8 +9,8 @@ import tomllib
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
 from tests.unit.test_readme import MAKEFILE, make_targets, mentions
+from tools.localcloud.paths import REPO_ROOT
 
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 CHANGELOG = (REPO_ROOT / "CHANGELOG.md").read_text()

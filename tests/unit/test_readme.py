@@ -2,7 +2,7 @@
 
 It reads what the README says when the test runs (fenced code blocks and inline code), finds each `make ...`
 command and each command of the project's CLIs (`sqs-submit`, `sqs-redrive`, `video-worker`,
-`python -m demo|cost|worker|producer|redrive`,
+`python -m tools.demo|tools.cost|tools.scaling|sqs_decoupling.producer|...`,
 and `make <target> ARGS="..."`, whose CLI is the one the Makefile recipe hands `$(ARGS)` to), and checks the target
 against the Makefile and every flag against that CLI's `--help`.
 """
@@ -24,13 +24,14 @@ from unittest import mock
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
 from tests.conftest import SynthesizedApp
+from tools.localcloud.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 # What runs each CLI the README may name, keyed by the name a reader types.
-CONSOLE_SCRIPTS = {"sqs-submit": "producer", "sqs-redrive": "redrive", "video-worker": "worker"}
-MODULES = {"demo", "cost", "scaling", "worker", "producer", "redrive"}
+PRODUCER, REDRIVE, WORKER = "sqs_decoupling.producer", "sqs_decoupling.redrive", "sqs_decoupling.worker_fleet.worker"
+CONSOLE_SCRIPTS = {"sqs-submit": PRODUCER, "sqs-redrive": REDRIVE, "video-worker": WORKER}
+MODULES = {"tools.demo", "tools.cost", "tools.scaling", WORKER, PRODUCER, REDRIVE}
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 SCRIPT = "script:"
@@ -271,14 +272,14 @@ def test_the_readme_names_the_main_targets_and_clis() -> None:
     targets = {m.target for m in MENTIONS if m.target}
     clis = {m.cli for m in MENTIONS if m.flag}
     assert {"demo", "test", "synth"} <= targets
-    assert {"producer", "worker"} <= clis
+    assert {PRODUCER, WORKER} <= clis
 
 
 def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     # GIVEN a README that names a target the Makefile lacks and flags the CLIs lack
     readme = (
         "Run `make deploy-everything`, then:\n\n```bash\nvideo-worker --queue-url q \\\n    --turbo\n```\n"
-        '`make demo ARGS="--keep"`, or `python -m demo` with `--forever`.\n\n'
+        '`make demo ARGS="--keep"`, or `python -m tools.demo` with `--forever`.\n\n'
         "The worker also takes `--warp-speed`.\n\n"
         "Bundling runs `pip install` with `--platform manylinux2014_aarch64`.\n"
     )
@@ -288,8 +289,8 @@ def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     unknown_flags = {(m.cli, m.flag) for m in found if m.flag and m.flag not in known_flags(m)}
     # THEN each unknown name is reported against its CLI, the known ones are not, and pip's flag is not ours
     assert missing_targets == {"deploy-everything"}
-    assert unknown_flags == {("worker", "--turbo"), ("demo", "--forever"), ("*", "--warp-speed")}
-    assert ("demo", "--keep") in {(m.cli, m.flag) for m in found}
+    assert unknown_flags == {(WORKER, "--turbo"), ("tools.demo", "--forever"), ("*", "--warp-speed")}
+    assert ("tools.demo", "--keep") in {(m.cli, m.flag) for m in found}
 
 
 def test_the_validation_report_example_is_what_the_default_synthesis_reports(synthesized: SynthesizedApp) -> None:

@@ -63,7 +63,8 @@ BODY_KEY_FOR_QUEUE = {"KeyId": "<body_key>", "EncryptionContext.sqs_queue": "<jo
 # call; the symbols name each principal's own stack's resources. Each entry is turned into IAM requests by
 # requests.py. A call that appears here but no longer in any run is stale: remove it with the code that made it.
 CATALOGUE: tuple[CatalogueEntry, ...] = (
-    # The worker (python -m worker): start-up checks, the queue loop, the video job, Auto Scaling.
+    # The worker (python -m sqs_decoupling.worker_fleet.worker): start-up checks, the queue loop, the video job, Auto
+    # Scaling.
     CatalogueEntry(_WORKER, "sqs", "GetQueueAttributes", JOBS_QUEUE),
     CatalogueEntry(_WORKER, "sqs", "ReceiveMessage", JOBS_QUEUE),
     CatalogueEntry(_WORKER, "sqs", "DeleteMessageBatch", JOBS_QUEUE),
@@ -78,7 +79,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     CatalogueEntry(_WORKER, "s3", "PutObject", PROCESSED_IF_ABSENT),
     # Outputs over boto3's 8 MB multipart threshold, and the abort after a failed part: recorded through the
     # handler (test_video_processor_multipart.py); the worker uploads with the same function
-    # (video_processing.processing), whose test clips' outputs never reach the threshold.
+    # (sqs_decoupling.video.processing), whose test clips' outputs never reach the threshold.
     *(CatalogueEntry(_WORKER, "s3", operation, PROCESSED) for operation in MULTIPART),
     CatalogueEntry(_WORKER, "kms", "Decrypt", BODY_KEY_FOR_QUEUE),
     CatalogueEntry(_WORKER, "autoscaling", "DescribeAutoScalingInstances", {"InstanceIds": "<instance_id>"}),
@@ -108,7 +109,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         "CompleteLifecycleAction",
         {"AutoScalingGroupName": "<worker_group>", "LifecycleHookName": "<launch_hook>", "InstanceId": "<instance_id>"},
     ),
-    # The video processor function, and its event source mapping's polling (localcloud.poller stands in for it).
+    # The video processor function, and its event source mapping's polling (tools.localcloud.poller stands in for it).
     CatalogueEntry(_LAMBDA, "sqs", "GetQueueAttributes", JOBS_QUEUE),
     CatalogueEntry(_LAMBDA, "sqs", "ReceiveMessage", JOBS_QUEUE),
     CatalogueEntry(_LAMBDA, "sqs", "DeleteMessageBatch", JOBS_QUEUE),

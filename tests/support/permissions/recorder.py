@@ -19,17 +19,20 @@ resource the test did not name stays concrete and no catalogue entry covers it.
 Wired into the moto runs (each asserts ``assert_catalogued`` in its THEN part):
 
 - tests/integration/test_end_to_end_faults.py: the Lambda path (handler and poller, "lambda") and three
-  ``python -m worker`` subprocesses ("worker");
+  ``python -m sqs_decoupling.worker_fleet.worker`` subprocesses ("worker");
 - tests/integration/test_user_data_install.py: the worker the user data installs, under /usr/bin/python3.11;
-- tests/integration/test_worker_process.py: ``python -m worker`` releasing jobs at its drain deadline (the same
+- tests/integration/test_worker_process.py: ``python -m sqs_decoupling.worker_fleet.worker`` releasing jobs at its
+drain deadline (the same
   ChangeMessageVisibilityBatch its heartbeats send, which the fault test's workers send only when a job runs long);
-- tests/integration/test_worker_video_jobs.py: ``python -m worker`` opening client-side encrypted bodies (KMS);
+- tests/integration/test_worker_video_jobs.py: ``python -m sqs_decoupling.worker_fleet.worker`` opening client-side
+encrypted bodies (KMS);
 - tests/integration/test_worker_autoscaling.py: the group lookup, scale-in protection, the lifecycle hook calls
   (against botocore's Stubber: moto lacks them; recorded all the same, the Stubber answers inside the same call);
 - tests/unit/producer/test_producer.py: the sqs-submit CLI, plain and encrypting ("producer");
 - tests/unit/lambdas/test_video_processor_encryption.py: the handler opening an encrypted body (in-process moto).
 
-The demo's flow (demo/flow.py) runs the same handler, poller, worker and producer.submit, but only under
+The demo's flow (tools/demo/flow.py) runs the same handler, poller, worker and sqs_decoupling.producer.submit, but only
+under
 ``make demo`` (a real CDK deploy into moto): no test runs it.
 
 With ``PERMISSION_CALLS_OUT=<file>`` in the environment, each recording appends its symbolized calls to that file as

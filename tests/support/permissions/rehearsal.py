@@ -218,7 +218,9 @@ class Rehearsal:
             user_data = self._user_data(stack)
             environment = dict(re.findall(r"^Environment=(\w+)=(.*)$", user_data, re.M))
             role_arn = _role_assumed_by(stack, "ec2.amazonaws.com")
-            from worker import config as worker_config  # the worker's settings contract: its variable names
+            from sqs_decoupling.worker_fleet.worker import (
+                config as worker_config,  # the worker's settings contract: its variable names
+            )
 
             queue_url = environment[worker_config.QUEUE_URL_ENV]
             symbols = {
@@ -241,10 +243,12 @@ class Rehearsal:
             yield Actor("worker", stack, role_arn, symbols, stack.ref(vpcs[0]) if vpcs else None, endpoints)
 
     def _functions(self, stack: Stack) -> Iterator[Actor]:
-        from lambdas.video_processor import settings as lambda_settings  # the handler's settings contract
+        from sqs_decoupling.lambda_consumer.runtime import (
+            settings as lambda_settings,  # the handler's settings contract
+        )
 
         for function_id, function in stack.of_type("AWS::Lambda::Function").items():
-            if not str(function["Properties"].get("Handler", "")).startswith("lambdas.video_processor"):
+            if not str(function["Properties"].get("Handler", "")).startswith("sqs_decoupling.lambda_consumer.runtime"):
                 continue
             props = stack.properties(function_id)
             environment = props["Environment"]["Variables"]
@@ -670,7 +674,7 @@ class Rehearsal:
     def _redrive_operators(self) -> Iterator[Check]:
         """Per stack: a role with only the stack's redrive operator policy makes the catalogue's ``operator`` calls
         on the queue pair the stack's redrive policy (the queue's, not the IAM policy's) names."""
-        from stacks.constructs.encrypted_queue import REDRIVE_DESCRIPTION_PREFIX
+        from sqs_decoupling.queue.encrypted_queue import REDRIVE_DESCRIPTION_PREFIX
 
         for stack in self.deployment.stacks.values():
             policies = [

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from clientside import (
+from sqs_decoupling.queue.envelope import (
     ENCRYPTED_PREFIX,
     ClientSideEncryptionError,
     ContextMismatchError,
@@ -193,7 +193,10 @@ def test_queue_names_from_url_and_arn() -> None:
 
 
 def test_importing_clientside_does_not_load_the_encryption_sdk() -> None:
-    # GIVEN a fresh interpreter WHEN it imports clientside THEN the Encryption SDK is not loaded yet
-    code = "import sys, clientside; print('aws_encryption_sdk' in sys.modules, 'cryptography' in sys.modules)"
+    # GIVEN a fresh interpreter WHEN it imports sqs_decoupling.queue.envelope THEN the Encryption SDK is not loaded yet
+    code = (
+        "import sys, sqs_decoupling.queue.envelope; "
+        "print('aws_encryption_sdk' in sys.modules, 'cryptography' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]

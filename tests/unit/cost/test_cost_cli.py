@@ -1,4 +1,5 @@
-"""`python -m cost` and the bench scripts as a user runs them: bad input refused before any work, output kept out of
+"""`python -m tools.cost` and the bench scripts as a user runs them: bad input refused before any work, output kept out
+of
 the git tree."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import cost.__main__ as cli
+import tools.cost.__main__ as cli
 from tests.conftest import SynthesizedApp
 
 REPO = Path(__file__).resolve().parents[3]

@@ -1,6 +1,6 @@
 """The cost model against hand-worked cases, on the templates the app really synthesizes (cdk-nag on, no bundling).
 
-Each expected value is written out as its derivation (month = 730 h = 30.4167 days; prices from cost/prices.py;
+Each expected value is written out as its derivation (month = 730 h = 30.4167 days; prices from tools/cost/prices.py;
 GB = 1024^3 bytes). The capacity cases are worked from the event source's documented scaling: at most
 MaximumConcurrency batches at once, each batch of 10 records taking 10 x the record time.
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from cost import Deployed, Workload, estimate_monthly_cost
-from cost.model import (
+from tests.conftest import SynthesizedApp
+from tools.cost import Deployed, Workload, estimate_monthly_cost
+from tools.cost.model import (
     ASSUMED_LAMBDA_PLATFORM_LOG_BYTES,
     ASSUMED_LOG_BYTES_PER_JOB,
     CostInputError,
@@ -27,8 +28,7 @@ from cost.model import (
     transcode_cpu_per_video_second,
     xray_traces_per_second,
 )
-from cost.prices import PRICES, SOURCES, s3_standard_usd
-from tests.conftest import SynthesizedApp
+from tools.cost.prices import PRICES, SOURCES, s3_standard_usd
 
 REPO = Path(__file__).resolve().parents[3]
 DAYS = 730 / 24
@@ -247,14 +247,18 @@ def test_volumes_must_be_positive(volume: float) -> None:
 
 def test_the_cost_and_scaling_clis_do_not_import_aws_cdk() -> None:
     # jsii starts Node.js when aws_cdk is imported: the CLIs must not need it
-    code = "import sys, cost.__main__, cost.chart, scaling.__main__; print(json.dumps(sorted(sys.modules)))"
+    code = (
+        "import sys, tools.cost.__main__, tools.cost.chart, tools.scaling.__main__; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", f"import json; {code}"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
-    # (of the stacks package, only the instance-type catalogue, standard library only by design)
-    dependency_free = {"stacks", "stacks.instance_types"}
+    # (of the product, only the contracts: the instance-type catalogue, standard library only by design)
+    dependency_free = {"sqs_decoupling", "sqs_decoupling.contracts", "sqs_decoupling.contracts.instance_types"}
     assert not [
         m
         for m in json.loads(out)
-        if m.split(".")[0] in ("aws_cdk", "jsii", "constructs", "stacks") and m not in dependency_free
+        if m.split(".")[0] in ("aws_cdk", "jsii", "constructs")
+        or (m.split(".")[0] == "sqs_decoupling" and m not in dependency_free)
     ]

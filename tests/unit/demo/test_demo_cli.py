@@ -1,4 +1,4 @@
-"""`python -m demo`'s command line: help and bad arguments answer at once and start nothing."""
+"""`python -m tools.demo`'s command line: help and bad arguments answer at once and start nothing."""
 
 from __future__ import annotations
 
@@ -7,19 +7,20 @@ import sys
 
 import pytest
 
-from demo.cli import EXIT_USAGE, main
-from demo.videos import CLIPS, MAX_VIDEOS, clip_specs
-from localcloud.paths import REPO_ROOT
+from tools.demo.cli import EXIT_USAGE, main
+from tools.demo.videos import CLIPS, MAX_VIDEOS, clip_specs
+from tools.localcloud.paths import REPO_ROOT
 
-# Runs `python -m demo <args>` as a user would, then reports which heavy modules the run imported.
+# Runs `python -m tools.demo <args>` as a user would, then reports which heavy modules the run imported.
 PROBE = """
 import runpy, sys
-sys.argv = ["python -m demo", *sys.argv[1:]]
+sys.argv = ["python -m tools.demo", *sys.argv[1:]]
 try:
-    runpy.run_module("demo", run_name="__main__", alter_sys=True)
+    runpy.run_module("tools.demo", run_name="__main__", alter_sys=True)
 except SystemExit as stop:
     print("EXIT", stop.code)
-print("IMPORTED", sorted(m for m in ("boto3", "moto", "aws_cdk", "demo.run", "localcloud.server") if m in sys.modules))
+print("IMPORTED", sorted(m for m in ("boto3", "moto", "aws_cdk", "tools.demo.run", "tools.localcloud.server") if m in
+sys.modules))
 """
 
 
@@ -33,7 +34,7 @@ def test_help_prints_usage_options_and_exit_codes_and_starts_nothing() -> None:
     # GIVEN the demo's command line WHEN it is asked for --help
     result = run_demo("--help")
     # THEN it prints the usage, both options and the exit codes, exits 0, and never loaded boto3, moto or the CDK
-    assert result.stdout.startswith("usage: python -m demo [-h] [--keep] [--videos N]")
+    assert result.stdout.startswith("usage: python -m tools.demo [-h] [--keep] [--videos N]")
     for text in ("--keep", "Ctrl-C", "--videos N", "exit codes:", "  130  interrupted"):
         assert text in result.stdout
     assert "EXIT 0" in result.stdout

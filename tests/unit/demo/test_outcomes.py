@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from demo.outcomes import decided_keys, read_outcomes
+from sqs_decoupling.video import PermanentJobError, VideoJob, process_video, record_failure
 from tests.support.videos import cached_video_bytes
-from video_processing import PermanentJobError, VideoJob, process_video, record_failure
+from tools.demo.outcomes import decided_keys, read_outcomes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

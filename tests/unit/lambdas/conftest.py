@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lambdas.video_processor import handler
+from sqs_decoupling.lambda_consumer.runtime import handler
 from tests.support.aws import REGION, aws, notify_queue_of_uploads, s3, sqs  # noqa: F401  (pytest fixtures)
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from tests.support.videos import ffmpeg_calls  # noqa: F401  (pytest fixture)

@@ -1,4 +1,5 @@
-"""The video processor Lambda with client-side encrypted bodies (``clientside``), on moto's S3, SQS and KMS.
+"""The video processor Lambda with client-side encrypted bodies (``sqs_decoupling.queue.envelope``), on moto's S3, SQS
+and KMS.
 
 moto's S3 notifications are plain, so the tests encrypt a real notification's body as a producer would, for the
 queue named by the record's eventSourceARN.
@@ -16,8 +17,9 @@ import botocore.awsrequest
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from clientside import encrypt_body, is_encrypted
-from lambdas.video_processor import handler
+from sqs_decoupling.lambda_consumer.runtime import handler
+from sqs_decoupling.queue.envelope import encrypt_body, is_encrypted
+from sqs_decoupling.video import jobs_from_sqs_body
 from tests.support.aws import REGION
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
@@ -28,7 +30,6 @@ from tests.unit.lambdas.conftest import (
     Pipeline,
     sqs_event,
 )
-from video_processing import jobs_from_sqs_body
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient

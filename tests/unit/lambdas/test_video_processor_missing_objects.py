@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from lambdas.video_processor import handler
+from sqs_decoupling.lambda_consumer.runtime import handler
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
+from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler
 from tests.support.videos import cached_video_bytes
 from tests.unit.lambdas.conftest import UPLOADS_BUCKET, LambdaContext, Pipeline, sqs_event, sqs_record
-from worker.job import JobOutcome, Message
-from worker.video_jobs import make_video_handler
 
 CLIP = cached_video_bytes()
 

@@ -11,7 +11,7 @@ import pytest
 import s3transfer.upload
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from lambdas.video_processor import handler
+from sqs_decoupling.lambda_consumer.runtime import handler
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
 from tests.unit.lambdas.conftest import OUTPUT_BUCKET, UPLOADS_BUCKET, LambdaContext, Pipeline, sqs_event

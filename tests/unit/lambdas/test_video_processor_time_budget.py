@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from lambdas.video_processor import handler
+from sqs_decoupling.lambda_consumer.runtime import handler
+from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from sqs_decoupling.video.errors import FfmpegTimeoutError
 from tests.support.videos import cached_video_bytes
 from tests.unit.lambdas.conftest import LambdaContext, Pipeline, sqs_event
-from video_processing import ffmpeg as video_ffmpeg
-from video_processing.errors import FfmpegTimeoutError
 
 GOOD = cached_video_bytes()
 SLOW = cached_video_bytes(size="32x32", seconds=2)  # the tiny-frame upload

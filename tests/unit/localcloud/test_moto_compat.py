@@ -1,4 +1,5 @@
-"""localcloud.moto_compat: the work-around for moto's Docker probe (the rest are exercised by the deploy rehearsal), and
+"""tools.localcloud.moto_compat: the work-around for moto's Docker probe (the rest are exercised by the deploy
+rehearsal), and
 the check that names a patch which no longer fits the installed moto."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from moto import settings
 
-from localcloud import moto_compat
-from localcloud.moto_compat import moto_version
+from tools.localcloud import moto_compat
+from tools.localcloud.moto_compat import moto_version
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from localcloud.poller import EventSourcePoller
-from localcloud.server import queue_depth
+from tools.localcloud.poller import EventSourcePoller
+from tools.localcloud.server import queue_depth
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

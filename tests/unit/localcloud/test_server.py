@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from localcloud import moto_compat
-from localcloud.server import client, moto_server
+from tools.localcloud import moto_compat
+from tools.localcloud.server import client, moto_server
 
 
 def test_a_nested_server_keeps_the_work_arounds_until_the_outer_one_stops() -> None:

@@ -9,12 +9,12 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from clientside import decrypt_body, encrypt_body, is_encrypted
-from producer import InputError, jobs_from_s3_uris, submit_jobs
-from producer.cli import main
+from sqs_decoupling.producer import InputError, jobs_from_s3_uris, submit_jobs
+from sqs_decoupling.producer.cli import main
+from sqs_decoupling.queue.envelope import decrypt_body, encrypt_body, is_encrypted
+from sqs_decoupling.video import VideoJob, jobs_from_sqs_body, sqs_body_for
 from tests.support.aws import count_calls
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
-from video_processing import VideoJob, jobs_from_sqs_body, sqs_body_for
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from awsregion import RegionNotFoundError, resolve_region
-from redrive.cli import REGION_ENV
-from redrive.progress import ProgressBar
+from sqs_decoupling.redrive.cli import REGION_ENV
+from sqs_decoupling.redrive.progress import ProgressBar
+from sqs_decoupling.regions import RegionNotFoundError, resolve_region
 
 URL = "https://sqs.eu-west-3.amazonaws.com/123456789012/jobs-dlq"
 

@@ -1,4 +1,5 @@
-"""python -m scaling refuses bad numbers before any synthesis or simulation, and writes only to build/ unless told."""
+"""python -m tools.scaling refuses bad numbers before any synthesis or simulation, and writes only to build/ unless
+told."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import scaling.__main__ as cli
-from localcloud.paths import REPO_ROOT
+import tools.scaling.__main__ as cli
+from tools.localcloud.paths import REPO_ROOT
 
 BAD = [
     (["--job-seconds", "-10"], "--job-seconds"),
@@ -93,7 +94,7 @@ def test_help_prints_help_and_does_nothing_else() -> None:
     # GIVEN a fresh interpreter (as `make scaling ARGS=--help` runs it)
     before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
     done = subprocess.run(
-        [sys.executable, "-m", "scaling", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "tools.scaling", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True).stdout
     # THEN help, the calibration flags and the exit codes are printed, and the tree is as it was

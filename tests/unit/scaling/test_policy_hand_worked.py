@@ -1,4 +1,4 @@
-"""The one scaling rule (scaling.policy) on the policies the stacks really synthesize, against hand-worked cases.
+"""The one scaling rule (tools.scaling.policy) on the policies the stacks really synthesize, against hand-worked cases.
 
 Default configuration (cdk.json): scale_out_thresholds 1/20/100 -> +1/+2/+4, worker_max_instances 4,
 scale_in_empty_minutes 10; backlog mode: target = 600 s / 60 s = 10 visible messages per in-service instance.
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from scaling.policy import TargetTracking, evaluate_step_policy
-from scaling.template import Fleet, fleet_from_template
+from tools.scaling.policy import TargetTracking, evaluate_step_policy
+from tools.scaling.template import Fleet, fleet_from_template
 
 
 @pytest.fixture(scope="module")

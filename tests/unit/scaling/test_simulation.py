@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from scaling.__main__ import main
-from scaling.simulate import DEFAULT_STARTUP_SECONDS, WARM_START_SECONDS, simulate_fleet, simulate_lambda
-from scaling.template import (
+from tests.conftest import SynthesizedApp, synthesize
+from tools.scaling.__main__ import main
+from tools.scaling.simulate import DEFAULT_STARTUP_SECONDS, WARM_START_SECONDS, simulate_fleet, simulate_lambda
+from tools.scaling.template import (
     FLEET_STACK,
     PIPELINE_STACK,
     Fleet,
@@ -24,8 +25,7 @@ from scaling.template import (
     read_fleet,
     read_lambda,
 )
-from scaling.workload import Workload, build
-from tests.conftest import SynthesizedApp, synthesize
+from tools.scaling.workload import Workload, build
 
 STARTUP = DEFAULT_STARTUP_SECONDS  # 120 s launch to first receive; InService at 30 s; warm-up 180 s from InService
 

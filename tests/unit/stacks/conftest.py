@@ -11,11 +11,11 @@ from typing import Any, NamedTuple
 import pytest
 from aws_cdk import App
 
-from localcloud.paths import REPO_ROOT
-from stacks.app_builder import build_app
-from stacks.config import AppConfig
+from sqs_decoupling.stacks.app_builder import build_app
+from sqs_decoupling.stacks.config import AppConfig
 from tests.conftest import cdk_json_context
 from tests.support.permissions.cfn import Deployment
+from tools.localcloud.paths import REPO_ROOT
 
 MATRIX_GROUP = "configuration-matrix"
 

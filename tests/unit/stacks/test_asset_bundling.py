@@ -19,14 +19,16 @@ import botocore
 import pytest
 import s3transfer
 
-from stacks.app_builder import build_app
-from stacks.constructs import python_bundling
-from stacks.constructs.python_bundling import LAMBDA_LAYER_FOLDER, LAMBDA_RUNTIME_PROVIDES, PythonBundle
-from stacks.video_pipeline_stack import HANDLER, video_processor_bundle
+from sqs_decoupling.common import python_bundling
+from sqs_decoupling.common.python_bundling import LAMBDA_LAYER_FOLDER, LAMBDA_RUNTIME_PROVIDES, PythonBundle
+from sqs_decoupling.stacks.app_builder import build_app
+from sqs_decoupling.stacks.video_pipeline_stack import HANDLER, video_processor_bundle
 from tests.conftest import make_app
 
-# The handler's file in the asset, from the function's Handler setting ("lambdas.video_processor.handler.x").
+# The handler's file in the asset, from the function's Handler setting
+# ("sqs_decoupling.lambda_consumer.runtime.handler.x").
 HANDLER_FILE = Path(*HANDLER.split(".")[:-1]).with_suffix(".py")
+WORKER_MAIN = Path("sqs_decoupling", "worker_fleet", "worker", "__main__.py")
 
 # One worker synthesizes the bundled app once for every test here (pytest-xdist --dist loadgroup).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bundled-assets")]
@@ -87,7 +89,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             source = outdir / entry["source"]["path"]
             if (source / HANDLER_FILE).exists():
                 found["lambda"] = source
-            if (source / "worker" / "__main__.py").exists():
+            if (source / WORKER_MAIN).exists():
                 found["worker"] = source
             if source.suffix == ".zip":
                 with zipfile.ZipFile(source) as zipped:
@@ -105,11 +107,18 @@ def test_the_lambda_code_asset_holds_the_handler_and_the_projects_packages_only(
     # the handler and its settings contract, at the import path the handler and the stack use
     assert (asset / HANDLER_FILE).is_file()
     assert (asset / HANDLER_FILE.parent / "settings.py").is_file()
-    assert (asset / "lambdas" / "__init__.py").is_file()
-    assert (asset / "video_processing" / "__init__.py").is_file()
-    # nothing else: no wheels (they are in the layer) and not the tests of this repository
-    assert sorted(p.name for p in asset.iterdir()) == ["clientside", "lambdas", "video_processing"]
+    assert (asset / "sqs_decoupling" / "lambda_consumer" / "__init__.py").is_file()
+    assert (asset / "sqs_decoupling" / "video" / "__init__.py").is_file()
+    # nothing else: no wheels (they are in the layer), not the stacks or constructs, not the tests of this repository
+    assert [p.name for p in asset.iterdir()] == ["sqs_decoupling"]
+    assert _names(asset / "sqs_decoupling") == ["__init__.py", "contracts", "lambda_consumer", "queue", "video"]
+    assert _names(asset / "sqs_decoupling" / "lambda_consumer") == ["__init__.py", "runtime"]
+    assert _names(asset / "sqs_decoupling" / "queue") == ["__init__.py", "envelope"]
     assert _size(asset) < MIB
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
 
 
 def test_the_lambda_layer_holds_the_locked_packages_and_an_executable_arm64_ffmpeg(assets: dict[str, Path]) -> None:
@@ -186,9 +195,15 @@ def test_every_module_of_the_lambda_asset_imports_with_only_the_runtimes_boto3_b
     # GIVEN the Lambda asset's files and the runtime's boto3, botocore and s3transfer, nothing else
     # WHEN every module in the asset is imported
     result = _import_everything(importable_lambda_asset, runtime_sdk)
-    # THEN the handler (in lambdas/video_processor/), the project's packages and the Encryption SDK import ...
+    # THEN the handler (in sqs_decoupling/lambda_consumer/runtime/), the project's packages and the Encryption SDK
+    # import ...
     imported = set(map(str, result["imported"]))
-    assert {"lambdas.video_processor.handler", "video_processing", "clientside", "aws_encryption_sdk"} <= imported
+    assert {
+        "sqs_decoupling.lambda_consumer.runtime.handler",
+        "sqs_decoupling.video",
+        "sqs_decoupling.queue.envelope",
+        "aws_encryption_sdk",
+    } <= imported
     assert "aws_lambda_powertools" in imported
     # ... and what fails is only an optional extra of a library (redis, django...) that nothing here installs
     shipped = {p.name.removesuffix(".py") for p in importable_lambda_asset.iterdir()} | {
@@ -288,8 +303,10 @@ def test_a_missing_lock_says_how_to_make_it() -> None:
 def test_the_worker_assets_hold_the_worker_the_library_and_wheels_for_python_3_11(assets: dict[str, Path]) -> None:
     # the code: the worker and the project's packages it imports, nothing else
     code = assets["worker"]
-    assert (code / "worker" / "__main__.py").is_file()
-    assert (code / "video_processing" / "__init__.py").is_file()
+    assert (code / WORKER_MAIN).is_file()
+    assert (code / "sqs_decoupling" / "video" / "__init__.py").is_file()
+    assert _names(code / "sqs_decoupling") == ["__init__.py", "contracts", "queue", "regions", "video", "worker_fleet"]
+    assert _names(code / "sqs_decoupling" / "worker_fleet") == ["__init__.py", "worker"]
     assert not (code / "boto3").exists()
     # the dependencies, at the top of the zip (unpacked into the same folder as the code)
     dependencies = Archive(assets["worker-dependencies"])

@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pytest
 from aws_cdk import RemovalPolicy
 
-from localcloud.paths import REPO_ROOT
-from stacks.config import AppConfig, ConfigError
+from sqs_decoupling.stacks.config import AppConfig, ConfigError
+from sqs_decoupling.worker_fleet.worker.config import parse_settings
+from sqs_decoupling.worker_fleet.worker.sizing import MAX_CONCURRENCY
 from tests.conftest import cdk_json_context, make_app
-from worker.config import parse_settings
-from worker.sizing import MAX_CONCURRENCY
+from tools.localcloud.paths import REPO_ROOT
 
 
 def test_cdk_json_holds_every_default_of_the_config() -> None:
@@ -204,7 +204,7 @@ def test_context_that_belongs_to_cdk_is_not_configuration() -> None:
     ],
 )
 def test_a_bad_instance_type_fails_the_configuration_check_naming_the_key(value: str, message: str) -> None:
-    # GIVEN an instance type the catalogue (stacks/instance_types.py) does not list
+    # GIVEN an instance type the catalogue (sqs_decoupling/contracts/instance_types.py) does not list
     # WHEN the configuration is read (`-c worker_instance_type=...`), before any construct is built
     # THEN it fails naming the key, with the nearest supported type when there is a near miss
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -283,7 +283,7 @@ def test_x86_types_mix_when_the_asset_is_built_for_x86() -> None:
 def test_instance_types_of_both_architectures_are_accepted(value: str, architecture: str) -> None:
     from aws_cdk import aws_ec2 as ec2
 
-    from stacks.constructs.worker_fleet import architecture_of
+    from sqs_decoupling.worker_fleet.worker_fleet import architecture_of
 
     assert AppConfig.from_mapping({"worker_instance_type": value}).worker_instance_type == value
     assert architecture_of(ec2.InstanceType(value)) == architecture  # the worker asset is built for this
@@ -304,9 +304,9 @@ def test_queue_removal_policy_reaches_the_queues_props() -> None:
 
 def test_each_stacks_settings_check_their_own_keys_without_appconfig() -> None:
     # GIVEN the settings a stack takes, built directly (as a project that copied the stack does)
-    from stacks.constructs.encrypted_queue import QueueSettings
-    from stacks.video_pipeline_stack import VideoPipelineSettings
-    from stacks.worker_fleet_stack import WorkerFleetSettings
+    from sqs_decoupling.queue.encrypted_queue import QueueSettings
+    from sqs_decoupling.stacks.video_pipeline_stack import VideoPipelineSettings
+    from sqs_decoupling.stacks.worker_fleet_stack import WorkerFleetSettings
 
     # THEN a bad value fails there, naming the key and the allowed range
     with pytest.raises(ConfigError, match=r"'lambda_batch_size' = 11 is out of range: allowed 1\.\.10"):
@@ -359,5 +359,5 @@ def test_the_stack_and_the_worker_cli_accept_the_same_concurrencies(concurrency:
                 ["--concurrency", str(concurrency)], {"WORKER_QUEUE_URL": "q", "WORKER_OUTPUT_BUCKET": "b"}
             )
         )
-    # THEN both accept it or both refuse it (one limit, worker.sizing.MAX_CONCURRENCY)
+    # THEN both accept it or both refuse it (one limit, sqs_decoupling.worker_fleet.worker.sizing.MAX_CONCURRENCY)
     assert stack == cli == (concurrency <= MAX_CONCURRENCY)

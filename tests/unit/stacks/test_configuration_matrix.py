@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
-from localcloud.paths import REPO_ROOT
-from stacks.config import AppConfig
-from stacks.nag import unmatched_acknowledgements
+from sqs_decoupling.common.nag import unmatched_acknowledgements
+from sqs_decoupling.stacks.config import AppConfig
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
 from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built
+from tools.localcloud.paths import REPO_ROOT
 
 # One test process synthesizes the matrix once for every test here (pytest-xdist --dist loadgroup); without a group
 # each process that gets one of these tests would synthesize all ten configurations again. The matrix is the gate

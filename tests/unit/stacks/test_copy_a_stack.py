@@ -1,6 +1,6 @@
 """README's "Copy a stack": the stacks build, with their own defaults, from a folder holding only copies of the
-folders they need (stacks/, the runtime folders they bundle, build/'s wheelhouse and archives, and cdk.json), with
-zero edits."""
+folders they need (sqs_decoupling/: the components, their runtimes and the stacks; build/'s wheelhouse and archives;
+cdk.json), with zero edits."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 # In that interpreter cdk-nag and cdk-validator-cfnguard cannot be imported: the stacks and their constructs need
-# neither (acknowledgements need only aws_cdk; stacks/app_builder.py registers the plugins).
+# neither (acknowledgements need only aws_cdk; sqs_decoupling/stacks/app_builder.py registers the plugins).
 BLOCK_PLUGINS = (
     "import sys; sys.modules.update(dict.fromkeys(['cdk_nag', 'cdklabs', 'cdklabs.cdk_validator_cfnguard']))\n"
 )
 # The issue's snippet, as a user writes it in their own project.
 APP = """\
 from aws_cdk import App
-from stacks.secure_queue_stack import SecureQueueStack
-from stacks.video_pipeline_stack import VideoPipelineStack
-from stacks.worker_fleet_stack import WorkerFleetStack
+from sqs_decoupling.stacks.secure_queue_stack import SecureQueueStack
+from sqs_decoupling.stacks.video_pipeline_stack import VideoPipelineStack
+from sqs_decoupling.stacks.worker_fleet_stack import WorkerFleetStack
 
 app = App()
 SecureQueueStack(app, "CopiedSecureQueue")
@@ -33,14 +33,14 @@ VideoPipelineStack(app, "CopiedPipeline")
 WorkerFleetStack(app, "CopiedFleet")
 app.synth()
 """
-COPIED = ("stacks", "lambdas", "video_processing", "clientside", "worker", "awsregion")
+COPIED = ("sqs_decoupling",)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
 
 
 @pytest.mark.slow
 def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own_defaults(tmp_path: Path) -> None:
-    # GIVEN a project folder with copies of stacks/, the runtime folders, the wheelhouse and the dependency archives,
-    # and cdk.json, nothing else
+    # GIVEN a project folder with a copy of sqs_decoupling/, the wheelhouse and the dependency archives, and cdk.json,
+    # nothing else
     project = tmp_path / "my-project"
     project.mkdir()
     for folder in COPIED:
@@ -87,7 +87,7 @@ def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own
     assert where.stdout.count(str(project)) == len(COPIED), where.stdout
     # AND the code assets were built from the copy: the Lambda's holds the copied handler and its settings; the
     # dependencies are the archives `make setup` built for the same locks (the copy installed nothing)
-    lambda_assets = list(outdir.glob("asset.*/lambdas/video_processor/settings.py"))
+    lambda_assets = list(outdir.glob("asset.*/sqs_decoupling/lambda_consumer/runtime/settings.py"))
     assert len(lambda_assets) == 1
     assert len(list(outdir.glob("asset.*.zip"))) == 2
     assert not (project / "build" / "site-packages").exists()

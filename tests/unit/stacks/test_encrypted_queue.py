@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Capture, Match, Template
 
-from stacks.constructs.encrypted_queue import SNS_TOPIC_ACTIONS, EncryptedQueue
+from sqs_decoupling.queue.encrypted_queue import SNS_TOPIC_ACTIONS, EncryptedQueue
 from tests.conftest import make_app
 
 TLS_DENY = {

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.constructs.fleet_network import AL2023_REPOSITORY_BUCKET
-from stacks.constructs.worker_fleet import SESSION_MANAGER_CHANNEL_ACTIONS, SESSION_MANAGER_INSTANCE_ACTION
+from sqs_decoupling.worker_fleet.fleet_network import AL2023_REPOSITORY_BUCKET
+from sqs_decoupling.worker_fleet.worker_fleet import SESSION_MANAGER_CHANNEL_ACTIONS, SESSION_MANAGER_INSTANCE_ACTION
 
 STACK = "WorkerFleetStack"
 

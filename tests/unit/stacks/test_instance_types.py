@@ -1,4 +1,5 @@
-"""The instance-type catalogue (stacks/instance_types.py): supported types, their architecture and vCPUs."""
+"""The instance-type catalogue (sqs_decoupling/contracts/instance_types.py): supported types, their architecture and
+vCPUs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ from pathlib import Path
 import pytest
 from aws_cdk import aws_ec2 as ec2
 
-from stacks.constructs.worker_fleet import architecture_of
-from stacks.instance_types import FAMILIES, UnsupportedInstanceType, lookup, smallest_vcpus, supported_names
+from sqs_decoupling.contracts.instance_types import (
+    FAMILIES,
+    UnsupportedInstanceType,
+    lookup,
+    smallest_vcpus,
+    supported_names,
+)
+from sqs_decoupling.worker_fleet.worker_fleet import architecture_of
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,7 +67,7 @@ def test_a_mixed_group_is_sized_for_its_smallest_type() -> None:
 
 def test_the_catalogue_is_standard_library_only_and_names_its_source() -> None:
     # GIVEN the module's source
-    source = (REPO / "stacks" / "instance_types.py").read_text()
+    source = (REPO / "sqs_decoupling" / "contracts" / "instance_types.py").read_text()
     imported = {
         (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
         for node in ast.walk(ast.parse(source))
@@ -74,7 +81,7 @@ def test_the_catalogue_is_standard_library_only_and_names_its_source() -> None:
 
 
 def test_the_cost_model_prices_only_types_the_catalogue_supports_with_its_vcpus() -> None:
-    from cost.prices import EC2_ON_DEMAND_PER_HOUR, instance_vcpus
+    from tools.cost.prices import EC2_ON_DEMAND_PER_HOUR, instance_vcpus
 
     # GIVEN every instance type the cost model has a price for
     # THEN each is supported, and the cost model's vCPUs are the catalogue's

@@ -1,5 +1,6 @@
 """A synthesis prints no deprecation warning. The one aws-cdk-lib prints on its own account (aws/aws-cdk#37833) is
-filtered exactly (stacks/upstream_warnings.py), and a test says when aws-cdk-lib no longer needs the filter. The
+filtered exactly (sqs_decoupling/common/upstream_warnings.py), and a test says when aws-cdk-lib no longer needs the
+filter. The
 real CLI's synthesis of every stack is checked for any deprecation in the deploy rehearsal
 (tests/integration/test_deploy_rehearsal.py)."""
 
@@ -12,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
-from stacks import upstream_warnings
-from stacks.upstream_warnings import STEP_SCALING_COOLDOWN_WARNING, without_step_scaling_cooldown_warning
+from sqs_decoupling.common import upstream_warnings
+from sqs_decoupling.common.upstream_warnings import STEP_SCALING_COOLDOWN_WARNING, without_step_scaling_cooldown_warning
+from tools.localcloud.paths import REPO_ROOT
 
 
 class _FakeStderr:
@@ -58,7 +59,7 @@ class Stderr:
         pass
 sys.stderr = Stderr()
 from aws_cdk import App, Stack, aws_autoscaling as autoscaling, aws_ec2 as ec2, aws_sqs as sqs
-import stacks.constructs.queue_depth_scaling as scaling
+import sqs_decoupling.worker_fleet.queue_depth_scaling as scaling
 scaling.without_step_scaling_cooldown_warning = lambda: None
 stack = Stack(App(), "Fleet")
 vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0,
@@ -77,7 +78,8 @@ print("printed" if STEP in records else "not printed: " + repr(records))
 def test_aws_cdk_lib_still_prints_the_message_the_filter_drops() -> None:
     # GIVEN the project's step scaling without the filter WHEN a group is built THEN aws-cdk-lib prints exactly the
     # message the filter drops. When this fails, either aws-cdk-lib fixed aws/aws-cdk#37833 (delete
-    # stacks/upstream_warnings.py and its call) or it rewrote the message (update STEP_SCALING_COOLDOWN_WARNING).
+    # sqs_decoupling/common/upstream_warnings.py and its call) or it rewrote the message (update
+    # STEP_SCALING_COOLDOWN_WARNING).
     code = f"STEP = {STEP_SCALING_COOLDOWN_WARNING!r}\n{UNFILTERED}"
     result: Any = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=True

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from lambdas.video_processor.settings import Settings as ProcessorSettings
-from video_processing.limits import DEFAULT_LIMITS, MIB, MediaLimits
-from worker import sizing
-from worker.config import VCPUS_ENV, parse_settings
+from sqs_decoupling.lambda_consumer.runtime.settings import Settings as ProcessorSettings
+from sqs_decoupling.video.limits import DEFAULT_LIMITS, MIB, MediaLimits
+from sqs_decoupling.worker_fleet.worker import sizing
+from sqs_decoupling.worker_fleet.worker.config import VCPUS_ENV, parse_settings
 
 CONFIGURATION = {
     "lambda_memory_mb": 3008,
@@ -93,7 +93,7 @@ def test_the_worker_units_environment_parses_into_the_configured_settings(
 
 
 def _worker_variables() -> set[str]:
-    from worker import config
+    from sqs_decoupling.worker_fleet.worker import config
 
     names = {value for name, value in vars(config).items() if name.endswith("_ENV") and isinstance(value, str)}
     return names | {config.ENV_PREFIX + name for name in config.LIMIT_VARIABLES.values()}

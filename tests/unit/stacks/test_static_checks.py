@@ -13,16 +13,16 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
-from stacks.acknowledgements import acknowledge_control
-from stacks.app_builder import build_app
-from stacks.guard import PLUGIN_NAME, enable_control_tower_checks, rules_by_resource_type, rules_to_skip
-from stacks.nag import (
+from sqs_decoupling.common.acknowledgements import acknowledge_control
+from sqs_decoupling.common.guard import PLUGIN_NAME, enable_control_tower_checks, rules_by_resource_type, rules_to_skip
+from sqs_decoupling.common.nag import (
     NagAcknowledgement,
     acknowledge,
     acknowledgements,
     enable_nag_checks,
     unmatched_acknowledgements,
 )
+from sqs_decoupling.stacks.app_builder import build_app
 from tests.conftest import SynthesizedApp, make_app, synthesize
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.config import AppConfig, ConfigError
-from stacks.constructs.warm_pool import LAUNCH_HOOK_NAME
+from sqs_decoupling.stacks.config import AppConfig, ConfigError
+from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
+from sqs_decoupling.worker_fleet.worker.config import LAUNCH_HOOK_ENV, parse_settings
 from tests.conftest import SynthesizedApp
 from tests.support.permissions.cfn import Deployment
 from tests.support.permissions.rehearsal import Check, Rehearsal
 from tests.unit.stacks.conftest import MATRIX_GROUP, Built, deployment_of
 from tests.unit.stacks.test_runtime_contracts import worker_unit_environment
-from worker.config import LAUNCH_HOOK_ENV, parse_settings
 
 STACK = "WorkerFleetStack"
 

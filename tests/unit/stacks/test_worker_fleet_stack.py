@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from scaling.policy import evaluate_step_policy
-from scaling.template import fleet_from_template
-from stacks.constructs.fleet_network import WORKER_AWS_SERVICES, worker_aws_services
+from sqs_decoupling.worker_fleet.fleet_network import WORKER_AWS_SERVICES, worker_aws_services
+from tools.scaling.policy import evaluate_step_policy
+from tools.scaling.template import fleet_from_template
 
 STACK = "WorkerFleetStack"
 
@@ -72,7 +72,7 @@ def test_scale_out_adds_1_2_4_instances_at_1_20_100_visible_messages(template: T
         },
     )
     # The decision AWS takes, through the project's one evaluation of the synthesized policy and alarm
-    # (scaling.policy): the single step containing the backlog applies, capped at worker_max_instances.
+    # (tools.scaling.policy): the single step containing the backlog applies, capped at worker_max_instances.
     fleet = fleet_from_template(template.to_json())
     rule = fleet.rule("ScaleOutOnBacklog")
     added = {
@@ -409,7 +409,7 @@ def test_user_data_installs_the_worker_from_the_asset_and_runs_it_as_a_service(t
     assert script.splitlines()[2].startswith("aws s3 cp 's3://")
     for expected in (
         "dnf install -y python3.11 amazon-cloudwatch-agent",
-        "ExecStart=/usr/bin/python3.11 -m worker",
+        "ExecStart=/usr/bin/python3.11 -m sqs_decoupling.worker_fleet.worker",
         "Environment=WORKER_LIFECYCLE_HOOK=drain-jobs-before-termination",
         "Environment=WORKER_VISIBILITY_TIMEOUT=300",
         "systemctl enable --now video-worker",
@@ -473,7 +473,7 @@ def test_the_group_policy_acknowledgement_holds_in_every_environment() -> None:
     # GIVEN the group ARN cdk-nag flags (its * stands for the group id), in an agnostic and a concrete stack
     from aws_cdk import App, ArnFormat, Environment, Stack
 
-    from stacks.nag import finding_text
+    from sqs_decoupling.common.nag import finding_text
 
     agnostic = Stack(App(), "A")
     concrete = Stack(App(), "C", env=Environment(account="111122223333", region="eu-west-1"))
@@ -562,7 +562,7 @@ def test_an_on_demand_base_keeps_the_first_instances_on_demand(synth_with: Any) 
 
 def test_the_workers_job_slots_follow_the_instance_types_vcpus_and_the_profile(synth_with: Any) -> None:
     # GIVEN a 4-vCPU, 16 GiB type running the preview profile (probe and thumbnail: two jobs per vCPU, as far as
-    # the memory holds at 1.5 GiB a job: worker.sizing)
+    # the memory holds at 1.5 GiB a job: sqs_decoupling.worker_fleet.worker.sizing)
     lines = _user_data(synth_with(worker_instance_type="m7i.xlarge", worker_profile="preview")[STACK]).splitlines()
     # THEN the instances run 8 jobs at once, and are told the vCPUs they were sized for
     assert "Environment=WORKER_CONCURRENCY=8" in lines

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sqs_decoupling.video import PermanentJobError, VideoJob, process_video
+from sqs_decoupling.video.samples import make_edge_case_corpus
 from tests.support.videos import media_info
-from video_processing import PermanentJobError, VideoJob, process_video
-from video_processing.samples import make_edge_case_corpus
 
 if TYPE_CHECKING:
     from pathlib import Path

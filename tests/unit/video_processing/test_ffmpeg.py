@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sqs_decoupling.video import FfmpegError, NotAVideoError, VideoInfo, probe
+from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from sqs_decoupling.video.profiles import Rendition
 from tests.support.videos import cached_video, make_test_video, media_info
-from video_processing import FfmpegError, NotAVideoError, VideoInfo, probe
-from video_processing import ffmpeg as video_ffmpeg
-from video_processing.profiles import Rendition
 
 
 def test_probe_reads_duration_size_codec_and_fps() -> None:

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
-from tests.unit.video_processing.buckets import LIMIT, OUTPUT, upload
-from video_processing import PermanentJobError, probe, process_video
-from video_processing.ffmpeg import check_limits
-from video_processing.limits import MIB
-from video_processing.samples import (
+from sqs_decoupling.video import PermanentJobError, probe, process_video
+from sqs_decoupling.video.ffmpeg import check_limits
+from sqs_decoupling.video.limits import MIB
+from sqs_decoupling.video.samples import (
     make_corrupt_frames_video,
     make_fake_stream_lines_video,
     make_newline_metadata_video,
 )
-from video_processing.subprocesses import KEPT_BYTES, ChildProcesses
+from sqs_decoupling.video.subprocesses import KEPT_BYTES, ChildProcesses
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, upload
+from tools.localcloud.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -83,7 +83,7 @@ CONSUMER = textwrap.dedent(
     import json, os, resource, sys, uuid
     import boto3
     from moto import mock_aws
-    from video_processing.jobs import VideoJob, sqs_body_for
+    from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 
     def peak_resident_bytes():
         # VmHWM: this process's own peak since its exec. (ru_maxrss is not: Linux carries the forking parent's peak
@@ -102,7 +102,7 @@ CONSUMER = textwrap.dedent(
         body = sqs_body_for(VideoJob(bucket="uploads", key="clip.mp4", version_id=None, etag=etag, size=len(data)))
         if consumer == "lambda":
             os.environ["OUTPUT_BUCKET"] = "outputs"
-            from lambdas.video_processor import handler
+            from sqs_decoupling.lambda_consumer.runtime import handler
             record = {"messageId": str(uuid.uuid4()), "receiptHandle": "h", "body": body, "attributes": {
                 "ApproximateReceiveCount": "1", "SentTimestamp": "1764244800000"}, "messageAttributes": {},
                 "md5OfBody": "", "eventSource": "aws:sqs",
@@ -114,8 +114,8 @@ CONSUMER = textwrap.dedent(
                     return 120_000  # the function's timeout, as at the start of an invocation
             outcome = handler.lambda_handler({"Records": [record]}, Context())
         else:
-            from worker.job import Message
-            from worker.video_jobs import make_video_handler
+            from sqs_decoupling.worker_fleet.worker.job import Message
+            from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler
             handle = make_video_handler(s3_client=s3, output_bucket="outputs", max_bytes=10**9)
             outcome = handle(Message(message_id="m", receipt_handle="h", body=body, receive_count=1)).value
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="outputs").get("Contents", [])]

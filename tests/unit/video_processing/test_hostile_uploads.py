@@ -8,10 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.moto_compat import s3_key_length_enforced
-from tests.support.videos import cached_video_bytes, make_test_video
-from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
-from video_processing import (
+from sqs_decoupling.video import (
     ObjectReplacedError,
     PermanentJobError,
     UnknownProfileError,
@@ -19,7 +16,10 @@ from video_processing import (
     process_video,
     record_failure,
 )
-from video_processing import ffmpeg as video_ffmpeg
+from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from tests.support.videos import cached_video_bytes, make_test_video
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
+from tools.localcloud.moto_compat import s3_key_length_enforced
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,12 +13,12 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.server import REGION
+from sqs_decoupling.video import VideoJob, process_video, record_failure
+from sqs_decoupling.video.errors import ObjectGoneError
+from sqs_decoupling.video.jobs import newer_event
 from tests.support.videos import cached_video_bytes
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, buckets, output_keys, read_json, upload  # noqa: F401
-from video_processing import VideoJob, process_video, record_failure
-from video_processing.errors import ObjectGoneError
-from video_processing.jobs import newer_event
+from tools.localcloud.server import REGION
 
 LATEST = "processed/uploads/clip.mp4/preview.latest.json"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from video_processing import PROFILES, MediaLimits, UnknownProfileError, VideoInfo, get_profile
-from video_processing.ffmpeg import check_limits
-from video_processing.limits import MIB
-from video_processing.profiles import Rendition, VideoProfile
+from sqs_decoupling.video import PROFILES, MediaLimits, UnknownProfileError, VideoInfo, get_profile
+from sqs_decoupling.video.ffmpeg import check_limits
+from sqs_decoupling.video.limits import MIB
+from sqs_decoupling.video.profiles import Rendition, VideoProfile
 
 
 def info(width: int = 1920, height: int = 1080, **fields: object) -> VideoInfo:

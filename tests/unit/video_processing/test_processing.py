@@ -7,10 +7,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from tests.support.aws import REGION, count_calls
-from tests.support.videos import cached_video_bytes, media_info
-from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
-from video_processing import (
+from sqs_decoupling.video import (
     EmptyObjectError,
     FfmpegError,
     ObjectGoneError,
@@ -19,7 +16,10 @@ from video_processing import (
     process_video,
     record_failure,
 )
-from video_processing import ffmpeg as video_ffmpeg
+from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from tests.support.aws import REGION, count_calls
+from tests.support.videos import cached_video_bytes, media_info
+from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.paths import REPO_ROOT
-from video_processing.limits import MIB, MediaLimits
-from video_processing.samples import make_pixel_bomb
+from sqs_decoupling.video.limits import MIB, MediaLimits
+from sqs_decoupling.video.samples import make_pixel_bomb
+from tools.localcloud.paths import REPO_ROOT
 
 # Each test decodes or probes a pixel bomb in a fresh interpreter: in `make test`, not the inner-loop tier; one test
 # process makes the bomb for all three (pytest-xdist loadgroup).
@@ -28,9 +28,9 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     import boto3
     from moto import mock_aws
-    from video_processing import PermanentJobError, VideoJob, process_video
-    from video_processing import ffmpeg
-    from video_processing.limits import MediaLimits
+    from sqs_decoupling.video import PermanentJobError, VideoJob, process_video
+    from sqs_decoupling.video import ffmpeg
+    from sqs_decoupling.video.limits import MediaLimits
 
     mode, path, limits = sys.argv[1], sys.argv[2], MediaLimits(**json.loads(sys.argv[3]))
     outcome = "processed"

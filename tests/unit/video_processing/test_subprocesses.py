@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from video_processing.subprocesses import ChildProcesses
+from sqs_decoupling.video.subprocesses import ChildProcesses
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 

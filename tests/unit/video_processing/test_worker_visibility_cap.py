@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqs_decoupling.contracts.sqs import JOB_CAP_MARGIN_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
+from sqs_decoupling.video.ffmpeg import ffmpeg_exe
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
+from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, WorkerOptions, _Running
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
+from sqs_decoupling.worker_fleet.worker.video_jobs import job_budget, make_video_handler
 from tests.support.videos import cached_video_bytes
 from tests.unit.video_processing.buckets import OUTPUT, SOURCE, output_keys, read_json
-from video_processing.ffmpeg import ffmpeg_exe
-from video_processing.jobs import VideoJob, sqs_body_for
-from worker.consumer import QueueWorker, WorkerOptions, _Running
-from worker.job import JobOutcome, Message
-from worker.sqs_limits import JOB_CAP_MARGIN_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS
-from worker.video_jobs import job_budget, make_video_handler
 
 
 def two_hour_clip(path: Path) -> bytes:

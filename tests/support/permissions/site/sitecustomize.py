@@ -1,4 +1,5 @@
-"""Records the AWS calls of a Python subprocess a test starts (``python -m worker``), for the permission rehearsal.
+"""Records the AWS calls of a Python subprocess a test starts (``python -m sqs_decoupling.worker_fleet.worker``), for
+the permission rehearsal.
 
 Python imports ``sitecustomize`` at start-up from the first folder on its path that has one; a test that wants a
 subprocess's calls recorded puts this folder first on its PYTHONPATH with two variables (see

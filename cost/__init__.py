@@ -1,9 +1,0 @@
-"""Monthly cost model for the two consumer paths (Lambda pipeline, EC2 worker fleet). See cost/model.py.
-
-Reads the synthesized templates (cdk.out); never imports aws_cdk.
-"""
-
-from cost.model import CostBreakdown, Deployed, Workload, estimate_monthly_cost
-from cost.prices import PRICES
-
-__all__ = ["PRICES", "CostBreakdown", "Deployed", "Workload", "estimate_monthly_cost"]

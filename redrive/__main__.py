@@ -1,5 +1,0 @@
-import sys
-
-from redrive.cli import main
-
-sys.exit(main())

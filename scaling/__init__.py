@@ -1,9 +1,0 @@
-"""See the scaling before you deploy: the synthesized WorkerFleetStack and VideoPipelineStack templates, simulated
-second by second on AWS's clock (per-minute datapoints delivered late) on a workload (``make scaling``). Pure
-Python; reads cdk.out, never imports aws_cdk.
-
-- ``scaling.template``: what the simulation reads from a cloud assembly;
-- ``scaling.policy``: the one rule (CloudWatch alarm + EC2 Auto Scaling policy decisions);
-- ``scaling.simulate``: the queue, CloudWatch's clock, the fleet (warm pool included) and the Lambda event source;
-- ``scaling.workload``: arrivals per minute; ``scaling.report``: JSON, table, PNG.
-"""

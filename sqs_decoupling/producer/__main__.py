@@ -1,0 +1,5 @@
+import sys
+
+from sqs_decoupling.producer.cli import main
+
+sys.exit(main())

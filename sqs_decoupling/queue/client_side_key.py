@@ -1,0 +1,49 @@
+"""ClientSideEncryptionKey: a KMS key for encrypting message bodies on the client (envelope encryption).
+
+SQS's own encryption (the queue's key) protects messages at rest, but anyone allowed to receive from the queue
+reads them in clear. With client-side encryption the producer encrypts the body itself (AWS Encryption SDK, see
+sqs_decoupling/queue/envelope/) under this separate key, with an encryption context naming the queue, so a body stays
+opaque to any
+principal that may receive but was not granted kms:Decrypt here, and cannot be replayed into another queue.
+Every grant is limited to the queue's encryption context (kms:EncryptionContext:sqs_queue).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from sqs_decoupling.common.keys import customer_managed_key
+
+CONTEXT_KEY = "sqs_queue"  # the encryption context key sqs_decoupling.queue.envelope.encrypt_body uses
+
+
+class ClientSideEncryptionKey(Construct):
+    """A customer-managed key (rotation on) for one queue's message bodies. Attribute: ``key``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, queue_name: str) -> None:
+        super().__init__(scope, construct_id)
+        self.queue_name = queue_name
+        self.key: kms.Key = customer_managed_key(
+            self, "Key", description=f"Client-side encryption of the message bodies of queue {queue_name}"
+        )
+
+    def grant_encrypt(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` encrypt bodies for this queue (the Encryption SDK calls kms:GenerateDataKey), and find the
+        key from its alias (``sqs-submit --encrypt-with-key alias/...`` calls kms:DescribeKey, which carries no
+        encryption context)."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["kms:DescribeKey"], resource_arns=[self.key.key_arn])
+        return self._grant(grantee, "kms:GenerateDataKey")
+
+    def grant_decrypt(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` decrypt bodies encrypted for this queue."""
+        return self._grant(grantee, "kms:Decrypt")
+
+    def _grant(self, grantee: iam.IGrantable, action: str) -> iam.Grant:
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[action],
+            resource_arns=[self.key.key_arn],
+            conditions={"StringEquals": {f"kms:EncryptionContext:{CONTEXT_KEY}": self.queue_name}},
+        )
