@@ -6,12 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from tools.demo.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE
 from tools.demo.videos import DEFAULT_VIDEOS, MAX_VIDEOS
-
-EXIT_OK = 0
-EXIT_STEP_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 DESCRIPTION = """\
 Deploy every stack into a local moto server with the pinned CDK CLI, run sample videos through the Lambda path

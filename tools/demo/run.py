@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from sqs_decoupling.stacks.config import AppConfig
-from tools.demo.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED
+from tools.demo.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED
 from tools.demo.flow import Flow, FlowResult
 from tools.demo.outcomes import object_keys
 from tools.demo.videos import DEFAULT_VIDEOS, sample_objects

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from tools.demo.cli import EXIT_USAGE, main
+from tools.demo.cli import main
+from tools.demo.exits import EXIT_USAGE
 from tools.demo.videos import CLIPS, MAX_VIDEOS, clip_specs
 from tools.localcloud.paths import REPO_ROOT
 
