@@ -1,9 +1,9 @@
 """Profiles as data: what a consumer makes from each video, by name.
 
-A profile is a thumbnail setting and a rendition ladder. The Lambda runs ``preview`` (metadata + thumbnail), the
-worker ``transcode`` (those + an MP4 per rung of the ladder that is not an upscale). To add a profile, add an entry
-to :data:`PROFILES`; each profile's outputs live under their own prefix
-(``processed/<key>/<version>/<profile>/``), so consumers with different profiles can share an output bucket.
+A profile is a thumbnail setting and a rendition ladder. The Lambda runs ``preview`` (metadata + thumbnail), the worker
+``transcode`` (those + an MP4 per rung of the ladder that is not an upscale). To add a profile, add an entry to
+:data:`PROFILES`; each profile's outputs live under their own prefix (``processed/<key>/<version>/<profile>/``), so
+consumers with different profiles can share an output bucket.
 """
 
 from __future__ import annotations

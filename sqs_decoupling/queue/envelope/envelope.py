@@ -37,6 +37,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from sqs_decoupling.contracts import lambda_function, worker
 from sqs_decoupling.contracts.envelope import CONTEXT_KEY, ENCRYPTED_PREFIX
 from sqs_decoupling.contracts.sqs import DEFAULT_MAX_MESSAGE_SIZE_BYTES
 from sqs_decoupling.queue.envelope.logs import configure_sdk_logging, kms_errors_seen
@@ -45,7 +46,10 @@ from sqs_decoupling.queue.envelope.logs import configure_sdk_logging, kms_errors
 # stays cheap, so a consumer whose queue only carries plain bodies never loads them.
 
 
-NO_KEY_SETTINGS = "BODY_KEY_ARN for the Lambda consumer, --body-key-arn / WORKER_BODY_KEY_ARN for the worker"
+NO_KEY_SETTINGS = (
+    f"{lambda_function.BODY_KEY_ARN_ENV} for the Lambda consumer, "
+    f"--body-key-arn / {worker.BODY_KEY_ARN_ENV} for the worker"
+)
 """Where a consumer is given the key to open client-side encrypted bodies (named in the error when it is not)."""
 
 

@@ -22,6 +22,7 @@ from sqs_decoupling.contracts.media import (
     DEFAULT_MAX_VIDEO_BYTES,
     LIMIT_VARIABLES,
     MAX_S3_OBJECT_BYTES,
+    MIB,
     LimitSettingError,
     MediaLimits,
     limits_from_environment,
@@ -211,7 +212,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     option(
         "--max-video-bytes",
         MAX_VIDEO_BYTES_ENV,
-        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, 200 MiB; at most S3's largest object)",
+        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, {DEFAULT_MAX_VIDEO_BYTES // MIB} MiB; "
+        "at most S3's largest object)",
         default=str(DEFAULT_MAX_VIDEO_BYTES),
         type=_bounded_int(1, MAX_S3_OBJECT_BYTES),
     )
