@@ -1,5 +1,5 @@
 """Benchmark: is a worker at its default setting as busy as the machine can be?
-(``sqs_decoupling.worker_fleet.worker.sizing``'s rule)
+(``sqs_decoupling.contracts.worker_sizing``'s rule)
 
 The same N generated sources (1080p with sound, the "transcode" profile's work), each round:
 
@@ -7,7 +7,7 @@ The same N generated sources (1080p with sound, the "transcode" profile's work),
                J in 1..2 x vCPUs and T in 1..vCPUs with vCPUs <= J x T <= 2 x vCPUs (every vCPU used, at most
                two threads each): no S3, no SQS, no worker
   worker       the real worker (QueueWorker + make_video_handler) on a moto server over HTTP, at the setting
-               sqs_decoupling.worker_fleet.worker.sizing gives this machine's vCPUs (the setting a fleet instance of
+               sqs_decoupling.contracts.worker_sizing gives this machine's vCPUs (the setting a fleet instance of
                that size gets)
 
 Throughput is videos per wall second. The goal: the worker's throughput at least 0.95 x that of the best bare
@@ -80,14 +80,14 @@ def main() -> None:
     args, dest = bench_cli.parse(__doc__, "busy.json", configure)
     # Imported after the arguments, so that --help does nothing else.
     from bench.transcode_bench import make_source, measured, one_decode, run_local, run_worker
+    from sqs_decoupling.contracts import worker_sizing
+    from sqs_decoupling.contracts.media import DEFAULT_LIMITS
     from sqs_decoupling.video import ffmpeg as video_ffmpeg
-    from sqs_decoupling.video.limits import DEFAULT_LIMITS
-    from sqs_decoupling.worker_fleet.worker import sizing
     from tools.localcloud.server import moto_server
 
-    vcpus = sizing.machine_vcpus()
+    vcpus = worker_sizing.machine_vcpus()
     load_before = os.getloadavg()[0]
-    chosen = sizing.busy_setting(vcpus, encodes=True)
+    chosen = worker_sizing.busy_setting(vcpus, encodes=True)
     worker_limits = dataclasses.replace(DEFAULT_LIMITS, ffmpeg_threads=chosen.ffmpeg_threads)
     samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="busy-bench-") as tmp:
@@ -133,7 +133,7 @@ def main() -> None:
         "videos": args.videos,
         "source": f"camera: {args.seconds:g} s 1920x1080 30 fps H.264 + AAC, transcode profile (720p + 480p)",
         "rounds": args.rounds,
-        "rule": f"sqs_decoupling.worker_fleet.worker.sizing for {vcpus} vCPUs, a profile that encodes: "
+        "rule": f"sqs_decoupling.contracts.worker_sizing for {vcpus} vCPUs, a profile that encodes: "
         f"{chosen.concurrency} jobs x "
         f"{chosen.ffmpeg_threads} ffmpeg thread(s)",
         "seconds_each_round": {name: samples[name] for name in names},

@@ -44,11 +44,12 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 
 from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
-from sqs_decoupling.video import VideoJob, get_profile, sqs_body_for  # noqa: E402
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MediaLimits  # noqa: E402
+from sqs_decoupling.contracts.profiles import get_profile  # noqa: E402
 from sqs_decoupling.video import ffmpeg as video_ffmpeg  # noqa: E402
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits  # noqa: E402
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for  # noqa: E402
 from sqs_decoupling.video.samples import make_sample_video  # noqa: E402
-from sqs_decoupling.worker_fleet.worker import QueueWorker, WorkerOptions  # noqa: E402
+from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, WorkerOptions  # noqa: E402
 from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler  # noqa: E402
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 

@@ -34,7 +34,9 @@ sys.path.insert(0, str(REPO))
 import boto3  # noqa: E402
 
 from bench import bench_cli  # noqa: E402  (the repository root, just put on sys.path)
-from sqs_decoupling.worker_fleet.worker import Counters, JobOutcome, Message, QueueWorker, WorkerOptions, count_requests  # noqa: E402
+from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, WorkerOptions  # noqa: E402
+from sqs_decoupling.worker_fleet.worker.counters import Counters, count_requests  # noqa: E402
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message  # noqa: E402
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, moto_server  # noqa: E402
 
 # Long polls return as soon as messages are there; a short wait only shortens the worker's final empty poll.

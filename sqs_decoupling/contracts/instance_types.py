@@ -1,10 +1,9 @@
 """The EC2 instance types the worker fleet supports: one catalogue, standard library only.
 
-The fleet stack checks ``worker_instance_type`` and ``worker_instance_types`` against it at configuration time
-(a type that is not here fails naming the key, with the nearest supported type as a suggestion), takes each type's
-architecture from it (which wheels the worker asset bundles, which Amazon Linux 2023 image the launch template
-uses) and its vCPUs (how many jobs a worker runs at once, ``sqs_decoupling.worker_fleet.worker.sizing``); the cost
-model and the scaling tools
+The fleet stack checks ``worker_instance_type`` and ``worker_instance_types`` against it at configuration time (a type
+that is not here fails naming the key, with the nearest supported type as a suggestion), takes each type's architecture
+from it (which wheels the worker asset bundles, which Amazon Linux 2023 image the launch template uses) and its vCPUs
+(how many jobs a worker runs at once, ``sqs_decoupling.contracts.worker_sizing``); the cost model and the scaling tools
 read it too. Nothing here imports the CDK, so any tool can import it.
 
 Source: AWS's "Amazon EC2 instance types" specifications, read 2026-12:

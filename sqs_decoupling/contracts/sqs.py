@@ -28,3 +28,6 @@ MIN_MESSAGE_SIZE_BYTES: Final = 1024
 """The smallest MaximumMessageSize a queue can have (1 KiB)."""
 MAX_MESSAGE_SIZE_BYTES: Final = 1024 * 1024
 """The largest message SQS accepts, and a queue's largest MaximumMessageSize: 1 MiB since August 2025."""
+DEFAULT_MAX_MESSAGE_SIZE_BYTES: Final = 256 * 1024
+"""This project's queues' MaximumMessageSize unless configured (the seed's 256 KiB): EncryptedQueue, the stacks'
+``max_message_size_bytes`` and the envelope's size check take it from here; cdk.json states it for users."""

@@ -1,7 +1,7 @@
 """``sqs-submit`` / ``python -m sqs_decoupling.producer``: send video jobs for objects already in S3.
 
     python -m sqs_decoupling.producer submit s3://bucket/key [s3://bucket/prefix/ ...] --queue-url URL
-    [--max-message-bytes N]
+    [--max-message-size-bytes N]
         [--encrypt-with-key KEY_ID_OR_ARN]
 
 With --encrypt-with-key, each body is client-side encrypted with that KMS key for the target queue (the consumers
@@ -26,9 +26,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sqs_decoupling.contracts.sqs import MAX_MESSAGE_SIZE_BYTES, MIN_MESSAGE_SIZE_BYTES
 from sqs_decoupling.producer.submit import InputError, QueueError, jobs_from_s3_uris, submit_jobs
-from sqs_decoupling.queue.envelope import ClientSideEncryptionError
+from sqs_decoupling.queue.envelope.envelope import ClientSideEncryptionError
 from sqs_decoupling.queue.envelope.logs import SDK_LOGGER_NAME
-from sqs_decoupling.regions import RegionNotFoundError, region_help, resolve_region
+from sqs_decoupling.regions.resolution import RegionNotFoundError, region_help, resolve_region
 
 QUEUE_URL_ENV = "SQS_SUBMIT_QUEUE_URL"
 REGION_ENV = "SQS_SUBMIT_REGION"
@@ -79,7 +79,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--queue-url", default=environ.get(QUEUE_URL_ENV), help=f"URL of the jobs queue (required) [{QUEUE_URL_ENV}]"
     )
     submit.add_argument(
-        "--max-message-bytes",
+        "--max-message-size-bytes",
         type=_message_bytes,
         metavar="N",
         help=f"a lower message (and batch) size limit than the queue's MaximumMessageSize, which is always read and "
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.envi
             boto3.client("sqs", region_name=region),
             args.queue_url,
             jobs,
-            max_message_bytes=args.max_message_bytes,
+            max_message_size_bytes=args.max_message_size_bytes,
             encrypt_key_id=args.encrypt_with_key,
             kms_client=boto3.client("kms", region_name=region) if args.encrypt_with_key else None,
         )

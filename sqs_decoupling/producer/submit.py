@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqs_decoupling.queue.envelope import MessageTooLargeError, encrypt_body, kms_key_provider, queue_name_from_url
-from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.queue.envelope.envelope import (
+    MessageTooLargeError,
+    encrypt_body,
+    kms_key_provider,
+    queue_name_from_url,
+)
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -76,11 +81,11 @@ def submit_jobs(
     queue_url: str,
     jobs: Iterable[VideoJob],
     *,
-    max_message_bytes: int | None = None,
+    max_message_size_bytes: int | None = None,
     encrypt_key_id: str | None = None,
     kms_client: Any = None,
 ) -> SubmitReport:
-    """Send one message per job, under the queue's MaximumMessageSize (read once); ``max_message_bytes`` can only
+    """Send one message per job, under the queue's MaximumMessageSize (read once); ``max_message_size_bytes`` can only
     lower that limit. Raises QueueError when the queue cannot be read (unknown, no credentials): nothing is sent.
 
     With ``encrypt_key_id`` (a KMS key id, ARN or alias), every body is client-side encrypted for this queue
@@ -97,7 +102,7 @@ def submit_jobs(
     if not pending:
         raise InputError("nothing to submit: no jobs given")
     queue_limit = _queue_message_limit(sqs_client, queue_url)
-    limit = min(max_message_bytes, queue_limit) if max_message_bytes is not None else queue_limit
+    limit = min(max_message_size_bytes, queue_limit) if max_message_size_bytes is not None else queue_limit
     encrypt = _encryptor(queue_url, encrypt_key_id, kms_client, limit) if encrypt_key_id else None
 
     failures: list[SubmitFailure] = []

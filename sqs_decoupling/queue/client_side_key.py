@@ -2,9 +2,9 @@
 
 SQS's own encryption (the queue's key) protects messages at rest, but anyone allowed to receive from the queue
 reads them in clear. With client-side encryption the producer encrypts the body itself (AWS Encryption SDK, see
-sqs_decoupling/queue/envelope/) under this separate key, with an encryption context naming the queue, so a body stays
-opaque to any
-principal that may receive but was not granted kms:Decrypt here, and cannot be replayed into another queue.
+sqs_decoupling/queue/envelope/) under this separate key, with an encryption context naming the queue, so a body
+stays opaque to any principal that may receive but was not granted kms:Decrypt here, and cannot be replayed into
+another queue.
 Every grant is limited to the queue's encryption context (kms:EncryptionContext:sqs_queue).
 """
 
@@ -15,8 +15,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from sqs_decoupling.common.keys import customer_managed_key
-
-CONTEXT_KEY = "sqs_queue"  # the encryption context key sqs_decoupling.queue.envelope.encrypt_body uses
+from sqs_decoupling.contracts.envelope import CONTEXT_KEY
 
 
 class ClientSideEncryptionKey(Construct):

@@ -28,14 +28,16 @@ from constructs import Construct
 from sqs_decoupling.common.acknowledgements import acknowledge, wildcard_finding
 from sqs_decoupling.common.keys import customer_managed_key
 from sqs_decoupling.common.ranges import check_choice, check_range, check_setting
-from sqs_decoupling.contracts.sqs import MAX_MESSAGE_SIZE_BYTES, MAX_VISIBILITY_TIMEOUT_SECONDS, MIN_MESSAGE_SIZE_BYTES
-from sqs_decoupling.queue.envelope.envelope import DEFAULT_MAX_MESSAGE_SIZE_BYTES
+from sqs_decoupling.contracts.sqs import (
+    DEFAULT_MAX_MESSAGE_SIZE_BYTES,
+    MAX_MESSAGE_SIZE_BYTES,
+    MAX_VISIBILITY_TIMEOUT_SECONDS,
+    MIN_MESSAGE_SIZE_BYTES,
+)
 
-# Limits of Amazon SQS (standard queues); message sizes from sqs_decoupling.contracts.sqs (1 KiB..1 MiB; the default is
-# sqs_decoupling.queue.envelope's 256 KiB).
+# Limits of Amazon SQS (standard queues); message sizes and the visibility maximum from sqs_decoupling.contracts.sqs.
 MIN_RETENTION = Duration.seconds(60)
 MAX_RETENTION = Duration.days(14)
-MAX_VISIBILITY_TIMEOUT = Duration.seconds(MAX_VISIBILITY_TIMEOUT_SECONDS)
 MAX_RECEIVE_WAIT = Duration.seconds(20)
 MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000
 MIN_DATA_KEY_REUSE, MAX_DATA_KEY_REUSE = Duration.seconds(60), Duration.hours(24)
@@ -497,7 +499,7 @@ def _validate_props(
 
     check("retention", retention.to_seconds(), MIN_RETENTION.to_seconds(), MAX_RETENTION.to_seconds(), " s")
     check("max_message_size_bytes", max_message_size_bytes, MIN_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES, " bytes")
-    check("visibility_timeout", visibility_timeout.to_seconds(), 0, MAX_VISIBILITY_TIMEOUT.to_seconds(), " s")
+    check("visibility_timeout", visibility_timeout.to_seconds(), 0, MAX_VISIBILITY_TIMEOUT_SECONDS, " s")
     check("receive_wait_time", receive_wait_time.to_seconds(), 0, MAX_RECEIVE_WAIT.to_seconds(), " s")
     check("max_receive_count", max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT, "")
     check(

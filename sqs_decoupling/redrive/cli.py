@@ -38,7 +38,7 @@ from sqs_decoupling.redrive.moves import (
     start_move_task,
 )
 from sqs_decoupling.redrive.progress import ProgressBar
-from sqs_decoupling.regions import RegionNotFoundError, region_help, resolve_region
+from sqs_decoupling.regions.resolution import RegionNotFoundError, region_help, resolve_region
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -221,7 +221,7 @@ def _start(args: argparse.Namespace, sqs: SQSClient, status: QueueStatus) -> int
             status.url,
             destination,
             limit=status.visible,
-            batch_bytes=status.max_message_bytes,
+            batch_bytes=status.max_message_size_bytes,
             on_progress=bar.update,
             max_per_second=args.max_per_second,
         )

@@ -51,7 +51,7 @@ class QueueStatus:
     arn: str
     visible: int
     in_flight: int
-    max_message_bytes: int
+    max_message_size_bytes: int
     oldest_age_seconds: float | None
 
 
@@ -117,7 +117,7 @@ def queue_status(sqs: SQSClient, cloudwatch: Any, queue_url: str) -> QueueStatus
         arn=arn,
         visible=int(attributes["ApproximateNumberOfMessages"]),
         in_flight=int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        max_message_bytes=int(attributes["MaximumMessageSize"]),
+        max_message_size_bytes=int(attributes["MaximumMessageSize"]),
         oldest_age_seconds=_oldest_age(cloudwatch, arn.rsplit(":", 1)[-1]),
     )
 

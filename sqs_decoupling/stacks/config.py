@@ -81,7 +81,7 @@ class AppConfig:
     lambda_provisioned_pollers: tuple[int, ...] = _PIPELINE.lambda_provisioned_pollers
     # Both consumers: the largest video processed (MiB)
     max_video_mb: int = _PIPELINE.max_video_mb
-    # The video profile each consumer path makes (sqs_decoupling.video.profiles)
+    # The video profile each consumer path makes (sqs_decoupling.contracts.profiles)
     lambda_profile: str = _PIPELINE.lambda_profile
     worker_profile: str = _FLEET.worker_profile
 

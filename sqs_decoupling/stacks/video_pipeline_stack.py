@@ -27,22 +27,19 @@ from sqs_decoupling.common.python_bundling import (
     package_sources,
 )
 from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.contracts import lambda_function, telemetry
+from sqs_decoupling.contracts.lambda_function import Settings as ProcessorSettings
+from sqs_decoupling.contracts.media import DEFAULT_MAX_VIDEO_BYTES, MAX_VIDEO_BYTES, MIB, MediaLimits
+from sqs_decoupling.contracts.profiles import PROFILES
 from sqs_decoupling.intake.buckets import access_logs_bucket, data_bucket
 from sqs_decoupling.intake.upload_intake import UploadIntake
 from sqs_decoupling.intake.video_job_access import grant_video_job_access
 from sqs_decoupling.lambda_consumer import lambda_consumer as consumer_limits
 from sqs_decoupling.lambda_consumer.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
-from sqs_decoupling.lambda_consumer.runtime import settings as processor_settings
-from sqs_decoupling.lambda_consumer.runtime.settings import Settings as ProcessorSettings
 from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.stacks.stack_settings import IntakeSettings
-from sqs_decoupling.video import telemetry
-from sqs_decoupling.video.limits import DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
-from sqs_decoupling.video.profiles import PROFILES
 
-METRICS_NAMESPACE = telemetry.METRICS_NAMESPACE
-SERVICE_NAME = telemetry.LAMBDA_SERVICE_NAME
 # The asset keeps the repository's layout, so the handler imports its settings module by the same name in both.
 HANDLER = "sqs_decoupling.lambda_consumer.runtime.handler.lambda_handler"
 
@@ -73,9 +70,9 @@ class VideoPipelineSettings(IntakeSettings):
     # (): standard mode. (MIN, MAX): provisioned mode, MIN pollers always ready (billed), scaling up to MAX.
     lambda_provisioned_pollers: tuple[int, ...] = ()
     max_video_mb: int = DEFAULT_MAX_VIDEO_BYTES // MIB
-    # The video profile the function makes (sqs_decoupling.video.profiles): "preview" (metadata + thumbnail) fits a
+    # The video profile the function makes (sqs_decoupling.contracts.profiles): "preview" (metadata + thumbnail) fits a
     # function; "transcode" (renditions) needs the memory and time of a long job.
-    lambda_profile: str = processor_settings.DEFAULT_PROFILE
+    lambda_profile: str = lambda_function.DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -111,7 +108,7 @@ class VideoPipelineSettings(IntakeSettings):
                 "invocations than the function may run, and they would be throttled. Raise "
                 "lambda_reserved_concurrency, lower lambda_max_concurrency, or reserve nothing."
             )
-        max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
+        max_mb = MAX_VIDEO_BYTES // MIB
         check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
         self._check_profile_fits_the_timeout()
 
@@ -144,7 +141,7 @@ def video_processor_bundle(architecture: str) -> PythonBundle:
         ),
         requirements="sqs_decoupling/lambda_consumer/runtime/requirements.txt",
         architecture=architecture,
-        python_version=processor_settings.PYTHON_VERSION,
+        python_version=lambda_function.PYTHON_VERSION,
         runtime_provides=LAMBDA_RUNTIME_PROVIDES,
     )
 
@@ -153,8 +150,8 @@ def processor_limits(*, memory_mib: int, timeout_seconds: float) -> MediaLimits:
     """The media limits of a function of this size: ffmpeg gets the memory the handler leaves and per-run time
     ceilings well inside the function timeout, so a ceiling is recorded as a failure before Lambda stops."""
     return MediaLimits(
-        ffmpeg_memory_bytes=processor_settings.ffmpeg_memory_bytes(memory_mib),
-        time_base_seconds=processor_settings.ffmpeg_time_base_seconds(timeout_seconds),
+        ffmpeg_memory_bytes=lambda_function.ffmpeg_memory_bytes(memory_mib),
+        time_base_seconds=lambda_function.ffmpeg_time_base_seconds(timeout_seconds),
     )
 
 
@@ -165,7 +162,7 @@ def processor_settings_for(
     memory_mib: int,
     timeout_seconds: float,
     profile: str,
-    max_receive_count: int = processor_settings.DEFAULT_MAX_RECEIVE_COUNT,
+    max_receive_count: int = lambda_function.DEFAULT_MAX_RECEIVE_COUNT,
 ) -> ProcessorSettings:
     """The handler's settings for a function of this size (:func:`processor_limits`) fed by a queue that
     dead-letters after ``max_receive_count`` receives."""
@@ -212,7 +209,7 @@ class VideoPipelineStack(Stack):
         self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
 
         bundle = video_processor_bundle(config.lambda_architecture)
-        runtime = python_runtime(processor_settings.PYTHON_VERSION)
+        runtime = python_runtime(lambda_function.PYTHON_VERSION)
         architecture = (
             lambda_.Architecture.ARM_64 if config.lambda_architecture == "arm64" else lambda_.Architecture.X86_64
         )
@@ -248,8 +245,8 @@ class VideoPipelineStack(Stack):
                     profile=config.lambda_profile,
                     max_receive_count=config.queue.max_receive_count,
                 ).environment(),
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_SERVICE_NAME": telemetry.LAMBDA_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": telemetry.METRICS_NAMESPACE,
             },
             batch_size=config.lambda_batch_size,
             max_batching_window=batching_window,
@@ -270,7 +267,7 @@ class VideoPipelineStack(Stack):
         if config.client_side_encryption:
             self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
             self.body_key.grant_decrypt(function)
-            function.add_environment(processor_settings.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
+            function.add_environment(lambda_function.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
 
         for alarm in self._function_alarms(function):
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
@@ -298,33 +295,37 @@ class VideoPipelineStack(Stack):
 
     @staticmethod
     def _processing_widgets() -> list[cloudwatch.IWidget]:
-        """The Powertools metrics the handler emits (namespace METRICS_NAMESPACE, dimension service)."""
+        """The Powertools metrics the handler emits (``sqs_decoupling.contracts.telemetry``)."""
 
         def metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=telemetry.METRICS_NAMESPACE,
                 metric_name=name,
-                dimensions_map={"service": SERVICE_NAME},
+                dimensions_map={telemetry.SERVICE_DIMENSION: telemetry.LAMBDA_SERVICE_NAME},
                 period=Duration.minutes(1),
                 statistic=statistic,
             )
 
         # VideosFailed carries a second dimension, the reason: one line per reason.
         failed_by_reason = cloudwatch.MathExpression(
-            expression=(f"SEARCH('{{{METRICS_NAMESPACE},reason,service}} MetricName=\"VideosFailed\"', 'Sum', 60)"),
+            expression=(
+                f"SEARCH('{{{telemetry.METRICS_NAMESPACE},{telemetry.FAILURE_REASON_DIMENSION},"
+                f'{telemetry.SERVICE_DIMENSION}}} MetricName="{telemetry.VIDEOS_FAILED}"'
+                "', 'Sum', 60)"
+            ),
             using_metrics={},
-            label="VideosFailed",
+            label=telemetry.VIDEOS_FAILED,
             period=Duration.minutes(1),
         )
         return [
             cloudwatch.GraphWidget(
                 title="Videos processed, failed (by reason), duplicates skipped",
-                left=[metric("VideosProcessed"), failed_by_reason, metric("DuplicatesSkipped")],
+                left=[metric(telemetry.VIDEOS_PROCESSED), failed_by_reason, metric(telemetry.DUPLICATES_SKIPPED)],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="Processing seconds per video",
-                left=[metric("ProcessingSeconds", "Average"), metric("ProcessingSeconds", "Maximum")],
+                left=[metric(telemetry.PROCESSING_SECONDS, "Average"), metric(telemetry.PROCESSING_SECONDS, "Maximum")],
                 width=12,
             ),
         ]

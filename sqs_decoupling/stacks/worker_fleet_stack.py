@@ -22,7 +22,18 @@ from sqs_decoupling.common.alarm_email import AlarmEmailSubscription
 from sqs_decoupling.common.log_groups import EncryptedLogGroups
 from sqs_decoupling.common.python_bundling import PythonBundle, package_sources
 from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.contracts import telemetry, worker_sizing
+from sqs_decoupling.contracts import worker as worker_contract
 from sqs_decoupling.contracts.instance_types import UnsupportedInstanceType, lookup
+from sqs_decoupling.contracts.media import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_VIDEO_BYTES,
+    LIMIT_VARIABLES,
+    MAX_VIDEO_BYTES,
+    MIB,
+    limits_environment,
+)
+from sqs_decoupling.contracts.profiles import PROFILES
 from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
 from sqs_decoupling.intake.buckets import access_logs_bucket, data_bucket
 from sqs_decoupling.intake.upload_intake import UploadIntake
@@ -30,20 +41,9 @@ from sqs_decoupling.intake.video_job_access import grant_video_job_access
 from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.stacks.stack_settings import IntakeSettings
-from sqs_decoupling.video import telemetry
-from sqs_decoupling.video.limits import (
-    DEFAULT_LIMITS,
-    DEFAULT_MAX_VIDEO_BYTES,
-    LIMIT_VARIABLES,
-    MIB,
-    limits_environment,
-)
-from sqs_decoupling.video.profiles import PROFILES
 from sqs_decoupling.worker_fleet.fleet_network import FleetNetwork, worker_aws_services
 from sqs_decoupling.worker_fleet.queue_depth_scaling import backlog_target_tracking, step_scaling
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME, add_warm_pool
-from sqs_decoupling.worker_fleet.worker import config as worker_config
-from sqs_decoupling.worker_fleet.worker import sizing
 from sqs_decoupling.worker_fleet.worker_fleet import (
     LIFECYCLE_HOOK_NAME,
     MAX_INSTANCES,
@@ -66,11 +66,10 @@ DRAIN_TIMEOUT = Duration.minutes(10)
 
 NetworkMode = Literal["isolated", "public"]
 ScalingMode = Literal["step", "backlog"]
-# Each worker sizes its ffmpeg threads from its own instance's vCPUs (sqs_decoupling.worker_fleet.worker.sizing), so a
-# larger type of a mixed
-# group puts its extra vCPUs to use; the stack does not pin them.
-_THREADS_VARIABLE = worker_config.ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]
-MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, MAX_VISIBILITY_TIMEOUT_SECONDS
+# Each worker sizes its ffmpeg threads from its own instance's vCPUs (sqs_decoupling.contracts.worker_sizing), so a
+# larger type of a mixed group puts its extra vCPUs to use; the stack does not pin them.
+_THREADS_VARIABLE = worker_contract.ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]
+MIN_VISIBILITY_SECONDS = 30
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +77,7 @@ class WorkerFleetSettings(IntakeSettings):
     """WorkerFleetStack's settings: those of an intake stack plus the fleet's. Defaults: ``network_mode``
     "isolated" (or "public"), ``worker_instance_type`` "c7g.large", ``worker_max_instances`` 4 (1..100),
     ``worker_visibility_timeout_seconds`` 300 (30..43,200), ``worker_concurrency`` None (from the vCPUs and the
-    profile, ``sqs_decoupling.worker_fleet.worker.sizing``; 1..32), ``max_video_mb`` 200,
+    profile, ``sqs_decoupling.contracts.worker_sizing``; 1..32), ``max_video_mb`` 200,
     ``scaling_mode`` "step" (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
     ``scale_out_thresholds`` (1, 20, 100) visible messages and goes to zero after ``scale_in_empty_minutes`` (10,
     2..60) idle minutes; backlog tracking keeps ``acceptable_latency_seconds`` (600) / ``seconds_per_job`` (60)
@@ -103,8 +102,8 @@ class WorkerFleetSettings(IntakeSettings):
     scale_in_empty_minutes: int = 10
     acceptable_latency_seconds: int = 600
     seconds_per_job: int = 60
-    # The video profile each worker job makes (sqs_decoupling.video.profiles), "transcode" by default.
-    worker_profile: str = worker_config.DEFAULT_PROFILE
+    # The video profile each worker job makes (sqs_decoupling.contracts.profiles), "transcode" by default.
+    worker_profile: str = worker_contract.DEFAULT_PROFILE
     # Warm pool (sqs_decoupling/worker_fleet/warm_pool.py): stopped instances with the worker installed; 0 = no pool.
     worker_warm_pool_min: int = 0
 
@@ -119,17 +118,17 @@ class WorkerFleetSettings(IntakeSettings):
             "worker_visibility_timeout_seconds",
             self.worker_visibility_timeout_seconds,
             MIN_VISIBILITY_SECONDS,
-            MAX_VISIBILITY_SECONDS,
+            MAX_VISIBILITY_TIMEOUT_SECONDS,
             " seconds",
         )
         if self.worker_concurrency is not None:
-            check_setting("worker_concurrency", self.worker_concurrency, 1, sizing.MAX_CONCURRENCY)
-        check_setting("max_video_mb", self.max_video_mb, 1, 10_000, " MB")
+            check_setting("worker_concurrency", self.worker_concurrency, 1, worker_contract.MAX_CONCURRENCY)
+        check_setting("max_video_mb", self.max_video_mb, 1, MAX_VIDEO_BYTES // MIB, " MB")
         check_choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
         self._check_steps()
         check_setting("scale_in_empty_minutes", self.scale_in_empty_minutes, 2, 60, " minutes")
         check_setting("acceptable_latency_seconds", self.acceptable_latency_seconds, 60, 86_400, " seconds")
-        check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_SECONDS, " seconds")
+        check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_TIMEOUT_SECONDS, " seconds")
         check_setting("worker_warm_pool_min", self.worker_warm_pool_min, 0, self.worker_max_instances, " instances")
 
     def _check_steps(self) -> None:
@@ -208,13 +207,13 @@ class WorkerFleetSettings(IntakeSettings):
         return min(lookup(name).vcpus for name in self.group_instance_types)
 
     @property
-    def busy(self) -> sizing.BusySetting:
-        """Jobs per instance (``worker_concurrency``, else sqs_decoupling.worker_fleet.worker.sizing's rule for
+    def busy(self) -> worker_sizing.BusySetting:
+        """Jobs per instance (``worker_concurrency``, else sqs_decoupling.contracts.worker_sizing's rule for
         ``sized_vcpus``, the smallest
         memory of the group's types and the profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives
         each."""
         encodes = bool(PROFILES[self.worker_profile].ladder)
-        return sizing.busy_setting(
+        return worker_sizing.busy_setting(
             self.sized_vcpus,
             encodes=encodes,
             concurrency=self.worker_concurrency,
@@ -352,21 +351,21 @@ class WorkerFleetStack(Stack):
             CfnOutput(self, name, value=value)
 
     def _worker_environment(self, config: WorkerFleetSettings) -> dict[str, str]:
-        """The worker's settings (sqs_decoupling/worker_fleet/worker/config.py's contract) as the environment of its
+        """The worker's settings (sqs_decoupling/contracts/worker.py's contract) as the environment of its
         systemd service."""
         environment = {
-            worker_config.QUEUE_URL_ENV: self.jobs.queue.queue_url,
-            worker_config.OUTPUT_BUCKET_ENV: self.processed.bucket_name,
-            worker_config.CONCURRENCY_ENV: str(config.busy.concurrency),
-            worker_config.VCPUS_ENV: str(config.sized_vcpus),
-            worker_config.VISIBILITY_TIMEOUT_ENV: str(int(self.jobs.visibility_timeout.to_seconds())),
-            worker_config.MAX_BYTES_ENV: str(config.max_video_mb * MIB),
-            worker_config.DRAIN_SECONDS_ENV: str(int(DRAIN_TIMEOUT.to_seconds())),
-            worker_config.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
-            worker_config.PROFILE_ENV: config.worker_profile,
+            worker_contract.QUEUE_URL_ENV: self.jobs.queue.queue_url,
+            worker_contract.OUTPUT_BUCKET_ENV: self.processed.bucket_name,
+            worker_contract.CONCURRENCY_ENV: str(config.busy.concurrency),
+            worker_contract.VCPUS_ENV: str(config.sized_vcpus),
+            worker_contract.VISIBILITY_TIMEOUT_ENV: str(int(self.jobs.visibility_timeout.to_seconds())),
+            worker_contract.MAX_VIDEO_BYTES_ENV: str(config.max_video_mb * MIB),
+            worker_contract.DRAIN_SECONDS_ENV: str(int(DRAIN_TIMEOUT.to_seconds())),
+            worker_contract.LIFECYCLE_HOOK_ENV: LIFECYCLE_HOOK_NAME,
+            worker_contract.PROFILE_ENV: config.worker_profile,
             **{
                 name: value
-                for name, value in limits_environment(DEFAULT_LIMITS, worker_config.ENV_PREFIX).items()
+                for name, value in limits_environment(DEFAULT_LIMITS, worker_contract.ENV_PREFIX).items()
                 if name != _THREADS_VARIABLE
             },
             # ffmpeg's scratch files: /tmp on Amazon Linux 2023 is a small RAM-backed tmpfs, /var/tmp is on disk.
@@ -375,9 +374,9 @@ class WorkerFleetStack(Stack):
             telemetry.WORKER_METRICS_LOG_GROUP_ENV: worker_log_group_name(self, WORKER_SERVICE),
         }
         if self.body_key is not None:
-            environment[worker_config.BODY_KEY_ARN_ENV] = self.body_key.key.key_arn
+            environment[worker_contract.BODY_KEY_ARN_ENV] = self.body_key.key.key_arn
         if config.worker_warm_pool_min:
-            environment[worker_config.LAUNCH_HOOK_ENV] = LAUNCH_HOOK_NAME
+            environment[worker_contract.LAUNCH_HOOK_ENV] = LAUNCH_HOOK_NAME
         return environment
 
     def _fleet_widgets(self, config: WorkerFleetSettings) -> list[cloudwatch.IWidget]:

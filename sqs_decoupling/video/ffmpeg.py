@@ -11,7 +11,7 @@ Every call goes through ``run_ffmpeg``: one place that starts ffmpeg, with its m
 bounded capture of what it prints, and one place tests can spy on.
 
 Failures are sorted by cause. The input's fault (ffmpeg cannot decode it, or it needs more memory or time than
-:class:`~sqs_decoupling.video.limits.MediaLimits` allow) is a ``PermanentJobError`` with a reason; only the
+:class:`~sqs_decoupling.contracts.media.MediaLimits` allow) is a ``PermanentJobError`` with a reason; only the
 environment's (disk full, output not writable, ffmpeg killed from outside) is a transient ``FfmpegError``.
 Only ffmpeg's exit status and its error lines, matched at the end of a line, sort them; never a file's tags.
 Messages never contain the local paths of the work directory.
@@ -33,6 +33,8 @@ from typing import Any, NoReturn
 
 import imageio_ffmpeg
 
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MIB, MediaLimits
+from sqs_decoupling.contracts.profiles import DEFAULT_THUMBNAIL, Rendition, Thumbnail
 from sqs_decoupling.video.errors import (
     FfmpegError,
     FfmpegTimeoutError,
@@ -41,8 +43,6 @@ from sqs_decoupling.video.errors import (
     ResourceCeilingError,
     UndecodableError,
 )
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MIB, MediaLimits
-from sqs_decoupling.video.profiles import DEFAULT_THUMBNAIL, Rendition, Thumbnail
 from sqs_decoupling.video.subprocesses import children
 
 # Demuxers ffmpeg may use on an upload. An allow-list keeps ffmpeg from treating a text file as ANSI art

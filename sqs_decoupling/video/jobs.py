@@ -22,6 +22,7 @@ from urllib.parse import quote_plus, unquote_plus
 from aws_lambda_powertools.utilities.parser.models.s3 import S3Object
 from pydantic import BaseModel, Field, ValidationError
 
+from sqs_decoupling.contracts.profiles import PROFILE_SUFFIX_RESERVE_BYTES
 from sqs_decoupling.video.errors import MalformedMessageError
 
 OUTPUT_ROOT = "processed/"
@@ -29,9 +30,9 @@ OUTPUT_ROOT = "processed/"
 HASHED_ROOT = OUTPUT_ROOT + "_hashed/"
 MAX_S3_KEY_BYTES = 1024
 # Room kept after a key's folder: the version folder (S3 version ids are 32 bytes, ETags at most 45) and
-# "<profile>/<file name>" (profiles check that they fit). Fixed, so a key's folder never depends on the version.
+# "<profile>/<file name>" (PROFILE_SUFFIX_RESERVE_BYTES, which profiles check that they fit). Fixed, so a key's
+# folder never depends on the version.
 VERSION_RESERVE_BYTES = 64
-PROFILE_SUFFIX_RESERVE_BYTES = 64
 
 
 @dataclass(frozen=True)

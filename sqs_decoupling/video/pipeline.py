@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from sqs_decoupling.video import telemetry
+from sqs_decoupling.contracts import telemetry
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MediaLimits
+from sqs_decoupling.contracts.telemetry import MetricPoint
 from sqs_decoupling.video.budget import TimeBudget
 from sqs_decoupling.video.errors import OutOfTimeError, PermanentJobError
 from sqs_decoupling.video.jobs import IgnoredInput, VideoJob, read_sqs_body
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits
 from sqs_decoupling.video.processing import JobResult, Profile, process_video, record_failure
-from sqs_decoupling.video.telemetry import MetricPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -89,7 +89,7 @@ class Outcome:
         return fields
 
     def metrics(self) -> list[MetricPoint]:
-        """The metrics this outcome adds (names from :mod:`sqs_decoupling.video.telemetry`)."""
+        """The metrics this outcome adds (names from :mod:`sqs_decoupling.contracts.telemetry`)."""
         if self.kind is OutcomeKind.PROCESSED:
             seconds = self.result.seconds if self.result is not None else 0.0
             return [

@@ -31,6 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MediaLimits
+from sqs_decoupling.contracts.profiles import (
+    FAILURE_NAME,
+    MANIFEST_NAME,
+    METADATA_NAME,
+    THUMBNAIL_NAME,
+    VideoProfile,
+    get_profile,
+)
 from sqs_decoupling.video import ffmpeg
 from sqs_decoupling.video.budget import TimeBudget
 from sqs_decoupling.video.errors import (
@@ -44,20 +53,11 @@ from sqs_decoupling.video.errors import (
     TooLargeError,
 )
 from sqs_decoupling.video.jobs import MAX_S3_KEY_BYTES, VideoJob, event_order, newer_event
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits
-from sqs_decoupling.video.profiles import (
-    FAILURE_NAME,
-    MANIFEST_NAME,
-    METADATA_NAME,
-    THUMBNAIL_NAME,
-    VideoProfile,
-    get_profile,
-)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-# A profile name from sqs_decoupling.video.profiles.PROFILES ("preview", "transcode"), or a VideoProfile.
+# A profile name from sqs_decoupling.contracts.profiles.PROFILES ("preview", "transcode"), or a VideoProfile.
 Profile = str | VideoProfile
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket"})
@@ -97,7 +97,7 @@ def process_video(
     """Make ``profile``'s outputs for ``job`` under ``job.profile_prefix(profile)`` in ``output_bucket``.
 
     ``preview``: metadata.json + thumbnail.jpg. ``transcode``: those + 720p.mp4 / 480p.mp4 (never upscaled).
-    ``limits`` bound what one input may use (default :data:`~sqs_decoupling.video.limits.DEFAULT_LIMITS`); ``budget``
+    ``limits`` bound what one input may use (default :data:`~sqs_decoupling.contracts.media.DEFAULT_LIMITS`); ``budget``
     (default: none) is the time this delivery has left, see :mod:`sqs_decoupling.video.budget`.
     Raises ``PermanentJobError`` subclasses (their ``profile`` set, for :func:`record_failure`) for inputs that can
     never succeed, ``OutOfTimeError`` for one that does not fit in ``budget`` (the caller decides whether that is

@@ -15,16 +15,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sqs_decoupling.worker_fleet.worker import (
-    AsgInstance,
-    Counters,
-    JobHandler,
-    QueueWorker,
-    WorkerOptions,
-    count_requests,
-)
-from sqs_decoupling.worker_fleet.worker.autoscaling import ScaleInGuard, TerminationWatcher
-from sqs_decoupling.worker_fleet.worker.consumer import StartGate
+from sqs_decoupling.worker_fleet.worker.autoscaling import AsgInstance, ScaleInGuard, TerminationWatcher
+from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, StartGate, WorkerOptions
+from sqs_decoupling.worker_fleet.worker.counters import Counters, count_requests
+from sqs_decoupling.worker_fleet.worker.job import JobHandler
 from sqs_decoupling.worker_fleet.worker.spot import SpotWatcher
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, moto_server

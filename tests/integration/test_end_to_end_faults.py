@@ -22,7 +22,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from sqs_decoupling.worker_fleet.worker.spot import INTERRUPTION_PATH, RELEASE_MARGIN_SECONDS
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued

@@ -42,10 +42,10 @@ def redrive_env(moto_endpoint: str, dummy_aws_env: None, monkeypatch: pytest.Mon
 
 @pytest.fixture
 def make_pair(sqs: SQSClient, client: Callable[[str], Any]) -> Callable[..., QueuePair]:
-    """``make_pair(encrypted=True, max_message_bytes=None)``: a source queue and its dead-letter queue, both under
+    """``make_pair(encrypted=True, max_message_size_bytes=None)``: a source queue and its dead-letter queue, both under
     one customer-managed KMS key (as EncryptedQueue makes them) unless told otherwise."""
 
-    def make(*, encrypted: bool = True, max_message_bytes: int | None = None) -> QueuePair:
+    def make(*, encrypted: bool = True, max_message_size_bytes: int | None = None) -> QueuePair:
         name = f"jobs-{uuid.uuid4().hex[:10]}"
         attributes: dict[str, str] = {}
         if encrypted:
@@ -53,8 +53,8 @@ def make_pair(sqs: SQSClient, client: Callable[[str], Any]) -> Callable[..., Que
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes=attributes)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         source = attributes | {"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})}
-        if max_message_bytes:
-            source["MaximumMessageSize"] = str(max_message_bytes)
+        if max_message_size_bytes:
+            source["MaximumMessageSize"] = str(max_message_size_bytes)
         return QueuePair(sqs.create_queue(QueueName=name, Attributes=source)["QueueUrl"], dlq_url)
 
     return make
@@ -235,7 +235,7 @@ def test_a_message_the_destination_refuses_stays_in_the_dead_letter_queue(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN dead letters of 2 KiB, and a source queue whose limit is now 1 KiB (its settings changed since)
-    pair = make_pair(max_message_bytes=1024)
+    pair = make_pair(max_message_size_bytes=1024)
     sent = dead_letters(sqs, pair.dlq_url, 3, body_bytes=2048)
     # WHEN they are redriven by copy
     code = main(["start", "--dlq-url", pair.dlq_url, "--method", "copy"], redrive_env)

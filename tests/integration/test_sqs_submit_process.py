@@ -73,13 +73,13 @@ def test_no_region_anywhere_is_one_line_naming_every_source(
 def test_a_message_size_out_of_range_is_one_line_and_exit_2(
     submit: Callable[..., subprocess.CompletedProcess[str]], value: str
 ) -> None:
-    # GIVEN a --max-message-bytes SQS could never take WHEN sqs-submit runs
-    result = submit("--max-message-bytes", value, env={"AWS_REGION": REGION})
+    # GIVEN a --max-message-size-bytes SQS could never take WHEN sqs-submit runs
+    result = submit("--max-message-size-bytes", value, env={"AWS_REGION": REGION})
 
     # THEN one line names the flag and the allowed range, exit code 2, nothing sent
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("sqs-submit: error: argument --max-message-bytes: ")
+    assert result.stderr.startswith("sqs-submit: error: argument --max-message-size-bytes: ")
     assert ("1,024..1,048,576 bytes" in result.stderr) or ("not a whole number" in result.stderr)
     assert result.stdout == ""
 

@@ -34,11 +34,11 @@ import pytest
 from aws_cdk import aws_s3_assets as s3_assets
 
 from sqs_decoupling.common.python_bundling import host_architecture
+from sqs_decoupling.contracts.telemetry import WORKER_LOG_FILE
+from sqs_decoupling.contracts.worker import WAIT_SECONDS_ENV
 from sqs_decoupling.stacks.worker_fleet_stack import WORKER_SERVICE, worker_bundle
-from sqs_decoupling.video.telemetry import WORKER_LOG_FILE
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
-from sqs_decoupling.worker_fleet.worker import AsgInstance
-from sqs_decoupling.worker_fleet.worker.config import WAIT_SECONDS_ENV
+from sqs_decoupling.worker_fleet.worker.autoscaling import AsgInstance
 from sqs_decoupling.worker_fleet.worker_user_data import CLOUDWATCH_AGENT_CTL
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads

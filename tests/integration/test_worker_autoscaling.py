@@ -10,16 +10,15 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from sqs_decoupling.worker_fleet.worker import (
+from sqs_decoupling.worker_fleet.worker.autoscaling import (
     AsgInstance,
     AsgLifecycleActions,
-    JobOutcome,
-    Message,
     ScaleInGuard,
     TerminationWatcher,
+    find_asg_instance,
 )
-from sqs_decoupling.worker_fleet.worker.autoscaling import find_asg_instance
 from sqs_decoupling.worker_fleet.worker.imds import Imds
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
 from tests.integration.conftest import send_messages
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until

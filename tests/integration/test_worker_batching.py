@@ -7,8 +7,10 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from sqs_decoupling.worker_fleet.worker import Counters, JobOutcome, Message, WorkerOptions
 from sqs_decoupling.worker_fleet.worker.batches import DeleteBatcher
+from sqs_decoupling.worker_fleet.worker.consumer import WorkerOptions
+from sqs_decoupling.worker_fleet.worker.counters import Counters
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
 from tests.integration.conftest import send_messages
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 

@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from sqs_decoupling.regions import region_from_queue_url
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
-from sqs_decoupling.worker_fleet.worker import sizing
-from sqs_decoupling.worker_fleet.worker.config import DEFAULT_PROFILE, MAX_CONCURRENCY, parse_settings
+from sqs_decoupling.contracts import worker_sizing
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
+from sqs_decoupling.contracts.worker import DEFAULT_PROFILE, MAX_CONCURRENCY
+from sqs_decoupling.regions.resolution import region_from_queue_url
+from sqs_decoupling.worker_fleet.worker.config import parse_settings
 
 GIB = 1024 * MIB
 QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"
@@ -40,7 +41,7 @@ def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
 @pytest.mark.parametrize("value", ["33", "256", "0"])
 def test_concurrency_outside_the_shared_limit_exits_2_with_one_line_naming_the_flag_and_range(capsys, value):
     # GIVEN a concurrency the fleet stack would refuse too (one limit:
-    # sqs_decoupling.worker_fleet.worker.sizing.MAX_CONCURRENCY)
+    # sqs_decoupling.contracts.worker_sizing.MAX_CONCURRENCY)
     with pytest.raises(SystemExit) as exit_info:
         parse_settings(["--queue-url", QUEUE, "--output-bucket", "b", "--concurrency", value], {})
     # THEN one line on stderr names the flag and the range, and the exit code is 2
@@ -110,12 +111,12 @@ def test_the_profile_and_the_media_limits_come_from_flags_or_the_environment():
 
 def test_without_them_the_worker_transcodes_within_the_shared_defaults(monkeypatch):
     # GIVEN a 2-vCPU, 4 GiB machine (a c7g.large) and no concurrency or thread setting
-    monkeypatch.setattr(sizing, "machine_vcpus", lambda: 2)
-    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 4 * GIB)
+    monkeypatch.setattr(worker_sizing, "machine_vcpus", lambda: 2)
+    monkeypatch.setattr(worker_sizing, "machine_memory_bytes", lambda: 4 * GIB)
     settings = parse_settings([], {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "processed"})
     # THEN it transcodes 2 jobs at once, one ffmpeg thread each, within the shared limits otherwise
     assert (settings.profile, settings.limits) == (DEFAULT_PROFILE, replace(DEFAULT_LIMITS, ffmpeg_threads=1))
-    assert (settings.concurrency, settings.max_bytes) == (2, DEFAULT_MAX_VIDEO_BYTES)
+    assert (settings.concurrency, settings.max_video_bytes) == (2, DEFAULT_MAX_VIDEO_BYTES)
 
 
 @pytest.mark.parametrize(
@@ -133,8 +134,8 @@ def test_without_them_the_worker_transcodes_within_the_shared_defaults(monkeypat
 def test_default_concurrency_and_threads_follow_the_vcpus_and_the_profile(
     monkeypatch, machine, argv, environ, concurrency, threads
 ):
-    monkeypatch.setattr(sizing, "machine_vcpus", lambda: machine)
-    monkeypatch.setattr(sizing, "machine_memory_bytes", lambda: 64 * GIB)
+    monkeypatch.setattr(worker_sizing, "machine_vcpus", lambda: machine)
+    monkeypatch.setattr(worker_sizing, "machine_memory_bytes", lambda: 64 * GIB)
     settings = parse_settings(argv, {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b"} | environ)
     assert (settings.concurrency, settings.limits.ffmpeg_threads) == (concurrency, threads)
 

@@ -14,8 +14,9 @@ import pytest
 
 pytest.importorskip("sqs_decoupling.video")
 
-from sqs_decoupling.video import VideoJob, sqs_body_for, telemetry
-from sqs_decoupling.video.telemetry import MetricPoint
+from sqs_decoupling.contracts import telemetry
+from sqs_decoupling.contracts.telemetry import MetricPoint
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from sqs_decoupling.worker_fleet.worker.metrics import MetricsEmitter
 from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes

@@ -11,9 +11,14 @@ from datetime import UTC, datetime
 import boto3
 from botocore.stub import Stubber
 
-from sqs_decoupling.worker_fleet.worker import AsgInstance, AsgLifecycleActions, JobOutcome, Message
-from sqs_decoupling.worker_fleet.worker.autoscaling import InServiceGate, complete_lifecycle_action
+from sqs_decoupling.worker_fleet.worker.autoscaling import (
+    AsgInstance,
+    AsgLifecycleActions,
+    InServiceGate,
+    complete_lifecycle_action,
+)
 from sqs_decoupling.worker_fleet.worker.imds import Imds
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
 from sqs_decoupling.worker_fleet.worker.spot import (
     INTERRUPTION_PATH,
     NOTICE_SECONDS,

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("sqs_decoupling.video")
 
-from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from tests.integration.conftest import send_messages
 from tests.support.videos import cached_video_bytes
 from tools.localcloud.server import queue_depth, wait_until

@@ -15,8 +15,8 @@ import pytest
 
 pytest.importorskip("sqs_decoupling.video")
 
-from sqs_decoupling.queue.envelope import encrypt_body, is_encrypted
-from sqs_decoupling.video import VideoJob, sqs_body_for
+from sqs_decoupling.queue.envelope.envelope import encrypt_body, is_encrypted
+from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from sqs_decoupling.worker_fleet.worker.logs import configure_logging
 from sqs_decoupling.worker_fleet.worker.video_jobs import make_video_handler
 from tests.integration.conftest import send_messages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sqs_decoupling.worker_fleet.worker import JobOutcome, Message
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
 from tests.integration.conftest import send_messages
 from tools.localcloud.server import queue_depth, wait_until
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from sqs_decoupling.contracts.media import MAX_S3_OBJECT_BYTES, MIB
+from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
 from tools.cost.model import (
     PATHS,
     CostBreakdown,
@@ -41,8 +43,6 @@ EXIT_CODES = """exit codes:
      refused before any synthesis or simulation"""
 # Ranges of the numeric flags: (low, high, whole number).
 MAX_VIDEOS_PER_DAY = 100_000_000.0  # over 1,000 a second; the simulator steps second by second
-MAX_SIZE_MB = 5 * 1024 * 1024.0  # S3's largest object, 5 TiB
-MAX_JOB_SECONDS = 12 * 3600.0  # a job ends before SQS's 12-hour visibility cap
 MAX_LAMBDA_RECORD_SECONDS = 900.0  # Lambda's longest timeout
 MAX_STORAGE_MONTH = 120
 
@@ -86,11 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         "--videos-per-day", type=number("--videos-per-day", 0, MAX_VIDEOS_PER_DAY), required=True, metavar="N"
     )
     work.add_argument(
-        "--size-mb", type=number("--size-mb", 0, MAX_SIZE_MB), required=True, help="average upload size (MB)"
+        "--size-mb",
+        type=number("--size-mb", 0, MAX_S3_OBJECT_BYTES / MIB),
+        required=True,
+        help="average upload size (MB)",
     )
     work.add_argument(
         "--duration-s",
-        type=number("--duration-s", 0, MAX_JOB_SECONDS),
+        type=number("--duration-s", 0, MAX_VISIBILITY_TIMEOUT_SECONDS),
         required=True,
         help="average video duration (seconds)",
     )
@@ -104,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument(
         "--fleet-job-seconds",
-        type=number("--fleet-job-seconds", 0, MAX_JOB_SECONDS),
+        type=number("--fleet-job-seconds", 0, MAX_VISIBILITY_TIMEOUT_SECONDS),
         help="seconds one transcode job takes on a worker (default: from bench/results/transcode.json)",
     )
     calibrate.add_argument(

@@ -82,8 +82,9 @@ ASSUMED_S3_GETS_PER_VIDEO = 2  # HEAD + GET of the upload
 # and REPORT lines per invocation. Calibrate with the log group's IncomingBytes / jobs.
 ASSUMED_LOG_BYTES_PER_JOB = 1_500
 ASSUMED_LAMBDA_PLATFORM_LOG_BYTES = 350
-# Custom metrics sent on a job's success path (sqs_decoupling.video.telemetry): VideosProcessed and ProcessingSeconds
-# under the service dimension; the worker adds JobsInFlight. Failures add a metric per reason / error type.
+# Custom metrics sent on a job's success path (sqs_decoupling.contracts.telemetry): VideosProcessed and
+# ProcessingSeconds under the service dimension; the worker adds JobsInFlight. Failures add a metric per reason / error
+# type.
 LAMBDA_METRIC_SERIES = 2
 FLEET_METRIC_SERIES = 3
 # X-Ray: Lambda's active tracing records the first request each second and 5% of the others (Lambda Developer

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqs_decoupling.contracts.media import MIB
 from sqs_decoupling.stacks.config import AppConfig
 from tools.demo.outcomes import decided_keys, read_outcomes
 from tools.demo.videos import SampleObject
@@ -90,7 +91,7 @@ class Flow:
         self.endpoint = endpoint
         self.prefix = config.upload_prefix
         self.batch_size = config.lambda_batch_size
-        self.max_video_bytes = config.max_video_mb * 1024 * 1024
+        self.max_video_bytes = config.max_video_mb * MIB
         # What the fleet's instances run (worker_concurrency, else the sizing rule for the instance type).
         self.worker_concurrency = config.worker_fleet_settings().busy.concurrency
         self.work_dir = work_dir

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqs_decoupling.contracts.profiles import FAILURE_NAME, MANIFEST_NAME, METADATA_NAME
 from sqs_decoupling.video.jobs import OUTPUT_ROOT
-from sqs_decoupling.video.profiles import FAILURE_NAME, MANIFEST_NAME, METADATA_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

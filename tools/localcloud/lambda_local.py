@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from sqs_decoupling.video import telemetry
+from sqs_decoupling.contracts import telemetry
 from tools.localcloud.poller import Handler
 
 
@@ -95,7 +95,7 @@ def _routed_stdout() -> _ThreadRoutedStdout:
 def load_handler(*, output_bucket: str, max_video_bytes: int, log: HandlerLog) -> Handler:
     """Import the real handler configured as the stack configures the function; return a callable that runs it
     with its stdout (logs, metrics) going to ``log``. AWS endpoint and credentials come from the environment."""
-    from sqs_decoupling.lambda_consumer.runtime.settings import Settings
+    from sqs_decoupling.contracts.lambda_function import Settings
 
     # The handler's own settings contract writes the variables, as the stack does for the real function.
     os.environ.update(Settings(output_bucket=output_bucket, max_video_bytes=max_video_bytes).environment())

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqs_decoupling.worker_fleet.worker.config import IMDS_URL_ENV
+from sqs_decoupling.contracts.worker import IMDS_URL_ENV
 from tools.localcloud.paths import REPO_ROOT
 
 

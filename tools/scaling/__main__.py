@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
 from tools.cost.prices import ContextError, UnknownInstanceType, priced_context
 from tools.localcloud.paths import REPO_ROOT
 from tools.scaling.assembly import assemblies
@@ -128,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     calibrate = parser.add_argument_group("calibration (measured figures from a deployment; see the README)")
     calibrate.add_argument(
         "--job-seconds",
-        type=_number(0, 43_200, above=True),
+        type=_number(0, MAX_VISIBILITY_TIMEOUT_SECONDS, above=True),
         default=DEFAULT_JOB_SECONDS,
         help="fleet: seconds per transcode job, the worker's EMF JobSeconds (default 60)",
     )

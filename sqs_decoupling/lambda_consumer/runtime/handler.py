@@ -21,7 +21,7 @@ Client-side encrypted bodies (``sqs_decoupling.queue.envelope``): with BODY_KEY_
 decrypted with that KMS key, its encryption context checked against this record's queue. Plain bodies (S3's own
 notifications) are processed as before, without any KMS call, whether BODY_KEY_ARN is set or not.
 
-Settings: the environment variables of :mod:`sqs_decoupling.lambda_consumer.runtime.settings` (OUTPUT_BUCKET,
+Settings: the environment variables of :mod:`sqs_decoupling.contracts.lambda_function` (OUTPUT_BUCKET,
 MAX_VIDEO_BYTES,
 BODY_KEY_ARN, VIDEO_PROFILE, the media limits), parsed once per cold start; a bad one fails every invocation with
 an error naming it. Also POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (default: the telemetry
@@ -48,14 +48,15 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sqs_decoupling.lambda_consumer.runtime.settings import TIME_MARGIN_SECONDS, Settings
-from sqs_decoupling.queue.envelope import ClientSideEncryptionError, open_body, queue_name_from_arn
+from sqs_decoupling.contracts import telemetry
+from sqs_decoupling.contracts.lambda_function import TIME_MARGIN_SECONDS, Settings
+from sqs_decoupling.contracts.telemetry import MetricPoint
+from sqs_decoupling.queue.envelope.envelope import ClientSideEncryptionError, open_body, queue_name_from_arn
 from sqs_decoupling.queue.envelope.logs import SDK_LOGGER_NAME, configure_sdk_logging, unopenable_body_fields
-from sqs_decoupling.video import MalformedMessageError, telemetry
 from sqs_decoupling.video.budget import TOO_SLOW_FOR_LAMBDA, TimeBudget
+from sqs_decoupling.video.errors import MalformedMessageError
 from sqs_decoupling.video.pipeline import Outcome, OutcomeKind, process_message, retry_error
 from sqs_decoupling.video.processing import WORKSPACE_PREFIX
-from sqs_decoupling.video.telemetry import MetricPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient

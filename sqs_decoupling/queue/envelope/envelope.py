@@ -37,18 +37,19 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from sqs_decoupling.contracts import lambda_function, worker
+from sqs_decoupling.contracts.envelope import CONTEXT_KEY, ENCRYPTED_PREFIX
+from sqs_decoupling.contracts.sqs import DEFAULT_MAX_MESSAGE_SIZE_BYTES
 from sqs_decoupling.queue.envelope.logs import configure_sdk_logging, kms_errors_seen
 
 # The Encryption SDK (and cryptography) are imported inside the functions that need them: importing this module
 # stays cheap, so a consumer whose queue only carries plain bodies never loads them.
 
-ENCRYPTED_PREFIX = "sqs-cse:v1:"
-CONTEXT_KEY = "sqs_queue"
-DEFAULT_MAX_MESSAGE_SIZE_BYTES = 256 * 1024
-"""The queues' default maximum message size (the seed's 256 KiB; SQS allows 1 MiB since 2025): EncryptedQueue and
-the stacks' QueueSettings take their default from here; cdk.json's max_message_size_bytes states it for users."""
 
-NO_KEY_SETTINGS = "BODY_KEY_ARN for the Lambda consumer, --body-key-arn / WORKER_BODY_KEY_ARN for the worker"
+NO_KEY_SETTINGS = (
+    f"{lambda_function.BODY_KEY_ARN_ENV} for the Lambda consumer, "
+    f"--body-key-arn / {worker.BODY_KEY_ARN_ENV} for the worker"
+)
 """Where a consumer is given the key to open client-side encrypted bodies (named in the error when it is not)."""
 
 

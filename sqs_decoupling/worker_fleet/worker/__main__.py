@@ -15,7 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from sqs_decoupling.regions import RegionNotFoundError, resolve_region
+from sqs_decoupling.contracts.worker import REGION_ENV
+from sqs_decoupling.regions.resolution import RegionNotFoundError, resolve_region
 from sqs_decoupling.worker_fleet.worker.autoscaling import (
     AsgLifecycleActions,
     InServiceGate,
@@ -24,7 +25,7 @@ from sqs_decoupling.worker_fleet.worker.autoscaling import (
     complete_lifecycle_action,
     find_asg_instance,
 )
-from sqs_decoupling.worker_fleet.worker.config import REGION_ENV, Settings, parse_settings
+from sqs_decoupling.worker_fleet.worker.config import Settings, parse_settings
 from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, WorkerOptions
 from sqs_decoupling.worker_fleet.worker.counters import Counters, count_requests
 from sqs_decoupling.worker_fleet.worker.imds import Imds, ImdsUnavailable
@@ -199,7 +200,7 @@ def build_handler(
     return make_video_handler(
         s3_client=s3,
         output_bucket=settings.output_bucket,
-        max_bytes=settings.max_bytes,
+        max_bytes=settings.max_video_bytes,
         queue_url=settings.queue_url,
         body_key_arn=settings.body_key_arn,
         kms_client=kms,

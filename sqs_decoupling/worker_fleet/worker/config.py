@@ -1,9 +1,9 @@
-"""The worker's settings contract: command-line options, each with an environment variable fallback, validated
-into :class:`Settings`.
+"""The worker's settings: command-line options, each with an environment variable fallback, validated into
+:class:`Settings`.
 
-The environment-variable names and defaults are module constants: the fleet stack imports them to write the
-systemd unit's ``Environment=`` lines (stacks -> worker is allowed; the worker never imports ``stacks``), and a
-contract test parses the synthesized unit with :func:`parse_settings`.
+The environment-variable names, defaults and limits are the contract in :mod:`sqs_decoupling.contracts.worker`: the
+fleet stack imports them from there to write the systemd unit's ``Environment=`` lines, and a contract test parses
+the synthesized unit with :func:`parse_settings`.
 """
 
 from __future__ import annotations
@@ -16,57 +16,56 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, NoReturn
 
-from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
-from sqs_decoupling.regions import region_help
-from sqs_decoupling.video.limits import (
+from sqs_decoupling.contracts import worker_sizing
+from sqs_decoupling.contracts.media import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_VIDEO_BYTES,
     LIMIT_VARIABLES,
+    MAX_S3_OBJECT_BYTES,
+    MIB,
     LimitSettingError,
     MediaLimits,
     limits_from_environment,
 )
-from sqs_decoupling.video.profiles import UnknownProfileError, get_profile
-from sqs_decoupling.video.telemetry import (
+from sqs_decoupling.contracts.profiles import UnknownProfileError, get_profile
+from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
+from sqs_decoupling.contracts.telemetry import (
     CLOUDWATCH_AGENT_EMF_ENDPOINT,
     WORKER_METRICS_ENDPOINT_ENV,
     WORKER_METRICS_LOG_GROUP_ENV,
 )
-from sqs_decoupling.worker_fleet.worker import sizing
+from sqs_decoupling.contracts.worker import (
+    BODY_KEY_ARN_ENV,
+    CONCURRENCY_ENV,
+    DEFAULT_DRAIN_SECONDS,
+    DEFAULT_PROFILE,
+    DEFAULT_WAIT_SECONDS,
+    DRAIN_SECONDS_ENV,
+    ENV_PREFIX,
+    IMDS_URL_ENV,
+    LAUNCH_HOOK_ENV,
+    LIFECYCLE_HOOK_ENV,
+    LOG_LEVEL_ENV,
+    MAX_CONCURRENCY,
+    MAX_VCPUS,
+    MAX_VIDEO_BYTES_ENV,
+    OUTPUT_BUCKET_ENV,
+    PROFILE_ENV,
+    QUEUE_URL_ENV,
+    REGION_ENV,
+    SPOT_POLL_SECONDS_ENV,
+    VCPUS_ENV,
+    VISIBILITY_TIMEOUT_ENV,
+    WAIT_SECONDS_ENV,
+)
+from sqs_decoupling.regions.resolution import region_help
 from sqs_decoupling.worker_fleet.worker.imds import DEFAULT_IMDS_URL
 from sqs_decoupling.worker_fleet.worker.spot import MAX_POLL_SECONDS, MIN_POLL_SECONDS
 from sqs_decoupling.worker_fleet.worker.spot import POLL_SECONDS as DEFAULT_SPOT_POLL_SECONDS
 
-ENV_PREFIX: Final = "WORKER_"
-QUEUE_URL_ENV: Final = "WORKER_QUEUE_URL"
-OUTPUT_BUCKET_ENV: Final = "WORKER_OUTPUT_BUCKET"
-CONCURRENCY_ENV: Final = "WORKER_CONCURRENCY"
-VCPUS_ENV: Final = "WORKER_VCPUS"
-VISIBILITY_TIMEOUT_ENV: Final = "WORKER_VISIBILITY_TIMEOUT"
-WAIT_SECONDS_ENV: Final = "WORKER_WAIT_SECONDS"
-MAX_BYTES_ENV: Final = "WORKER_MAX_BYTES"
-DRAIN_SECONDS_ENV: Final = "WORKER_DRAIN_SECONDS"
-LIFECYCLE_HOOK_ENV: Final = "WORKER_LIFECYCLE_HOOK"
-LAUNCH_HOOK_ENV: Final = "WORKER_LAUNCH_HOOK"
-SPOT_POLL_SECONDS_ENV: Final = "WORKER_SPOT_POLL_SECONDS"
-BODY_KEY_ARN_ENV: Final = "WORKER_BODY_KEY_ARN"
-PROFILE_ENV: Final = "WORKER_PROFILE"
-REGION_ENV: Final = "WORKER_REGION"
-IMDS_URL_ENV: Final = "WORKER_IMDS_URL"
-LOG_LEVEL_ENV: Final = "WORKER_LOG_LEVEL"
 TEST_HANDLER_ENV: Final = "WORKER_TEST_HANDLER"
 """Test seam: names a handler in :mod:`sqs_decoupling.worker_fleet.worker.testing` to run instead of the video job (no
 output bucket)."""
-
-DEFAULT_CONCURRENCY: Final = 2
-"""``WorkerOptions``' default jobs at once (a library default); the command line sizes it from the vCPUs and the
-profile instead (:mod:`sqs_decoupling.worker_fleet.worker.sizing`)."""
-MAX_CONCURRENCY: Final = sizing.MAX_CONCURRENCY
-MAX_VCPUS: Final = 1024
-DEFAULT_WAIT_SECONDS: Final = 20
-DEFAULT_DRAIN_SECONDS: Final = 120.0
-DEFAULT_PROFILE: Final = "transcode"
-MAX_BYTES_LIMIT: Final = 5 * 1024**4
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Settings:
     visibility_timeout: int | None
     """None: use the queue's own visibility timeout."""
     wait_seconds: int
-    max_bytes: int
+    max_video_bytes: int
     drain_seconds: float
     lifecycle_hook: str | None
     region: str | None
@@ -91,7 +90,7 @@ class Settings:
     metrics_log_group: str | None = None
     """The log group EMF documents name (``_aws.LogGroupName``); None: the receiver's default."""
     profile: str = DEFAULT_PROFILE
-    """The video profile each job makes (``sqs_decoupling.video.profiles.PROFILES``)."""
+    """The video profile each job makes (``sqs_decoupling.contracts.profiles.PROFILES``)."""
     limits: MediaLimits = DEFAULT_LIMITS
     """What one upload may use of the machine (``WORKER_FFMPEG_MEMORY_MIB``, ...)."""
     launch_hook: str | None = None
@@ -187,7 +186,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "--concurrency",
         CONCURRENCY_ENV,
         f"jobs run at once, 1..{MAX_CONCURRENCY} (default: one per vCPU for a profile that encodes, two per vCPU "
-        "for one that does not; see sqs_decoupling/worker_fleet/worker/sizing.py)",
+        "for one that does not; see sqs_decoupling/contracts/worker_sizing.py)",
         type=_bounded_int(1, MAX_CONCURRENCY),
     )
     option(
@@ -211,11 +210,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         type=_bounded_int(0, 20),
     )
     option(
-        "--max-bytes",
-        MAX_BYTES_ENV,
-        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, 200 MiB)",
+        "--max-video-bytes",
+        MAX_VIDEO_BYTES_ENV,
+        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, {DEFAULT_MAX_VIDEO_BYTES // MIB} MiB; "
+        "at most S3's largest object)",
         default=str(DEFAULT_MAX_VIDEO_BYTES),
-        type=_bounded_int(1, MAX_BYTES_LIMIT),
+        type=_bounded_int(1, MAX_S3_OBJECT_BYTES),
     )
     option(
         "--drain-seconds",
@@ -292,21 +292,23 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
     except LimitSettingError as error:
         parser.error(f"{error} (a flag's value is reported under its variable)")
     encodes = bool(get_profile(args.profile).ladder)
-    concurrency = args.concurrency or sizing.default_concurrency(
-        args.vcpus or sizing.machine_vcpus(),
+    concurrency = args.concurrency or worker_sizing.default_concurrency(
+        args.vcpus or worker_sizing.machine_vcpus(),
         encodes=encodes,
-        memory_bytes=sizing.machine_memory_bytes(),
+        memory_bytes=worker_sizing.machine_memory_bytes(),
         ffmpeg_memory_bytes=limits.ffmpeg_memory_bytes,
     )
     if not given[ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]]:
-        limits = dataclasses.replace(limits, ffmpeg_threads=sizing.ffmpeg_threads(sizing.machine_vcpus(), concurrency))
+        limits = dataclasses.replace(
+            limits, ffmpeg_threads=worker_sizing.ffmpeg_threads(worker_sizing.machine_vcpus(), concurrency)
+        )
     return Settings(
         queue_url=args.queue_url,
         output_bucket=args.output_bucket or None,
         concurrency=concurrency,
         visibility_timeout=args.visibility_timeout,
         wait_seconds=args.wait_seconds,
-        max_bytes=args.max_bytes,
+        max_video_bytes=args.max_video_bytes,
         drain_seconds=args.drain_seconds,
         lifecycle_hook=args.lifecycle_hook or None,
         launch_hook=args.launch_hook or None,

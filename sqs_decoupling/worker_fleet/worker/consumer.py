@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
+from sqs_decoupling.contracts.worker import DEFAULT_CONCURRENCY, DEFAULT_DRAIN_SECONDS, DEFAULT_WAIT_SECONDS
 from sqs_decoupling.worker_fleet.worker.autoscaling import ScaleInGuard, TerminationWatcher
 from sqs_decoupling.worker_fleet.worker.batches import SQS_BATCH_LIMIT, DeleteBatcher, change_visibility
-from sqs_decoupling.worker_fleet.worker.config import DEFAULT_CONCURRENCY, DEFAULT_DRAIN_SECONDS, DEFAULT_WAIT_SECONDS
 from sqs_decoupling.worker_fleet.worker.counters import Counters
 from sqs_decoupling.worker_fleet.worker.job import JobHandler, JobOutcome, Message
 from sqs_decoupling.worker_fleet.worker.metrics import MetricsEmitter

@@ -1,9 +1,9 @@
 """The worker's metrics: CloudWatch embedded metric format (EMF) documents sent to the CloudWatch agent.
 
 On EC2 the agent listens for EMF on ``udp://127.0.0.1:25888`` (``tcp://`` works too) and turns each document into
-metrics; the worker sets the endpoint from :data:`~sqs_decoupling.video.telemetry.WORKER_METRICS_ENDPOINT_ENV`, and with
-none set it sends nothing. Names, namespace and the ``service`` dimension are the telemetry contract's
-(:mod:`sqs_decoupling.video.telemetry`), so the fleet's metrics sit beside the Lambda's.
+metrics; the worker sets the endpoint from :data:`~sqs_decoupling.contracts.telemetry.WORKER_METRICS_ENDPOINT_ENV`, and
+with none set it sends nothing. Names, namespace and the ``service`` dimension are the telemetry contract's
+(:mod:`sqs_decoupling.contracts.telemetry`), so the fleet's metrics sit beside the Lambda's.
 
 Documents are built by Powertools' EMF provider (``AmazonCloudWatchEMFProvider``: unit and dimension checks, the EMF
 schema). Powertools' ``Metrics`` class itself does not fit here: its metric set is shared by every instance in the
@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-from sqs_decoupling.video import telemetry
-from sqs_decoupling.video.telemetry import MetricPoint
+from sqs_decoupling.contracts import telemetry
+from sqs_decoupling.contracts.telemetry import MetricPoint
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MediaLimits
 from sqs_decoupling.contracts.sqs import JOB_CAP_MARGIN_SECONDS
-from sqs_decoupling.queue.envelope import ClientSideEncryptionError, open_body, queue_name_from_url
+from sqs_decoupling.contracts.worker import DEFAULT_PROFILE
+from sqs_decoupling.queue.envelope.envelope import ClientSideEncryptionError, open_body, queue_name_from_url
 from sqs_decoupling.queue.envelope.logs import unopenable_body_fields
 from sqs_decoupling.video.budget import TOO_LONG, TimeBudget
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits
 from sqs_decoupling.video.pipeline import Outcome, OutcomeKind, process_message, retry_error
-from sqs_decoupling.worker_fleet.worker.config import DEFAULT_PROFILE
 from sqs_decoupling.worker_fleet.worker.job import JobHandler, JobOutcome, Message
 from sqs_decoupling.worker_fleet.worker.metrics import MetricsEmitter
 

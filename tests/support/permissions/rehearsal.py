@@ -218,24 +218,22 @@ class Rehearsal:
             user_data = self._user_data(stack)
             environment = dict(re.findall(r"^Environment=(\w+)=(.*)$", user_data, re.M))
             role_arn = _role_assumed_by(stack, "ec2.amazonaws.com")
-            from sqs_decoupling.worker_fleet.worker import (
-                config as worker_config,  # the worker's settings contract: its variable names
-            )
+            from sqs_decoupling.contracts import worker as worker_contract
 
-            queue_url = environment[worker_config.QUEUE_URL_ENV]
+            queue_url = environment[worker_contract.QUEUE_URL_ENV]
             symbols = {
                 "<jobs_queue>": queue_url,
-                "<processed_bucket>": environment[worker_config.OUTPUT_BUCKET_ENV],
+                "<processed_bucket>": environment[worker_contract.OUTPUT_BUCKET_ENV],
                 "<uploads_bucket>": self._bucket_notifying(stack, queue_url),
                 "uploads/": self._upload_prefix(stack, queue_url),
                 "<worker_group>": stack.ref(group_id),
                 "<group_arn>": stack.group_arn(group_id),
-                "<lifecycle_hook>": environment.get(worker_config.LIFECYCLE_HOOK_ENV, ""),
+                "<lifecycle_hook>": environment.get(worker_contract.LIFECYCLE_HOOK_ENV, ""),
             }
-            if worker_config.BODY_KEY_ARN_ENV in environment:
-                symbols["<body_key>"] = environment[worker_config.BODY_KEY_ARN_ENV]
-            if worker_config.LAUNCH_HOOK_ENV in environment:  # a warm pool's launch hook
-                symbols["<launch_hook>"] = environment[worker_config.LAUNCH_HOOK_ENV]
+            if worker_contract.BODY_KEY_ARN_ENV in environment:
+                symbols["<body_key>"] = environment[worker_contract.BODY_KEY_ARN_ENV]
+            if worker_contract.LAUNCH_HOOK_ENV in environment:  # a warm pool's launch hook
+                symbols["<launch_hook>"] = environment[worker_contract.LAUNCH_HOOK_ENV]
             vpcs = list(stack.of_type("AWS::EC2::VPC"))
             endpoints = {
                 stack.properties(e)["ServiceName"].rsplit(".", 1)[1]: e for e in stack.of_type("AWS::EC2::VPCEndpoint")

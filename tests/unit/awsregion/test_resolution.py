@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sqs_decoupling.regions import RegionNotFoundError, region_help, resolve_region
+from sqs_decoupling.regions.resolution import RegionNotFoundError, region_help, resolve_region
 
 QUEUE_URL = "https://sqs.ap-south-1.amazonaws.com/123456789012/jobs"
 EVERY_SOURCE = {"TOOL_REGION": "eu-west-1", "AWS_REGION": "eu-west-2", "AWS_DEFAULT_REGION": "eu-west-3"}

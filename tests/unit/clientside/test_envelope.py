@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sqs_decoupling.queue.envelope import (
+from sqs_decoupling.queue.envelope.envelope import (
     ENCRYPTED_PREFIX,
     ClientSideEncryptionError,
     ContextMismatchError,

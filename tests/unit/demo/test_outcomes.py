@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sqs_decoupling.video import PermanentJobError, VideoJob, process_video, record_failure
+from sqs_decoupling.video.errors import PermanentJobError
+from sqs_decoupling.video.jobs import VideoJob
+from sqs_decoupling.video.processing import process_video, record_failure
 from tests.support.videos import cached_video_bytes
 from tools.demo.outcomes import decided_keys, read_outcomes
 

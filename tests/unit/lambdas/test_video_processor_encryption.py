@@ -18,8 +18,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from sqs_decoupling.lambda_consumer.runtime import handler
-from sqs_decoupling.queue.envelope import encrypt_body, is_encrypted
-from sqs_decoupling.video import jobs_from_sqs_body
+from sqs_decoupling.queue.envelope.envelope import encrypt_body, is_encrypted
+from sqs_decoupling.video.jobs import jobs_from_sqs_body
 from tests.support.aws import REGION
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sqs_decoupling.lambda_consumer.runtime.settings import (
+from sqs_decoupling.contracts.lambda_function import (
     DEFAULT_PROFILE,
     Settings,
     SettingsError,
     ffmpeg_memory_bytes,
     ffmpeg_time_base_seconds,
 )
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, DEFAULT_MAX_VIDEO_BYTES, MIB, MediaLimits
 
 
 def test_only_the_output_bucket_is_required_and_everything_else_has_its_default():

@@ -9,10 +9,10 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from sqs_decoupling.producer import InputError, jobs_from_s3_uris, submit_jobs
 from sqs_decoupling.producer.cli import main
-from sqs_decoupling.queue.envelope import decrypt_body, encrypt_body, is_encrypted
-from sqs_decoupling.video import VideoJob, jobs_from_sqs_body, sqs_body_for
+from sqs_decoupling.producer.submit import InputError, jobs_from_s3_uris, submit_jobs
+from sqs_decoupling.queue.envelope.envelope import decrypt_body, encrypt_body, is_encrypted
+from sqs_decoupling.video.jobs import VideoJob, jobs_from_sqs_body, sqs_body_for
 from tests.support.aws import count_calls
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 
@@ -111,7 +111,7 @@ def test_a_batch_never_exceeds_the_size_limit(sqs: SQSClient, queue_url: str) ->
     calls = count_calls(sqs, "SendMessageBatch")
 
     # WHEN they are submitted with that limit
-    report = submit_jobs(sqs, queue_url, jobs, max_message_bytes=limit)
+    report = submit_jobs(sqs, queue_url, jobs, max_message_size_bytes=limit)
 
     # THEN no call carries more than the limit in total, so two messages go per call
     assert [len(call["Entries"]) for call in calls] == [2, 2, 2, 1]
@@ -211,7 +211,7 @@ def test_failed_batch_entries_are_retried_once(sqs: SQSClient, queue_url: str) -
     jobs = [make_job(f"uploads/{index}.mp4") for index in range(5)]
 
     # WHEN the jobs are submitted
-    report = submit_jobs(flaky, queue_url, jobs, max_message_bytes=262_144)
+    report = submit_jobs(flaky, queue_url, jobs, max_message_size_bytes=262_144)
 
     # THEN the two are sent again in a second call, and every job arrives once
     assert flaky.calls == [["0", "1", "2", "3", "4"], ["0", "1"]]
@@ -223,7 +223,7 @@ def test_entries_rejected_as_the_senders_fault_are_reported_not_retried(sqs: SQS
     flaky = FlakySQS(sqs, {"0"}, sender_fault=True)
     jobs = [make_job("uploads/a.mp4"), make_job("uploads/b.mp4")]
 
-    report = submit_jobs(flaky, queue_url, jobs, max_message_bytes=262_144)
+    report = submit_jobs(flaky, queue_url, jobs, max_message_size_bytes=262_144)
 
     assert flaky.calls == [["0", "1"]]
     assert report.sent == (jobs[1],)
@@ -312,8 +312,10 @@ def test_the_size_check_counts_the_encrypted_size(
     assert len(encrypt_body(kms, body_key, "transcode-jobs", sqs_body_for(job)).encode()) > limit
 
     # WHEN it is submitted in plain text, then encrypted, with that limit
-    plain = submit_jobs(sqs, queue_url, [job], max_message_bytes=limit)
-    encrypted = submit_jobs(sqs, queue_url, [job], max_message_bytes=limit, encrypt_key_id=body_key, kms_client=kms)
+    plain = submit_jobs(sqs, queue_url, [job], max_message_size_bytes=limit)
+    encrypted = submit_jobs(
+        sqs, queue_url, [job], max_message_size_bytes=limit, encrypt_key_id=body_key, kms_client=kms
+    )
 
     # THEN the plain one is sent, the encrypted one is refused with both sizes and the limit, and not sent
     assert (len(plain.sent), plain.failures) == (1, ())
@@ -336,7 +338,7 @@ def test_encrypted_batches_stay_under_the_limit(sqs: SQSClient, queue_url: str, 
     calls = count_calls(sqs, "SendMessageBatch")
 
     # WHEN they are submitted encrypted
-    report = submit_jobs(sqs, queue_url, jobs, max_message_bytes=limit, encrypt_key_id=body_key, kms_client=kms)
+    report = submit_jobs(sqs, queue_url, jobs, max_message_size_bytes=limit, encrypt_key_id=body_key, kms_client=kms)
 
     # THEN batches are cut by the encrypted sizes
     assert [len(call["Entries"]) for call in calls] == [2, 2, 1]
@@ -368,7 +370,9 @@ def test_a_flag_above_the_queues_maximum_cannot_raise_the_limit(
     bucket.put_object(Bucket=BUCKET, Key=long_key, Body=b"video bytes")
 
     # WHEN the CLI is told a limit above the queue's
-    exit_code = main(["submit", f"s3://{BUCKET}/{long_key}", "--queue-url", queue_url, "--max-message-bytes", "262144"])
+    exit_code = main(
+        ["submit", f"s3://{BUCKET}/{long_key}", "--queue-url", queue_url, "--max-message-size-bytes", "262144"]
+    )
 
     # THEN the queue's own limit applies: the job is named as too large, not sent, and nothing crashes
     assert exit_code == 1

@@ -8,7 +8,7 @@ import pytest
 
 from sqs_decoupling.redrive.cli import REGION_ENV
 from sqs_decoupling.redrive.progress import ProgressBar
-from sqs_decoupling.regions import RegionNotFoundError, resolve_region
+from sqs_decoupling.regions.resolution import RegionNotFoundError, resolve_region
 
 URL = "https://sqs.eu-west-3.amazonaws.com/123456789012/jobs-dlq"
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 from aws_cdk import RemovalPolicy
 
+from sqs_decoupling.contracts.worker_sizing import MAX_CONCURRENCY
 from sqs_decoupling.stacks.config import AppConfig, ConfigError
 from sqs_decoupling.worker_fleet.worker.config import parse_settings
-from sqs_decoupling.worker_fleet.worker.sizing import MAX_CONCURRENCY
 from tests.conftest import cdk_json_context, make_app
 from tools.localcloud.paths import REPO_ROOT
 
@@ -359,5 +359,5 @@ def test_the_stack_and_the_worker_cli_accept_the_same_concurrencies(concurrency:
                 ["--concurrency", str(concurrency)], {"WORKER_QUEUE_URL": "q", "WORKER_OUTPUT_BUCKET": "b"}
             )
         )
-    # THEN both accept it or both refuse it (one limit, sqs_decoupling.worker_fleet.worker.sizing.MAX_CONCURRENCY)
+    # THEN both accept it or both refuse it (one limit, sqs_decoupling.contracts.worker_sizing.MAX_CONCURRENCY)
     assert stack == cli == (concurrency <= MAX_CONCURRENCY)

@@ -85,9 +85,9 @@ def test_the_three_stacks_synthesize_from_a_copy_of_their_folders_with_their_own
         check=True,
     )
     assert where.stdout.count(str(project)) == len(COPIED), where.stdout
-    # AND the code assets were built from the copy: the Lambda's holds the copied handler and its settings; the
-    # dependencies are the archives `make setup` built for the same locks (the copy installed nothing)
-    lambda_assets = list(outdir.glob("asset.*/sqs_decoupling/lambda_consumer/runtime/settings.py"))
+    # AND the code assets were built from the copy: the Lambda's holds the copied handler (its settings contract is in
+    # both assets); the dependencies are the archives `make setup` built for the same locks (the copy installed nothing)
+    lambda_assets = list(outdir.glob("asset.*/sqs_decoupling/lambda_consumer/runtime/handler.py"))
     assert len(lambda_assets) == 1
     assert len(list(outdir.glob("asset.*.zip"))) == 2
     assert not (project / "build" / "site-packages").exists()

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from sqs_decoupling.lambda_consumer.runtime.settings import Settings as ProcessorSettings
-from sqs_decoupling.video.limits import DEFAULT_LIMITS, MIB, MediaLimits
-from sqs_decoupling.worker_fleet.worker import sizing
-from sqs_decoupling.worker_fleet.worker.config import VCPUS_ENV, parse_settings
+from sqs_decoupling.contracts import worker_sizing
+from sqs_decoupling.contracts.lambda_function import Settings as ProcessorSettings
+from sqs_decoupling.contracts.media import DEFAULT_LIMITS, MIB, MediaLimits
+from sqs_decoupling.contracts.worker import VCPUS_ENV
+from sqs_decoupling.worker_fleet.worker.config import parse_settings
 
 CONFIGURATION = {
     "lambda_memory_mb": 3008,
@@ -77,11 +78,11 @@ def test_the_worker_units_environment_parses_into_the_configured_settings(
     # GIVEN the worker fleet synthesized with 3 jobs per instance, a 15-minute visibility timeout, the preview profile
     environment = worker_unit_environment(configured["WorkerFleetStack"])
     # WHEN the worker parses its systemd unit's Environment= lines, with no flags, on an instance with 6 vCPUs
-    monkeypatch.setattr(sizing, "machine_vcpus", lambda: 6)
+    monkeypatch.setattr(worker_sizing, "machine_vcpus", lambda: 6)
     settings = parse_settings([], environment)
     # THEN it accepts them, and every setting is the configured one
     assert (settings.concurrency, settings.visibility_timeout) == (3, 900)
-    assert settings.max_bytes == 500 * MIB
+    assert settings.max_video_bytes == 500 * MIB
     assert environment[VCPUS_ENV] == "2"  # the c7g.large the jobs were sized for
     # AND the media limits are the shared defaults, but for the threads: the instance's vCPUs / the jobs
     assert (settings.profile, settings.limits) == ("preview", replace(DEFAULT_LIMITS, ffmpeg_threads=2))

@@ -9,8 +9,8 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Capture, Match, Template
 
+from sqs_decoupling.contracts.lambda_function import PYTHON_VERSION
 from sqs_decoupling.lambda_consumer.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
-from sqs_decoupling.lambda_consumer.runtime.settings import PYTHON_VERSION
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.stacks.video_pipeline_stack import HANDLER
 from tests.conftest import make_app

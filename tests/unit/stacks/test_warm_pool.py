@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from sqs_decoupling.contracts.worker import LAUNCH_HOOK_ENV
 from sqs_decoupling.stacks.config import AppConfig, ConfigError
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
-from sqs_decoupling.worker_fleet.worker.config import LAUNCH_HOOK_ENV, parse_settings
+from sqs_decoupling.worker_fleet.worker.config import parse_settings
 from tests.conftest import SynthesizedApp
 from tests.support.permissions.cfn import Deployment
 from tests.support.permissions.rehearsal import Check, Rehearsal

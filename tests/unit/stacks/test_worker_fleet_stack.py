@@ -562,7 +562,7 @@ def test_an_on_demand_base_keeps_the_first_instances_on_demand(synth_with: Any) 
 
 def test_the_workers_job_slots_follow_the_instance_types_vcpus_and_the_profile(synth_with: Any) -> None:
     # GIVEN a 4-vCPU, 16 GiB type running the preview profile (probe and thumbnail: two jobs per vCPU, as far as
-    # the memory holds at 1.5 GiB a job: sqs_decoupling.worker_fleet.worker.sizing)
+    # the memory holds at 1.5 GiB a job: sqs_decoupling.contracts.worker_sizing)
     lines = _user_data(synth_with(worker_instance_type="m7i.xlarge", worker_profile="preview")[STACK]).splitlines()
     # THEN the instances run 8 jobs at once, and are told the vCPUs they were sized for
     assert "Environment=WORKER_CONCURRENCY=8" in lines

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sqs_decoupling.video import VideoJob
+from sqs_decoupling.video.jobs import VideoJob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

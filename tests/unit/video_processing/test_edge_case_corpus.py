@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sqs_decoupling.video import PermanentJobError, VideoJob, process_video
+from sqs_decoupling.video.errors import PermanentJobError
+from sqs_decoupling.video.jobs import VideoJob
+from sqs_decoupling.video.processing import process_video
 from sqs_decoupling.video.samples import make_edge_case_corpus
 from tests.support.videos import media_info
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sqs_decoupling.video import FfmpegError, NotAVideoError, VideoInfo, probe
+from sqs_decoupling.contracts.profiles import Rendition
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
-from sqs_decoupling.video.profiles import Rendition
+from sqs_decoupling.video.errors import FfmpegError, NotAVideoError
+from sqs_decoupling.video.ffmpeg import VideoInfo, probe
 from tests.support.videos import cached_video, make_test_video, media_info
 
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sqs_decoupling.video import PermanentJobError, probe, process_video
-from sqs_decoupling.video.ffmpeg import check_limits
-from sqs_decoupling.video.limits import MIB
+from sqs_decoupling.contracts.media import MIB
+from sqs_decoupling.video.errors import PermanentJobError
+from sqs_decoupling.video.ffmpeg import check_limits, probe
+from sqs_decoupling.video.processing import process_video
 from sqs_decoupling.video.samples import (
     make_corrupt_frames_video,
     make_fake_stream_lines_video,

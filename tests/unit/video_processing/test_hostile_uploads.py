@@ -8,15 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 from botocore.exceptions import ClientError
 
-from sqs_decoupling.video import (
-    ObjectReplacedError,
-    PermanentJobError,
-    UnknownProfileError,
-    VideoJob,
-    process_video,
-    record_failure,
-)
+from sqs_decoupling.contracts.profiles import UnknownProfileError
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from sqs_decoupling.video.errors import ObjectReplacedError, PermanentJobError
+from sqs_decoupling.video.jobs import VideoJob
+from sqs_decoupling.video.processing import process_video, record_failure
 from tests.support.videos import cached_video_bytes, make_test_video
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from tools.localcloud.moto_compat import s3_key_length_enforced

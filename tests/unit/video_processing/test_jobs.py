@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sqs_decoupling.video import MalformedMessageError, VideoJob, jobs_from_sqs_body, sqs_body_for
-from sqs_decoupling.video.jobs import IgnoredInput, read_sqs_body
+from sqs_decoupling.video.errors import MalformedMessageError
+from sqs_decoupling.video.jobs import IgnoredInput, VideoJob, jobs_from_sqs_body, read_sqs_body, sqs_body_for
 
 
 def notification(*records: dict[str, Any]) -> str:

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from sqs_decoupling.video import VideoJob, process_video, record_failure
 from sqs_decoupling.video.errors import ObjectGoneError
-from sqs_decoupling.video.jobs import newer_event
+from sqs_decoupling.video.jobs import VideoJob, newer_event
+from sqs_decoupling.video.processing import process_video, record_failure
 from tests.support.videos import cached_video_bytes
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, buckets, output_keys, read_json, upload  # noqa: F401
 from tools.localcloud.server import REGION

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sqs_decoupling.video import PROFILES, MediaLimits, UnknownProfileError, VideoInfo, get_profile
-from sqs_decoupling.video.ffmpeg import check_limits
-from sqs_decoupling.video.limits import MIB
-from sqs_decoupling.video.profiles import Rendition, VideoProfile
+from sqs_decoupling.contracts.media import MIB, MediaLimits
+from sqs_decoupling.contracts.profiles import PROFILES, Rendition, UnknownProfileError, VideoProfile, get_profile
+from sqs_decoupling.video.ffmpeg import VideoInfo, check_limits
 
 
 def info(width: int = 1920, height: int = 1080, **fields: object) -> VideoInfo:

@@ -7,16 +7,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from sqs_decoupling.video import (
-    EmptyObjectError,
-    FfmpegError,
-    ObjectGoneError,
-    TooLargeError,
-    VideoJob,
-    process_video,
-    record_failure,
-)
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
+from sqs_decoupling.video.errors import EmptyObjectError, FfmpegError, ObjectGoneError, TooLargeError
+from sqs_decoupling.video.jobs import VideoJob
+from sqs_decoupling.video.processing import process_video, record_failure
 from tests.support.aws import REGION, count_calls
 from tests.support.videos import cached_video_bytes, media_info
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sqs_decoupling.video.limits import MIB, MediaLimits
+from sqs_decoupling.contracts.media import MIB, MediaLimits
 from sqs_decoupling.video.samples import make_pixel_bomb
 from tools.localcloud.paths import REPO_ROOT
 
@@ -28,9 +28,11 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     import boto3
     from moto import mock_aws
-    from sqs_decoupling.video import PermanentJobError, VideoJob, process_video
     from sqs_decoupling.video import ffmpeg
-    from sqs_decoupling.video.limits import MediaLimits
+    from sqs_decoupling.video.errors import PermanentJobError
+    from sqs_decoupling.video.jobs import VideoJob
+    from sqs_decoupling.video.processing import process_video
+    from sqs_decoupling.contracts.media import MediaLimits
 
     mode, path, limits = sys.argv[1], sys.argv[2], MediaLimits(**json.loads(sys.argv[3]))
     outcome = "processed"

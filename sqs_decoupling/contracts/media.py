@@ -34,9 +34,14 @@ MIB: Final = 1024 * 1024
 MIN_MEMORY_BYTES: Final = 128 * MIB
 
 DEFAULT_MAX_VIDEO_BYTES: Final = 200 * MIB
-"""The largest upload a consumer accepts unless configured otherwise (200 MiB), for both consumers and the stacks
-(cdk.json's ``max_video_mb``). It fits the Lambda's /tmp as the stack sizes it (3 x the video: source, outputs,
-scratch); a worker on a bigger disk can take more (``--max-bytes`` / ``WORKER_MAX_BYTES``)."""
+"""The largest upload a consumer accepts unless configured otherwise (200 MiB): cdk.json's ``max_video_mb``, the
+Lambda's ``MAX_VIDEO_BYTES``, the worker's ``--max-video-bytes`` / ``WORKER_MAX_VIDEO_BYTES``. It fits the Lambda's
+/tmp as the stack sizes it (3 x the video: source, outputs, scratch); a worker on a bigger disk can take more."""
+MAX_VIDEO_BYTES: Final = 10_000 * MIB
+"""The most ``max_video_mb`` / ``MAX_VIDEO_BYTES`` may be for a consumer the stacks deploy (10,000 MiB): Lambda's /tmp
+holds at most 10,240 MB, and the fleet's instances have a 30 GiB root volume."""
+MAX_S3_OBJECT_BYTES: Final = 5 * 1024 * 1024 * MIB
+"""S3's largest object (5 TiB): the most a worker run outside the stacks (on premises, on its own disk) accepts."""
 
 
 @dataclass(frozen=True)

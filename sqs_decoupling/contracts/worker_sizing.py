@@ -3,7 +3,7 @@
 One rule, here, for the worker (its defaults when ``--concurrency`` / ``WORKER_FFMPEG_THREADS`` are not given) and
 for the fleet stack (which writes the result into the instances' environment, so the scaling simulator and the cost
 model read the same figure from the template). The limit on ``--concurrency`` and on the stack's
-``worker_concurrency`` is :data:`MAX_CONCURRENCY`, for both. Standard library only.
+``worker_concurrency`` is ``sqs_decoupling.contracts.worker.MAX_CONCURRENCY``, for both. Standard library only.
 
 The rule:
 
@@ -28,10 +28,8 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-MAX_CONCURRENCY: Final = 32
-"""Most jobs one worker runs at once (``--concurrency``, ``WORKER_CONCURRENCY``, the stack's ``worker_concurrency``):
-each job holds an ffmpeg of up to 1.5 GiB of address space, a disk copy of its upload and 10 S3 connections; past
-32 jobs, more vCPUs serve better as threads of the jobs running than as more jobs on one instance."""
+from sqs_decoupling.contracts.worker import MAX_CONCURRENCY
+
 JOBS_PER_VCPU_ENCODING: Final = 1
 JOBS_PER_VCPU_NOT_ENCODING: Final = 2
 MEMORY_SHARE_FOR_JOBS: Final = 0.9

@@ -1,9 +1,9 @@
 """Profiles as data: what a consumer makes from each video, by name.
 
-A profile is a thumbnail setting and a rendition ladder. The Lambda runs ``preview`` (metadata + thumbnail), the
-worker ``transcode`` (those + an MP4 per rung of the ladder that is not an upscale). To add a profile, add an entry
-to :data:`PROFILES`; each profile's outputs live under their own prefix
-(``processed/<key>/<version>/<profile>/``), so consumers with different profiles can share an output bucket.
+A profile is a thumbnail setting and a rendition ladder. The Lambda runs ``preview`` (metadata + thumbnail), the worker
+``transcode`` (those + an MP4 per rung of the ladder that is not an upscale). To add a profile, add an entry to
+:data:`PROFILES`; each profile's outputs live under their own prefix (``processed/<key>/<version>/<profile>/``), so
+consumers with different profiles can share an output bucket.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from sqs_decoupling.video.jobs import PROFILE_SUFFIX_RESERVE_BYTES
-from sqs_decoupling.video.limits import MediaLimits
+from sqs_decoupling.contracts.media import MediaLimits
 
 METADATA_NAME: Final = "metadata.json"
 THUMBNAIL_NAME: Final = "thumbnail.jpg"
 MANIFEST_NAME: Final = "manifest.json"
 FAILURE_NAME: Final = "failure.json"
+PROFILE_SUFFIX_RESERVE_BYTES: Final = 64
+"""Room every output key keeps for "<profile>/<file name>" after the object's folder (a profile checks that its
+names fit; ``sqs_decoupling.video.jobs`` keeps the room when it builds the folder)."""
 
 
 @dataclass(frozen=True)
@@ -127,5 +129,5 @@ def get_profile(profile: str | VideoProfile) -> VideoProfile:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise UnknownProfileError(
-            f"unknown video profile {profile!r}: choose one of {known} (sqs_decoupling.video.profiles.PROFILES)"
+            f"unknown video profile {profile!r}: choose one of {known} (sqs_decoupling.contracts.profiles.PROFILES)"
         ) from None

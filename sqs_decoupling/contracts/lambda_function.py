@@ -1,19 +1,21 @@
-"""The video processor's settings contract: each environment variable the handler reads, its default and its limits.
+"""The Lambda video processor's settings contract: each environment variable the handler reads, its default and its
+limits. Standard library only.
 
 The stack imports this module to build the function's environment (:meth:`Settings.environment`); the handler
-parses that environment once per cold start (:meth:`Settings.from_environment`). A contract test feeds the
-synthesized environment through the parser. This module imports only the runtime library, never ``stacks``.
+(``sqs_decoupling.lambda_consumer.runtime.handler``) parses that environment once per cold start
+(:meth:`Settings.from_environment`). A contract test feeds the synthesized environment through the parser.
 
 Variables:
 - ``OUTPUT_BUCKET`` (required): the bucket for outputs and failure records.
-- ``MAX_VIDEO_BYTES``: the largest upload processed (default 200 MiB, at most 10,000 MiB, Lambda's /tmp ceiling).
+- ``MAX_VIDEO_BYTES``: the largest upload processed (default 200 MiB, at most 10,000 MiB:
+  ``sqs_decoupling.contracts.media.MAX_VIDEO_BYTES``).
 - ``BODY_KEY_ARN`` (optional): the KMS key that opens client-side encrypted bodies.
-- ``VIDEO_PROFILE``: a profile of ``sqs_decoupling.video.profiles.PROFILES`` (default ``preview``).
+- ``VIDEO_PROFILE``: a profile of ``sqs_decoupling.contracts.profiles.PROFILES`` (default ``preview``).
 - ``MAX_RECEIVE_COUNT``: the queue's maxReceiveCount (default 3, 1..1000). On a message's last delivery, an input
   that does not fit in the invocation's remaining time gets a permanent ``too_slow_for_lambda`` failure record
   instead of a trip to the DLQ. The stack sets it from the queue's own setting.
 - The media limits (``FFMPEG_MEMORY_MIB``, ``FFMPEG_TIME_BASE_SECONDS``, ``MAX_WIDTH``, ...): see
-  ``sqs_decoupling.video.limits.LIMIT_VARIABLES``; unset ones keep ``MediaLimits``' defaults.
+  ``sqs_decoupling.contracts.media.LIMIT_VARIABLES``; unset ones keep ``MediaLimits``' defaults.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from sqs_decoupling.video.limits import (
+from sqs_decoupling.contracts.media import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_VIDEO_BYTES,
+    MAX_VIDEO_BYTES,
     MIB,
     MIN_MEMORY_BYTES,
     LimitSettingError,
@@ -32,7 +35,7 @@ from sqs_decoupling.video.limits import (
     limits_environment,
     limits_from_environment,
 )
-from sqs_decoupling.video.profiles import UnknownProfileError, get_profile
+from sqs_decoupling.contracts.profiles import UnknownProfileError, get_profile
 
 OUTPUT_BUCKET_ENV: Final = "OUTPUT_BUCKET"
 MAX_VIDEO_BYTES_ENV: Final = "MAX_VIDEO_BYTES"
@@ -41,8 +44,6 @@ PROFILE_ENV: Final = "VIDEO_PROFILE"
 MAX_RECEIVE_COUNT_ENV: Final = "MAX_RECEIVE_COUNT"
 
 DEFAULT_PROFILE: Final = "preview"
-# Lambda's /tmp holds at most 10,240 MB; the source video has to fit there next to its outputs.
-MAX_VIDEO_BYTES_LIMIT: Final = 10_000 * MIB
 PYTHON_VERSION: Final = "3.14"
 """The Lambda runtime the handler and its wheels are built for (the latest one CDK knows, as cdk-nag wants)."""
 # What the function keeps for itself (Python, Powertools, boto3) out of its memory; ffmpeg gets the rest.
@@ -72,9 +73,9 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.output_bucket:
             raise SettingsError(f"{OUTPUT_BUCKET_ENV} is not set: it names the bucket for outputs and failures.")
-        if not 1 <= self.max_video_bytes <= MAX_VIDEO_BYTES_LIMIT:
+        if not 1 <= self.max_video_bytes <= MAX_VIDEO_BYTES:
             raise SettingsError(
-                f"{MAX_VIDEO_BYTES_ENV}={self.max_video_bytes} is out of range: allowed 1..{MAX_VIDEO_BYTES_LIMIT} "
+                f"{MAX_VIDEO_BYTES_ENV}={self.max_video_bytes} is out of range: allowed 1..{MAX_VIDEO_BYTES} "
                 "bytes (Lambda's /tmp holds at most 10,240 MB)."
             )
         try:
