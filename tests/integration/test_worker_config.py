@@ -39,8 +39,7 @@ def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
 
 @pytest.mark.parametrize("value", ["33", "256", "0"])
 def test_concurrency_outside_the_shared_limit_exits_2_with_one_line_naming_the_flag_and_range(capsys, value):
-    # GIVEN a concurrency the fleet stack would refuse too (one limit:
-    # sqs_decoupling.worker_fleet.worker.sizing.MAX_CONCURRENCY)
+    # GIVEN a concurrency the fleet stack would refuse too (one limit: sqs_decoupling.worker_fleet.worker.sizing)
     with pytest.raises(SystemExit) as exit_info:
         parse_settings(["--queue-url", QUEUE, "--output-bucket", "b", "--concurrency", value], {})
     # THEN one line on stderr names the flag and the range, and the exit code is 2
