@@ -50,7 +50,7 @@ from sqs_decoupling.lambda_consumer.runtime.settings import TIME_MARGIN_SECONDS,
 from sqs_decoupling.queue.envelope.envelope import queue_name_from_arn
 from sqs_decoupling.queue.envelope.logs import SDK_LOGGER_NAME, configure_sdk_logging
 from sqs_decoupling.video import telemetry
-from sqs_decoupling.video.budget import TOO_SLOW_FOR_LAMBDA, TimeBudget
+from sqs_decoupling.video.budget import TimeBudget, invocation_budget
 from sqs_decoupling.video.consumer import Consumer, MessageResult, handle_message
 from sqs_decoupling.video.processing import WORKSPACE_PREFIX
 from sqs_decoupling.video.telemetry import MetricPoint
@@ -121,15 +121,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 
 def record_budget(record: SQSRecord, context: LambdaContext, config: Settings) -> TimeBudget:
-    """What is left of the invocation, less ``TIME_MARGIN_SECONDS``; running out is final on the message's last
-    delivery (its receive count has reached the queue's maxReceiveCount)."""
+    """What is left of the invocation, less ``TIME_MARGIN_SECONDS``; final once the message's receive count has
+    reached the queue's maxReceiveCount."""
     remaining = context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
-    return TimeBudget.seconds_from_now(
-        remaining,
-        out_of_time_reason=TOO_SLOW_FOR_LAMBDA,
-        final=_receive_count(record) >= config.max_receive_count,
-        what="this Lambda invocation's remaining time",
-    )
+    return invocation_budget(remaining, last_delivery=_receive_count(record) >= config.max_receive_count)
 
 
 def _receive_count(record: SQSRecord | dict[str, Any]) -> int:

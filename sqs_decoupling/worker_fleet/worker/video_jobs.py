@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqs_decoupling.contracts.sqs import JOB_CAP_MARGIN_SECONDS
 from sqs_decoupling.queue.envelope.envelope import queue_name_from_url
-from sqs_decoupling.video.budget import TOO_LONG, TimeBudget
+from sqs_decoupling.video.budget import TimeBudget, visibility_cap_budget
 from sqs_decoupling.video.consumer import Consumer, MessageResult, handle_message
 from sqs_decoupling.video.limits import DEFAULT_LIMITS, MediaLimits
 from sqs_decoupling.video.pipeline import Outcome, OutcomeKind
@@ -87,16 +87,8 @@ def make_video_handler(
 
 
 def job_budget(message: Message, *, clock: Callable[[], float] = time.time) -> TimeBudget:
-    """Until ``JOB_CAP_MARGIN_SECONDS`` before the message's visibility cap (12 hours from its first receive).
-    Final: a later delivery of the message would have less time, not more."""
-    now = clock()
-    return TimeBudget(
-        deadline=message.visibility_cap(now) - JOB_CAP_MARGIN_SECONDS,
-        out_of_time_reason=TOO_LONG,
-        final=True,
-        what="SQS's 12-hour visibility cap (from the message's first receive, less a margin)",
-        clock=clock,
-    )
+    """Until ``JOB_CAP_MARGIN_SECONDS`` before the message's visibility cap (12 hours from its first receive)."""
+    return visibility_cap_budget(message.visibility_cap(clock()) - JOB_CAP_MARGIN_SECONDS, clock=clock)
 
 
 def publish(result: MessageResult, emitter: MetricsEmitter) -> None:
