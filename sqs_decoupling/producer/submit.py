@@ -2,8 +2,8 @@
 maximum message size per call (SQS caps a batch's total payload at the same size as one message).
 
 Optionally each body is client-side encrypted (``sqs_decoupling.queue.envelope``) for the target queue before it is
-sized, so the
-limits apply to what is really sent: base64 of the Encryption SDK message, a few times larger than the JSON.
+sized, so the limits apply to what is really sent: base64 of the Encryption SDK message, a few times larger than the
+JSON.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ def submit_jobs(
     lower that limit. Raises QueueError when the queue cannot be read (unknown, no credentials): nothing is sent.
 
     With ``encrypt_key_id`` (a KMS key id, ARN or alias), every body is client-side encrypted for this queue
-    (encryption context: the queue URL's last segment) with :func:`sqs_decoupling.queue.envelope.encrypt_body`, through
-    ``kms_client``
-    (default: a new ``boto3.client("kms")``), before its size is checked. Every body is encrypted before the first
-    send, so if KMS refuses (unknown key, no permission) ClientSideEncryptionError is raised and nothing is sent.
+    (encryption context: the queue URL's last segment) with :func:`sqs_decoupling.queue.envelope.encrypt_body`,
+    through ``kms_client`` (default: a new ``boto3.client("kms")``), before its size is checked. Every body is
+    encrypted before the first send, so if KMS refuses (unknown key, no permission) ClientSideEncryptionError is
+    raised and nothing is sent.
 
     A job whose message (encrypted, if asked) is over the limit is reported and not sent. Entries SQS rejects in a
     batch are retried once (unless SQS says the request itself is at fault), then reported. A batch call that fails
@@ -104,37 +104,46 @@ def submit_jobs(
     queue_limit = _queue_message_limit(sqs_client, queue_url)
     limit = min(max_message_size_bytes, queue_limit) if max_message_size_bytes is not None else queue_limit
     encrypt = _encryptor(queue_url, encrypt_key_id, kms_client, limit) if encrypt_key_id else None
+    sendable, too_large = _bodies(pending, limit, encrypt)
+    sent, failures, calls = _send_all(sqs_client, queue_url, sendable, limit)
+    return SubmitReport(
+        sent=tuple(sent), failures=(*too_large, *failures), batch_calls=calls, encrypted_with=encrypt_key_id or None
+    )
 
-    failures: list[SubmitFailure] = []
+
+def _bodies(
+    jobs: list[VideoJob], limit: int, encrypt: Callable[[str], str] | None
+) -> tuple[list[tuple[VideoJob, str]], list[SubmitFailure]]:
+    """Each job's body (encrypted, if asked) when it fits under ``limit``; a failure for each one that does not."""
     sendable: list[tuple[VideoJob, str]] = []
-    for job in pending:
+    failures: list[SubmitFailure] = []
+    for job in jobs:
         body = sqs_body_for(job)
         size = len(body.encode())
+        where = f"message for s3://{job.bucket}/{job.key}"
         if size > limit:
-            failures.append(
-                SubmitFailure(
-                    job,
-                    f"message for s3://{job.bucket}/{job.key} is {size} bytes, above the limit of {limit} bytes; "
-                    "not sent",
-                )
-            )
+            failures.append(SubmitFailure(job, f"{where} is {size} bytes, above the limit of {limit} bytes; not sent"))
             continue
         if encrypt is not None:
             try:
                 body = encrypt(body)
             except MessageTooLargeError as error:
-                failures.append(
-                    SubmitFailure(
-                        job,
-                        f"message for s3://{job.bucket}/{job.key} is {error.encrypted_bytes} bytes after "
-                        f"client-side encryption ({error.plaintext_bytes} bytes in plain text), above the limit of "
-                        f"{limit} bytes; not sent",
-                    )
+                reason = (
+                    f"{where} is {error.encrypted_bytes} bytes after client-side encryption ({error.plaintext_bytes} "
+                    f"bytes in plain text), above the limit of {limit} bytes; not sent"
                 )
+                failures.append(SubmitFailure(job, reason))
                 continue
         sendable.append((job, body))
+    return sendable, failures
 
+
+def _send_all(
+    sqs_client: SQSClient, queue_url: str, sendable: list[tuple[VideoJob, str]], limit: int
+) -> tuple[list[VideoJob], list[SubmitFailure], int]:
+    """Send in batches under ``limit``, retrying rejected entries once: (sent, failures, SendMessageBatch calls)."""
     sent: list[VideoJob] = []
+    failures: list[SubmitFailure] = []
     calls = 0
     for batch in _batches(sendable, limit):
         calls += 1
@@ -145,9 +154,7 @@ def submit_jobs(
             still_failing, rejected = _send_batch(sqs_client, queue_url, [(job, body) for job, body, _ in retry], sent)
             failures.extend(rejected)
             failures.extend(SubmitFailure(job, f"{reason} (after one retry)") for job, _, reason in still_failing)
-    return SubmitReport(
-        sent=tuple(sent), failures=tuple(failures), batch_calls=calls, encrypted_with=encrypt_key_id or None
-    )
+    return sent, failures, calls
 
 
 def _encryptor(queue_url: str, key_id: str, kms_client: Any, limit: int) -> Callable[[str], str]:

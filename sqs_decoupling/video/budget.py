@@ -60,3 +60,26 @@ class TimeBudget:
     def remaining(self) -> float:
         """Seconds left (negative once past the deadline)."""
         return self.deadline - self.clock()
+
+
+def invocation_budget(seconds: float, *, last_delivery: bool) -> TimeBudget:
+    """A Lambda invocation's: ``seconds`` from now (what is left of it, less a margin). Running out is retried, as
+    the next invocation has a full budget, except on the message's ``last_delivery``, where it is final."""
+    return TimeBudget.seconds_from_now(
+        seconds,
+        out_of_time_reason=TOO_SLOW_FOR_LAMBDA,
+        final=last_delivery,
+        what="this Lambda invocation's remaining time",
+    )
+
+
+def visibility_cap_budget(deadline: float, *, clock: Callable[[], float] = time.time) -> TimeBudget:
+    """A worker job's: until ``deadline`` (epoch seconds, a margin before the message's 12-hour visibility cap).
+    Final: a later delivery of the message would have less time, not more."""
+    return TimeBudget(
+        deadline=deadline,
+        out_of_time_reason=TOO_LONG,
+        final=True,
+        what="SQS's 12-hour visibility cap (from the message's first receive, less a margin)",
+        clock=clock,
+    )

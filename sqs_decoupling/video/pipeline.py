@@ -1,8 +1,9 @@
 """The consumers' one pipeline: an SQS message body in, one outcome per input out.
 
-Both consumers (the Lambda's Powertools record handler and the worker's job handler) open the body (client-side
-decryption), call :func:`process_message`, then log each :class:`Outcome` and emit its :meth:`Outcome.metrics`.
-What an input becomes is decided here, once:
+Both consumers (the Lambda's Powertools record handler and the worker's job handler) reach it through
+:func:`sqs_decoupling.video.consumer.handle_message`, which opens the body, calls :func:`process_message`, and turns
+each :class:`Outcome` into a log line (:attr:`Outcome.level`, :attr:`Outcome.message`) and metrics
+(:meth:`Outcome.metrics`). What an input becomes is decided here, once:
 
 - a video: processed (outputs written) or a duplicate (its outputs were already complete);
 - an ``s3:TestEvent``, a console folder placeholder, another event type: ignored (no failure record);
@@ -15,13 +16,14 @@ What an input becomes is decided here, once:
 - a malformed body: ``MalformedMessageError`` propagates, so the message is retried and dead-lettered.
 
 Every input of a message is tried, whatever became of the ones before it: a deleted object or a transient error
-never holds up the others. The consumer deletes the message unless an outcome is ``RETRY``; then it raises that
+never holds up the others. The message is deleted unless an outcome is ``RETRY``; then the consumer raises that
 outcome's ``error``, and the redelivery finds the inputs done this time complete (duplicates, one GET each).
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,13 @@ class Outcome:
     result: JobResult | None = None
     error: TransientJobError | None = None
     """For ``RETRY``: what to raise so the message stays on the queue."""
+
+    @property
+    def level(self) -> int:
+        """The log line's level: ERROR for a transient error, WARNING for a failure or running out of time."""
+        if self.kind is OutcomeKind.RETRY:
+            return logging.WARNING if self.error is not None and self.error.deferred else logging.ERROR
+        return logging.WARNING if self.kind is OutcomeKind.FAILED else logging.INFO
 
     @property
     def message(self) -> str:
@@ -109,12 +118,13 @@ class Outcome:
         ]
 
 
+TRANSIENT_MESSAGE = "Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount"
 _MESSAGES = {
     OutcomeKind.PROCESSED: "video processed",
     OutcomeKind.DUPLICATE: "duplicate delivery: outputs already complete",
     OutcomeKind.IGNORED: "input ignored: nothing to process",
     OutcomeKind.FAILED: "video cannot be processed: failure recorded, message consumed",
-    OutcomeKind.RETRY: "Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount",
+    OutcomeKind.RETRY: TRANSIENT_MESSAGE,
 }
 _DEFERRED_MESSAGE = "video not finished in the time left: left on the queue for a later delivery with more time"
 
@@ -129,7 +139,7 @@ class TransientJobError(Exception):
         self.job = job
         self.deferred = isinstance(error, OutOfTimeError)
         """Out of time, not failed: a later delivery (a fresh Lambda invocation) has more time."""
-        self.error_type = _error_type(error)
+        self.error_type = error_type(error)
         if self.error_type == "NoSuchBucket":
             # A missing source bucket is a permanent "object gone"; only the output bucket gets here.
             detail = f"the output bucket {output_bucket!r} does not exist (NoSuchBucket): create it or fix the setting"
@@ -228,7 +238,8 @@ def _failed(job: VideoJob, error: PermanentJobError, failure_key: str) -> Outcom
     )
 
 
-def _error_type(error: Exception) -> str:
+def error_type(error: Exception) -> str:
+    """The ``error_type`` a log line and the TransientFailures metric name: the AWS error code, else the class."""
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", "") or type(error).__name__)
     return type(error).__name__

@@ -145,23 +145,13 @@ def _process(
     _budget_limits(budget, limits, 0.0, needed=min(ffmpeg.PROBE_TIMEOUT_S, limits.time_base_seconds))
     version_id = _check_source(s3_client, job, max_bytes)
     with tempfile.TemporaryDirectory(prefix=WORKSPACE_PREFIX, dir=workdir) as tmp:
-        workspace = Path(tmp)
-        # No file extension: ffmpeg must recognise the container from its bytes, not from the upload's name.
-        source = workspace / "source"
-        try:
-            s3_client.download_file(
-                job.bucket, job.key, str(source), ExtraArgs={"VersionId": version_id} if version_id else None
-            )
-        except ClientError as error:
-            _raise_gone_if_not_found(error, job)
-            raise
+        source = _download(s3_client, job, version_id, Path(tmp))
         with _budget_stage(budget, limits, 0.0, "the probe") as probe_limits:
             info = ffmpeg.probe(source, probe_limits)
         ffmpeg.check_limits(info, limits)
         _check_fits(budget, profile, limits, info)
         metadata = {"profile": profile.name, "source": _source(job), "video": asdict(info)}
-        files = _make_outputs(source, workspace / "out", info, metadata, profile, limits, budget)
-
+        files = _make_outputs(source, Path(tmp) / "out", info, metadata, profile, limits, budget)
         outputs = [prefix + path.name for path in files]
         for path, key in zip(files, outputs, strict=True):
             s3_client.upload_file(str(path), output_bucket, key, ExtraArgs={"ContentType": _CONTENT_TYPES[path.suffix]})
@@ -169,12 +159,21 @@ def _process(
     outputs.append(manifest_key)
     duplicate = _complete(s3_client, output_bucket, job, profile.name, outputs, metadata)
     return JobResult(
-        job=job,
-        outputs=tuple(outputs),
-        duplicate=duplicate,
-        seconds=time.monotonic() - started,
-        metadata=metadata,
+        job=job, outputs=tuple(outputs), duplicate=duplicate, seconds=time.monotonic() - started, metadata=metadata
     )
+
+
+def _download(s3_client: S3Client, job: VideoJob, version_id: str | None, workspace: Path) -> Path:
+    # No file extension: ffmpeg must recognise the container from its bytes, not from the upload's name.
+    source = workspace / "source"
+    try:
+        s3_client.download_file(
+            job.bucket, job.key, str(source), ExtraArgs={"VersionId": version_id} if version_id else None
+        )
+    except ClientError as error:
+        _raise_gone_if_not_found(error, job)
+        raise
+    return source
 
 
 def _complete(

@@ -28,7 +28,7 @@ def test_every_setting_can_come_from_the_environment_and_a_flag_wins():
     settings = parse_settings(["--concurrency", "2"], environ)
     assert (settings.queue_url, settings.output_bucket, settings.lifecycle_hook) == (QUEUE, "processed", "drain")
     assert (settings.concurrency, settings.visibility_timeout, settings.drain_seconds) == (2, 300, 600.0)
-    assert (settings.wait_seconds, settings.test_handler) == (20, None)
+    assert settings.wait_seconds == 20
 
 
 def test_a_bad_value_from_the_environment_is_rejected_like_a_flag(capsys):
@@ -60,9 +60,16 @@ def test_the_body_key_comes_from_a_flag_or_the_environment_and_is_optional():
     assert parse_settings(["--body-key-arn", arn], base | {"WORKER_BODY_KEY_ARN": "other"}).body_key_arn == arn
 
 
-def test_the_test_handler_needs_no_output_bucket():
-    settings = parse_settings(["--queue-url", QUEUE], {"WORKER_TEST_HANDLER": "sleep"})
-    assert (settings.output_bucket, settings.test_handler) == (None, "sleep")
+def test_a_missing_output_bucket_exits_2_naming_the_flag_and_the_variable(capsys):
+    # GIVEN a queue URL but no output bucket, even with the variable the removed test seam used to read
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(["--queue-url", QUEUE], {"WORKER_TEST_HANDLER": "sleep"})
+    # THEN one line says how to give it, and the exit code is 2
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "video-worker: error: the output bucket is missing: pass --output-bucket or set WORKER_OUTPUT_BUCKET "
+        "(see --help)"
+    ]
 
 
 @pytest.mark.parametrize(

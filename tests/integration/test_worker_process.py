@@ -1,9 +1,8 @@
-"""The real worker process (``python -m sqs_decoupling.worker_fleet.worker``) against the moto server: signals, crashes
-and bad settings.
+"""The real worker process against the moto server: signals, crashes and bad settings.
 
-The jobs are the test handler from ``sqs_decoupling.worker_fleet.worker.testing`` (selected with WORKER_TEST_HANDLER):
-it sleeps, and writes
-message ids to files when it starts and when it finishes, so the test can see what the process did.
+Signals and crashes run the worker around a stand-in job (``python -m tests.support.fake_worker``: the worker's own
+``main`` with a job that sleeps and writes message ids to files when it starts and when it finishes, so the test can
+see what the process did). Bad settings run the real entry point, ``python -m sqs_decoupling.worker_fleet.worker``.
 """
 
 from __future__ import annotations
@@ -26,16 +25,12 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], queue_url: str, tmp_path: Path, name: str, *args: str) -> None:
         self.started_file = tmp_path / f"{name}-started.txt"
         self.done_file = tmp_path / f"{name}-done.txt"
-        env = env | {
-            "WORKER_TEST_HANDLER": "sleep",
-            "WORKER_TEST_STARTED_FILE": str(self.started_file),
-            "WORKER_TEST_DONE_FILE": str(self.done_file),
-        }
+        env = env | {"FAKE_JOB_STARTED_FILE": str(self.started_file), "FAKE_JOB_DONE_FILE": str(self.done_file)}
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "sqs_decoupling.worker_fleet.worker",
+                "tests.support.fake_worker",
                 "--queue-url",
                 queue_url,
                 "--wait-seconds",
@@ -83,9 +78,7 @@ def test_sigterm_lets_jobs_in_flight_finish_and_leaves_the_rest_on_the_queue(sqs
     # GIVEN six 2-second jobs and a worker with three slots
     queue = make_queue(visibility_timeout=30)
     sent = send_messages(sqs, queue.url, [f"job {i}" for i in range(6)])
-    worker = worker_process(
-        queue.url, "w", "--concurrency", "3", "--drain-seconds", "20", WORKER_TEST_SLEEP_SECONDS="2"
-    )
+    worker = worker_process(queue.url, "w", "--concurrency", "3", "--drain-seconds", "20", FAKE_JOB_SLEEP_SECONDS="2")
     wait_until(lambda: len(worker.started()) == 3, timeout=15, what="three jobs to start")
 
     # WHEN SIGTERM arrives while they run
@@ -115,7 +108,7 @@ def test_sigterm_releases_jobs_that_outlast_the_drain_deadline(
         "3",
         "--drain-seconds",
         "0.5",
-        WORKER_TEST_SLEEP_SECONDS="60",
+        FAKE_JOB_SLEEP_SECONDS="60",
         **call_recorder.subprocess_env("worker", worker_env),
     )
     wait_until(lambda: len(worker.started()) == 3, timeout=15, what="three jobs to start")
@@ -137,7 +130,7 @@ def test_a_killed_worker_loses_nothing_a_second_worker_completes_the_job_once(sq
     # GIVEN a worker in the middle of a long job, its message hidden by a 2 s visibility timeout + heartbeats
     queue = make_queue()
     (message_id,) = send_messages(sqs, queue.url, ["the only job"])
-    first = worker_process(queue.url, "first", "--visibility-timeout", "2", WORKER_TEST_SLEEP_SECONDS="60")
+    first = worker_process(queue.url, "first", "--visibility-timeout", "2", FAKE_JOB_SLEEP_SECONDS="60")
     wait_until(first.started, timeout=15, what="the job to start")
     assert queue_depth(sqs, queue.url) == (0, 1)
 
@@ -148,7 +141,7 @@ def test_a_killed_worker_loses_nothing_a_second_worker_completes_the_job_once(sq
     # THEN the message comes back once its visibility timeout runs out ...
     wait_until(lambda: queue_depth(sqs, queue.url) == (1, 0), timeout=10, what="the message to reappear")
     # ... and a second worker completes it, exactly once
-    second = worker_process(queue.url, "second", WORKER_TEST_SLEEP_SECONDS="0.1")
+    second = worker_process(queue.url, "second", FAKE_JOB_SLEEP_SECONDS="0.1")
     wait_until(second.done, timeout=15, what="the second worker to finish the job")
     wait_until(lambda: queue_depth(sqs, queue.url) == (0, 0), timeout=10, what="the delete")
     second.process.send_signal(signal.SIGTERM)

@@ -19,8 +19,8 @@ from tools.localcloud.paths import REPO_ROOT
 
 class WorkerProcess:
     """``python -m sqs_decoupling.worker_fleet.worker --queue-url ... --output-bucket ...``; counts "job finished"
-    outcomes from its logs and
-    keeps its final counters line (``{"jobs": ..., "requests": ...}``, printed after a clean stop).
+    outcomes from its logs and keeps its final counters line (``{"jobs": ..., "requests": ...}``, printed after a
+    clean stop).
 
     ``imds_url``: an instance metadata service for the worker to read (a test's fake, e.g. to post a Spot
     interruption notice); without it the worker runs as on premises (AWS_EC2_METADATA_DISABLED)."""

@@ -1,8 +1,8 @@
 """Lambda consumer of the video-jobs queue: one preview (metadata.json + thumbnail.jpg) per uploaded video.
 
-A thin adapter: each SQS record's body is opened (client-side decryption) and handed to
-:func:`sqs_decoupling.video.pipeline.process_message`, which decides each input's outcome; this module logs those
-outcomes and emits their metrics with Powertools. Outcome per SQS record:
+Powertools' batch processing shape: ``lambda_handler`` returns ``process_partial_response``, and ``record_handler``
+hands each record to the consumers' core, :func:`sqs_decoupling.video.consumer.handle_message` (shared with the
+worker), then publishes what it reports with the Powertools Logger and Metrics. Outcome per SQS record:
 - processed, already processed (a duplicate delivery), or ignored (an ``s3:TestEvent``, a console folder
   placeholder): consumed.
 - permanent failure (not a video, too large, empty, gone): a failure record written, metric, consumed.
@@ -11,22 +11,20 @@ outcomes and emits their metrics with Powertools. Outcome per SQS record:
   in ``batchItemFailures`` for a later invocation; on the message's last delivery (maxReceiveCount) it gets a
   permanent ``too_slow_for_lambda`` failure record instead. Records on their last delivery go first.
 - malformed body, a client-side encrypted body that cannot be opened (encrypted for another queue, tampered, a
-  disabled key, or no BODY_KEY_ARN configured), or a transient error: logged as one JSON line and reported in
-  ``batchItemFailures``, so SQS redelivers it; after maxReceiveCount it moves to the dead-letter queue. When every
-  record of a batch fails, Powertools raises ``BatchProcessingError`` instead (a function error): Lambda then
-  retries the whole batch, with the same end state. Nothing is dropped silently.
+  disabled key, or no BODY_KEY_ARN configured), or a transient error: logged as one JSON line, counted in
+  ``TransientFailures`` and reported in ``batchItemFailures``, so SQS redelivers it; after maxReceiveCount it moves
+  to the dead-letter queue. When every record of a batch fails, Powertools raises ``BatchProcessingError`` instead
+  (a function error): Lambda then retries the whole batch, with the same end state. Nothing is dropped silently.
 
 Client-side encrypted bodies (``sqs_decoupling.queue.envelope``): with BODY_KEY_ARN set, a body carrying the
-``sqs-cse:v1:`` marker is
-decrypted with that KMS key, its encryption context checked against this record's queue. Plain bodies (S3's own
-notifications) are processed as before, without any KMS call, whether BODY_KEY_ARN is set or not.
+``sqs-cse:v1:`` marker is decrypted with that KMS key, its encryption context checked against this record's queue.
+Plain bodies (S3's own notifications) are processed without any KMS call, whether BODY_KEY_ARN is set or not.
 
 Settings: the environment variables of :mod:`sqs_decoupling.contracts.lambda_function` (OUTPUT_BUCKET,
-MAX_VIDEO_BYTES,
-BODY_KEY_ARN, VIDEO_PROFILE, the media limits), parsed once per cold start; a bad one fails every invocation with
-an error naming it. Also POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (default: the telemetry
-contract's). The deployed asset keeps the repository's layout: ``sqs_decoupling/lambda_consumer/runtime/`` next to the
-``sqs_decoupling.video`` and ``sqs_decoupling.queue.envelope`` packages.
+MAX_VIDEO_BYTES, BODY_KEY_ARN, VIDEO_PROFILE, the media limits), parsed once per cold start; a bad one fails every
+invocation with an error naming it. Also POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE (default: the
+telemetry contract's). The deployed asset keeps the repository's layout: ``sqs_decoupling/lambda_consumer/runtime/``
+next to the ``sqs_decoupling.video`` and ``sqs_decoupling.queue.envelope`` packages.
 """
 
 from __future__ import annotations
@@ -51,11 +49,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sqs_decoupling.contracts import telemetry
 from sqs_decoupling.contracts.lambda_function import TIME_MARGIN_SECONDS, Settings
 from sqs_decoupling.contracts.telemetry import MetricPoint
-from sqs_decoupling.queue.envelope.envelope import ClientSideEncryptionError, open_body, queue_name_from_arn
-from sqs_decoupling.queue.envelope.logs import SDK_LOGGER_NAME, configure_sdk_logging, unopenable_body_fields
-from sqs_decoupling.video.budget import TOO_SLOW_FOR_LAMBDA, TimeBudget
-from sqs_decoupling.video.errors import MalformedMessageError
-from sqs_decoupling.video.pipeline import Outcome, OutcomeKind, process_message, retry_error
+from sqs_decoupling.queue.envelope.envelope import queue_name_from_arn
+from sqs_decoupling.queue.envelope.logs import SDK_LOGGER_NAME, configure_sdk_logging
+from sqs_decoupling.video.budget import TimeBudget, invocation_budget
+from sqs_decoupling.video.consumer import Consumer, MessageResult, handle_message
 from sqs_decoupling.video.processing import WORKSPACE_PREFIX
 
 if TYPE_CHECKING:
@@ -97,88 +94,49 @@ def kms_client() -> KMSClient:
     return boto3.client("kms")
 
 
+def consumer() -> Consumer:
+    """The consumers' core, set up from this function's settings and clients."""
+    config = settings()
+    return Consumer(
+        s3_client=s3_client(),
+        output_bucket=config.output_bucket,
+        profile=config.profile,
+        max_bytes=config.max_video_bytes,
+        limits=config.limits,
+        workdir=job_directory(),
+        body_key_arn=config.body_key_arn,
+        kms_client=kms_client,
+    )
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    """Process every input of one SQS message within the invocation's remaining time; raise to have it retried."""
-    logger.append_keys(message_id=record.message_id)
-    config = settings()
-    try:
-        try:
-            body = open_body(
-                record.body,
-                queue_name=queue_name_from_arn(record.event_source_arn),
-                key_id=config.body_key_arn,
-                kms_client=kms_client,
-            )
-            outcomes = process_message(
-                body,
-                message_id=record.message_id,
-                s3_client=s3_client(),
-                output_bucket=config.output_bucket,
-                profile=config.profile,
-                max_bytes=config.max_video_bytes,
-                limits=config.limits,
-                workdir=job_directory(),
-                budget=record_budget(record, lambda_context, config),
-            )
-        except ClientSideEncryptionError as error:
-            # The reason names contexts, keys and the KMS error code, never the plaintext.
-            logger.error(
-                "Client-side encrypted body cannot be opened: left on the queue, it moves to the DLQ after "
-                "maxReceiveCount",
-                extra=unopenable_body_fields(error),
-            )
-            raise
-        except MalformedMessageError as error:
-            logger.error(
-                "Malformed message: left on the queue, it moves to the DLQ after maxReceiveCount",
-                extra={"reason": str(error)},
-            )
-            raise
-        except Exception as error:  # e.g. KMS unreachable while opening a body
-            error_type = type(error).__name__
-            _log_transient(
-                {"error_type": error_type, "error": str(error)},
-                MetricPoint(telemetry.TRANSIENT_FAILURES, "Count", 1, {telemetry.ERROR_TYPE_DIMENSION: error_type}),
-            )
-            raise
-        for outcome in outcomes:
-            _report(outcome)
-        if (retry := retry_error(outcomes)) is not None:
-            raise retry
-    finally:
-        logger.remove_keys(["message_id"])
+    """One SQS message through the consumers' core; raising leaves it on the queue (``batchItemFailures``)."""
+    queue_name = queue_name_from_arn(record.event_source_arn)
+    budget = record_budget(record, lambda_context, settings())
+    result = handle_message(consumer(), record.body, message_id=record.message_id, queue_name=queue_name, budget=budget)
+    publish(result)
+    if result.retry is not None:
+        raise result.retry
 
 
 def record_budget(record: SQSRecord, context: LambdaContext, config: Settings) -> TimeBudget:
-    """What is left of the invocation, less ``TIME_MARGIN_SECONDS``; running out is final on the message's last
-    delivery (its receive count has reached the queue's maxReceiveCount)."""
+    """What is left of the invocation, less ``TIME_MARGIN_SECONDS``; final once the message's receive count has
+    reached the queue's maxReceiveCount."""
     remaining = context.get_remaining_time_in_millis() / 1000 - TIME_MARGIN_SECONDS
-    return TimeBudget.seconds_from_now(
-        remaining,
-        out_of_time_reason=TOO_SLOW_FOR_LAMBDA,
-        final=_receive_count(record) >= config.max_receive_count,
-        what="this Lambda invocation's remaining time",
-    )
+    return invocation_budget(remaining, last_delivery=_receive_count(record) >= config.max_receive_count)
 
 
 def _receive_count(record: SQSRecord | dict[str, Any]) -> int:
     return int(record["attributes"].get("ApproximateReceiveCount", "1"))
 
 
-def _log_transient(fields: dict[str, Any], metric: MetricPoint) -> None:
-    logger.error("Transient failure: left on the queue for a retry, then the DLQ after maxReceiveCount", extra=fields)
-    _emit(metric)
-
-
-def _report(outcome: Outcome) -> None:
-    if outcome.kind is OutcomeKind.RETRY:
-        deferred = outcome.error is not None and outcome.error.deferred
-        log = logger.warning if deferred else logger.error
-    else:
-        log = logger.warning if outcome.kind is OutcomeKind.FAILED else logger.info
-    log(outcome.message, extra=outcome.log_fields())
-    for point in outcome.metrics():
+def publish(result: MessageResult) -> None:
+    """The result's log lines through the Powertools Logger, its metrics through Powertools Metrics."""
+    log_methods = {logging.INFO: logger.info, logging.WARNING: logger.warning, logging.ERROR: logger.error}
+    for line in result.logs:
+        log_methods[line.level](line.message, extra=line.fields)
+    for point in result.metrics:
         _emit(point)
 
 

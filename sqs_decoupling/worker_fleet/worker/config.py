@@ -14,7 +14,7 @@ import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import NoReturn
 
 from sqs_decoupling.contracts import worker_sizing
 from sqs_decoupling.contracts.media import (
@@ -63,15 +63,11 @@ from sqs_decoupling.worker_fleet.worker.imds import DEFAULT_IMDS_URL
 from sqs_decoupling.worker_fleet.worker.spot import MAX_POLL_SECONDS, MIN_POLL_SECONDS
 from sqs_decoupling.worker_fleet.worker.spot import POLL_SECONDS as DEFAULT_SPOT_POLL_SECONDS
 
-TEST_HANDLER_ENV: Final = "WORKER_TEST_HANDLER"
-"""Test seam: names a handler in :mod:`sqs_decoupling.worker_fleet.worker.testing` to run instead of the video job (no
-output bucket)."""
-
 
 @dataclass(frozen=True)
 class Settings:
     queue_url: str
-    output_bucket: str | None
+    output_bucket: str
     concurrency: int
     visibility_timeout: int | None
     """None: use the queue's own visibility timeout."""
@@ -82,7 +78,6 @@ class Settings:
     region: str | None
     imds_url: str
     log_level: str
-    test_handler: str | None
     body_key_arn: str | None = None
     """KMS key to open client-side encrypted bodies with; None: such bodies fail (and reach the DLQ)."""
     metrics_endpoint: str | None = None
@@ -168,8 +163,7 @@ def _add_option(
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    """The worker's options, each with its environment variable (over 60 lines: one call per option, in the order
-    ``--help`` lists them)."""
+    """The worker's options, each with its environment variable, in the order ``--help`` lists them."""
     parser = OneLineErrorParser(
         prog="video-worker",
         description="Consume video jobs from an SQS queue (on EC2 or on premises). "
@@ -178,8 +172,27 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         epilog="exit codes: 0 stopped by SIGTERM or Ctrl-C after draining (a JSON summary on stdout); "
         "1 could not start (stderr says why: region, queue, credentials); 2 a missing or invalid option.",
     )
-
     option = functools.partial(_add_option, parser, environ)
+    _queue_options(option)
+    _fleet_options(option)
+    _job_options(option)
+    option("--region", REGION_ENV, region_help(REGION_ENV))
+    option("--imds-url", IMDS_URL_ENV, "instance metadata endpoint", default=DEFAULT_IMDS_URL)
+    option(
+        "--log-level",
+        LOG_LEVEL_ENV,
+        "DEBUG, INFO, WARNING or ERROR (default INFO)",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    return parser
+
+
+_Option = Callable[..., None]
+
+
+def _queue_options(option: _Option) -> None:
+    """Where jobs come from and go, and how many run at once."""
     option("--queue-url", QUEUE_URL_ENV, "URL of the jobs queue (required)")
     option("--output-bucket", OUTPUT_BUCKET_ENV, "bucket for outputs and failure records (required)")
     option(
@@ -209,14 +222,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=str(DEFAULT_WAIT_SECONDS),
         type=_bounded_int(0, 20),
     )
-    option(
-        "--max-video-bytes",
-        MAX_VIDEO_BYTES_ENV,
-        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, {DEFAULT_MAX_VIDEO_BYTES // MIB} MiB; "
-        "at most S3's largest object)",
-        default=str(DEFAULT_MAX_VIDEO_BYTES),
-        type=_bounded_int(1, MAX_S3_OBJECT_BYTES),
-    )
+
+
+def _fleet_options(option: _Option) -> None:
+    """Draining, lifecycle hooks and Spot notices (on EC2 in an Auto Scaling group)."""
     option(
         "--drain-seconds",
         DRAIN_SECONDS_ENV,
@@ -237,6 +246,18 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "AWS's recommendation)",
         default=str(DEFAULT_SPOT_POLL_SECONDS),
         type=_bounded_seconds(MIN_POLL_SECONDS, MAX_POLL_SECONDS),
+    )
+
+
+def _job_options(option: _Option) -> None:
+    """What each job may take and make, and where its metrics go."""
+    option(
+        "--max-video-bytes",
+        MAX_VIDEO_BYTES_ENV,
+        f"largest video accepted in bytes (default {DEFAULT_MAX_VIDEO_BYTES}, {DEFAULT_MAX_VIDEO_BYTES // MIB} MiB; "
+        "at most S3's largest object)",
+        default=str(DEFAULT_MAX_VIDEO_BYTES),
+        type=_bounded_int(1, MAX_S3_OBJECT_BYTES),
     )
     option(
         "--body-key-arn",
@@ -265,26 +286,15 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     for name in LIMIT_VARIABLES.values():
         # Checked together in parse_settings (MediaLimits), which names the variable of a bad value.
         option(f"--{name.lower().replace('_', '-')}", ENV_PREFIX + name, "media limit (default: MediaLimits')")
-    option("--region", REGION_ENV, region_help(REGION_ENV))
-    option("--imds-url", IMDS_URL_ENV, "instance metadata endpoint", default=DEFAULT_IMDS_URL)
-    option(
-        "--log-level",
-        LOG_LEVEL_ENV,
-        "DEBUG, INFO, WARNING or ERROR (default INFO)",
-        default="INFO",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-    )
-    return parser
 
 
 def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
     """Parse flags over environment variables; exits with a usage message (status 2) on a bad or missing one."""
     parser = build_parser(environ)
     args = parser.parse_args(argv)
-    test_handler = environ.get(TEST_HANDLER_ENV) or None
     if not args.queue_url:
         parser.error(f"the queue URL is missing: pass --queue-url or set {QUEUE_URL_ENV}")
-    if not args.output_bucket and test_handler is None:
+    if not args.output_bucket:
         parser.error(f"the output bucket is missing: pass --output-bucket or set {OUTPUT_BUCKET_ENV}")
     given = {ENV_PREFIX + name: getattr(args, name.lower()) or "" for name in LIMIT_VARIABLES.values()}
     try:
@@ -304,7 +314,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         )
     return Settings(
         queue_url=args.queue_url,
-        output_bucket=args.output_bucket or None,
+        output_bucket=args.output_bucket,
         concurrency=concurrency,
         visibility_timeout=args.visibility_timeout,
         wait_seconds=args.wait_seconds,
@@ -316,7 +326,6 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         region=args.region or None,
         imds_url=args.imds_url,
         log_level=args.log_level,
-        test_handler=test_handler,
         body_key_arn=args.body_key_arn or None,
         metrics_endpoint=args.metrics_endpoint or None,
         metrics_log_group=args.metrics_log_group or None,
