@@ -9,8 +9,9 @@ scales (and fails, and retries) on its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aws_cdk import Aspects, CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -26,12 +27,17 @@ from sqs_decoupling.common.python_bundling import (
     PythonBundle,
     package_sources,
 )
-from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.common.ranges import Limit, Problems, Setting
 from sqs_decoupling.intake.buckets import access_logs_bucket, data_bucket
 from sqs_decoupling.intake.upload_intake import UploadIntake
 from sqs_decoupling.intake.video_job_access import grant_video_job_access
 from sqs_decoupling.lambda_consumer import lambda_consumer as consumer_limits
-from sqs_decoupling.lambda_consumer.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
+from sqs_decoupling.lambda_consumer.lambda_consumer import (
+    LambdaQueueConsumer,
+    python_runtime,
+    validate_consumer_props,
+    visibility_timeout_for,
+)
 from sqs_decoupling.lambda_consumer.runtime import settings as processor_settings
 from sqs_decoupling.lambda_consumer.runtime.settings import Settings as ProcessorSettings
 from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
@@ -77,45 +83,41 @@ class VideoPipelineSettings(IntakeSettings):
     # function; "transcode" (renditions) needs the memory and time of a long job.
     lambda_profile: str = processor_settings.DEFAULT_PROFILE
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("lambda_profile", self.lambda_profile, tuple(PROFILES))
-        c = consumer_limits
-        check_choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
-        check_setting("lambda_timeout_seconds", self.lambda_timeout_seconds, 1, c.MAX_TIMEOUT_SECONDS, " seconds")
-        check_setting("lambda_memory_mb", self.lambda_memory_mb, c.MIN_MEMORY_MB, c.MAX_MEMORY_MB, " MB")
-        check_setting("lambda_batch_size", self.lambda_batch_size, 1, c.MAX_BATCH_SIZE)
-        check_setting(
-            "lambda_batching_window_seconds",
-            self.lambda_batching_window_seconds,
-            0,
-            c.MAX_BATCHING_WINDOW_SECONDS,
-            " seconds",
-        )
-        check_setting("lambda_max_concurrency", self.lambda_max_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        reserved = self.lambda_reserved_concurrency
-        if reserved is not None:
-            check_setting("lambda_reserved_concurrency", reserved, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        pollers = self.lambda_provisioned_pollers
-        problem = c.provisioned_pollers_problem(pollers) if pollers else None
-        if problem:
-            raise ConfigError(
-                f"Configuration key 'lambda_provisioned_pollers' = {','.join(map(str, pollers))!r}: {problem}. "
-                "Set it in cdk.json or with -c lambda_provisioned_pollers=MIN,MAX (e.g. 2,20)."
-            )
-        # In provisioned mode the mapping has no maximum concurrency (Lambda allows one or the other).
-        if reserved is not None and not pollers and reserved < self.lambda_max_concurrency:
-            raise ConfigError(
-                f"Configuration key 'lambda_reserved_concurrency' = {reserved} is below "
-                f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
-                "invocations than the function may run, and they would be throttled. Raise "
-                "lambda_reserved_concurrency, lower lambda_max_concurrency, or reserve nothing."
-            )
-        max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
-        check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
-        self._check_profile_fits_the_timeout()
+    # The LambdaQueueConsumer prop each lambda_* key feeds: the construct's validator checks them.
+    SETTING_KEYS: ClassVar[Mapping[str, Setting]] = {
+        **IntakeSettings.SETTING_KEYS,
+        "timeout": Setting("lambda_timeout_seconds", 1, " seconds"),
+        "memory_size": Setting("lambda_memory_mb"),
+        "batch_size": Setting("lambda_batch_size"),
+        "max_batching_window": Setting("lambda_batching_window_seconds", 1, " seconds"),
+        "max_concurrency": Setting("lambda_max_concurrency"),
+        "reserved_concurrency": Setting("lambda_reserved_concurrency"),
+        "provisioned_pollers": Setting("lambda_provisioned_pollers"),
+    }
 
-    def _check_profile_fits_the_timeout(self) -> None:
+    def check(self, problems: Problems) -> None:
+        super().check(problems)
+        problems.choice("lambda_profile", self.lambda_profile, tuple(PROFILES))
+        problems.choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
+        validate_consumer_props(problems, self.consumer_props())
+        max_mb = processor_settings.MAX_VIDEO_BYTES_LIMIT // MIB
+        problems.check("max_video_mb", self.max_video_mb, Limit(1, max_mb, " MB"))
+        if not problems.messages:  # the ceilings need a known profile and a function size in range
+            self._check_profile_fits_the_timeout(problems)
+
+    def consumer_props(self) -> dict[str, Any]:
+        """These settings as LambdaQueueConsumer props (durations in seconds)."""
+        return {
+            "timeout": self.lambda_timeout_seconds,
+            "memory_size": self.lambda_memory_mb,
+            "batch_size": self.lambda_batch_size,
+            "max_batching_window": self.lambda_batching_window_seconds,
+            "max_concurrency": self.lambda_max_concurrency,
+            "reserved_concurrency": self.lambda_reserved_concurrency,
+            "provisioned_pollers": tuple(self.lambda_provisioned_pollers) or None,
+        }
+
+    def _check_profile_fits_the_timeout(self, problems: Problems) -> None:
         """A profile whose ceiling for the longest allowed video exceeds the function timeout cannot finish in
         Lambda: every such video would time out and reach the DLQ without a failure record."""
         limits = processor_limits(memory_mib=self.lambda_memory_mb, timeout_seconds=self.lambda_timeout_seconds)
@@ -123,7 +125,7 @@ class VideoPipelineSettings(IntakeSettings):
         if needed > self.lambda_timeout_seconds:
             timeout = self.lambda_timeout_seconds
             fitting = [name for name, profile in PROFILES.items() if profile.worst_case_seconds(limits) <= timeout]
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'lambda_profile' = {self.lambda_profile!r} may take up to {needed:,.0f} s for "
                 f"the longest video the media limits allow ({limits.max_duration_seconds:,.0f} s), above "
                 f"'lambda_timeout_seconds' = {timeout} s: such videos would time out and reach the DLQ. Choose a "

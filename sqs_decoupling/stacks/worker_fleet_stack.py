@@ -10,8 +10,9 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -21,7 +22,7 @@ from constructs import Construct
 from sqs_decoupling.common.alarm_email import AlarmEmailSubscription
 from sqs_decoupling.common.log_groups import EncryptedLogGroups
 from sqs_decoupling.common.python_bundling import PythonBundle, package_sources
-from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.common.ranges import Limit, Problems, Setting
 from sqs_decoupling.contracts.instance_types import UnsupportedInstanceType, lookup
 from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
 from sqs_decoupling.intake.buckets import access_logs_bucket, data_bucket
@@ -46,9 +47,9 @@ from sqs_decoupling.worker_fleet.worker import config as worker_config
 from sqs_decoupling.worker_fleet.worker import sizing
 from sqs_decoupling.worker_fleet.worker_fleet import (
     LIFECYCLE_HOOK_NAME,
-    MAX_INSTANCES,
     InstanceMix,
     QueueWorkerFleet,
+    validate_fleet_props,
     worker_log_group_name,
 )
 from sqs_decoupling.worker_fleet.worker_user_data import WorkerService
@@ -108,70 +109,81 @@ class WorkerFleetSettings(IntakeSettings):
     # Warm pool (sqs_decoupling/worker_fleet/warm_pool.py): stopped instances with the worker installed; 0 = no pool.
     worker_warm_pool_min: int = 0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("network_mode", self.network_mode, ("isolated", "public"))
-        check_choice("worker_profile", self.worker_profile, tuple(PROFILES))
-        check_instance_type("worker_instance_type", self.worker_instance_type)
-        self._check_instance_mix()
-        check_setting("worker_max_instances", self.worker_max_instances, 1, MAX_INSTANCES)
-        check_setting(
+    # The QueueWorkerFleet prop each key feeds: the construct's validator checks them.
+    SETTING_KEYS: ClassVar[Mapping[str, Setting]] = {
+        **IntakeSettings.SETTING_KEYS,
+        "max_instances": Setting("worker_max_instances"),
+        "instance_mix.spot_percentage": Setting("worker_spot_percentage"),
+        "instance_mix.on_demand_base_capacity": Setting("worker_on_demand_base_capacity", 1, " instances"),
+    }
+
+    def check(self, problems: Problems) -> None:
+        super().check(problems)
+        problems.choice("network_mode", self.network_mode, ("isolated", "public"))
+        problems.choice("worker_profile", self.worker_profile, tuple(PROFILES))
+        problems.choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
+        validate_fleet_props(problems, self.fleet_props())
+        instance_types_known = check_instance_type(problems, "worker_instance_type", self.worker_instance_type)
+        if instance_types_known:
+            self._check_instance_mix(problems)
+        seconds = " seconds"
+        problems.check(
             "worker_visibility_timeout_seconds",
             self.worker_visibility_timeout_seconds,
-            MIN_VISIBILITY_SECONDS,
-            MAX_VISIBILITY_SECONDS,
-            " seconds",
+            Limit(MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS, seconds),
         )
         if self.worker_concurrency is not None:
-            check_setting("worker_concurrency", self.worker_concurrency, 1, sizing.MAX_CONCURRENCY)
-        check_setting("max_video_mb", self.max_video_mb, 1, 10_000, " MB")
-        check_choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
-        self._check_steps()
-        check_setting("scale_in_empty_minutes", self.scale_in_empty_minutes, 2, 60, " minutes")
-        check_setting("acceptable_latency_seconds", self.acceptable_latency_seconds, 60, 86_400, " seconds")
-        check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_SECONDS, " seconds")
-        check_setting("worker_warm_pool_min", self.worker_warm_pool_min, 0, self.worker_max_instances, " instances")
+            problems.check("worker_concurrency", self.worker_concurrency, Limit(1, sizing.MAX_CONCURRENCY))
+        problems.check("max_video_mb", self.max_video_mb, Limit(1, 10_000, " MB"))
+        self._check_steps(problems)
+        problems.check("scale_in_empty_minutes", self.scale_in_empty_minutes, Limit(2, 60, " minutes"))
+        problems.check("acceptable_latency_seconds", self.acceptable_latency_seconds, Limit(60, 86_400, seconds))
+        problems.check("seconds_per_job", self.seconds_per_job, Limit(1, MAX_VISIBILITY_SECONDS, seconds))
+        warm_pool = Limit(0, self.worker_max_instances, " instances")
+        problems.check("worker_warm_pool_min", self.worker_warm_pool_min, warm_pool)
 
-    def _check_steps(self) -> None:
+    def fleet_props(self) -> dict[str, Any]:
+        """These settings as QueueWorkerFleet's sizes (``validate_fleet_props``)."""
+        return {
+            "max_instances": self.worker_max_instances,
+            "instance_mix.spot_percentage": self.worker_spot_percentage,
+            "instance_mix.on_demand_base_capacity": self.worker_on_demand_base_capacity,
+        }
+
+    def _check_steps(self, problems: Problems) -> None:
         thresholds, adjustments = self.scale_out_thresholds, self.scale_out_adjustments
         if not thresholds or len(thresholds) != len(adjustments):
-            raise ConfigError(
+            problems.add(
                 "Configuration keys 'scale_out_thresholds' and 'scale_out_adjustments' must be non-empty lists "
                 f"of the same length; got {list(thresholds)} and {list(adjustments)}."
             )
-        if list(thresholds) != sorted(set(thresholds)) or thresholds[0] < 1:
-            raise ConfigError(
+        elif list(thresholds) != sorted(set(thresholds)) or thresholds[0] < 1:
+            problems.add(
                 f"Configuration key 'scale_out_thresholds' = {list(thresholds)} must be strictly "
                 "increasing message counts, the first at least 1."
             )
         for adjustment in adjustments:
-            check_setting("scale_out_adjustments", adjustment, 1, self.worker_max_instances, " instances")
+            limit = Limit(1, self.worker_max_instances, " instances")
+            problems.check("scale_out_adjustments", adjustment, limit)
 
-    def _check_instance_mix(self) -> None:
+    def _check_instance_mix(self, problems: Problems) -> None:
         architecture = lookup(self.worker_instance_type).architecture
         for name in self.worker_instance_types:
-            check_instance_type("worker_instance_types", name)
+            if not check_instance_type(problems, "worker_instance_types", name):
+                continue
             if lookup(name).architecture != architecture:
-                raise ConfigError(
+                problems.add(
                     f"Configuration key 'worker_instance_types': {name!r} is {lookup(name).architecture}, but the "
                     f"worker asset is built for {architecture} (the architecture of worker_instance_type "
                     f"{self.worker_instance_type!r}): list {architecture} types only, or set worker_instance_type "
                     "to one of the list."
                 )
         if len(set(self.worker_instance_types)) != len(self.worker_instance_types):
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_instance_types' = {list(self.worker_instance_types)} names a type twice."
             )
-        check_setting("worker_spot_percentage", self.worker_spot_percentage, 0, 100, " %")
-        check_setting(
-            "worker_on_demand_base_capacity",
-            self.worker_on_demand_base_capacity,
-            0,
-            self.worker_max_instances,
-            " instances",
-        )
         if self.worker_on_demand_base_capacity and not self.worker_spot_percentage:
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_on_demand_base_capacity' = {self.worker_on_demand_base_capacity} has no "
                 "effect without Spot: every instance is On-Demand while worker_spot_percentage is 0; set "
                 "worker_spot_percentage (1..100) or leave the base at 0."
@@ -179,7 +191,7 @@ class WorkerFleetSettings(IntakeSettings):
         if self.worker_warm_pool_min and self.mixed_instances:
             # EC2 Auto Scaling User Guide, "Warm pools": a warm pool cannot be added to a group with a mixed
             # instances policy or one that launches Spot Instances (PutWarmPool would fail at deploy time).
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_warm_pool_min' = {self.worker_warm_pool_min} cannot be combined with "
                 "Spot or several instance types (worker_spot_percentage, worker_instance_types): EC2 Auto Scaling "
                 "refuses a warm pool on a group with a mixed instances policy. Choose one: set "
@@ -223,15 +235,16 @@ class WorkerFleetSettings(IntakeSettings):
         )
 
 
-def check_instance_type(key: str, value: str) -> None:
-    """Fail naming ``key`` unless ``value`` is in the supported catalogue
-    (``sqs_decoupling.contracts.instance_types``), with the
-    nearest supported type as a suggestion."""
+def check_instance_type(problems: Problems, key: str, value: str) -> bool:
+    """Report ``key`` unless ``value`` is in the supported catalogue (``sqs_decoupling.contracts.instance_types``),
+    with the nearest supported type as a suggestion; True when it is."""
     try:
         lookup(value)
     except UnsupportedInstanceType as err:
         text = str(err)
-        raise ConfigError(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}") from None
+        problems.add(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}")
+        return False
+    return True
 
 
 class WorkerFleetStack(Stack):

@@ -34,7 +34,7 @@ from constructs import Construct
 from sqs_decoupling.common.acknowledgements import acknowledge, acknowledge_control, finding_text, wildcard_finding
 from sqs_decoupling.common.log_groups import RETENTION_DAYS, logs_key
 from sqs_decoupling.common.python_bundling import PythonBundle
-from sqs_decoupling.common.ranges import check_range
+from sqs_decoupling.common.ranges import Limit, Problems
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.worker_fleet.fleet_network import FleetNetwork
 from sqs_decoupling.worker_fleet.worker_user_data import WorkerService, install_user_data
@@ -55,6 +55,26 @@ GROUP_ACTIONS = (
     "autoscaling:CompleteLifecycleAction",
     "autoscaling:RecordLifecycleActionHeartbeat",
 )
+
+
+FLEET_LIMITS: dict[str, Limit] = {
+    "max_instances": Limit(1, MAX_INSTANCES),
+    "instance_mix.spot_percentage": Limit(0, 100, " %"),
+}
+
+
+def validate_fleet_props(problems: Problems, props: dict[str, Any]) -> None:
+    """The one check of QueueWorkerFleet's sizes (and of WorkerFleetSettings', through them): ``max_instances``, and
+    when given, ``instance_mix.instance_types`` (how many), ``.spot_percentage`` and ``.on_demand_base_capacity``
+    (0..max_instances)."""
+    for prop, limit in FLEET_LIMITS.items():
+        if prop in props:
+            problems.check(prop, props[prop], limit)
+    if props.get("instance_mix.instance_types") == 0:
+        problems.add(f"{problems.subject('instance_mix.instance_types')} must name at least one instance type.")
+    if "instance_mix.on_demand_base_capacity" in props:
+        limit = Limit(0, props["max_instances"])
+        problems.check("instance_mix.on_demand_base_capacity", props["instance_mix.on_demand_base_capacity"], limit)
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,14 @@ class QueueWorkerFleet(Construct):
             launch template's ``instance_type`` only, On-Demand.
         """
         super().__init__(scope, construct_id)
-        check_range(f"QueueWorkerFleet '{self.node.path}': max_instances", max_instances, 1, MAX_INSTANCES)
+        problems = Problems(f"QueueWorkerFleet '{self.node.path}'")
+        props: dict[str, Any] = {"max_instances": max_instances}
+        if instance_mix is not None:
+            props["instance_mix.instance_types"] = len(instance_mix.instance_types)
+            props["instance_mix.spot_percentage"] = instance_mix.spot_percentage
+            props["instance_mix.on_demand_base_capacity"] = instance_mix.on_demand_base_capacity
+        validate_fleet_props(problems, props)
+        problems.raise_any()
         self.role = self._instance_role()
         if not network.public_ip:
             self._deny_use_outside(network.vpc)
@@ -286,11 +313,6 @@ class QueueWorkerFleet(Construct):
         """The group's launch template, alone or in a mixed instances policy (Spot, several types)."""
         if mix is None:
             return {"launch_template": self.launch_template}
-        owner = f"QueueWorkerFleet '{self.node.path}'"
-        if not mix.instance_types:
-            raise ValueError(f"{owner}: instance_mix.instance_types must name at least one instance type.")
-        check_range(f"{owner}: instance_mix.spot_percentage", mix.spot_percentage, 0, 100, " %")
-        check_range(f"{owner}: instance_mix.on_demand_base_capacity", mix.on_demand_base_capacity, 0, max_instances)
         return {
             "mixed_instances_policy": autoscaling.MixedInstancesPolicy(
                 launch_template=self.launch_template,
