@@ -182,10 +182,7 @@ def processor_settings_for(
 
 class VideoPipelineStack(Stack):
     """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket. ``settings``: default
-    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``).
-
-    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
-    blocks being wired together (the house style for a stack module)."""
+    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: VideoPipelineSettings | None = None, **kwargs: Any
@@ -213,6 +210,36 @@ class VideoPipelineStack(Stack):
         )
         self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
 
+        self.consumer = self._video_processor(config, timeout, batching_window)
+        function = self.consumer.function
+        grant_video_job_access(
+            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
+        )
+
+        if config.client_side_encryption:
+            self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            self.body_key.grant_decrypt(function)
+            function.add_environment(processor_settings.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
+
+        for alarm in self._function_alarms(function):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            widgets=[
+                self.jobs.dashboard_widgets(),
+                self.consumer.dashboard_widgets(),
+                self._processing_widgets(),
+            ],
+        )
+
+        self._outputs()
+
+    def _video_processor(
+        self, config: VideoPipelineSettings, timeout: Duration, batching_window: Duration
+    ) -> LambdaQueueConsumer:
+        """The Lambda consumer of the jobs queue: the handler's code, its locked wheels as a layer, its settings."""
         bundle = video_processor_bundle(config.lambda_architecture)
         runtime = python_runtime(processor_settings.PYTHON_VERSION)
         architecture = (
@@ -228,7 +255,7 @@ class VideoPipelineStack(Stack):
             compatible_architectures=[architecture],
             description=f"{bundle.requirements}, locked, for Python {bundle.python_version} on {bundle.architecture}",
         )
-        self.consumer = LambdaQueueConsumer(
+        return LambdaQueueConsumer(
             self,
             "VideoProcessor",
             jobs=self.jobs,
@@ -264,29 +291,9 @@ class VideoPipelineStack(Stack):
             ),
             log_retention_days=config.log_retention_days,
         )
-        function = self.consumer.function
-        grant_video_job_access(
-            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
-        )
 
-        if config.client_side_encryption:
-            self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
-            self.body_key.grant_decrypt(function)
-            function.add_environment(processor_settings.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
-
-        for alarm in self._function_alarms(function):
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
-
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            widgets=[
-                self.jobs.dashboard_widgets(),
-                self.consumer.dashboard_widgets(),
-                self._processing_widgets(),
-            ],
-        )
-
+    def _outputs(self) -> None:
+        """What a user needs after the deploy: the buckets, the queues, the redrive policy, the function."""
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,
@@ -294,7 +301,7 @@ class VideoPipelineStack(Stack):
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
             # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
             "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
-            "FunctionName": function.function_name,
+            "FunctionName": self.consumer.function.function_name,
         }.items():
             CfnOutput(self, name, value=value)
 

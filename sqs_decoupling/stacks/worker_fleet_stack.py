@@ -250,10 +250,7 @@ def check_instance_type(problems: Problems, key: str, value: str) -> bool:
 class WorkerFleetStack(Stack):
     """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3.
     ``settings``: default ``WorkerFleetSettings()``; ``existing_vpc``: a VPC to use instead of a new one; other
-    keyword arguments go to ``Stack`` (e.g. ``env``).
-
-    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
-    blocks being wired together (the house style for a stack module)."""
+    keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
     def __init__(
         self,
@@ -297,30 +294,7 @@ class WorkerFleetStack(Stack):
             if config.client_side_encryption
             else None
         )
-        instance_type = ec2.InstanceType(config.worker_instance_type)
-        self.fleet = QueueWorkerFleet(
-            self,
-            "Workers",
-            jobs=self.jobs,
-            network=self.network,
-            bundle=worker_bundle(lookup(config.worker_instance_type).architecture),
-            service=WORKER_SERVICE,
-            environment=self._worker_environment(config),
-            instance_type=instance_type,
-            notifications_topic=self.jobs.alarm_topic,
-            notifications_key=self.jobs.key,
-            emf_endpoint=telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
-            log_retention_days=config.log_retention_days,
-            max_instances=config.worker_max_instances,
-            drain_timeout=DRAIN_TIMEOUT,
-            instance_mix=InstanceMix(
-                instance_types=[ec2.InstanceType(name) for name in config.group_instance_types],
-                spot_percentage=config.worker_spot_percentage,
-                on_demand_base_capacity=config.worker_on_demand_base_capacity,
-            )
-            if config.mixed_instances
-            else None,
-        )
+        self.fleet = self._workers(config)
         # Warm pool (off by default): stopped instances with the worker installed, and the launch hook the worker
         # completes once started (its permission is among the group actions the fleet grants).
         if config.worker_warm_pool_min:
@@ -352,6 +326,38 @@ class WorkerFleetStack(Stack):
             widgets=[self.jobs.dashboard_widgets(), self._fleet_widgets(config), worker_job_widgets()],
         )
 
+        self._outputs()
+
+    def _workers(self, config: WorkerFleetSettings) -> QueueWorkerFleet:
+        """The Auto Scaling group of workers: the worker asset for the instance type's architecture, its service,
+        its environment, and Spot or several instance types when configured."""
+        instance_type = ec2.InstanceType(config.worker_instance_type)
+        return QueueWorkerFleet(
+            self,
+            "Workers",
+            jobs=self.jobs,
+            network=self.network,
+            bundle=worker_bundle(lookup(config.worker_instance_type).architecture),
+            service=WORKER_SERVICE,
+            environment=self._worker_environment(config),
+            instance_type=instance_type,
+            notifications_topic=self.jobs.alarm_topic,
+            notifications_key=self.jobs.key,
+            emf_endpoint=telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
+            log_retention_days=config.log_retention_days,
+            max_instances=config.worker_max_instances,
+            drain_timeout=DRAIN_TIMEOUT,
+            instance_mix=InstanceMix(
+                instance_types=[ec2.InstanceType(name) for name in config.group_instance_types],
+                spot_percentage=config.worker_spot_percentage,
+                on_demand_base_capacity=config.worker_on_demand_base_capacity,
+            )
+            if config.mixed_instances
+            else None,
+        )
+
+    def _outputs(self) -> None:
+        """What a user needs after the deploy: the buckets, the queues, the redrive policy, the group."""
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,
