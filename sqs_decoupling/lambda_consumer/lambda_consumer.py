@@ -19,6 +19,7 @@ from aws_cdk import Duration, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from sqs_decoupling.common.acknowledgements import acknowledge, acknowledge_control, wildcard_finding
@@ -116,6 +117,24 @@ class LambdaQueueConsumer(Construct):
     """A Python function consuming ``jobs`` through an SQS event source mapping.
 
     Attributes: ``function``, ``role``, ``event_source_mapping``, ``log_group``.
+
+    :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
+    :param layers: layers the function runs with (e.g. its dependencies). Default: none.
+    :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
+    :param timeout: the function timeout (1 s..15 min).
+    :param memory_size: the function's memory (128..10,240 MB). Default: 1,024.
+    :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
+    :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
+    :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
+    :param reserved_concurrency: concurrency reserved for the function (2..1000), >= ``max_concurrency``.
+        Default: none (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in
+        an account whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's 10).
+    :param provisioned_pollers: (minimum, maximum) event pollers of the event source's provisioned mode (2..200,
+        2..2,000): pollers kept ready and faster scale-out, billed per poller-hour; ``max_concurrency`` is then
+        not set (Lambda allows one or the other). Default: none (standard mode).
+    :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
+    :param function_props: more props for the ``lambda_.Function`` (e.g. ``description``, ``vpc``); one that
+        would switch off a security default, or that a prop above sets, is refused (``REFUSED_FUNCTION_PROPS``).
     """
 
     def __init__(
@@ -141,26 +160,7 @@ class LambdaQueueConsumer(Construct):
         log_retention_days: int = 365,
         function_props: Mapping[str, Any] | None = None,
     ) -> None:
-        """Create the role, the log group, the function and its SQS event source mapping.
-
-        :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
-        :param layers: layers the function runs with (e.g. its dependencies). Default: none.
-        :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
-        :param timeout: the function timeout (1 s..15 min).
-        :param memory_size: the function's memory (128..10,240 MB). Default: 1,024.
-        :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
-        :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
-        :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
-        :param reserved_concurrency: concurrency reserved for the function (2..1000), >= ``max_concurrency``.
-            Default: none (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in
-            an account whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's 10).
-        :param provisioned_pollers: (minimum, maximum) event pollers of the event source's provisioned mode (2..200,
-            2..2,000): pollers kept ready and faster scale-out, billed per poller-hour; ``max_concurrency`` is then
-            not set (Lambda allows one or the other). Default: none (standard mode).
-        :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
-        :param function_props: more props for the ``lambda_.Function`` (e.g. ``description``, ``vpc``); one that
-            would switch off a security default, or that a prop above sets, is refused (``REFUSED_FUNCTION_PROPS``).
-        """
+        """Create the role, the log group, the function and its SQS event source mapping."""
         super().__init__(scope, construct_id)
         problems = Problems(f"LambdaQueueConsumer '{self.node.path}'")
         props = {"timeout": timeout, "memory_size": memory_size, "batch_size": batch_size}
@@ -174,10 +174,7 @@ class LambdaQueueConsumer(Construct):
         )
         problems.raise_any()
 
-        self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
-        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to this log group.
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
+        self.log_group, self.role = self._log_group_and_role(log_retention_days)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -200,6 +197,14 @@ class LambdaQueueConsumer(Construct):
             jobs, batch_size, max_batching_window, max_concurrency, provisioned_pollers
         )
         self._acknowledge_findings()
+
+    def _log_group_and_role(self, retention_days: int) -> tuple[logs.LogGroup, iam.Role]:
+        """An encrypted log group, and our own role instead of the AWSLambdaBasicExecutionRole managed policy: it
+        may write logs only to this log group."""
+        log_group = encrypted_log_group(self, "Logs", retention_days=retention_days)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
+        return log_group, role
 
     def _event_source(
         self,

@@ -181,6 +181,24 @@ class EncryptedQueue(Construct):
 
     Attributes: ``queue``, ``queue_name`` (fixed at synthesis), ``visibility_timeout``, ``dead_letter_queue``, ``key``,
     ``alarm_topic``, ``dlq_alarm``, ``age_alarm``.
+
+    :param encryption_key: an existing key for both queues and the alarm topic (its key policy must let SQS,
+        and CloudWatch for the topic, use it). Default: a new key with rotation on.
+    :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.
+    :param max_message_size_bytes: largest message accepted (1,024..1,048,576). Default: 256 KiB.
+    :param visibility_timeout: how long a received message stays hidden (0 s..12 h). Default: 30 s.
+    :param receive_wait_time: long-polling wait of ReceiveMessage (0..20 s). Default: 20 s.
+    :param max_receive_count: receives before a message moves to the dead-letter queue (1..1000). Default: 3.
+    :param data_key_reuse: how long SQS reuses a data key before calling KMS again (60 s..24 h).
+        Default: 1 hour, 12x fewer KMS requests than SQS's 5-minute default (KMS bills per request).
+    :param oldest_message_alarm_threshold: alarm when the oldest message is older than this. Default: 15 min.
+    :param alarm_topic: an existing topic for the alarms. Default: a new topic encrypted with the queue's key,
+        TLS only.
+    :param removal_policy: what happens to the queue when it leaves the stack. Default: DESTROY (its name is
+        fixed, so a retained queue blocks a redeploy of the stack). The dead-letter queue is always RETAINed.
+    :param queue_props: more props for the main ``sqs.Queue`` (e.g. ``delivery_delay``); a prop that would
+        switch off a security default, or that one of the props above sets, is refused
+        (``REFUSED_QUEUE_PROPS``). Default: none.
     """
 
     def __init__(
@@ -200,26 +218,7 @@ class EncryptedQueue(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         queue_props: Mapping[str, Any] | None = None,
     ) -> None:
-        """Create the queue, its dead-letter queue, their key (unless given) and alarms.
-
-        :param encryption_key: an existing key for both queues and the alarm topic (its key policy must let SQS,
-            and CloudWatch for the topic, use it). Default: a new key with rotation on.
-        :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.
-        :param max_message_size_bytes: largest message accepted (1,024..1,048,576). Default: 256 KiB.
-        :param visibility_timeout: how long a received message stays hidden (0 s..12 h). Default: 30 s.
-        :param receive_wait_time: long-polling wait of ReceiveMessage (0..20 s). Default: 20 s.
-        :param max_receive_count: receives before a message moves to the dead-letter queue (1..1000). Default: 3.
-        :param data_key_reuse: how long SQS reuses a data key before calling KMS again (60 s..24 h).
-            Default: 1 hour, 12x fewer KMS requests than SQS's 5-minute default (KMS bills per request).
-        :param oldest_message_alarm_threshold: alarm when the oldest message is older than this. Default: 15 min.
-        :param alarm_topic: an existing topic for the alarms. Default: a new topic encrypted with the queue's key,
-            TLS only.
-        :param removal_policy: what happens to the queue when it leaves the stack. Default: DESTROY (its name is
-            fixed, so a retained queue blocks a redeploy of the stack). The dead-letter queue is always RETAINed.
-        :param queue_props: more props for the main ``sqs.Queue`` (e.g. ``delivery_delay``); a prop that would
-            switch off a security default, or that one of the props above sets, is refused
-            (``REFUSED_QUEUE_PROPS``). Default: none.
-        """
+        """Create the queue, its dead-letter queue, their key (unless given) and alarms."""
         super().__init__(scope, construct_id)
         problems = Problems(f"EncryptedQueue '{self.node.path}'")
         props = {"retention": retention, "max_message_size_bytes": max_message_size_bytes}
@@ -230,10 +229,7 @@ class EncryptedQueue(Construct):
         problems.raise_any()
 
         self.key: kms.IKey = encryption_key or customer_managed_key(
-            self,
-            "Key",
-            description=f"Encrypts the messages of {self.node.path}",
-            alias=f"alias/{Names.unique_resource_name(self, max_length=200, separator='-')}",
+            self, "Key", description=f"Encrypts the messages of {self.node.path}", alias=self._key_alias()
         )
         # The dead-letter queue's redrive-allow policy names its source queue; that queue's name is fixed here,
         # because referring to the queue itself would make a circular dependency (its redrive policy names the DLQ).
@@ -264,6 +260,9 @@ class EncryptedQueue(Construct):
         self.alarm_topic = alarm_topic or self._encrypted_topic()
         self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
         self.dlq_alarm, self.age_alarm = self._alarms()
+
+    def _key_alias(self) -> str:
+        return f"alias/{Names.unique_resource_name(self, max_length=200, separator='-')}"
 
     def _redrive_operator_policy(self) -> iam.ManagedPolicy:
         """:meth:`redrive_statements` as a managed policy, for the operator's role or permission set."""

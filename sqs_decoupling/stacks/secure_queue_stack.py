@@ -2,8 +2,8 @@
 
 - In flight: every request must use TLS (a deny on aws:SecureTransport=false in both queue policies).
 - At rest: a customer-managed KMS key with rotation encrypts the queue, its dead-letter queue and the alarm topic.
-- On the client: a second key for producers to encrypt bodies themselves (sqs_decoupling/queue/envelope/), decryptable
-by the consumer.
+- On the client: a second key for producers to encrypt bodies themselves (sqs_decoupling/queue/envelope/),
+  decryptable by the consumer.
 - Access: IAM policies for our own roles (a producer that may only send, a consumer that may only receive,
   delete and change visibility), the queue's resource policy for other accounts (send only, when configured).
 """

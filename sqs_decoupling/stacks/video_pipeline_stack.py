@@ -135,8 +135,8 @@ class VideoPipelineSettings(IntakeSettings):
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
-    """The Lambda asset: sqs_decoupling/lambda_consumer/runtime/ (handler and settings), the shared libraries, Linux
-    wheels."""
+    """The Lambda asset: sqs_decoupling/lambda_consumer/runtime/ (handler and settings), the shared libraries, and
+    Linux wheels."""
     return PythonBundle(
         sources=package_sources(
             "sqs_decoupling/lambda_consumer/runtime",

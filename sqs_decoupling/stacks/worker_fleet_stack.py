@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from sqs_decoupling.common.alarm_email import AlarmEmailSubscription
@@ -46,6 +47,7 @@ from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME, add_warm_poo
 from sqs_decoupling.worker_fleet.worker import config as worker_config
 from sqs_decoupling.worker_fleet.worker import sizing
 from sqs_decoupling.worker_fleet.worker_fleet import (
+    FLEET_LIMITS,
     LIFECYCLE_HOOK_NAME,
     InstanceMix,
     QueueWorkerFleet,
@@ -67,9 +69,8 @@ DRAIN_TIMEOUT = Duration.minutes(10)
 
 NetworkMode = Literal["isolated", "public"]
 ScalingMode = Literal["step", "backlog"]
-# Each worker sizes its ffmpeg threads from its own instance's vCPUs (sqs_decoupling.worker_fleet.worker.sizing), so a
-# larger type of a mixed
-# group puts its extra vCPUs to use; the stack does not pin them.
+# Each worker sizes its ffmpeg threads from its own instance's vCPUs (sqs_decoupling.worker_fleet.worker.sizing), so
+# a larger type of a mixed group puts its extra vCPUs to use; the stack does not pin them.
 _THREADS_VARIABLE = worker_config.ENV_PREFIX + LIMIT_VARIABLES["ffmpeg_threads"]
 MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS = 30, MAX_VISIBILITY_TIMEOUT_SECONDS
 
@@ -79,8 +80,8 @@ class WorkerFleetSettings(IntakeSettings):
     """WorkerFleetStack's settings: those of an intake stack plus the fleet's. Defaults: ``network_mode``
     "isolated" (or "public"), ``worker_instance_type`` "c7g.large", ``worker_max_instances`` 4 (1..100),
     ``worker_visibility_timeout_seconds`` 300 (30..43,200), ``worker_concurrency`` None (from the vCPUs and the
-    profile, ``sqs_decoupling.worker_fleet.worker.sizing``; 1..32), ``max_video_mb`` 200,
-    ``scaling_mode`` "step" (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
+    profile, ``sqs_decoupling.worker_fleet.worker.sizing``; 1..32), ``max_video_mb`` 200, ``scaling_mode`` "step"
+    (or "backlog"); step scaling adds ``scale_out_adjustments`` (1, 2, 4) instances at
     ``scale_out_thresholds`` (1, 20, 100) visible messages and goes to zero after ``scale_in_empty_minutes`` (10,
     2..60) idle minutes; backlog tracking keeps ``acceptable_latency_seconds`` (600) / ``seconds_per_job`` (60)
     messages per instance. ``worker_warm_pool_min`` (0, 0..``worker_max_instances``) stopped, pre-initialized
@@ -162,6 +163,8 @@ class WorkerFleetSettings(IntakeSettings):
                 f"Configuration key 'scale_out_thresholds' = {list(thresholds)} must be strictly "
                 "increasing message counts, the first at least 1."
             )
+        if not FLEET_LIMITS["max_instances"].allows(self.worker_max_instances):
+            return  # reported already; the adjustments' range follows from it
         for adjustment in adjustments:
             limit = Limit(1, self.worker_max_instances, " instances")
             problems.check("scale_out_adjustments", adjustment, limit)
@@ -222,9 +225,8 @@ class WorkerFleetSettings(IntakeSettings):
     @property
     def busy(self) -> sizing.BusySetting:
         """Jobs per instance (``worker_concurrency``, else sqs_decoupling.worker_fleet.worker.sizing's rule for
-        ``sized_vcpus``, the smallest
-        memory of the group's types and the profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives
-        each."""
+        ``sized_vcpus``, the smallest memory of the group's types and the profile) and the ffmpeg threads an
+        instance of ``sized_vcpus`` gives each."""
         encodes = bool(PROFILES[self.worker_profile].ladder)
         return sizing.busy_setting(
             self.sized_vcpus,
@@ -266,20 +268,7 @@ class WorkerFleetStack(Stack):
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         access_logs = access_logs_bucket(self, "AccessLogs")
-        self.jobs = EncryptedQueue(
-            self,
-            "TranscodeJobs",
-            visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
-            **config.queue.props(),
-        )
-        if config.alarm_email:
-            AlarmEmailSubscription(
-                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
-            )
-        self.intake = UploadIntake(
-            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
-        )
-        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+        self._jobs_and_buckets(config, access_logs)
         self.network = FleetNetwork(
             self,
             "Network",
@@ -288,11 +277,6 @@ class WorkerFleetStack(Stack):
             existing_vpc=existing_vpc,
             services=worker_aws_services(client_side_encryption=config.client_side_encryption),
             log_retention_days=config.log_retention_days,
-        )
-        self.body_key = (
-            ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
-            if config.client_side_encryption
-            else None
         )
         self.fleet = self._workers(config)
         # Warm pool (off by default): stopped instances with the worker installed, and the launch hook the worker
@@ -327,6 +311,29 @@ class WorkerFleetStack(Stack):
         )
 
         self._outputs()
+
+    def _jobs_and_buckets(self, config: WorkerFleetSettings, access_logs: s3.IBucket) -> None:
+        """The jobs queue (its alarms to ``alarm_email`` when set), the uploads that feed it, the processed bucket, and
+        the body key with client-side encryption."""
+        self.jobs = EncryptedQueue(
+            self,
+            "TranscodeJobs",
+            visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
+            **config.queue.props(),
+        )
+        if config.alarm_email:
+            AlarmEmailSubscription(
+                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
+            )
+        self.intake = UploadIntake(
+            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
+        )
+        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+        self.body_key = (
+            ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            if config.client_side_encryption
+            else None
+        )
 
     def _workers(self, config: WorkerFleetSettings) -> QueueWorkerFleet:
         """The Auto Scaling group of workers: the worker asset for the instance type's architecture, its service,

@@ -8,16 +8,21 @@ from typing import Any
 
 import pytest
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+from sqs_decoupling.common.acknowledgements import acknowledge
 from sqs_decoupling.common.nag import enable_nag_checks
 from sqs_decoupling.intake.upload_intake import UploadIntake
 from sqs_decoupling.lambda_consumer.lambda_consumer import LambdaQueueConsumer, python_runtime
 from sqs_decoupling.lambda_consumer.runtime.settings import PYTHON_VERSION
+from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
+from sqs_decoupling.stacks.worker_fleet_stack import WorkerFleetStack
 from tests.conftest import make_app
 
 TLS_DENY = {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Principal": {"AWS": "*"}}
@@ -176,3 +181,67 @@ def test_a_new_uploads_bucket_needs_its_access_log_bucket() -> None:
     stack = _stack()
     with pytest.raises(ValueError, match="UploadIntake 'Hatch/Uploads': access_logs is required"):
         UploadIntake(stack, "Uploads", jobs=EncryptedQueue(stack, "Jobs"))
+
+
+def test_an_existing_body_key_is_used_and_its_grants_keep_the_queue_context() -> None:
+    # GIVEN a client-side encryption key of the user's
+    stack = _stack()
+    key = kms.Key.from_key_arn(
+        stack, "Body", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    body_key = ClientSideEncryptionKey(stack, "BodyKey", queue_name="jobs", existing_key=key)
+    role = iam.Role(stack, "Consumer", assumed_by=iam.AccountRootPrincipal())
+    body_key.grant_decrypt(role)
+    template = Template.from_stack(stack)
+    # THEN no key is created and the grant names that key, for this queue's bodies only
+    template.resource_count_is("AWS::KMS::Key", 0)
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": key.key_arn,
+                        "Condition": {"StringEquals": {"kms:EncryptionContext:sqs_queue": "jobs"}},
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_a_body_key_without_a_queue_name_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"ClientSideEncryptionKey 'Hatch/BodyKey': queue_name = '' must name the queue"
+    ):
+        ClientSideEncryptionKey(_stack(), "BodyKey", queue_name="")
+
+
+def test_the_fleet_runs_in_an_existing_vpc_without_creating_one() -> None:
+    # GIVEN a VPC with private subnets in a network stack of the user's, and cdk-nag on the fleet's stack
+    app = make_app()
+    network = Stack(app, "Network")
+    vpc = ec2.Vpc(
+        network,
+        "Vpc",
+        max_azs=2,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(name="edge", subnet_type=ec2.SubnetType.PUBLIC),
+            ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        ],
+    )
+    acknowledge(
+        vpc, "AwsSolutions::AwsSolutions-VPC7", "The user's own VPC: its flow logs are the user's business here."
+    )
+    fleet = WorkerFleetStack(app, "Fleet", existing_vpc=vpc)
+    enable_nag_checks(fleet)
+    # WHEN the fleet's stack is synthesized
+    template = Template.from_stack(fleet)
+    # THEN it creates no VPC, its group runs in the given VPC's subnets, and the workers still allow nothing in
+    template.resource_count_is("AWS::EC2::VPC", 0)
+    group = next(iter(template.find_resources("AWS::AutoScaling::AutoScalingGroup").values()))
+    assert "Network" in json.dumps(group["Properties"]["VPCZoneIdentifier"])
+    for security_group in template.find_resources("AWS::EC2::SecurityGroup").values():
+        assert "SecurityGroupIngress" not in security_group["Properties"]
