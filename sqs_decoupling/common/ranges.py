@@ -142,6 +142,21 @@ def seconds(value: Any) -> float:
     return float(to_seconds()) if to_seconds is not None else float(value)
 
 
+def check_setting(name: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """Raise :class:`ConfigError` unless the setting ``name`` is in ``low..high`` (one rule, checked alone: settings
+    that feed a construct prop check it with the construct's validator instead)."""
+    problems = Problems.for_settings({})
+    problems.check(name, value, Limit(low, high, unit))
+    problems.raise_any()
+
+
+def check_choice(name: str, value: str, allowed: Iterable[str]) -> None:
+    """Raise :class:`ConfigError` unless the setting ``name`` is one of ``allowed``."""
+    problems = Problems.for_settings({})
+    problems.choice(name, value, allowed)
+    problems.raise_any()
+
+
 def check_range(
     subject: str,
     value: float,
