@@ -10,6 +10,7 @@ from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct, IDependable
 
 from sqs_decoupling.common.acknowledgements import acknowledge, acknowledge_control
+from sqs_decoupling.common.ranges import Problems
 from sqs_decoupling.intake.buckets import data_bucket
 from sqs_decoupling.queue.encrypted_queue import PRODUCER_KMS_ACTIONS, PRODUCER_SQS_ACTIONS, EncryptedQueue
 
@@ -20,6 +21,12 @@ PREFIX_RULE = "a key prefix like 'uploads/' (not empty, no leading '/', ending i
 def is_valid_prefix(prefix: str) -> bool:
     """True for a key prefix S3 notifications can filter on as this intake means it: a folder."""
     return bool(prefix) and not prefix.startswith("/") and prefix.endswith("/")
+
+
+def validate_intake_props(problems: Problems, *, prefix: str) -> None:
+    """The one check of UploadIntake's ``prefix`` (and of the ``upload_prefix`` setting, through it)."""
+    if not is_valid_prefix(prefix):
+        problems.add(f"{problems.subject('prefix')} = {prefix!r} must be {PREFIX_RULE}.{problems.fix('prefix')}")
 
 
 class UploadIntake(Construct):
@@ -38,27 +45,41 @@ class UploadIntake(Construct):
         construct_id: str,
         *,
         jobs: EncryptedQueue,
-        access_logs: s3.IBucket,
+        access_logs: s3.IBucket | None = None,
         prefix: str = DEFAULT_PREFIX,
+        existing_bucket: s3.IBucket | None = None,
     ) -> None:
+        """:param access_logs: where the new bucket's server access logs go (required unless ``existing_bucket``).
+        :param existing_bucket: a bucket of yours to take the uploads from instead of a new one (its own settings,
+            encryption and policies stay yours; it must not be encrypted with the queue's key). Default: a new
+            hardened bucket."""
         super().__init__(scope, construct_id)
-        if not is_valid_prefix(prefix):
-            raise ValueError(f"UploadIntake '{self.node.path}': prefix is {prefix!r}, allowed: {PREFIX_RULE}.")
+        problems = Problems(f"UploadIntake '{self.node.path}'")
+        validate_intake_props(problems, prefix=prefix)
+        if existing_bucket is None and access_logs is None:
+            problems.add(f"{problems.owner}: access_logs is required for the new bucket (or pass existing_bucket).")
+        problems.raise_any()
         self.jobs = jobs
         self.prefix = prefix
-        self.bucket = data_bucket(self, "Bucket", access_logs=access_logs, sends_events=True)
-        acknowledge_control(
-            self.bucket,
-            "CT.S3.PR.4",
-            "Its ObjectCreated events do go to the jobs queue, but through CDK's Custom::S3BucketNotifications "
-            "resource; the control reads only the bucket's own NotificationConfiguration property.",
-        )
+        self.bucket = existing_bucket or self._new_bucket(access_logs)
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             ScopedQueueDestination(jobs),
             s3.NotificationKeyFilter(prefix=prefix),
         )
         _acknowledge_notifications_handler(Stack.of(self))
+
+    def _new_bucket(self, access_logs: s3.IBucket | None) -> s3.Bucket:
+        """A hardened data bucket (``buckets.data_bucket``) whose events this intake consumes."""
+        assert access_logs is not None  # checked in __init__
+        bucket = data_bucket(self, "Bucket", access_logs=access_logs, sends_events=True)
+        acknowledge_control(
+            bucket,
+            "CT.S3.PR.4",
+            "Its ObjectCreated events do go to the jobs queue, but through CDK's Custom::S3BucketNotifications "
+            "resource; the control reads only the bucket's own NotificationConfiguration property.",
+        )
+        return bucket
 
     def grant_read_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` read (and decrypt) the objects under the upload prefix, and nothing else."""

@@ -13,16 +13,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Duration, Size
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from sqs_decoupling.common.acknowledgements import acknowledge, acknowledge_control, wildcard_finding
 from sqs_decoupling.common.log_groups import encrypted_log_group
-from sqs_decoupling.common.ranges import check_range
+from sqs_decoupling.common.ranges import Limit, Problems, check_pass_through, seconds
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 
 VISIBILITY_TO_TIMEOUT_RATIO = 6
@@ -42,6 +44,42 @@ DEFAULT_MAX_CONCURRENCY = 10
 MIN_POLLERS = 2
 MAX_MINIMUM_POLLERS = 200
 MAX_MAXIMUM_POLLERS = 2_000
+# The one statement of each prop's allowed range (durations in seconds): the construct and VideoPipelineSettings
+# check these through validate_consumer_props.
+CONSUMER_LIMITS: dict[str, Limit] = {
+    "timeout": Limit(1, MAX_TIMEOUT_SECONDS, " s"),
+    "memory_size": Limit(MIN_MEMORY_MB, MAX_MEMORY_MB, " MB"),
+    "batch_size": Limit(1, MAX_BATCH_SIZE),
+    "max_batching_window": Limit(0, MAX_BATCHING_WINDOW_SECONDS, " s"),
+    "max_concurrency": Limit(MIN_CONCURRENCY, MAX_CONCURRENCY),
+    "reserved_concurrency": Limit(MIN_CONCURRENCY, MAX_CONCURRENCY),
+}
+# The props of lambda_.Function that ``function_props`` may not set: the security defaults it would switch off, and
+# those the construct sets from a prop of its own.
+REFUSED_FUNCTION_PROPS: dict[str, str] = {
+    "tracing": "X-Ray tracing stays active",
+    "role": "the construct's role holds only what the function needs (grant more to consumer.role)",
+    "initial_policy": "grant more to consumer.role, where the findings of each statement are acknowledged",
+    "log_group": "the construct's log group is encrypted and kept log_retention_days",
+    "log_retention": "set the construct's log_retention_days prop",
+    "log_retention_role": "the construct's log group needs no retention function",
+    "log_removal_policy": "the construct's log group is encrypted and kept log_retention_days",
+    **{
+        prop: f"set the construct's {own} prop"
+        for prop, own in {
+            "code": "code",
+            "handler": "handler",
+            "runtime": "runtime",
+            "layers": "layers",
+            "timeout": "timeout",
+            "architecture": "architecture",
+            "memory_size": "memory_size",
+            "ephemeral_storage_size": "ephemeral_storage",
+            "environment": "environment",
+            "reserved_concurrent_executions": "reserved_concurrency",
+        }.items()
+    },
+}
 
 
 def provisioned_pollers_problem(pollers: Sequence[int]) -> str | None:
@@ -79,6 +117,24 @@ class LambdaQueueConsumer(Construct):
     """A Python function consuming ``jobs`` through an SQS event source mapping.
 
     Attributes: ``function``, ``role``, ``event_source_mapping``, ``log_group``.
+
+    :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
+    :param layers: layers the function runs with (e.g. its dependencies). Default: none.
+    :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
+    :param timeout: the function timeout (1 s..15 min).
+    :param memory_size: the function's memory (128..10,240 MB). Default: 1,024.
+    :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
+    :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
+    :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
+    :param reserved_concurrency: concurrency reserved for the function (2..1000), >= ``max_concurrency``.
+        Default: none (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in
+        an account whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's 10).
+    :param provisioned_pollers: (minimum, maximum) event pollers of the event source's provisioned mode (2..200,
+        2..2,000): pollers kept ready and faster scale-out, billed per poller-hour; ``max_concurrency`` is then
+        not set (Lambda allows one or the other). Default: none (standard mode).
+    :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
+    :param function_props: more props for the ``lambda_.Function`` (e.g. ``description``, ``vpc``); one that
+        would switch off a security default, or that a prop above sets, is refused (``REFUSED_FUNCTION_PROPS``).
     """
 
     def __init__(
@@ -102,38 +158,27 @@ class LambdaQueueConsumer(Construct):
         reserved_concurrency: int | None = None,
         provisioned_pollers: tuple[int, int] | None = None,
         log_retention_days: int = 365,
+        function_props: Mapping[str, Any] | None = None,
     ) -> None:
-        """Over 60 lines only by the documentation of its props; checks and acknowledgements are functions of their own.
-
-        :param jobs: the queue to consume; its visibility timeout must be >= 6 x ``timeout`` + window.
-        :param layers: layers the function runs with (e.g. its dependencies). Default: none.
-        :param runtime: the Lambda runtime, e.g. ``python_runtime("3.14")``.
-        :param timeout: the function timeout (1 s..15 min).
-        :param batch_size: messages per invocation (1..10). Default 10, SQS's receive maximum.
-        :param max_batching_window: how long to gather a batch (0..300 s). Default 5 s.
-        :param max_concurrency: most concurrent invocations the queue may start (2..1000). Default 10.
-        :param reserved_concurrency: concurrency reserved for the function, >= ``max_concurrency``. Default: none
-            (``max_concurrency`` already caps what the queue starts; a reservation fails the deploy in an account
-            whose concurrency quota cannot keep 100 executions unreserved, e.g. a new account's quota of 10).
-        :param provisioned_pollers: (minimum, maximum) event pollers of the event source's provisioned mode (2..200,
-            2..2,000): pollers kept ready and faster scale-out, billed per poller-hour; ``max_concurrency`` is then
-            not set (Lambda allows one or the other). Default: none (standard mode).
-        :param log_retention_days: how long the log group keeps events (365 or more). Default: 365.
-        """
+        """Create the role, the log group, the function and its SQS event source mapping."""
         super().__init__(scope, construct_id)
-        _check_props(
-            self, timeout, batch_size, max_batching_window, max_concurrency, reserved_concurrency, provisioned_pollers
+        problems = Problems(f"LambdaQueueConsumer '{self.node.path}'")
+        props = {"timeout": timeout, "memory_size": memory_size, "batch_size": batch_size}
+        props |= {"max_batching_window": max_batching_window, "max_concurrency": max_concurrency}
+        validate_consumer_props(
+            problems, props | {"reserved_concurrency": reserved_concurrency, "provisioned_pollers": provisioned_pollers}
         )
-        _check_visibility(self, jobs.visibility_timeout, timeout, max_batching_window)
+        validate_visibility(problems, jobs.visibility_timeout, timeout, max_batching_window)
+        check_pass_through(
+            problems, "function_props", function_props or {}, target=lambda_.Function, refused=REFUSED_FUNCTION_PROPS
+        )
+        problems.raise_any()
 
-        self.log_group = encrypted_log_group(self, "Logs", retention_days=log_retention_days)
-        # Our own role instead of the AWSLambdaBasicExecutionRole managed policy: logs only to this log group.
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
-
+        self.log_group, self.role = self._log_group_and_role(log_retention_days)
         self.function = lambda_.Function(
             self,
             "Function",
+            **(function_props or {}),
             runtime=runtime,
             architecture=architecture,
             code=code,
@@ -148,9 +193,30 @@ class LambdaQueueConsumer(Construct):
             log_group=self.log_group,
             role=self.role,
         )
-        # The mapping itself rather than CDK's SqsEventSource, whose grant gives kms:Decrypt on the queue's key for
-        # any encryption context: jobs.grant_consume limits it to this queue's messages.
-        self.event_source_mapping = self.function.add_event_source_mapping(
+        self.event_source_mapping = self._event_source(
+            jobs, batch_size, max_batching_window, max_concurrency, provisioned_pollers
+        )
+        self._acknowledge_findings()
+
+    def _log_group_and_role(self, retention_days: int) -> tuple[logs.LogGroup, iam.Role]:
+        """An encrypted log group, and our own role instead of the AWSLambdaBasicExecutionRole managed policy: it
+        may write logs only to this log group."""
+        log_group = encrypted_log_group(self, "Logs", retention_days=retention_days)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant(role, "logs:CreateLogStream", "logs:PutLogEvents")
+        return log_group, role
+
+    def _event_source(
+        self,
+        jobs: EncryptedQueue,
+        batch_size: int,
+        max_batching_window: Duration,
+        max_concurrency: int,
+        provisioned_pollers: tuple[int, int] | None,
+    ) -> lambda_.EventSourceMapping:
+        """The mapping itself rather than CDK's SqsEventSource, whose grant gives kms:Decrypt on the queue's key for
+        any encryption context: jobs.grant_consume limits it to this queue's messages."""
+        mapping = self.function.add_event_source_mapping(
             "SqsEventSource",
             event_source_arn=jobs.queue.queue_arn,
             batch_size=batch_size,
@@ -165,7 +231,7 @@ class LambdaQueueConsumer(Construct):
         )
         jobs.grant_consume(self.function)
         jobs.queue.grant(self.function, "sqs:GetQueueAttributes")  # Lambda reads the queue's settings
-        self._acknowledge_findings()
+        return mapping
 
     def _acknowledge_findings(self) -> None:
         """The findings this construct accepts, each with its reason."""
@@ -224,44 +290,38 @@ class LambdaQueueConsumer(Construct):
         ]
 
 
-def _check_props(
-    scope: Construct,
-    timeout: Duration,
-    batch_size: int,
-    max_batching_window: Duration,
-    max_concurrency: int,
-    reserved_concurrency: int | None,
-    provisioned_pollers: tuple[int, int] | None,
-) -> None:
-    """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
-    owner = f"LambdaQueueConsumer '{scope.node.path}'"
-    check_range(f"{owner}: timeout", timeout.to_seconds(), 1, MAX_TIMEOUT_SECONDS, " s")
-    check_range(f"{owner}: batch_size", batch_size, 1, MAX_BATCH_SIZE)
-    check_range(f"{owner}: max_batching_window", max_batching_window.to_seconds(), 0, MAX_BATCHING_WINDOW_SECONDS, " s")
-    check_range(f"{owner}: max_concurrency", max_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
-    if provisioned_pollers is not None:
-        problem = provisioned_pollers_problem(provisioned_pollers)
-        if problem:
-            raise ValueError(f"{owner}: provisioned_pollers = {provisioned_pollers}: {problem}.")
-        if reserved_concurrency is not None:  # no max_concurrency is set then: the reservation is the cap
-            check_range(f"{owner}: reserved_concurrency", reserved_concurrency, MIN_CONCURRENCY, MAX_CONCURRENCY)
-        return
-    if reserved_concurrency is not None and not max_concurrency <= reserved_concurrency <= MAX_CONCURRENCY:
-        raise ValueError(
-            f"LambdaQueueConsumer '{scope.node.path}': reserved_concurrency is {reserved_concurrency}, allowed "
-            f"max_concurrency ({max_concurrency})..1000: below max_concurrency the event source would start "
-            "invocations the function may not run, and they would be throttled."
+def validate_consumer_props(problems: Problems, props: Mapping[str, Any]) -> None:
+    """The one check of LambdaQueueConsumer's props (and of VideoPipelineSettings, through them): each prop of
+    ``props`` (durations or seconds; None = unset) inside its ``CONSUMER_LIMITS``, the provisioned pollers, and a
+    reservation that is not below the maximum concurrency."""
+    for prop, value in props.items():
+        if prop in CONSUMER_LIMITS and value is not None:
+            problems.check(prop, seconds(value), CONSUMER_LIMITS[prop])
+    pollers = props.get("provisioned_pollers")
+    problem = provisioned_pollers_problem(pollers) if pollers else None
+    if problem:
+        shown = problems.shown("provisioned_pollers", pollers)
+        fix = problems.fix("provisioned_pollers", "MIN,MAX (e.g. 2,20)")
+        problems.add(f"{problems.subject('provisioned_pollers')} = {shown}: {problem}.{fix}")
+    reserved, maximum = props.get("reserved_concurrency"), props.get("max_concurrency")
+    # In provisioned mode the mapping has no maximum concurrency (Lambda allows one or the other).
+    if reserved is not None and maximum is not None and not pollers and reserved < maximum:
+        names = problems.name("reserved_concurrency"), problems.name("max_concurrency")
+        problems.add(
+            f"{problems.subject('reserved_concurrency')} = {reserved} is below {names[1]} = {maximum}: the event "
+            "source could then start more invocations than the function may run, and they would be throttled. "
+            f"Raise {names[0]}, lower {names[1]}, or reserve nothing."
         )
 
 
-def _check_visibility(scope: Construct, visibility_timeout: Duration, timeout: Duration, window: Duration) -> None:
-    """Fail synthesis if the queue's visibility timeout is shorter than 6 x timeout + window."""
+def validate_visibility(problems: Problems, visibility_timeout: Duration, timeout: Duration, window: Duration) -> None:
+    """Report a queue whose visibility timeout is shorter than 6 x timeout + window."""
     visibility = visibility_timeout.to_seconds()
     needed = visibility_timeout_for(timeout, window).to_seconds()
     if visibility < needed:
-        raise ValueError(
-            f"LambdaQueueConsumer '{scope.node.path}': the queue's visibility_timeout is {visibility:.0f} s, allowed "
-            f">= {needed:.0f} s (6 x the function timeout of {timeout.to_seconds():.0f} s + the batching window of "
+        problems.add(
+            f"{problems.owner}: the queue's visibility_timeout is {visibility:.0f} s, allowed >= {needed:.0f} s (6 x "
+            f"the function timeout of {timeout.to_seconds():.0f} s + the batching window of "
             f"{window.to_seconds():.0f} s). Create the queue with "
             "visibility_timeout=visibility_timeout_for(timeout, window), or shorten the function timeout."
         )

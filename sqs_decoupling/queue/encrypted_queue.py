@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -27,7 +27,7 @@ from constructs import Construct
 
 from sqs_decoupling.common.acknowledgements import acknowledge, wildcard_finding
 from sqs_decoupling.common.keys import customer_managed_key
-from sqs_decoupling.common.ranges import check_choice, check_range, check_setting
+from sqs_decoupling.common.ranges import Limit, Problems, Setting, check_pass_through, seconds
 from sqs_decoupling.contracts.sqs import (
     DEFAULT_MAX_MESSAGE_SIZE_BYTES,
     MAX_MESSAGE_SIZE_BYTES,
@@ -41,6 +41,51 @@ MAX_RETENTION = Duration.days(14)
 MAX_RECEIVE_WAIT = Duration.seconds(20)
 MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000
 MIN_DATA_KEY_REUSE, MAX_DATA_KEY_REUSE = Duration.seconds(60), Duration.hours(24)
+# The one statement of each prop's allowed range (durations in seconds): EncryptedQueue and QueueSettings check these.
+QUEUE_LIMITS: dict[str, Limit] = {
+    "retention": Limit(MIN_RETENTION.to_seconds(), MAX_RETENTION.to_seconds(), " s"),
+    "max_message_size_bytes": Limit(MIN_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES, " bytes"),
+    "visibility_timeout": Limit(0, MAX_VISIBILITY_TIMEOUT_SECONDS, " s"),
+    "receive_wait_time": Limit(0, MAX_RECEIVE_WAIT.to_seconds(), " s"),
+    "max_receive_count": Limit(MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT),
+    "data_key_reuse": Limit(MIN_DATA_KEY_REUSE.to_seconds(), MAX_DATA_KEY_REUSE.to_seconds(), " s"),
+    "oldest_message_alarm_threshold": Limit(60, MAX_RETENTION.to_seconds(), " s"),
+}
+# The props of sqs.Queue that ``queue_props`` may not set: the security defaults it would switch off, and those this
+# construct sets from a prop of its own.
+REFUSED_QUEUE_PROPS: dict[str, str] = {
+    "encryption": "the queue is always encrypted with a customer-managed KMS key (pass encryption_key to choose it)",
+    "encryption_master_key": "pass the key as encryption_key: the dead-letter queue and the grants use it too",
+    "enforce_ssl": "the queue policy always denies requests without TLS",
+    "dead_letter_queue": "the construct makes the dead-letter queue (set max_receive_count)",
+    "redrive_allow_policy": "only the dead-letter queue has one, naming this queue",
+    "queue_name": "the name is fixed at synthesis: the dead-letter queue's redrive-allow policy and the grants name it",
+    "fifo": "standard queues only (a FIFO queue needs a FIFO dead-letter queue and a .fifo name)",
+    "retention_period": "set the construct's retention prop",
+    "max_message_size_bytes": "set the construct's max_message_size_bytes prop",
+    "receive_message_wait_time": "set the construct's receive_wait_time prop",
+    "visibility_timeout": "set the construct's visibility_timeout prop",
+    "data_key_reuse": "set the construct's data_key_reuse prop",
+    "removal_policy": "set the construct's removal_policy prop",
+}
+QUEUE_PROPS_LIMITS: dict[str, Limit] = {"delivery_delay": Limit(0, 900, " s")}
+
+
+def validate_queue_props(problems: Problems, props: Mapping[str, Any]) -> None:
+    """The one check of EncryptedQueue's props (and of QueueSettings, through them): report each prop of ``props``
+    (durations or seconds) outside its ``QUEUE_LIMITS``."""
+    for prop, value in props.items():
+        problems.check(prop, seconds(value), QUEUE_LIMITS[prop])
+
+
+def validate_queue_pass_through(problems: Problems, queue_props: Mapping[str, Any]) -> None:
+    """Report each key of ``queue_props`` that sqs.Queue does not take, that ``REFUSED_QUEUE_PROPS`` refuses, or
+    whose value is outside ``QUEUE_PROPS_LIMITS``."""
+    check_pass_through(problems, "queue_props", queue_props, target=sqs.Queue, refused=REFUSED_QUEUE_PROPS)
+    for prop, limit in QUEUE_PROPS_LIMITS.items():
+        if prop in queue_props:
+            problems.check(f"queue_props[{prop!r}]", seconds(queue_props[prop]), limit)
+
 
 # What a principal needs of the queue's key. SQS calls kms:GenerateDataKey to encrypt a message for a producer
 # and kms:Decrypt for a consumer (and for a producer, to reuse a cached data key). CDK's own grantSendMessages
@@ -100,30 +145,15 @@ class QueueSettings:
     queue_removal_policy: RemovalChoice = "destroy"
 
     def __post_init__(self) -> None:
-        check_setting("retention_days", self.retention_days, 1, int(MAX_RETENTION.to_days()), " days")
-        check_setting(
-            "max_message_size_bytes",
-            self.max_message_size_bytes,
-            MIN_MESSAGE_SIZE_BYTES,
-            MAX_MESSAGE_SIZE_BYTES,
-            " bytes",
-        )
-        check_setting("max_receive_count", self.max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT)
-        check_setting(
-            "kms_data_key_reuse_seconds",
-            self.kms_data_key_reuse_seconds,
-            MIN_DATA_KEY_REUSE.to_seconds(),
-            MAX_DATA_KEY_REUSE.to_seconds(),
-            " seconds",
-        )
-        check_setting(
-            "oldest_message_alarm_seconds",
-            self.oldest_message_alarm_seconds,
-            MIN_RETENTION.to_seconds(),
-            MAX_RETENTION.to_seconds(),
-            " seconds",
-        )
-        check_choice("queue_removal_policy", self.queue_removal_policy, ("destroy", "retain"))
+        """Check each key with EncryptedQueue's own rules (``QUEUE_LIMITS``), every broken one in one error."""
+        problems = Problems.for_settings(QUEUE_SETTING_KEYS)
+        problems.choice("queue_removal_policy", self.queue_removal_policy, ("destroy", "retain"))
+        validate_queue_props(problems, self._prop_values())
+        problems.raise_any()
+
+    def _prop_values(self) -> dict[str, float]:
+        """These settings as EncryptedQueue's props, durations in seconds (what ``QUEUE_LIMITS`` bounds)."""
+        return {prop: getattr(self, setting.key) * setting.factor for prop, setting in QUEUE_SETTING_KEYS.items()}
 
     def props(self) -> dict[str, Any]:
         """These settings as EncryptedQueue keyword arguments."""
@@ -137,6 +167,14 @@ class QueueSettings:
         }
 
 
+# Which EncryptedQueue prop each key of QueueSettings feeds, and in which unit.
+QUEUE_SETTING_KEYS: dict[str, Setting] = {
+    "retention": Setting("retention_days", 86_400, " days"),
+    "max_message_size_bytes": Setting("max_message_size_bytes"),
+    "max_receive_count": Setting("max_receive_count"),
+    "data_key_reuse": Setting("kms_data_key_reuse_seconds", 1, " seconds"),
+    "oldest_message_alarm_threshold": Setting("oldest_message_alarm_seconds", 1, " seconds"),
+}
 _DEFAULTS = QueueSettings()
 
 
@@ -145,6 +183,24 @@ class EncryptedQueue(Construct):
 
     Attributes: ``queue``, ``queue_name`` (fixed at synthesis), ``visibility_timeout``, ``dead_letter_queue``, ``key``,
     ``alarm_topic``, ``dlq_alarm``, ``age_alarm``.
+
+    :param encryption_key: an existing key for both queues and the alarm topic (its key policy must let SQS,
+        and CloudWatch for the topic, use it). Default: a new key with rotation on.
+    :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.
+    :param max_message_size_bytes: largest message accepted (1,024..1,048,576). Default: 256 KiB.
+    :param visibility_timeout: how long a received message stays hidden (0 s..12 h). Default: 30 s.
+    :param receive_wait_time: long-polling wait of ReceiveMessage (0..20 s). Default: 20 s.
+    :param max_receive_count: receives before a message moves to the dead-letter queue (1..1000). Default: 3.
+    :param data_key_reuse: how long SQS reuses a data key before calling KMS again (60 s..24 h).
+        Default: 1 hour, 12x fewer KMS requests than SQS's 5-minute default (KMS bills per request).
+    :param oldest_message_alarm_threshold: alarm when the oldest message is older than this. Default: 15 min.
+    :param alarm_topic: an existing topic for the alarms. Default: a new topic encrypted with the queue's key,
+        TLS only.
+    :param removal_policy: what happens to the queue when it leaves the stack. Default: DESTROY (its name is
+        fixed, so a retained queue blocks a redeploy of the stack). The dead-letter queue is always RETAINed.
+    :param queue_props: more props for the main ``sqs.Queue`` (e.g. ``delivery_delay``); a prop that would
+        switch off a security default, or that one of the props above sets, is refused
+        (``REFUSED_QUEUE_PROPS``). Default: none.
     """
 
     def __init__(
@@ -162,47 +218,23 @@ class EncryptedQueue(Construct):
         oldest_message_alarm_threshold: Duration = Duration.seconds(_DEFAULTS.oldest_message_alarm_seconds),
         alarm_topic: sns.ITopic | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        queue_props: Mapping[str, Any] | None = None,
     ) -> None:
-        """Create the queue, its dead-letter queue, their key and alarms. (Over 60 lines only by the documentation of
-        its props: the dead-letter queue, the alarms and the topic are built by methods of their own.)
-
-        :param encryption_key: key for both queues and the alarm topic. Default: a new key with rotation on.
-        :param retention: how long an unconsumed message is kept (60 s..14 days). Default: 4 days.
-        :param max_message_size_bytes: largest message accepted (1,024..1,048,576). Default: 256 KiB.
-        :param visibility_timeout: how long a received message stays hidden (0 s..12 h). Default: 30 s.
-        :param receive_wait_time: long-polling wait of ReceiveMessage (0..20 s). Default: 20 s.
-        :param max_receive_count: receives before a message moves to the dead-letter queue (1..1000). Default: 3.
-        :param data_key_reuse: how long SQS reuses a data key before calling KMS again (60 s..24 h).
-            Default: 1 hour, 12x fewer KMS requests than SQS's 5-minute default (KMS bills per request).
-        :param oldest_message_alarm_threshold: alarm when the oldest message is older than this. Default: 15 min.
-        :param alarm_topic: where the alarms go. Default: a new topic encrypted with the queue's key, TLS only.
-        :param removal_policy: what happens to the queue when it leaves the stack. Default: DESTROY (its name is
-            fixed, so a retained queue blocks a redeploy of the stack). The dead-letter queue is always RETAINed.
-        """
+        """Create the queue, its dead-letter queue, their key (unless given) and alarms."""
         super().__init__(scope, construct_id)
-        _validate_props(
-            retention=retention,
-            max_message_size_bytes=max_message_size_bytes,
-            visibility_timeout=visibility_timeout,
-            receive_wait_time=receive_wait_time,
-            max_receive_count=max_receive_count,
-            data_key_reuse=data_key_reuse,
-            oldest_message_alarm_threshold=oldest_message_alarm_threshold,
-            path=self.node.path,
-        )
+        problems = Problems(f"EncryptedQueue '{self.node.path}'")
+        props = {"retention": retention, "max_message_size_bytes": max_message_size_bytes}
+        props |= {"visibility_timeout": visibility_timeout, "receive_wait_time": receive_wait_time}
+        props |= {"max_receive_count": max_receive_count, "data_key_reuse": data_key_reuse}
+        validate_queue_props(problems, props | {"oldest_message_alarm_threshold": oldest_message_alarm_threshold})
+        validate_queue_pass_through(problems, queue_props or {})
+        problems.raise_any()
 
         self.key: kms.IKey = encryption_key or customer_managed_key(
-            self,
-            "Key",
-            description=f"Encrypts the messages of {self.node.path}",
-            alias=f"alias/{Names.unique_resource_name(self, max_length=200, separator='-')}",
+            self, "Key", description=f"Encrypts the messages of {self.node.path}", alias=self._key_alias()
         )
-
-        # The dead-letter queue keeps failed messages for the longest time SQS allows, so that there is time to
-        # look at them and redrive. (A standard queue keeps a message's original enqueue time when it moves to
-        # the DLQ, so a DLQ retention shorter than the source's would expire messages early.)
-        # Its redrive-allow policy names its source queue; that queue's name is fixed here, because referring to
-        # the queue itself would make a circular dependency (the queue's redrive policy refers to the DLQ).
+        # The dead-letter queue's redrive-allow policy names its source queue; that queue's name is fixed here,
+        # because referring to the queue itself would make a circular dependency (its redrive policy names the DLQ).
         self.queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
         # Formatted from the name rather than read from the queue, so that the key policy can name it too.
         self.queue_arn = Stack.of(self).format_arn(
@@ -212,6 +244,7 @@ class EncryptedQueue(Construct):
         self.queue = sqs.Queue(
             self,
             "Queue",
+            **(queue_props or {}),
             queue_name=self.queue_name,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=self.key,
@@ -224,9 +257,18 @@ class EncryptedQueue(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
             removal_policy=removal_policy,
         )
-
         self.visibility_timeout = visibility_timeout
-        self.redrive_operator_policy = iam.ManagedPolicy(
+        self.redrive_operator_policy = self._redrive_operator_policy()
+        self.alarm_topic = alarm_topic or self._encrypted_topic()
+        self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
+        self.dlq_alarm, self.age_alarm = self._alarms()
+
+    def _key_alias(self) -> str:
+        return f"alias/{Names.unique_resource_name(self, max_length=200, separator='-')}"
+
+    def _redrive_operator_policy(self) -> iam.ManagedPolicy:
+        """:meth:`redrive_statements` as a managed policy, for the operator's role or permission set."""
+        policy = iam.ManagedPolicy(
             self,
             "RedriveOperatorPolicy",
             description=f"{REDRIVE_DESCRIPTION_PREFIX}: move {self.node.path}'s dead letters back (sqs-redrive); "
@@ -234,15 +276,13 @@ class EncryptedQueue(Construct):
             statements=self.redrive_statements(),
         )
         acknowledge(
-            self.redrive_operator_policy,
+            policy,
             wildcard_finding("*"),
             "cloudwatch:GetMetricData has no resource-level permissions (the service authorization reference lists "
             "no resource type for it): sqs-redrive status reads the dead-letter queue's age of oldest message with "
             "it. Every SQS and KMS statement names this queue pair and its key.",
         )
-        self.alarm_topic = alarm_topic or self._encrypted_topic()
-        self.age_alarm_threshold = oldest_message_alarm_threshold.to_seconds()
-        self.dlq_alarm, self.age_alarm = self._alarms()
+        return policy
 
     def dashboard_widgets(self) -> list[cloudwatch.IWidget]:
         """Graphs of this queue for a CloudWatch dashboard: depth, age of the oldest message, DLQ depth."""
@@ -275,7 +315,11 @@ class EncryptedQueue(Construct):
         ]
 
     def _dead_letter_queue(self, data_key_reuse: Duration, max_message_size_bytes: int) -> sqs.Queue:
-        """The dead-letter queue: same key, the longest retention, kept on delete, redrive only from its source."""
+        """The dead-letter queue: same key, the longest retention, kept on delete, redrive only from its source.
+
+        The longest retention SQS allows leaves time to look at failed messages and redrive them (a standard queue
+        keeps a message's original enqueue time when it moves to the DLQ, so a shorter retention than the source's
+        would expire messages early)."""
         queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -479,40 +523,3 @@ class EncryptedQueue(Construct):
                 },
             )
         )
-
-
-def _validate_props(
-    *,
-    retention: Duration,
-    max_message_size_bytes: int,
-    visibility_timeout: Duration,
-    receive_wait_time: Duration,
-    max_receive_count: int,
-    data_key_reuse: Duration,
-    oldest_message_alarm_threshold: Duration,
-    path: str,
-) -> None:
-    """Fail synthesis, naming the prop, its value and the allowed range, for any out-of-range prop."""
-
-    def check(prop: str, value: float, low: float, high: float, unit: str) -> None:
-        check_range(f"EncryptedQueue '{path}': {prop}", value, low, high, unit)
-
-    check("retention", retention.to_seconds(), MIN_RETENTION.to_seconds(), MAX_RETENTION.to_seconds(), " s")
-    check("max_message_size_bytes", max_message_size_bytes, MIN_MESSAGE_SIZE_BYTES, MAX_MESSAGE_SIZE_BYTES, " bytes")
-    check("visibility_timeout", visibility_timeout.to_seconds(), 0, MAX_VISIBILITY_TIMEOUT_SECONDS, " s")
-    check("receive_wait_time", receive_wait_time.to_seconds(), 0, MAX_RECEIVE_WAIT.to_seconds(), " s")
-    check("max_receive_count", max_receive_count, MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT, "")
-    check(
-        "data_key_reuse",
-        data_key_reuse.to_seconds(),
-        MIN_DATA_KEY_REUSE.to_seconds(),
-        MAX_DATA_KEY_REUSE.to_seconds(),
-        " s",
-    )
-    check(
-        "oldest_message_alarm_threshold",
-        oldest_message_alarm_threshold.to_seconds(),
-        60,
-        MAX_RETENTION.to_seconds(),
-        " s",
-    )

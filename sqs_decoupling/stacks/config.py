@@ -1,11 +1,11 @@
 """The app's configuration: cdk.json's context mapped onto each stack's own settings.
 
-Defaults and range checks live with the settings each stack takes (``SecureQueueSettings``,
-``VideoPipelineSettings``, ``WorkerFleetSettings`` and the ``QueueSettings`` they share); this module only reads the
-context keys (override any with `cdk synth -c key=value`; values given on the command line arrive as strings and
-are parsed here), rejects unknown ones, checks the deployment target, and builds the three settings, which check
-their own values. A bad value fails synthesis with a message that names the key, the value and what is allowed.
-Nothing here calls AWS.
+Keys, defaults, types and range checks live with the settings each stack takes (``SecureQueueSettings``,
+``VideoPipelineSettings``, ``WorkerFleetSettings`` and the ``QueueSettings`` they share): ``KEYS`` is derived from their
+fields, so a new setting is added in one place. This module only reads the context keys (override any with `cdk synth -c
+key=value`; values given on the command line arrive as strings and are parsed here), rejects unknown ones, checks the
+deployment target, and builds the three settings, which check their own values. A bad value fails synthesis with a
+message that names the key, the value and what is allowed. Nothing here calls AWS.
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ import dataclasses
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, NamedTuple, get_args, get_type_hints
 
 from constructs import Construct
 
 from sqs_decoupling.common.ranges import ConfigError
-from sqs_decoupling.queue.encrypted_queue import QueueSettings, RemovalChoice
+from sqs_decoupling.queue.encrypted_queue import QueueSettings
 from sqs_decoupling.stacks.secure_queue_stack import AWS_ACCOUNT_ID, SecureQueueSettings
-from sqs_decoupling.stacks.stack_settings import IntakeSettings, StackSettings
-from sqs_decoupling.stacks.video_pipeline_stack import LambdaArchitecture, VideoPipelineSettings
-from sqs_decoupling.stacks.worker_fleet_stack import NetworkMode, ScalingMode, WorkerFleetSettings
+from sqs_decoupling.stacks.video_pipeline_stack import VideoPipelineSettings
+from sqs_decoupling.stacks.worker_fleet_stack import WorkerFleetSettings
 
-__all__ = ["AppConfig", "ConfigError", "is_cdk_context_key"]
+__all__ = ["KEYS", "AppConfig", "ConfigError", "is_cdk_context_key"]
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
@@ -36,83 +35,91 @@ AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 CDK_CONTEXT_PREFIXES = ("@", "aws:", "aws-cdk", "cdk")
 CDK_CONTEXT_KEYS = frozenset({"acknowledged-issue-numbers"})
 
-_QUEUE = QueueSettings()
-_STACK = StackSettings()
-_INTAKE = IntakeSettings()
-_SECURE = SecureQueueSettings()
-_PIPELINE = VideoPipelineSettings()
-_FLEET = WorkerFleetSettings()
+# The settings the stacks take; their fields (but the nested ``queue``) are the configuration keys.
+SETTINGS = (QueueSettings, SecureQueueSettings, VideoPipelineSettings, WorkerFleetSettings)
 
 
-@dataclass(frozen=True)
+class Key(NamedTuple):
+    """A configuration key: its type (what a `-c key=value` string is parsed to) and its default."""
+
+    hint: Any
+    default: Any
+
+
+def _settings_keys() -> dict[str, Key]:
+    """Every field of ``SETTINGS``, once; a field two stacks share (e.g. ``max_video_mb``) must agree on its type
+    and default, or the import fails here rather than one stack silently taking the other's default."""
+    keys: dict[str, Key] = {}
+    for settings in SETTINGS:
+        hints = get_type_hints(settings)
+        defaults = settings()
+        for field in dataclasses.fields(settings):
+            if field.name == "queue":
+                continue
+            key = Key(hints[field.name], getattr(defaults, field.name))
+            if keys.setdefault(field.name, key) != key:
+                raise TypeError(f"{settings.__name__}.{field.name} disagrees with {keys[field.name]}: {key}")
+    return keys
+
+
+# Deployment target (both unset = environment-agnostic templates: synth needs no credentials), then the settings.
+KEYS: dict[str, Key] = {"account": Key(str | None, None), "region": Key(str | None, None), **_settings_keys()}
+
+
 class AppConfig:
-    """Every cdk.json context key, with the default of the stack settings it feeds (field names are the keys)."""
+    """Every cdk.json context key (``KEYS``) with its value, read as attributes (``config.retention_days``);
+    keyword arguments override the defaults. Immutable; equal when every value is."""
 
-    # Deployment target. Both unset = environment-agnostic templates (synth needs no credentials).
-    account: str | None = None
-    region: str | None = None
+    __slots__ = ("_values",)
+    _values: dict[str, Any]
 
-    # Queues (QueueSettings, every stack)
-    retention_days: int = _QUEUE.retention_days
-    max_message_size_bytes: int = _QUEUE.max_message_size_bytes
-    max_receive_count: int = _QUEUE.max_receive_count
-    kms_data_key_reuse_seconds: int = _QUEUE.kms_data_key_reuse_seconds
-    oldest_message_alarm_seconds: int = _QUEUE.oldest_message_alarm_seconds
-    queue_removal_policy: RemovalChoice = _QUEUE.queue_removal_policy
-    # Every stack (StackSettings)
-    alarm_email: str | None = _STACK.alarm_email
-    log_retention_days: int = _STACK.log_retention_days
-    # SecureQueueStack
-    cross_account_producer_accounts: tuple[str, ...] = _SECURE.cross_account_producer_accounts
-    producer_principals: tuple[str, ...] = _SECURE.producer_principals
-    consumer_principals: tuple[str, ...] = _SECURE.consumer_principals
-    # Both intake stacks (IntakeSettings)
-    client_side_encryption: bool = _INTAKE.client_side_encryption
-    upload_prefix: str = _INTAKE.upload_prefix
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(KEYS))
+        if unknown:
+            raise ConfigError(" ".join(_unknown_key_message(key, set(KEYS)) for key in unknown))
+        object.__setattr__(self, "_values", {name: values.get(name, key.default) for name, key in KEYS.items()})
+        self._check()
 
-    # VideoPipelineStack (S3 -> SQS -> Lambda)
-    lambda_architecture: LambdaArchitecture = _PIPELINE.lambda_architecture
-    lambda_timeout_seconds: int = _PIPELINE.lambda_timeout_seconds
-    lambda_memory_mb: int = _PIPELINE.lambda_memory_mb
-    lambda_batch_size: int = _PIPELINE.lambda_batch_size
-    lambda_batching_window_seconds: int = _PIPELINE.lambda_batching_window_seconds
-    lambda_max_concurrency: int = _PIPELINE.lambda_max_concurrency
-    lambda_reserved_concurrency: int | None = _PIPELINE.lambda_reserved_concurrency
-    lambda_provisioned_pollers: tuple[int, ...] = _PIPELINE.lambda_provisioned_pollers
-    # Both consumers: the largest video processed (MiB)
-    max_video_mb: int = _PIPELINE.max_video_mb
-    # The video profile each consumer path makes (sqs_decoupling.contracts.profiles)
-    lambda_profile: str = _PIPELINE.lambda_profile
-    worker_profile: str = _FLEET.worker_profile
+    def __getattr__(self, name: str) -> Any:
+        if name in KEYS:
+            return self._values[name]
+        raise AttributeError(f"AppConfig has no key {name!r}")
 
-    # WorkerFleetStack (S3 -> SQS -> EC2 Auto Scaling group)
-    network_mode: NetworkMode = _FLEET.network_mode
-    worker_instance_type: str = _FLEET.worker_instance_type
-    worker_max_instances: int = _FLEET.worker_max_instances
-    worker_visibility_timeout_seconds: int = _FLEET.worker_visibility_timeout_seconds
-    worker_concurrency: int | None = _FLEET.worker_concurrency
-    worker_instance_types: tuple[str, ...] = _FLEET.worker_instance_types
-    worker_spot_percentage: int = _FLEET.worker_spot_percentage
-    worker_on_demand_base_capacity: int = _FLEET.worker_on_demand_base_capacity
-    scaling_mode: ScalingMode = _FLEET.scaling_mode
-    scale_out_thresholds: tuple[int, ...] = _FLEET.scale_out_thresholds
-    scale_out_adjustments: tuple[int, ...] = _FLEET.scale_out_adjustments
-    scale_in_empty_minutes: int = _FLEET.scale_in_empty_minutes
-    acceptable_latency_seconds: int = _FLEET.acceptable_latency_seconds
-    seconds_per_job: int = _FLEET.seconds_per_job
-    worker_warm_pool_min: int = _FLEET.worker_warm_pool_min
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("AppConfig is immutable: build a new one")
 
-    def __post_init__(self) -> None:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AppConfig) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"AppConfig({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
+
+    def values(self) -> dict[str, Any]:
+        """Every key with its value."""
+        return dict(self._values)
+
+    def _check(self) -> None:
+        """The deployment target here; each stack's settings check their own keys. Every problem in one error."""
+        messages: list[str] = []
         if self.account is not None and not AWS_ACCOUNT_ID.match(self.account):
-            raise ConfigError(f"Configuration key 'account' = {self.account!r} must be a 12-digit AWS account id.")
+            messages.append(f"Configuration key 'account' = {self.account!r} must be a 12-digit AWS account id.")
         if self.region is not None and not AWS_REGION.match(self.region):
-            raise ConfigError(
-                f"Configuration key 'region' = {self.region!r} is not an AWS region name like 'eu-west-1'."
-            )
-        # Each stack's settings check their own values (naming the key).
-        self.secure_queue_settings()
-        self.video_pipeline_settings()
-        self.worker_fleet_settings()
+            messages.append(f"Configuration key 'region' = {self.region!r} is not an AWS region name like 'eu-west-1'.")
+        try:
+            queue = self.queue_settings()
+        except ConfigError as error:
+            messages += str(error).splitlines()
+            queue = QueueSettings()  # to check the stacks' own keys too
+        for settings in SETTINGS[1:]:
+            try:
+                settings(queue=queue, **self._values_for(settings))
+            except ConfigError as error:
+                messages += [line for line in str(error).splitlines() if line not in messages]
+        if messages:
+            raise ConfigError("\n".join(messages))
 
     @property
     def backlog_target_per_instance(self) -> int:
@@ -137,13 +144,13 @@ class AppConfig:
 
     def _values_for(self, settings: type[Any]) -> dict[str, Any]:
         """This configuration's values of the fields ``settings`` has (the keys are the field names)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(settings) if f.name != "queue"}
+        return {f.name: self._values[f.name] for f in dataclasses.fields(settings) if f.name != "queue"}
 
     @classmethod
     def from_context(cls, scope: Construct) -> AppConfig:
-        """Read every field from CDK context (cdk.json defaults, `-c key=value` overrides).
+        """Read every key from CDK context (cdk.json defaults, `-c key=value` overrides).
 
-        A context key that is neither a field nor CDK's own (see ``is_cdk_context_key``) fails, so a mistyped
+        A context key that is neither a key nor CDK's own (see ``is_cdk_context_key``) fails, so a mistyped
         `-c retention_dayz=5` cannot silently synthesize the default.
         """
         context = scope.node.get_all_context()
@@ -157,15 +164,12 @@ class AppConfig:
         return cls.from_mapping({key: value for key, value in context.items() if not is_cdk_context_key(key)})
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> AppConfig:
-        """Build a config from plain values (strings from the command line are parsed to the field's type)."""
-        hints = get_type_hints(cls)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+    def from_mapping(cls, values: Mapping[str, Any]) -> AppConfig:
+        """Build a config from plain values (strings from the command line are parsed to the key's type)."""
+        unknown = sorted(set(values) - set(KEYS))
         if unknown:
-            raise ConfigError(" ".join(_unknown_key_message(key, known) for key in unknown))
-        parsed = {name: _coerce(name, hints[name], value) for name, value in values.items()}
-        return cls(**parsed)
+            raise ConfigError(" ".join(_unknown_key_message(key, set(KEYS)) for key in unknown))
+        return cls(**{name: _coerce(name, KEYS[name].hint, value) for name, value in values.items()})
 
 
 def is_cdk_context_key(key: str) -> bool:

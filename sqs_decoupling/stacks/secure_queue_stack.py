@@ -2,8 +2,8 @@
 
 - In flight: every request must use TLS (a deny on aws:SecureTransport=false in both queue policies).
 - At rest: a customer-managed KMS key with rotation encrypts the queue, its dead-letter queue and the alarm topic.
-- On the client: a second key for producers to encrypt bodies themselves (sqs_decoupling/queue/envelope/), decryptable
-by the consumer.
+- On the client: a second key for producers to encrypt bodies themselves (sqs_decoupling/queue/envelope/),
+  decryptable by the consumer.
 - Access: IAM policies for our own roles (a producer that may only send, a consumer that may only receive,
   delete and change visibility), the queue's resource policy for other accounts (send only, when configured).
 """
@@ -21,7 +21,7 @@ from constructs import Construct
 
 from sqs_decoupling.common.alarm_email import AlarmEmailSubscription
 from sqs_decoupling.common.log_groups import EncryptedLogGroups
-from sqs_decoupling.common.ranges import ConfigError
+from sqs_decoupling.common.ranges import Problems
 from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.stacks.stack_settings import StackSettings
@@ -42,19 +42,19 @@ class SecureQueueSettings(StackSettings):
     producer_principals: tuple[str, ...] = ()
     consumer_principals: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self, problems: Problems) -> None:
+        super().check(problems)
         for key in ("producer_principals", "consumer_principals"):
             for arn in getattr(self, key):
                 if not IAM_PRINCIPAL_ARN.match(arn):
-                    raise ConfigError(
+                    problems.add(
                         f"Configuration key {key!r} holds {arn!r}: each entry must be the ARN of an IAM role or "
                         "user, like 'arn:aws:iam::111122223333:role/video-uploader' (comma-separated; it must "
                         "exist when you deploy)."
                     )
         for account in self.cross_account_producer_accounts:
             if not AWS_ACCOUNT_ID.match(account):
-                raise ConfigError(
+                problems.add(
                     f"Configuration key 'cross_account_producer_accounts' holds {account!r}: "
                     "each entry must be a 12-digit AWS account id."
                 )

@@ -9,8 +9,9 @@ scales (and fails, and retries) on its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aws_cdk import Aspects, CfnOutput, Duration, Size, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -26,7 +27,7 @@ from sqs_decoupling.common.python_bundling import (
     PythonBundle,
     package_sources,
 )
-from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.common.ranges import Limit, Problems, Setting
 from sqs_decoupling.contracts import lambda_function, telemetry
 from sqs_decoupling.contracts.lambda_function import Settings as ProcessorSettings
 from sqs_decoupling.contracts.media import DEFAULT_MAX_VIDEO_BYTES, MAX_VIDEO_BYTES, MIB, MediaLimits
@@ -35,7 +36,12 @@ from sqs_decoupling.intake.buckets import access_logs_bucket, data_bucket
 from sqs_decoupling.intake.upload_intake import UploadIntake
 from sqs_decoupling.intake.video_job_access import grant_video_job_access
 from sqs_decoupling.lambda_consumer import lambda_consumer as consumer_limits
-from sqs_decoupling.lambda_consumer.lambda_consumer import LambdaQueueConsumer, python_runtime, visibility_timeout_for
+from sqs_decoupling.lambda_consumer.lambda_consumer import (
+    LambdaQueueConsumer,
+    python_runtime,
+    validate_consumer_props,
+    visibility_timeout_for,
+)
 from sqs_decoupling.queue.client_side_key import ClientSideEncryptionKey
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.stacks.stack_settings import IntakeSettings
@@ -74,45 +80,41 @@ class VideoPipelineSettings(IntakeSettings):
     # function; "transcode" (renditions) needs the memory and time of a long job.
     lambda_profile: str = lambda_function.DEFAULT_PROFILE
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("lambda_profile", self.lambda_profile, tuple(PROFILES))
-        c = consumer_limits
-        check_choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
-        check_setting("lambda_timeout_seconds", self.lambda_timeout_seconds, 1, c.MAX_TIMEOUT_SECONDS, " seconds")
-        check_setting("lambda_memory_mb", self.lambda_memory_mb, c.MIN_MEMORY_MB, c.MAX_MEMORY_MB, " MB")
-        check_setting("lambda_batch_size", self.lambda_batch_size, 1, c.MAX_BATCH_SIZE)
-        check_setting(
-            "lambda_batching_window_seconds",
-            self.lambda_batching_window_seconds,
-            0,
-            c.MAX_BATCHING_WINDOW_SECONDS,
-            " seconds",
-        )
-        check_setting("lambda_max_concurrency", self.lambda_max_concurrency, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        reserved = self.lambda_reserved_concurrency
-        if reserved is not None:
-            check_setting("lambda_reserved_concurrency", reserved, c.MIN_CONCURRENCY, c.MAX_CONCURRENCY)
-        pollers = self.lambda_provisioned_pollers
-        problem = c.provisioned_pollers_problem(pollers) if pollers else None
-        if problem:
-            raise ConfigError(
-                f"Configuration key 'lambda_provisioned_pollers' = {','.join(map(str, pollers))!r}: {problem}. "
-                "Set it in cdk.json or with -c lambda_provisioned_pollers=MIN,MAX (e.g. 2,20)."
-            )
-        # In provisioned mode the mapping has no maximum concurrency (Lambda allows one or the other).
-        if reserved is not None and not pollers and reserved < self.lambda_max_concurrency:
-            raise ConfigError(
-                f"Configuration key 'lambda_reserved_concurrency' = {reserved} is below "
-                f"'lambda_max_concurrency' = {self.lambda_max_concurrency}: the event source could then start more "
-                "invocations than the function may run, and they would be throttled. Raise "
-                "lambda_reserved_concurrency, lower lambda_max_concurrency, or reserve nothing."
-            )
-        max_mb = MAX_VIDEO_BYTES // MIB
-        check_setting("max_video_mb", self.max_video_mb, 1, max_mb, " MB")
-        self._check_profile_fits_the_timeout()
+    # The LambdaQueueConsumer prop each lambda_* key feeds: the construct's validator checks them.
+    SETTING_KEYS: ClassVar[Mapping[str, Setting]] = {
+        **IntakeSettings.SETTING_KEYS,
+        "timeout": Setting("lambda_timeout_seconds", 1, " seconds"),
+        "memory_size": Setting("lambda_memory_mb"),
+        "batch_size": Setting("lambda_batch_size"),
+        "max_batching_window": Setting("lambda_batching_window_seconds", 1, " seconds"),
+        "max_concurrency": Setting("lambda_max_concurrency"),
+        "reserved_concurrency": Setting("lambda_reserved_concurrency"),
+        "provisioned_pollers": Setting("lambda_provisioned_pollers"),
+    }
 
-    def _check_profile_fits_the_timeout(self) -> None:
+    def check(self, problems: Problems) -> None:
+        super().check(problems)
+        problems.choice("lambda_profile", self.lambda_profile, tuple(PROFILES))
+        problems.choice("lambda_architecture", self.lambda_architecture, ("arm64", "x86_64"))
+        validate_consumer_props(problems, self.consumer_props())
+        max_mb = MAX_VIDEO_BYTES // MIB
+        problems.check("max_video_mb", self.max_video_mb, Limit(1, max_mb, " MB"))
+        if not problems.messages:  # the ceilings need a known profile and a function size in range
+            self._check_profile_fits_the_timeout(problems)
+
+    def consumer_props(self) -> dict[str, Any]:
+        """These settings as LambdaQueueConsumer props (durations in seconds)."""
+        return {
+            "timeout": self.lambda_timeout_seconds,
+            "memory_size": self.lambda_memory_mb,
+            "batch_size": self.lambda_batch_size,
+            "max_batching_window": self.lambda_batching_window_seconds,
+            "max_concurrency": self.lambda_max_concurrency,
+            "reserved_concurrency": self.lambda_reserved_concurrency,
+            "provisioned_pollers": tuple(self.lambda_provisioned_pollers) or None,
+        }
+
+    def _check_profile_fits_the_timeout(self, problems: Problems) -> None:
         """A profile whose ceiling for the longest allowed video exceeds the function timeout cannot finish in
         Lambda: every such video would time out and reach the DLQ without a failure record."""
         limits = processor_limits(memory_mib=self.lambda_memory_mb, timeout_seconds=self.lambda_timeout_seconds)
@@ -120,7 +122,7 @@ class VideoPipelineSettings(IntakeSettings):
         if needed > self.lambda_timeout_seconds:
             timeout = self.lambda_timeout_seconds
             fitting = [name for name, profile in PROFILES.items() if profile.worst_case_seconds(limits) <= timeout]
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'lambda_profile' = {self.lambda_profile!r} may take up to {needed:,.0f} s for "
                 f"the longest video the media limits allow ({limits.max_duration_seconds:,.0f} s), above "
                 f"'lambda_timeout_seconds' = {timeout} s: such videos would time out and reach the DLQ. Choose a "
@@ -130,8 +132,8 @@ class VideoPipelineSettings(IntakeSettings):
 
 
 def video_processor_bundle(architecture: str) -> PythonBundle:
-    """The Lambda asset: sqs_decoupling/lambda_consumer/runtime/ (handler and settings), the shared libraries, Linux
-    wheels."""
+    """The Lambda asset: sqs_decoupling/lambda_consumer/runtime/ (handler and settings), the shared libraries, and
+    Linux wheels."""
     return PythonBundle(
         sources=package_sources(
             "sqs_decoupling/lambda_consumer/runtime",
@@ -177,10 +179,7 @@ def processor_settings_for(
 
 class VideoPipelineStack(Stack):
     """S3 uploads -> encrypted SQS -> Lambda (Powertools, ffmpeg) -> processed S3 bucket. ``settings``: default
-    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``).
-
-    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
-    blocks being wired together (the house style for a stack module)."""
+    ``VideoPipelineSettings()``; other keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: VideoPipelineSettings | None = None, **kwargs: Any
@@ -208,6 +207,36 @@ class VideoPipelineStack(Stack):
         )
         self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
 
+        self.consumer = self._video_processor(config, timeout, batching_window)
+        function = self.consumer.function
+        grant_video_job_access(
+            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
+        )
+
+        if config.client_side_encryption:
+            self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            self.body_key.grant_decrypt(function)
+            function.add_environment(lambda_function.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
+
+        for alarm in self._function_alarms(function):
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            widgets=[
+                self.jobs.dashboard_widgets(),
+                self.consumer.dashboard_widgets(),
+                self._processing_widgets(),
+            ],
+        )
+
+        self._outputs()
+
+    def _video_processor(
+        self, config: VideoPipelineSettings, timeout: Duration, batching_window: Duration
+    ) -> LambdaQueueConsumer:
+        """The Lambda consumer of the jobs queue: the handler's code, its locked wheels as a layer, its settings."""
         bundle = video_processor_bundle(config.lambda_architecture)
         runtime = python_runtime(lambda_function.PYTHON_VERSION)
         architecture = (
@@ -223,7 +252,7 @@ class VideoPipelineStack(Stack):
             compatible_architectures=[architecture],
             description=f"{bundle.requirements}, locked, for Python {bundle.python_version} on {bundle.architecture}",
         )
-        self.consumer = LambdaQueueConsumer(
+        return LambdaQueueConsumer(
             self,
             "VideoProcessor",
             jobs=self.jobs,
@@ -259,29 +288,9 @@ class VideoPipelineStack(Stack):
             ),
             log_retention_days=config.log_retention_days,
         )
-        function = self.consumer.function
-        grant_video_job_access(
-            self.consumer.role, intake=self.intake, processed=self.processed, processed_key=self.jobs.key
-        )
 
-        if config.client_side_encryption:
-            self.body_key = ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
-            self.body_key.grant_decrypt(function)
-            function.add_environment(lambda_function.BODY_KEY_ARN_ENV, self.body_key.key.key_arn)
-
-        for alarm in self._function_alarms(function):
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.jobs.alarm_topic))
-
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            widgets=[
-                self.jobs.dashboard_widgets(),
-                self.consumer.dashboard_widgets(),
-                self._processing_widgets(),
-            ],
-        )
-
+    def _outputs(self) -> None:
+        """What a user needs after the deploy: the buckets, the queues, the redrive policy, the function."""
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,
@@ -289,7 +298,7 @@ class VideoPipelineStack(Stack):
             "DeadLetterQueueUrl": self.jobs.dead_letter_queue.queue_url,
             # Attach to whoever runs sqs-redrive (docs/runbook-dlq-redrive.md); nothing here is given it.
             "RedriveOperatorPolicyArn": self.jobs.redrive_operator_policy.managed_policy_arn,
-            "FunctionName": function.function_name,
+            "FunctionName": self.consumer.function.function_name,
         }.items():
             CfnOutput(self, name, value=value)
 

@@ -10,18 +10,20 @@ Auto Scaling group drain it, and the group grows and shrinks with the queue's de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aws_cdk import Aspects, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from sqs_decoupling.common.alarm_email import AlarmEmailSubscription
 from sqs_decoupling.common.log_groups import EncryptedLogGroups
 from sqs_decoupling.common.python_bundling import PythonBundle, package_sources
-from sqs_decoupling.common.ranges import ConfigError, check_choice, check_setting
+from sqs_decoupling.common.ranges import Limit, Problems, Setting
 from sqs_decoupling.contracts import telemetry, worker_sizing
 from sqs_decoupling.contracts import worker as worker_contract
 from sqs_decoupling.contracts.instance_types import UnsupportedInstanceType, lookup
@@ -45,10 +47,11 @@ from sqs_decoupling.worker_fleet.fleet_network import FleetNetwork, worker_aws_s
 from sqs_decoupling.worker_fleet.queue_depth_scaling import backlog_target_tracking, step_scaling
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME, add_warm_pool
 from sqs_decoupling.worker_fleet.worker_fleet import (
+    FLEET_LIMITS,
     LIFECYCLE_HOOK_NAME,
-    MAX_INSTANCES,
     InstanceMix,
     QueueWorkerFleet,
+    validate_fleet_props,
     worker_log_group_name,
 )
 from sqs_decoupling.worker_fleet.worker_user_data import WorkerService
@@ -107,70 +110,83 @@ class WorkerFleetSettings(IntakeSettings):
     # Warm pool (sqs_decoupling/worker_fleet/warm_pool.py): stopped instances with the worker installed; 0 = no pool.
     worker_warm_pool_min: int = 0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("network_mode", self.network_mode, ("isolated", "public"))
-        check_choice("worker_profile", self.worker_profile, tuple(PROFILES))
-        check_instance_type("worker_instance_type", self.worker_instance_type)
-        self._check_instance_mix()
-        check_setting("worker_max_instances", self.worker_max_instances, 1, MAX_INSTANCES)
-        check_setting(
+    # The QueueWorkerFleet prop each key feeds: the construct's validator checks them.
+    SETTING_KEYS: ClassVar[Mapping[str, Setting]] = {
+        **IntakeSettings.SETTING_KEYS,
+        "max_instances": Setting("worker_max_instances"),
+        "instance_mix.spot_percentage": Setting("worker_spot_percentage"),
+        "instance_mix.on_demand_base_capacity": Setting("worker_on_demand_base_capacity", 1, " instances"),
+    }
+
+    def check(self, problems: Problems) -> None:
+        super().check(problems)
+        problems.choice("network_mode", self.network_mode, ("isolated", "public"))
+        problems.choice("worker_profile", self.worker_profile, tuple(PROFILES))
+        problems.choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
+        validate_fleet_props(problems, self.fleet_props())
+        instance_types_known = check_instance_type(problems, "worker_instance_type", self.worker_instance_type)
+        if instance_types_known:
+            self._check_instance_mix(problems)
+        seconds = " seconds"
+        problems.check(
             "worker_visibility_timeout_seconds",
             self.worker_visibility_timeout_seconds,
-            MIN_VISIBILITY_SECONDS,
-            MAX_VISIBILITY_TIMEOUT_SECONDS,
-            " seconds",
+            Limit(MIN_VISIBILITY_SECONDS, MAX_VISIBILITY_TIMEOUT_SECONDS, seconds),
         )
         if self.worker_concurrency is not None:
-            check_setting("worker_concurrency", self.worker_concurrency, 1, worker_contract.MAX_CONCURRENCY)
-        check_setting("max_video_mb", self.max_video_mb, 1, MAX_VIDEO_BYTES // MIB, " MB")
-        check_choice("scaling_mode", self.scaling_mode, ("step", "backlog"))
-        self._check_steps()
-        check_setting("scale_in_empty_minutes", self.scale_in_empty_minutes, 2, 60, " minutes")
-        check_setting("acceptable_latency_seconds", self.acceptable_latency_seconds, 60, 86_400, " seconds")
-        check_setting("seconds_per_job", self.seconds_per_job, 1, MAX_VISIBILITY_TIMEOUT_SECONDS, " seconds")
-        check_setting("worker_warm_pool_min", self.worker_warm_pool_min, 0, self.worker_max_instances, " instances")
+            problems.check("worker_concurrency", self.worker_concurrency, Limit(1, worker_contract.MAX_CONCURRENCY))
+        problems.check("max_video_mb", self.max_video_mb, Limit(1, MAX_VIDEO_BYTES // MIB, " MB"))
+        self._check_steps(problems)
+        problems.check("scale_in_empty_minutes", self.scale_in_empty_minutes, Limit(2, 60, " minutes"))
+        problems.check("acceptable_latency_seconds", self.acceptable_latency_seconds, Limit(60, 86_400, seconds))
+        problems.check("seconds_per_job", self.seconds_per_job, Limit(1, MAX_VISIBILITY_TIMEOUT_SECONDS, seconds))
+        warm_pool = Limit(0, self.worker_max_instances, " instances")
+        problems.check("worker_warm_pool_min", self.worker_warm_pool_min, warm_pool)
 
-    def _check_steps(self) -> None:
+    def fleet_props(self) -> dict[str, Any]:
+        """These settings as QueueWorkerFleet's sizes (``validate_fleet_props``)."""
+        return {
+            "max_instances": self.worker_max_instances,
+            "instance_mix.spot_percentage": self.worker_spot_percentage,
+            "instance_mix.on_demand_base_capacity": self.worker_on_demand_base_capacity,
+        }
+
+    def _check_steps(self, problems: Problems) -> None:
         thresholds, adjustments = self.scale_out_thresholds, self.scale_out_adjustments
         if not thresholds or len(thresholds) != len(adjustments):
-            raise ConfigError(
+            problems.add(
                 "Configuration keys 'scale_out_thresholds' and 'scale_out_adjustments' must be non-empty lists "
                 f"of the same length; got {list(thresholds)} and {list(adjustments)}."
             )
-        if list(thresholds) != sorted(set(thresholds)) or thresholds[0] < 1:
-            raise ConfigError(
+        elif list(thresholds) != sorted(set(thresholds)) or thresholds[0] < 1:
+            problems.add(
                 f"Configuration key 'scale_out_thresholds' = {list(thresholds)} must be strictly "
                 "increasing message counts, the first at least 1."
             )
+        if not FLEET_LIMITS["max_instances"].allows(self.worker_max_instances):
+            return  # reported already; the adjustments' range follows from it
         for adjustment in adjustments:
-            check_setting("scale_out_adjustments", adjustment, 1, self.worker_max_instances, " instances")
+            limit = Limit(1, self.worker_max_instances, " instances")
+            problems.check("scale_out_adjustments", adjustment, limit)
 
-    def _check_instance_mix(self) -> None:
+    def _check_instance_mix(self, problems: Problems) -> None:
         architecture = lookup(self.worker_instance_type).architecture
         for name in self.worker_instance_types:
-            check_instance_type("worker_instance_types", name)
+            if not check_instance_type(problems, "worker_instance_types", name):
+                continue
             if lookup(name).architecture != architecture:
-                raise ConfigError(
+                problems.add(
                     f"Configuration key 'worker_instance_types': {name!r} is {lookup(name).architecture}, but the "
                     f"worker asset is built for {architecture} (the architecture of worker_instance_type "
                     f"{self.worker_instance_type!r}): list {architecture} types only, or set worker_instance_type "
                     "to one of the list."
                 )
         if len(set(self.worker_instance_types)) != len(self.worker_instance_types):
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_instance_types' = {list(self.worker_instance_types)} names a type twice."
             )
-        check_setting("worker_spot_percentage", self.worker_spot_percentage, 0, 100, " %")
-        check_setting(
-            "worker_on_demand_base_capacity",
-            self.worker_on_demand_base_capacity,
-            0,
-            self.worker_max_instances,
-            " instances",
-        )
         if self.worker_on_demand_base_capacity and not self.worker_spot_percentage:
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_on_demand_base_capacity' = {self.worker_on_demand_base_capacity} has no "
                 "effect without Spot: every instance is On-Demand while worker_spot_percentage is 0; set "
                 "worker_spot_percentage (1..100) or leave the base at 0."
@@ -178,7 +194,7 @@ class WorkerFleetSettings(IntakeSettings):
         if self.worker_warm_pool_min and self.mixed_instances:
             # EC2 Auto Scaling User Guide, "Warm pools": a warm pool cannot be added to a group with a mixed
             # instances policy or one that launches Spot Instances (PutWarmPool would fail at deploy time).
-            raise ConfigError(
+            problems.add(
                 f"Configuration key 'worker_warm_pool_min' = {self.worker_warm_pool_min} cannot be combined with "
                 "Spot or several instance types (worker_spot_percentage, worker_instance_types): EC2 Auto Scaling "
                 "refuses a warm pool on a group with a mixed instances policy. Choose one: set "
@@ -209,9 +225,8 @@ class WorkerFleetSettings(IntakeSettings):
     @property
     def busy(self) -> worker_sizing.BusySetting:
         """Jobs per instance (``worker_concurrency``, else sqs_decoupling.contracts.worker_sizing's rule for
-        ``sized_vcpus``, the smallest
-        memory of the group's types and the profile) and the ffmpeg threads an instance of ``sized_vcpus`` gives
-        each."""
+        ``sized_vcpus``, the smallest memory of the group's types and the profile) and the ffmpeg threads an
+        instance of ``sized_vcpus`` gives each."""
         encodes = bool(PROFILES[self.worker_profile].ladder)
         return worker_sizing.busy_setting(
             self.sized_vcpus,
@@ -222,24 +237,22 @@ class WorkerFleetSettings(IntakeSettings):
         )
 
 
-def check_instance_type(key: str, value: str) -> None:
-    """Fail naming ``key`` unless ``value`` is in the supported catalogue
-    (``sqs_decoupling.contracts.instance_types``), with the
-    nearest supported type as a suggestion."""
+def check_instance_type(problems: Problems, key: str, value: str) -> bool:
+    """Report ``key`` unless ``value`` is in the supported catalogue (``sqs_decoupling.contracts.instance_types``),
+    with the nearest supported type as a suggestion; True when it is."""
     try:
         lookup(value)
     except UnsupportedInstanceType as err:
         text = str(err)
-        raise ConfigError(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}") from None
+        problems.add(f"Configuration key '{key}' = {text}{'' if text.endswith('?') else '.'}")
+        return False
+    return True
 
 
 class WorkerFleetStack(Stack):
     """S3 uploads and SendMessage producers -> encrypted SQS -> EC2 Auto Scaling group of workers -> S3.
     ``settings``: default ``WorkerFleetSettings()``; ``existing_vpc``: a VPC to use instead of a new one; other
-    keyword arguments go to ``Stack`` (e.g. ``env``).
-
-    ``__init__`` is longer than 60 lines on purpose: it reads top to bottom as the list of the stack's building
-    blocks being wired together (the house style for a stack module)."""
+    keyword arguments go to ``Stack`` (e.g. ``env``)."""
 
     def __init__(
         self,
@@ -255,20 +268,7 @@ class WorkerFleetStack(Stack):
         # Every log group explicit, encrypted and kept log_retention_days, CDK's handler functions' included.
         Aspects.of(self).add(EncryptedLogGroups(retention_days=config.log_retention_days))
         access_logs = access_logs_bucket(self, "AccessLogs")
-        self.jobs = EncryptedQueue(
-            self,
-            "TranscodeJobs",
-            visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
-            **config.queue.props(),
-        )
-        if config.alarm_email:
-            AlarmEmailSubscription(
-                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
-            )
-        self.intake = UploadIntake(
-            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
-        )
-        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+        self._jobs_and_buckets(config, access_logs)
         self.network = FleetNetwork(
             self,
             "Network",
@@ -278,35 +278,7 @@ class WorkerFleetStack(Stack):
             services=worker_aws_services(client_side_encryption=config.client_side_encryption),
             log_retention_days=config.log_retention_days,
         )
-        self.body_key = (
-            ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
-            if config.client_side_encryption
-            else None
-        )
-        instance_type = ec2.InstanceType(config.worker_instance_type)
-        self.fleet = QueueWorkerFleet(
-            self,
-            "Workers",
-            jobs=self.jobs,
-            network=self.network,
-            bundle=worker_bundle(lookup(config.worker_instance_type).architecture),
-            service=WORKER_SERVICE,
-            environment=self._worker_environment(config),
-            instance_type=instance_type,
-            notifications_topic=self.jobs.alarm_topic,
-            notifications_key=self.jobs.key,
-            emf_endpoint=telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
-            log_retention_days=config.log_retention_days,
-            max_instances=config.worker_max_instances,
-            drain_timeout=DRAIN_TIMEOUT,
-            instance_mix=InstanceMix(
-                instance_types=[ec2.InstanceType(name) for name in config.group_instance_types],
-                spot_percentage=config.worker_spot_percentage,
-                on_demand_base_capacity=config.worker_on_demand_base_capacity,
-            )
-            if config.mixed_instances
-            else None,
-        )
+        self.fleet = self._workers(config)
         # Warm pool (off by default): stopped instances with the worker installed, and the launch hook the worker
         # completes once started (its permission is among the group actions the fleet grants).
         if config.worker_warm_pool_min:
@@ -338,6 +310,61 @@ class WorkerFleetStack(Stack):
             widgets=[self.jobs.dashboard_widgets(), self._fleet_widgets(config), worker_job_widgets()],
         )
 
+        self._outputs()
+
+    def _jobs_and_buckets(self, config: WorkerFleetSettings, access_logs: s3.IBucket) -> None:
+        """The jobs queue (its alarms to ``alarm_email`` when set), the uploads that feed it, the processed bucket, and
+        the body key with client-side encryption."""
+        self.jobs = EncryptedQueue(
+            self,
+            "TranscodeJobs",
+            visibility_timeout=Duration.seconds(config.worker_visibility_timeout_seconds),
+            **config.queue.props(),
+        )
+        if config.alarm_email:
+            AlarmEmailSubscription(
+                self, "AlarmEmail", topic=self.jobs.alarm_topic, key=self.jobs.key, address=config.alarm_email
+            )
+        self.intake = UploadIntake(
+            self, "Uploads", jobs=self.jobs, access_logs=access_logs, prefix=config.upload_prefix
+        )
+        self.processed = data_bucket(self, "ProcessedBucket", encryption_key=self.jobs.key, access_logs=access_logs)
+        self.body_key = (
+            ClientSideEncryptionKey(self, "BodyKey", queue_name=self.jobs.queue_name)
+            if config.client_side_encryption
+            else None
+        )
+
+    def _workers(self, config: WorkerFleetSettings) -> QueueWorkerFleet:
+        """The Auto Scaling group of workers: the worker asset for the instance type's architecture, its service,
+        its environment, and Spot or several instance types when configured."""
+        instance_type = ec2.InstanceType(config.worker_instance_type)
+        return QueueWorkerFleet(
+            self,
+            "Workers",
+            jobs=self.jobs,
+            network=self.network,
+            bundle=worker_bundle(lookup(config.worker_instance_type).architecture),
+            service=WORKER_SERVICE,
+            environment=self._worker_environment(config),
+            instance_type=instance_type,
+            notifications_topic=self.jobs.alarm_topic,
+            notifications_key=self.jobs.key,
+            emf_endpoint=telemetry.CLOUDWATCH_AGENT_EMF_ENDPOINT,
+            log_retention_days=config.log_retention_days,
+            max_instances=config.worker_max_instances,
+            drain_timeout=DRAIN_TIMEOUT,
+            instance_mix=InstanceMix(
+                instance_types=[ec2.InstanceType(name) for name in config.group_instance_types],
+                spot_percentage=config.worker_spot_percentage,
+                on_demand_base_capacity=config.worker_on_demand_base_capacity,
+            )
+            if config.mixed_instances
+            else None,
+        )
+
+    def _outputs(self) -> None:
+        """What a user needs after the deploy: the buckets, the queues, the redrive policy, the group."""
         for name, value in {
             "UploadsBucketName": self.intake.bucket.bucket_name,
             "ProcessedBucketName": self.processed.bucket_name,

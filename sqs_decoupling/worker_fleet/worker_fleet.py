@@ -34,7 +34,7 @@ from constructs import Construct
 from sqs_decoupling.common.acknowledgements import acknowledge, acknowledge_control, finding_text, wildcard_finding
 from sqs_decoupling.common.log_groups import RETENTION_DAYS, logs_key
 from sqs_decoupling.common.python_bundling import PythonBundle
-from sqs_decoupling.common.ranges import check_range
+from sqs_decoupling.common.ranges import Limit, Problems
 from sqs_decoupling.queue.encrypted_queue import EncryptedQueue
 from sqs_decoupling.worker_fleet.fleet_network import FleetNetwork
 from sqs_decoupling.worker_fleet.worker_user_data import WorkerService, install_user_data
@@ -55,6 +55,36 @@ GROUP_ACTIONS = (
     "autoscaling:CompleteLifecycleAction",
     "autoscaling:RecordLifecycleActionHeartbeat",
 )
+
+
+FLEET_LIMITS: dict[str, Limit] = {
+    "max_instances": Limit(1, MAX_INSTANCES),
+    "instance_mix.spot_percentage": Limit(0, 100, " %"),
+}
+
+
+def fleet_props(max_instances: int, instance_mix: InstanceMix | None) -> dict[str, Any]:
+    """The sizes ``validate_fleet_props`` checks, from the construct's props."""
+    props: dict[str, Any] = {"max_instances": max_instances}
+    if instance_mix is not None:
+        props["instance_mix.instance_types"] = len(instance_mix.instance_types)
+        props["instance_mix.spot_percentage"] = instance_mix.spot_percentage
+        props["instance_mix.on_demand_base_capacity"] = instance_mix.on_demand_base_capacity
+    return props
+
+
+def validate_fleet_props(problems: Problems, props: dict[str, Any]) -> None:
+    """The one check of QueueWorkerFleet's sizes (and of WorkerFleetSettings', through them): ``max_instances``, and
+    when given, ``instance_mix.instance_types`` (how many), ``.spot_percentage`` and ``.on_demand_base_capacity``
+    (0..max_instances)."""
+    for prop, limit in FLEET_LIMITS.items():
+        if prop in props:
+            problems.check(prop, props[prop], limit)
+    if props.get("instance_mix.instance_types") == 0:
+        problems.add(f"{problems.subject('instance_mix.instance_types')} must name at least one instance type.")
+    if "instance_mix.on_demand_base_capacity" in props:
+        limit = Limit(0, props["max_instances"])
+        problems.check("instance_mix.on_demand_base_capacity", props["instance_mix.on_demand_base_capacity"], limit)
 
 
 @dataclass(frozen=True)
@@ -85,6 +115,21 @@ def worker_log_group_name(scope: Construct, service: WorkerService) -> str:
 class QueueWorkerFleet(Construct):
     """An Auto Scaling group of queue workers. Attributes: ``group``, ``role``, ``launch_template``,
     ``security_group``, ``lifecycle_hook``, ``log_group``.
+
+    :param network: where the instances run (a ``FleetNetwork``, which may wrap an existing VPC).
+    :param bundle: the worker's code and wheels, built for ``instance_type``'s architecture.
+    :param service: how the instances run it (command, packages, log file; see ``WorkerService``).
+    :param environment: the service's environment variables (AWS_REGION is added).
+    :param emf_endpoint: where the CloudWatch agent listens for the worker's EMF metric documents.
+    :param max_instances: the group's maximum (1..100; the minimum is 0). Default: 4.
+    :param drain_timeout: how long a terminating instance may drain (the lifecycle hook's heartbeat timeout and the
+        service's stop timeout). Default: 10 minutes.
+    :param notifications_key: the KMS key ``notifications_topic`` is encrypted with, if any: Auto Scaling's
+        service-linked role may then use it to publish. Default: none (an unencrypted topic).
+    :param log_retention_days: how long the worker's log group keeps logs (a CloudWatch Logs retention of a year or
+        more). Default: 365.
+    :param instance_mix: several instance types and/or Spot (see ``InstanceMix``). Default: none, the launch
+        template's ``instance_type`` only, On-Demand.
     """
 
     def __init__(
@@ -107,83 +152,28 @@ class QueueWorkerFleet(Construct):
         log_retention_days: int = 365,
         instance_mix: InstanceMix | None = None,
     ) -> None:
-        """Over 60 lines because it wires the fleet's parts in the order their references need (role, network,
-        log group, asset, user data, launch template, group, hook, grants); each part is built by a method.
-
-        :param bundle: the worker's code and wheels, built for ``instance_type``'s architecture.
-        :param service: how the instances run it (command, packages, log file; see ``WorkerService``).
-        :param environment: the service's environment variables (AWS_REGION is added).
-        :param emf_endpoint: where the CloudWatch agent listens for the worker's EMF metric documents.
-        :param max_instances: the group's maximum (1..100; the minimum is 0). Default: 4.
-        :param drain_timeout: how long a terminating instance may drain (the lifecycle hook's heartbeat timeout and
-            the service's stop timeout). Default: 10 minutes.
-        :param notifications_key: the KMS key ``notifications_topic`` is encrypted with, if any: Auto Scaling's
-            service-linked role may then use it to publish. Default: none (an unencrypted topic).
-        :param log_retention_days: how long the worker's log group keeps logs (a CloudWatch Logs retention of a
-            year or more). Default: 365.
-        :param instance_mix: several instance types and/or Spot (see ``InstanceMix``). Default: none, the
-            launch template's ``instance_type`` only, On-Demand.
-        """
+        """Wire the fleet's parts in the order their references need: role, network, log group, asset and user
+        data, launch template, group, hook, grants."""
         super().__init__(scope, construct_id)
-        check_range(f"QueueWorkerFleet '{self.node.path}': max_instances", max_instances, 1, MAX_INSTANCES)
+        problems = Problems(f"QueueWorkerFleet '{self.node.path}'")
+        validate_fleet_props(problems, fleet_props(max_instances, instance_mix))
+        problems.raise_any()
         self.role = self._instance_role()
         if not network.public_ip:
             self._deny_use_outside(network.vpc)
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=network.vpc,
-            description="Queue workers: no inbound rules; HTTPS out to AWS APIs",
-            allow_all_outbound=False,
-        )
-        network.allow_https_out(self.security_group)
-        network.allow_endpoints_from(self.security_group)
+        self.security_group = self._security_group(network)
         self.log_group = self._log_group(worker_log_group_name(self, service), log_retention_days)
-
-        # Two zips, unpacked into one folder: the locked wheels (a new object only when the lock changes) and the code.
-        archives = [
-            s3_assets.Asset(self, "WorkerDependencies", path=bundle.source_dir, **bundle.dependencies_options()),
-            s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.code_options()),
-        ]
-        # Only these objects, not CDK's grant_read on the whole assets bucket.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in archives]
-            )
-        )
-        user_data = install_user_data(
+        user_data = self._user_data(
+            bundle,
             service,
-            archives,
             environment={"AWS_REGION": Stack.of(self).region, **environment},
             drain_seconds=int(drain_timeout.to_seconds()),
-            log_group_name=self.log_group.log_group_name,
             emf_endpoint=emf_endpoint,
         )
         self.launch_template = self._launch_template(instance_type, network, root_volume_gib, user_data)
-        self.group = autoscaling.AutoScalingGroup(
-            self,
-            "Group",
-            vpc=network.vpc,
-            vpc_subnets=network.subnets,
-            **self._capacity(instance_mix, max_instances),
-            min_capacity=0,
-            max_capacity=max_instances,
-            group_metrics=[autoscaling.GroupMetrics.all()],
-            notifications=[autoscaling.NotificationConfiguration(topic=notifications_topic)],
-            default_instance_warmup=Duration.minutes(3),
-        )
+        self.group = self._group(network, notifications_topic, max_instances, instance_mix)
         if notifications_key is not None:
             _let_auto_scaling_publish_with(notifications_key)
-        self._acknowledge_group_controls(
-            public_ip=network.public_ip, one_type=instance_mix is None or len(instance_mix.instance_types) == 1
-        )
-        if instance_mix is not None:
-            acknowledge(
-                self.group,
-                "AwsSolutions::AwsSolutions-EC26",
-                "cdk-nag 3.0's EBS-encryption rule reads only the group's LaunchTemplate and throws on a "
-                "MixedInstancesPolicy; the launch template it names has only encrypted gp3 volumes (tested).",
-            )
         # A terminating instance waits in Terminating:Wait until its worker has finished or released its jobs
         # and completed the action, at most drain_timeout (the worker sends heartbeats while it drains).
         self.lifecycle_hook = self.group.add_lifecycle_hook(
@@ -197,6 +187,83 @@ class QueueWorkerFleet(Construct):
         # The worker reads the queue's visibility timeout at start-up (and fails fast on a wrong URL).
         jobs.queue.grant(self.role, "sqs:GetQueueAttributes")
         self._grant_group_actions()
+
+    def _security_group(self, network: FleetNetwork) -> ec2.SecurityGroup:
+        """No inbound rule; HTTPS out to AWS's APIs only (in isolated mode: to the endpoints and S3's prefix list)."""
+        group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=network.vpc,
+            description="Queue workers: no inbound rules; HTTPS out to AWS APIs",
+            allow_all_outbound=False,
+        )
+        network.allow_https_out(group)
+        network.allow_endpoints_from(group)
+        return group
+
+    def _user_data(
+        self,
+        bundle: PythonBundle,
+        service: WorkerService,
+        *,
+        environment: Mapping[str, str],
+        drain_seconds: int,
+        emf_endpoint: str,
+    ) -> ec2.UserData:
+        """The worker's two archives (the locked wheels, a new object only when the lock changes, and the code),
+        readable by the role (only these objects, not CDK's grant_read on the whole assets bucket), installed and
+        started as a systemd service by user data."""
+        archives = [
+            s3_assets.Asset(self, "WorkerDependencies", path=bundle.source_dir, **bundle.dependencies_options()),
+            s3_assets.Asset(self, "WorkerCode", path=bundle.source_dir, **bundle.code_options()),
+        ]
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[a.bucket.arn_for_objects(a.s3_object_key) for a in archives]
+            )
+        )
+        return install_user_data(
+            service,
+            archives,
+            environment=environment,
+            drain_seconds=drain_seconds,
+            log_group_name=self.log_group.log_group_name,
+            emf_endpoint=emf_endpoint,
+        )
+
+    def _group(
+        self,
+        network: FleetNetwork,
+        notifications_topic: sns.ITopic,
+        max_instances: int,
+        instance_mix: InstanceMix | None,
+    ) -> autoscaling.AutoScalingGroup:
+        """The group, from 0 to ``max_instances``, with group metrics and notifications, and its acknowledgements."""
+        group = autoscaling.AutoScalingGroup(
+            self,
+            "Group",
+            vpc=network.vpc,
+            vpc_subnets=network.subnets,
+            **self._capacity(instance_mix),
+            min_capacity=0,
+            max_capacity=max_instances,
+            group_metrics=[autoscaling.GroupMetrics.all()],
+            notifications=[autoscaling.NotificationConfiguration(topic=notifications_topic)],
+            default_instance_warmup=Duration.minutes(3),
+        )
+        self._acknowledge_group_controls(
+            group,
+            public_ip=network.public_ip,
+            one_type=instance_mix is None or len(instance_mix.instance_types) == 1,
+        )
+        if instance_mix is not None:
+            acknowledge(
+                group,
+                "AwsSolutions::AwsSolutions-EC26",
+                "cdk-nag 3.0's EBS-encryption rule reads only the group's LaunchTemplate and throws on a "
+                "MixedInstancesPolicy; the launch template it names has only encrypted gp3 volumes (tested).",
+            )
+        return group
 
     def _instance_role(self) -> iam.Role:
         """The instances' role, with Session Manager (our replacement for SSH). Only these actions:
@@ -282,15 +349,10 @@ class QueueWorkerFleet(Construct):
             user_data=user_data,
         )
 
-    def _capacity(self, mix: InstanceMix | None, max_instances: int) -> dict[str, Any]:
+    def _capacity(self, mix: InstanceMix | None) -> dict[str, Any]:
         """The group's launch template, alone or in a mixed instances policy (Spot, several types)."""
         if mix is None:
             return {"launch_template": self.launch_template}
-        owner = f"QueueWorkerFleet '{self.node.path}'"
-        if not mix.instance_types:
-            raise ValueError(f"{owner}: instance_mix.instance_types must name at least one instance type.")
-        check_range(f"{owner}: instance_mix.spot_percentage", mix.spot_percentage, 0, 100, " %")
-        check_range(f"{owner}: instance_mix.on_demand_base_capacity", mix.on_demand_base_capacity, 0, max_instances)
         return {
             "mixed_instances_policy": autoscaling.MixedInstancesPolicy(
                 launch_template=self.launch_template,
@@ -308,16 +370,18 @@ class QueueWorkerFleet(Construct):
             "capacity_rebalance": True,
         }
 
-    def _acknowledge_group_controls(self, *, public_ip: bool, one_type: bool) -> None:
+    def _acknowledge_group_controls(
+        self, group: autoscaling.AutoScalingGroup, *, public_ip: bool, one_type: bool
+    ) -> None:
         acknowledge_control(
-            self.group,
+            group,
             "CT.AUTOSCALING.PR.1",
             "The group spans every subnet of the fleet (one per Availability Zone, two by default) through "
             "VPCZoneIdentifier; the control reads only the AvailabilityZones property.",
         )
         if one_type:
             acknowledge_control(
-                self.group,
+                group,
                 "CT.AUTOSCALING.PR.6",
                 "One instance type unless configured (worker_instance_types): the scaling thresholds and the cost "
                 "model assume one job rate per instance; several types of the asset's architecture are an option.",

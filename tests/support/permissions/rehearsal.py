@@ -241,9 +241,7 @@ class Rehearsal:
             yield Actor("worker", stack, role_arn, symbols, stack.ref(vpcs[0]) if vpcs else None, endpoints)
 
     def _functions(self, stack: Stack) -> Iterator[Actor]:
-        from sqs_decoupling.lambda_consumer.runtime import (
-            settings as lambda_settings,  # the handler's settings contract
-        )
+        from sqs_decoupling.contracts import lambda_function as lambda_settings  # the handler's settings contract
 
         for function_id, function in stack.of_type("AWS::Lambda::Function").items():
             if not str(function["Properties"].get("Handler", "")).startswith("sqs_decoupling.lambda_consumer.runtime"):

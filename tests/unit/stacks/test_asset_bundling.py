@@ -106,7 +106,7 @@ def test_the_lambda_code_asset_holds_the_handler_and_the_projects_packages_only(
     asset = assets["lambda"]
     # the handler and its settings contract, at the import path the handler and the stack use
     assert (asset / HANDLER_FILE).is_file()
-    assert (asset / HANDLER_FILE.parent / "settings.py").is_file()
+    assert (asset / "sqs_decoupling" / "contracts" / "lambda_function.py").is_file()
     assert (asset / "sqs_decoupling" / "lambda_consumer" / "__init__.py").is_file()
     assert (asset / "sqs_decoupling" / "video" / "__init__.py").is_file()
     # nothing else: no wheels (they are in the layer), not the stacks or constructs, not the tests of this repository

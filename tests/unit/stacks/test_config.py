@@ -361,3 +361,51 @@ def test_the_stack_and_the_worker_cli_accept_the_same_concurrencies(concurrency:
         )
     # THEN both accept it or both refuse it (one limit, sqs_decoupling.contracts.worker_sizing.MAX_CONCURRENCY)
     assert stack == cli == (concurrency <= MAX_CONCURRENCY)
+
+
+def test_the_keys_are_the_fields_of_the_stacks_settings_so_a_new_setting_is_added_in_one_place() -> None:
+    # GIVEN the settings dataclasses the stacks take
+    import dataclasses
+
+    from sqs_decoupling.queue.encrypted_queue import QueueSettings
+    from sqs_decoupling.stacks.config import KEYS
+    from sqs_decoupling.stacks.secure_queue_stack import SecureQueueSettings
+    from sqs_decoupling.stacks.video_pipeline_stack import VideoPipelineSettings
+    from sqs_decoupling.stacks.worker_fleet_stack import WorkerFleetSettings
+
+    settings = (QueueSettings, SecureQueueSettings, VideoPipelineSettings, WorkerFleetSettings)
+    fields = {f.name: f for cls in settings for f in dataclasses.fields(cls) if f.name != "queue"}
+    # THEN the configuration's keys are exactly their fields plus the deployment target, with the fields' defaults
+    assert set(KEYS) == set(fields) | {"account", "region"}
+    assert AppConfig().values() == {
+        "account": None,
+        "region": None,
+        **{
+            name: getattr(cls(), name)
+            for cls in settings
+            for name in {f.name for f in dataclasses.fields(cls)} - {"queue"}
+        },
+    }
+
+
+def test_every_bad_key_is_reported_at_once_one_line_each() -> None:
+    # GIVEN three bad values, for three different stacks' settings and the deployment target
+    values = {"retention_days": 15, "lambda_batch_size": 11, "worker_spot_percentage": 101, "region": "Europe"}
+    # WHEN the configuration is built
+    with pytest.raises(ConfigError) as raised:
+        AppConfig.from_mapping(values)
+    # THEN one error names each key, on a line of its own
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 4
+    for key in values:
+        assert sum(f"'{key}'" in line for line in lines) == 1
+
+
+def test_a_config_is_immutable_and_has_no_unknown_attributes() -> None:
+    config = AppConfig()
+    with pytest.raises(AttributeError):
+        config.retention_days = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        _ = config.retention_dayz
+    with pytest.raises(ConfigError, match="did you mean retention_days"):
+        AppConfig(retention_dayz=5)

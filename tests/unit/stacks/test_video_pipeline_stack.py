@@ -445,7 +445,7 @@ def test_a_visibility_timeout_shorter_than_six_function_timeouts_fails_synthesis
         ({"timeout": Duration.seconds(901)}, "timeout = 901 s is out of range: allowed 1..900 s"),
         (
             {"max_concurrency": 20, "reserved_concurrency": 10},
-            "reserved_concurrency is 10, allowed max_concurrency (20)..1000",
+            "reserved_concurrency = 10 is below max_concurrency = 20",
         ),
         ({"provisioned_pollers": (1, 20)}, "provisioned_pollers = (1, 20): MIN = 1 is out of range: allowed 2..200"),
         ({"provisioned_pollers": (2, 2001)}, "MAX = 2001 is out of range: allowed 2..2,000"),
