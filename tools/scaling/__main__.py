@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tools.cost.prices import ContextError, UnknownInstanceType, priced_context
 from tools.localcloud.paths import REPO_ROOT
 from tools.scaling.assembly import assemblies
 from tools.scaling.metric_math import UnsupportedExpression
+from tools.scaling.prices import ContextError, UnknownInstanceType, priced_context
 from tools.scaling.report import Result, fleet_cost, lambda_cost, write_chart
 from tools.scaling.simulate import (
     DEFAULT_METRIC_DELAY_SECONDS,
