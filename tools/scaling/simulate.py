@@ -12,14 +12,18 @@ message received within the second it arrives is never seen, and a backlog that 
 new datapoint is there, through ``tools.scaling.policy``, the one rule.
 
 Two consumers:
-- the fleet (``simulate_fleet``): an instance launched at second t is InService at t + ``IN_SERVICE_SECONDS`` (the
-  stack has no launch lifecycle hook, so it is InService while user data still runs), and receives its first job at
-  t + ``startup_seconds`` (boot plus user data), then runs ``worker_concurrency`` jobs at once. The group's warm-up
-  (DefaultInstanceWarmup, or the policy's EstimatedInstanceWarmup) counts from InService. A busy worker protects
-  itself from scale-in (sqs_decoupling.worker_fleet.worker.autoscaling), so scale-in takes starting or idle instances
-  only. With a warm pool
-  (``AWS::AutoScaling::WarmPool`` in the template, or ``warm_pool=``), scale-outs draw prepared instances first,
-  which start in ``WARM_START_SECONDS`` of their pool state;
+- the fleet (``simulate_fleet``): an instance launched at second t is InService at t + ``IN_SERVICE_SECONDS`` (the stack
+  has no launch lifecycle hook, so it is InService while user data still runs), and receives its first job at t +
+  ``startup_seconds`` (boot plus user data), then runs ``worker_concurrency`` jobs at once. The group's warm-up
+  (DefaultInstanceWarmup, or the policy's EstimatedInstanceWarmup) counts from InService, and no scale-in happens while
+  an instance warms up. A busy worker protects itself from scale-in
+  (``sqs_decoupling.worker_fleet.worker.autoscaling``), so scale-in takes starting or idle instances only.
+  APPROXIMATION: jobs count as packed on the fewest instances (ceil(jobs / worker_concurrency) are busy), where real
+  workers each poll and an instance whose last job ends loses its protection 30 s later (ScaleInGuard's idle time). An
+  idle worker completes the termination lifecycle hook at once, so a termination ends when it starts, and a simple
+  scaling policy's cooldown counts from then (or from the InService of the last launch). With a warm pool
+  (``AWS::AutoScaling::WarmPool`` in the template, or ``warm_pool=``), scale-outs draw prepared instances first, which
+  start in ``WARM_START_SECONDS`` of their pool state;
 - Lambda (``simulate_lambda``): the SQS event source's documented scaling (``LambdaScaling``), batches of up to
   BatchSize records run one after the other inside one invocation, a partial batch waits for the batching window.
 """
