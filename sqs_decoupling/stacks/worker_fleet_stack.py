@@ -297,6 +297,7 @@ class WorkerFleetStack(Stack):
                 self.jobs.queue,
                 thresholds=config.scale_out_thresholds,
                 adjustments=config.scale_out_adjustments,
+                worker_concurrency=config.busy.concurrency,
                 empty_minutes=config.scale_in_empty_minutes,
             )
         else:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sqs_decoupling.contracts.sqs import MAX_VISIBILITY_TIMEOUT_SECONDS
-from tools.cost.prices import ContextError, UnknownInstanceType, priced_context
 from tools.localcloud.paths import REPO_ROOT
 from tools.scaling.assembly import assemblies
 from tools.scaling.metric_math import UnsupportedExpression
+from tools.scaling.prices import ContextError, UnknownInstanceType, priced_context
 from tools.scaling.report import Result, fleet_cost, lambda_cost, write_chart
 from tools.scaling.simulate import (
     DEFAULT_METRIC_DELAY_SECONDS,

@@ -20,9 +20,9 @@ SCALING_MODES = ("step", "backlog")
 
 
 def is_stale(out: Path) -> bool:
-    """True when cdk.json, app.py or a stack module changed after ``out`` was synthesized."""
+    """True when cdk.json, app.py or a product module (sqs_decoupling/) changed after ``out`` was synthesized."""
     synthesized = (out / "manifest.json").stat().st_mtime
-    sources = [REPO_ROOT / "cdk.json", REPO_ROOT / "app.py", *(REPO_ROOT / "stacks").rglob("*.py")]
+    sources = [REPO_ROOT / "cdk.json", REPO_ROOT / "app.py", *(REPO_ROOT / "sqs_decoupling").rglob("*.py")]
     return any(source.stat().st_mtime > synthesized for source in sources if source.exists())
 
 

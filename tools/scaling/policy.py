@@ -20,6 +20,13 @@ AWS behaviour implemented (EC2 Auto Scaling User Guide, "Step and simple scaling
   breaches in the same step make one scaling activity and a higher step adds only the difference.
 - The breach value is the latest datapoint, under the statistic the alarm names (the simulator's ``MetricClock``
   folds a minute's per-second samples into Maximum, Minimum and Average, and delivers the datapoint late).
+- Simple scaling (PolicyType SimpleScaling, one ScalingAdjustment): one step that contains every breach. After the
+  group launches or terminates instances, a simple policy waits for its Cooldown (default: the group's default
+  cooldown, 300 s) before it acts again; step and target tracking policies do not wait for it ("Scaling cooldowns
+  for Amazon EC2 Auto Scaling"). ``StepPolicy.cooling_down`` says whether a simple policy is still waiting.
+- Scale-in waits for warm-up: while instances are warming up, dynamic scaling does not scale in ("Set the default
+  instance warmup for an Auto Scaling group": it "blocks scale-in activities for dynamic scaling until the new
+  instances finish warming up").
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dataclasses import dataclass
 CHANGE_IN_CAPACITY = "ChangeInCapacity"
 EXACT_CAPACITY = "ExactCapacity"
 PERCENT_CHANGE_IN_CAPACITY = "PercentChangeInCapacity"
+STEP_SCALING, SIMPLE_SCALING = "StepScaling", "SimpleScaling"
+DEFAULT_COOLDOWN_SECONDS = 300  # a group's DefaultCooldown when the template sets none
 ADJUSTMENT_TYPES = (CHANGE_IN_CAPACITY, EXACT_CAPACITY, PERCENT_CHANGE_IN_CAPACITY)
 
 _ABOVE = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold")
@@ -65,17 +74,29 @@ class StepAdjustment:
 
 @dataclass(frozen=True)
 class StepPolicy:
-    """An AWS::AutoScaling::ScalingPolicy of PolicyType StepScaling."""
+    """An AWS::AutoScaling::ScalingPolicy of PolicyType StepScaling, or SimpleScaling (one step, and a cooldown)."""
 
     name: str
     adjustment_type: str
     steps: tuple[StepAdjustment, ...]
     min_adjustment_magnitude: int | None = None
     warmup_seconds: int = 0
+    policy_type: str = STEP_SCALING
+    cooldown_seconds: int | None = None  # SimpleScaling only; None: the group's default cooldown
 
     def __post_init__(self) -> None:
         if self.adjustment_type not in ADJUSTMENT_TYPES:
             raise ValueError(f"{self.name}: AdjustmentType {self.adjustment_type!r} is not one of {ADJUSTMENT_TYPES}")
+        if self.policy_type not in (STEP_SCALING, SIMPLE_SCALING):
+            raise ValueError(f"{self.name}: PolicyType {self.policy_type!r} is not StepScaling or SimpleScaling")
+
+    def cooling_down(self, now: float, last_activity: float | None) -> bool:
+        """True when this is a simple policy and the cooldown after the group's last launch or termination (at
+        ``last_activity``, None: none yet) has not ended at ``now``; step policies never wait."""
+        if self.policy_type != SIMPLE_SCALING or last_activity is None:
+            return False
+        cooldown = DEFAULT_COOLDOWN_SECONDS if self.cooldown_seconds is None else self.cooldown_seconds
+        return now < last_activity + cooldown
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.cost.prices import (
+from tools.scaling.prices import (
     EBS_GP3_PER_GB_MONTH,
     HOURS_PER_MONTH,
     LAMBDA_GB_SECOND,

@@ -12,14 +12,18 @@ message received within the second it arrives is never seen, and a backlog that 
 new datapoint is there, through ``tools.scaling.policy``, the one rule.
 
 Two consumers:
-- the fleet (``simulate_fleet``): an instance launched at second t is InService at t + ``IN_SERVICE_SECONDS`` (the
-  stack has no launch lifecycle hook, so it is InService while user data still runs), and receives its first job at
-  t + ``startup_seconds`` (boot plus user data), then runs ``worker_concurrency`` jobs at once. The group's warm-up
-  (DefaultInstanceWarmup, or the policy's EstimatedInstanceWarmup) counts from InService. A busy worker protects
-  itself from scale-in (sqs_decoupling.worker_fleet.worker.autoscaling), so scale-in takes starting or idle instances
-  only. With a warm pool
-  (``AWS::AutoScaling::WarmPool`` in the template, or ``warm_pool=``), scale-outs draw prepared instances first,
-  which start in ``WARM_START_SECONDS`` of their pool state;
+- the fleet (``simulate_fleet``): an instance launched at second t is InService at t + ``IN_SERVICE_SECONDS`` (the stack
+  has no launch lifecycle hook, so it is InService while user data still runs), and receives its first job at t +
+  ``startup_seconds`` (boot plus user data), then runs ``worker_concurrency`` jobs at once. The group's warm-up
+  (DefaultInstanceWarmup, or the policy's EstimatedInstanceWarmup) counts from InService, and no scale-in happens while
+  an instance warms up. A busy worker protects itself from scale-in
+  (``sqs_decoupling.worker_fleet.worker.autoscaling``), so scale-in takes starting or idle instances only.
+  APPROXIMATION: jobs count as packed on the fewest instances (ceil(jobs / worker_concurrency) are busy), where real
+  workers each poll and an instance whose last job ends loses its protection 30 s later (ScaleInGuard's idle time). An
+  idle worker completes the termination lifecycle hook at once, so a termination ends when it starts, and a simple
+  scaling policy's cooldown counts from then (or from the InService of the last launch). With a warm pool
+  (``AWS::AutoScaling::WarmPool`` in the template, or ``warm_pool=``), scale-outs draw prepared instances first, which
+  start in ``WARM_START_SECONDS`` of their pool state;
 - Lambda (``simulate_lambda``): the SQS event source's documented scaling (``LambdaScaling``), batches of up to
   BatchSize records run one after the other inside one invocation, a partial batch waits for the batching window.
 """
@@ -353,6 +357,7 @@ class FleetState:
     history: dict[str, deque[float | None]] = field(default_factory=dict)
     warm_starts: int = 0
     pool_seconds: float = 0.0
+    last_activity: int | None = None  # when the last launch finished (InService) or the last termination was
     _cache: tuple[int, int, int, int] = (-1, 0, 0, -1)  # (valid until, in service, ready, computed at)
 
     def counts(self, now: int) -> tuple[int, int]:
@@ -477,8 +482,29 @@ def _scale(
     pool: WarmPool | None,
 ) -> None:
     """One new datapoint of CloudWatch + Auto Scaling: every rule in ALARM proposes a capacity; out beats in."""
-    current = len(state.instances)
-    in_service, ready = state.counts(now)
+    proposals = _proposals(fleet, state, datapoint, now)
+    ups = [p for p, _ in proposals if p > state.desired]
+    downs = [(p, source) for p, source in proposals if p < state.desired]
+    # No scale-in while an instance warms up (EC2 Auto Scaling User Guide, "Set the default instance warmup").
+    warming = any(now < i.in_service_at + _warmup(fleet) for i in state.instances)
+    if ups:
+        state.desired = max(ups)
+    elif downs and not warming:
+        state.desired, source = min(downs)
+        if source is not None:
+            state.history[source].clear()  # the low alarm needs its datapoints again before the next step in
+    _resize(fleet, state, now, busy_jobs, timing, pool)
+
+
+def _warmup(fleet: Fleet) -> int:
+    """The longest warm-up an instance of the group may have: the group's default or a policy's own."""
+    policies = [r.policy.warmup_seconds for r in fleet.step_rules] + [t.policy.warmup_seconds for t in fleet.tracking]
+    return max([fleet.default_warmup_seconds, *policies])
+
+
+def _proposals(fleet: Fleet, state: FleetState, datapoint: dict[str, Any], now: int) -> list[tuple[int, str | None]]:
+    """The desired capacity each rule in ALARM asks for (with the target tracking policy's name, else None)."""
+    in_service, _ = state.counts(now)
     proposals: list[tuple[int, str | None]] = []
     for rule in fleet.step_rules:
         history = state.history.setdefault(rule.alarm.name, deque(maxlen=HISTORY))
@@ -486,6 +512,8 @@ def _scale(
         history.append(value)
         if value is None or not rule.alarm.in_alarm(list(history)):
             continue
+        if rule.policy.cooling_down(now, state.last_activity):
+            continue  # a simple policy waits out its cooldown after the group's last launch or termination
         warmup = rule.policy.warmup_seconds or fleet.default_warmup_seconds
         # The warm-up counts from InService (default instance warm-up, EC2 Auto Scaling User Guide).
         warming = sum(1 for i in state.instances if now < i.in_service_at + warmup)
@@ -506,14 +534,14 @@ def _scale(
             list(history), in_service=in_service, desired=state.desired, maximum=fleet.max_size
         )
         proposals.append((max(fleet.min_size, wanted), tracking.policy.name))
-    ups = [p for p, _ in proposals if p > state.desired]
-    downs = [(p, source) for p, source in proposals if p < state.desired]
-    if ups:
-        state.desired = max(ups)
-    elif downs:
-        state.desired, source = min(downs)
-        if source is not None:
-            state.history[source].clear()  # the low alarm needs its datapoints again before the next step in
+    return proposals
+
+
+def _resize(fleet: Fleet, state: FleetState, now: int, busy_jobs: int, timing: _Timing, pool: WarmPool | None) -> None:
+    """Launch (warm pool first) or terminate instances until the group has its desired capacity, as far as scale-in
+    protection lets it: a busy worker is protected, so only starting and idle instances go."""
+    current = len(state.instances)
+    _, ready = state.counts(now)
     if state.desired > current:
         prepared = [t for t in state.pool if t <= now]
         warm = min(state.desired - current, len(prepared))
@@ -522,6 +550,7 @@ def _scale(
         state.instances += [timing.from_pool(now) for _ in range(warm)]
         state.instances += [timing.cold(now) for _ in range(state.desired - current - warm)]
         state.warm_starts += warm
+        state.last_activity = max(i.in_service_at for i in state.instances)
     elif state.desired < current:
         # Starting instances go first (newest first), then idle ones; a busy worker is protected from scale-in.
         excess = current - state.desired
@@ -530,6 +559,9 @@ def _scale(
         ready_ones = [i for i in state.instances if i.ready_at <= now][: min(excess - len(starting), idle_ready)]
         gone = {id(i) for i in [*starting, *ready_ones]}
         state.instances = [i for i in state.instances if id(i) not in gone]
+        if gone:
+            # An idle worker completes the termination lifecycle hook at once, so the termination ends now.
+            state.last_activity = now
     if pool:
         target = pool.size(state.desired, fleet.max_size)
         if len(state.pool) < target:  # Auto Scaling launches new instances into the pool; they run user data first

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from tools.scaling import metric_math
-from tools.scaling.policy import Alarm, StepAdjustment, StepPolicy, TargetTracking, evaluate_step_policy
+from tools.scaling.policy import (
+    SIMPLE_SCALING,
+    STEP_SCALING,
+    Alarm,
+    StepAdjustment,
+    StepPolicy,
+    TargetTracking,
+    evaluate_step_policy,
+)
 
 FLEET_STACK = "WorkerFleetStack"
 PIPELINE_STACK = "VideoPipelineStack"
@@ -204,28 +212,36 @@ class Fleet:
 
 
 def _policy(logical_id: str, props: dict[str, Any]) -> StepPolicy:
-    steps = tuple(
-        StepAdjustment(
-            lower=s.get("MetricIntervalLowerBound"),
-            upper=s.get("MetricIntervalUpperBound"),
-            adjustment=int(s["ScalingAdjustment"]),
+    """A StepScaling policy, or a SimpleScaling one as a single step that contains every breach."""
+    policy_type = props.get("PolicyType", SIMPLE_SCALING)
+    if policy_type == SIMPLE_SCALING:
+        steps: tuple[StepAdjustment, ...] = (StepAdjustment(None, None, int(props["ScalingAdjustment"])),)
+    else:
+        steps = tuple(
+            StepAdjustment(
+                lower=s.get("MetricIntervalLowerBound"),
+                upper=s.get("MetricIntervalUpperBound"),
+                adjustment=int(s["ScalingAdjustment"]),
+            )
+            for s in props.get("StepAdjustments", [])
         )
-        for s in props.get("StepAdjustments", [])
-    )
     return StepPolicy(
         name=logical_id,
         adjustment_type=props.get("AdjustmentType", "ChangeInCapacity"),
         steps=steps,
         min_adjustment_magnitude=props.get("MinAdjustmentMagnitude"),
         warmup_seconds=int(props.get("EstimatedInstanceWarmup", 0)),
+        policy_type=policy_type,
+        cooldown_seconds=int(props["Cooldown"]) if "Cooldown" in props else None,
     )
 
 
 def _step_rules(resources: Resources) -> tuple[StepRule, ...]:
+    """Every alarm that invokes a step or simple scaling policy, with that policy."""
     policies = {
         lid: _policy(lid, props)
         for lid, props in of_type(resources, "AWS::AutoScaling::ScalingPolicy")
-        if props.get("PolicyType", "SimpleScaling") == "StepScaling"
+        if props.get("PolicyType", SIMPLE_SCALING) in (STEP_SCALING, SIMPLE_SCALING)
     }
     rules = []
     for lid, props in of_type(resources, "AWS::CloudWatch::Alarm"):

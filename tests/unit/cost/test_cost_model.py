@@ -174,9 +174,9 @@ def test_storage_follows_the_lifecycle_rules_and_the_volume_tiers(deployed: Depl
 
 def test_idle_costs_are_summed(deployed: Deployed) -> None:
     b = estimate_monthly_cost(Workload(1, 1, 1, "fleet"), deployed, measured=MEASURED)
-    # fleet stack: 4 alarms reading 5 metrics (the scale-in alarm is metric math over 2), 1 dashboard, 2 keys (the
-    # queues' and the log groups'), 10 interface endpoint-AZs x 730 h x $0.01
-    assert b.lines["CloudWatch alarms (alarm metrics)"].usd == pytest.approx(5 * 0.10)
+    # fleet stack: 5 alarms reading 8 metrics (the idle scale-in alarm is metric math over 2, the spare-capacity one
+    # over 3), 1 dashboard, 2 keys (the queues' and the log groups'), 10 interface endpoint-AZs x 730 h x $0.01
+    assert b.lines["CloudWatch alarms (alarm metrics)"].usd == pytest.approx(8 * 0.10)
     assert b.lines["CloudWatch dashboards"].usd == pytest.approx(3.00)
     assert b.lines["KMS customer-managed keys"].usd == pytest.approx(2.00)
     assert b.lines["VPC interface endpoint-AZ-hours"].usd == pytest.approx(73.00)

@@ -3,6 +3,7 @@ told."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,17 @@ def test_help_prints_help_and_does_nothing_else() -> None:
     assert done.returncode == 0 and "--startup-seconds" in done.stdout and "exit codes" in done.stdout
     assert "--metric-delay-seconds" in done.stdout and "--update-bench" in done.stdout
     assert before == after
+
+
+def test_the_simulator_never_imports_the_cost_model() -> None:
+    # GIVEN every module of tools.scaling, its CLI included, imported in a fresh interpreter
+    code = (
+        "import importlib, json, pkgutil, sys, tools.scaling; "
+        "[importlib.import_module(m.name) for m in pkgutil.iter_modules(tools.scaling.__path__, 'tools.scaling.')]; "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    # THEN the lower layer loaded nothing of the layer above it (tools.cost imports tools.scaling, not the reverse)
+    loaded = json.loads(out.stdout)
+    assert "tools.scaling.__main__" in loaded
+    assert [m for m in loaded if m == "tools.cost" or m.startswith("tools.cost.")] == []

@@ -1,7 +1,8 @@
 """The one scaling rule (tools.scaling.policy) on the policies the stacks really synthesize, against hand-worked cases.
 
-Default configuration (cdk.json): scale_out_thresholds 1/20/100 -> +1/+2/+4, worker_max_instances 4,
-scale_in_empty_minutes 10; backlog mode: target = 600 s / 60 s = 10 visible messages per in-service instance.
+Default configuration (cdk.json): scale_out_thresholds 1/20/100 -> +1/+2/+4, worker_max_instances 4, 2 jobs per
+c7g.large, scale-in of one instance after 5 minutes with one spare (300 s cooldown), scale_in_empty_minutes 10;
+backlog mode: target = 600 s / 60 s = 10 visible messages per in-service instance.
 """
 
 from __future__ import annotations
@@ -81,6 +82,37 @@ def test_scale_in_policy_removes_every_instance_when_nothing_is_visible_or_in_fl
     # -100 % of 3 instances = -3 -> 0
     decision = evaluate_step_policy(rule.policy, rule.alarm, 0, desired=3, minimum=0, maximum=4)
     assert decision.desired == 0
+
+
+@pytest.mark.parametrize(
+    ("visible", "in_flight", "in_service", "spare"),
+    [(0, 2, 2, 1.0), (0, 3, 2, 0.5), (1, 4, 4, 1.5), (0, 0, 4, 4.0), (0, 0, 1, 0.0), (0, 0, 0, 0.0)],
+)
+def test_spare_capacity_counts_whole_instances_idle_at_the_busiest_second(
+    fleet: Fleet, visible: int, in_flight: int, in_service: int, spare: float
+) -> None:
+    # GIVEN the synthesized spare-capacity alarm: InService - (visible + in flight) / 2 jobs per instance, 0 when
+    # one instance or none is in service (the last one goes with ScaleInWhenIdle)
+    rule = fleet.rule("ScaleInOnSpareCapacity")
+    signals = {"visible": visible, "in_flight": in_flight, "in_service": in_service}
+    # THEN 2 instances running 2 jobs have one to spare; 3 jobs leave half of one; a single instance is never spare
+    assert rule.metric.value(signals) == spare
+    assert rule.alarm.breaches(spare) == (spare >= 1)
+
+
+def test_spare_capacity_removes_one_instance_after_5_minutes_then_waits_out_its_cooldown(fleet: Fleet) -> None:
+    rule = fleet.rule("ScaleInOnSpareCapacity")
+    # GIVEN 5 of 5 one-minute datapoints with a spare instance
+    assert (rule.alarm.evaluation_periods, rule.alarm.datapoints_to_alarm) == (5, 5)
+    assert not rule.alarm.in_alarm([1.5] * 4) and not rule.alarm.in_alarm([1.5] * 4 + [0.5])
+    assert rule.alarm.in_alarm([1.5] * 5)
+    # WHEN it invokes the simple scaling policy THEN one instance goes: 3 -> 2, and 1 -> 0 at most (never below min)
+    assert evaluate_step_policy(rule.policy, rule.alarm, 3.0, desired=3, minimum=0, maximum=4).desired == 2
+    # AND after the group's last launch or termination, the policy acts again only once its 300 s cooldown is over
+    assert rule.policy.cooling_down(now=1000 + 299, last_activity=1000)
+    assert not rule.policy.cooling_down(now=1000 + 300, last_activity=1000)
+    # while the step policies never wait for it
+    assert not fleet.rule("ScaleOutOnBacklog").policy.cooling_down(now=1001, last_activity=1000)
 
 
 def test_target_tracking_on_backlog_per_instance(tracking: TargetTracking) -> None:

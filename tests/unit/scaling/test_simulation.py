@@ -4,6 +4,7 @@ reads the template (other thresholds, other result)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -59,15 +60,23 @@ def _fleet_run(fleet: Fleet, workload: Workload, job_seconds: float = 60, minute
 
 def test_the_500_message_burst_worked_by_hand_with_the_metric_lag_and_warm_up(fleet: Fleet) -> None:
     """Worked by hand with the defaults (thresholds 1/20/100 -> +1/+2/+4, max 4, 2 jobs per instance, 60 s jobs,
-    120 s start-up, InService 30 s after launch, datapoints delivered 60 s after their minute):
+    120 s start-up, InService 30 s after launch, warm-up 180 s from InService, datapoints delivered 60 s after their
+    minute; scale-in: one instance when one is spare for 5 minutes, 300 s cooldown; zero after 10 empty minutes):
 
     - 0 s: 500 messages arrive at once. Minute 0's datapoint (Maximum visible = 500) reaches the alarm at 120 s.
     - 120 s: ALARM (1 of 1); 500 - threshold 1 = 499 is in the [99, inf) step: +4 -> desired 4 (the maximum).
     - 240 s: the 4 instances receive their first jobs; 8 jobs every 60 s.
-    - 500 / 8 = 62.5 -> 63 rounds; the last starts at 240 + 62 x 60 = 3,960 s and ends at 4,020 s: minute 67.
+    - 500 / 8 = 62.5 -> 63 rounds; the last (4 jobs) starts at 240 + 62 x 60 = 3,960 s and ends at 4,020 s: minute 67.
+    - Spare instances = InService - (visible + in flight) / 2: minute 65 has 4 visible and 8 in flight (-2); minute
+      66 has 0 visible and 4 in flight (4 - 2 = 2), minutes 67-70 nothing (4). Minute 70's datapoint is the 5th of 5
+      at or above 1 and reaches ScaleInOnSpareCapacity at 4,320 s: -1 -> 3 (the last launch was InService at 150 s,
+      so neither its warm-up nor the 300 s cooldown holds it back).
+    - 4,380 s: minute 71's datapoint (spare 3, one minute old) keeps the alarm in ALARM, but the cooldown lasts until
+      4,620 s: nothing. 4,620 s: minutes 71-75 all spare -> -1 -> 2.
     - Minutes 67-76 are the first 10 with nothing visible or in flight at any second; minute 76's datapoint reaches
       ScaleInWhenIdle (10 of 10) at 4,680 s: -100 % -> 0 instances, entered at the end of minute 77.
-    - Instance-hours: 4 x (4,680 - 120) s = 5.07 h.
+    - Instance-hours: 4 x (4,320 - 120) + 3 x 300 + 2 x 60 = 17,820 s = 4.95 h (5.07 h before the spare-capacity
+      rule, when all 4 stayed until 4,680 s).
     """
     # GIVEN the synthesized fleet and 500 messages at once
     run, summary = _fleet_run(fleet, build(burst=500, minutes=1), minutes=120)
@@ -75,9 +84,12 @@ def test_the_500_message_burst_worked_by_hand_with_the_metric_lag_and_warm_up(fl
     # THEN the simulator agrees with the hand-worked timeline within one minute
     assert abs(summary["drain_minutes"] - 67.0) <= 1
     assert summary["peak_instances"] == 4 and capacity[0] == 0 and capacity[1] == 4
+    assert abs(capacity.index(3) - 71) <= 1 and abs(capacity.index(2) - 76) <= 1
     assert abs(capacity.index(0, 1) - 77) <= 1
-    assert summary["instance_hours"] == pytest.approx(4 * (4680 - 120) / 3600, abs=4 / 60)
+    assert summary["instance_hours"] == pytest.approx((4 * (4320 - 120) + 3 * 300 + 2 * 60) / 3600, abs=4 / 60)
     assert summary["scale_out_delay_seconds"] == 240 and summary["max_age_seconds"] == 3960
+    # AND the stale datapoint right after a scale-in removes nothing: the cooldown holds 3 for 5 minutes
+    assert capacity[71:76] == [3] * 5
 
 
 def test_a_burst_of_25_adds_two_instances_then_waits_for_their_warm_up_from_in_service(fleet: Fleet) -> None:
@@ -123,22 +135,49 @@ def test_1000_a_day_instance_hours_follow_the_warm_up_and_scale_in_rules(fleet: 
     - Minute 1's datapoint (Maximum visible 1) reaches the alarm at 180 s: +1, InService at 210 s, warm-up over at
       390 s, first receive at 300 s.
     - At 300 s three messages wait (minutes 1, 2, 4): two start, one waits until 360 s, so minute 5's Maximum
-      visible is 1; at 420 s the alarm is in ALARM, the warm-up is over: +1 -> 2 instances.
-    - Then 4 slots take each message within its second (nothing visible again), and ScaleInWhenIdle needs 10
-      minutes with nothing in flight, which 60-s jobs 1.4 minutes apart never give: 2 instances all day.
+      visible is 1; at 420 s the alarm is in ALARM, the warm-up is over: +1 -> 2 instances (InService at 450 s).
+    - Then 4 slots take each message within its second, and a 60-s job every 86 s never overlaps the next: at most
+      1 in flight, so spare = 2 - 1 / 2 = 1.5 in every minute with both InService all minute (minutes 8-12; minute 7
+      has the Minimum of 1 InService: IF(...) gives 0). Minute 12's datapoint is the 5th of 5 and reaches
+      ScaleInOnSpareCapacity at 840 s: -1 -> 1 (warm-up over at 630 s, cooldown from 450 s over at 750 s).
+    - One instance has 2 slots for at most 1 job: nothing waits, the scale-out alarm stays OK, and with one instance
+      the spare rule reads 0: one instance all day. The queue is empty from minute 1,441; minute 1,450's datapoint
+      reaches ScaleInWhenIdle at 87,120 s -> 0.
+    - Instance-hours: (87,120 - 180) + (840 - 420) = 87,360 s = 24.27 h (48.2 h before the spare-capacity rule).
     """
     day = build(videos_per_day=1000)
     run, summary = _fleet_run(fleet, day, minutes=1440 + 240)
-    assert run.series["capacity"][:8] == [0, 0, 1, 1, 1, 1, 2, 2]
+    capacity = run.series["capacity"]
+    assert capacity[:8] == [0, 0, 1, 1, 1, 1, 2, 2]
     assert summary["peak_instances"] == 2
-    # 2 instances from 420 s (and 1 from 180 s) to the end of the day plus 10 idle minutes and the metric delay
-    assert summary["instance_hours"] == pytest.approx(2 * 24, abs=0.5)
+    # THEN the second instance goes at 840 s and the group keeps one instance, without flapping, until the day ends
+    assert capacity[12:14] == [2, 1]
+    assert set(capacity[13:1451]) == {1} and capacity[1451] == 0
+    assert summary["instance_hours"] == pytest.approx((87120 - 180 + 840 - 420) / 3600, abs=1 / 60)
+    assert summary["jobs_done"] == 1000 and summary["max_age_seconds"] <= 181
     # A start-up short enough for one instance to clear its backlog before its warm-up ends needs 1 instance only
     _, fast = simulate_fleet(fleet, day, job_seconds=60, startup_seconds=60, horizon_minutes=1440 + 240)
     assert fast["peak_instances"] == 1 and fast["instance_hours"] == pytest.approx(24, abs=0.5)
     # Backlog mode (10 messages per InService instance) lets messages wait, and scales in gradually to zero
     _, backlog = _fleet_run(read_fleet(backlog_assembly), day, minutes=1440 + 240)
     assert backlog["peak_instances"] == 1 and backlog["instance_hours"] < 24
+
+
+@pytest.mark.parametrize(
+    "workload", [build(videos_per_day=5_000, shape="daily"), build(videos_per_day=3_000, poisson=True)]
+)
+def test_scale_in_never_takes_a_busy_instance(fleet: Fleet, workload: Workload) -> None:
+    # GIVEN loads that rise and fall, so the spare-capacity rule scales in while jobs still run (with the worker's
+    # protection left out of the simulator, both of these put jobs on instances already gone)
+    run, summary = _fleet_run(fleet, workload, minutes=len(workload.arrivals) + 120)
+    capacity, in_flight = run.series["capacity"], run.series["in_flight"]
+    assert any(later < earlier for earlier, later in itertools.pairwise(capacity))
+    # THEN right after every scaling decision, the jobs still running fit in the job slots of the instances left
+    # (a busy worker protects itself from scale-in), and every job is done
+    assert all(
+        jobs <= instances * fleet.worker_concurrency for jobs, instances in zip(in_flight, capacity, strict=True)
+    )
+    assert summary["jobs_done"] == workload.total
 
 
 def test_backlog_mode_starts_from_zero_then_tracks_backlog_per_in_service_instance(backlog_assembly: Path) -> None:

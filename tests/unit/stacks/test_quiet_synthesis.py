@@ -66,7 +66,8 @@ vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0,
               subnet_configuration=[ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)])
 group = autoscaling.AutoScalingGroup(stack, "Group", vpc=vpc, instance_type=ec2.InstanceType("t4g.small"),
                                      machine_image=ec2.MachineImage.generic_linux({"us-east-1": "ami-12345678"}))
-scaling.step_scaling(group, sqs.Queue(stack, "Jobs"), thresholds=[1], adjustments=[1])
+scaling.step_scaling(group, sqs.Queue(stack, "Jobs"), thresholds=[1], adjustments=[1],
+                     worker_concurrency=1)
 deadline = time.monotonic() + 30
 while not any(b"#cooldown is deprecated" in r for r in records) and time.monotonic() < deadline:
     time.sleep(0.05)

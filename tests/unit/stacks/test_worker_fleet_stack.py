@@ -137,6 +137,67 @@ def test_scale_in_to_zero_only_after_10_minutes_with_nothing_visible_and_nothing
     )
 
 
+def test_scale_in_removes_one_instance_while_a_whole_one_is_spare_for_5_minutes(template: Template) -> None:
+    queue = {"Name": "QueueName", "Value": {"Fn::GetAtt": [_jobs_queue(template), "QueueName"]}}
+
+    def query(query_id: str, namespace: str, name: str, dimension: dict[str, Any], stat: str) -> dict[str, Any]:
+        metric = {"Dimensions": [dimension], "MetricName": name, "Namespace": namespace}
+        return {"Id": query_id, "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}, "ReturnData": False}
+
+    # GIVEN the default stack (c7g.large: 2 jobs per instance)
+    # THEN an alarm reads spare instances = InService - (visible + in flight) / 2 at the busiest second of each minute
+    # and fires when one whole instance was spare in each of 5 minutes, with more than one instance in service
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like(
+                        {"Expression": "IF(inservice > 1, inservice - (visible + inflight) / 2, 0)", "ReturnData": True}
+                    ),
+                    query("visible", "AWS/SQS", "ApproximateNumberOfMessagesVisible", queue, "Maximum"),
+                    query("inflight", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", queue, "Maximum"),
+                    query(
+                        "inservice",
+                        "AWS/AutoScaling",
+                        "GroupInServiceInstances",
+                        {"Name": "AutoScalingGroupName", "Value": {"Ref": _group(template)}},
+                        "Minimum",
+                    ),
+                ]
+            ),
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "EvaluationPeriods": 5,
+            "DatapointsToAlarm": 5,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": Match.string_like_regexp("ScaleInOnSpareCapacity")}],
+        },
+    )
+    # AND it removes one instance, then waits 300 s before the next, so a datapoint from before a scale-in (SQS's
+    # metrics arrive a minute late) cannot remove a second one
+    template.has_resource_properties(
+        "AWS::AutoScaling::ScalingPolicy",
+        {
+            "AutoScalingGroupName": {"Ref": _group(template)},
+            "PolicyType": "SimpleScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "ScalingAdjustment": -1,
+            "Cooldown": "300",
+        },
+    )
+
+
+def test_the_spare_capacity_rule_divides_by_the_workers_job_slots(synth_with: Any) -> None:
+    # GIVEN instances sized for 8 jobs at once (the configuration of the job slots test below)
+    template = synth_with(worker_instance_type="m7i.xlarge", worker_profile="preview")[STACK]
+    # THEN the spare-capacity alarm counts 8 messages as one instance's work
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"Metrics": Match.array_with([Match.object_like({"Expression": Match.string_like_regexp(r"\) / 8, 0\)$")})])},
+    )
+
+
 def test_backlog_mode_tracks_visible_per_in_service_instance_and_starts_from_zero(backlog_template: Template) -> None:
     group = _group(backlog_template)
     backlog_template.has_resource_properties(
@@ -189,11 +250,12 @@ def test_backlog_mode_tracks_visible_per_in_service_instance_and_starts_from_zer
             "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
         },
     )
-    # AND no step-scaling alarm on the plain backlog is left in this mode
-    assert not backlog_template.find_resources(
-        "AWS::CloudWatch::Alarm",
-        {"Properties": {"AlarmActions": [{"Ref": Match.string_like_regexp("ScaleOutOnBacklog")}]}},
-    )
+    # AND no step-scaling alarm on the plain backlog, and no spare-capacity rule, is left in this mode
+    for policy in ("ScaleOutOnBacklog", "ScaleInOnSpareCapacity"):
+        assert not backlog_template.find_resources(
+            "AWS::CloudWatch::Alarm",
+            {"Properties": {"AlarmActions": [{"Ref": Match.string_like_regexp(policy)}]}},
+        )
 
 
 def test_the_launch_template_requires_imdsv2_encrypts_the_root_volume_and_has_no_key_pair(template: Template) -> None:
