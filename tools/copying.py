@@ -143,20 +143,20 @@ def copy_into(copy: Copy, project: Path) -> list[str]:
     return copy.files()
 
 
-def module_file(module: str) -> Path | None:
-    """The source file of ``module`` (a dotted name under sqs_decoupling) in this repository, if it is a module."""
-    base = REPO_ROOT.joinpath(*module.split("."))
+def module_file(module: str, root: Path = REPO_ROOT) -> Path | None:
+    """The source file of ``module`` (a dotted name under sqs_decoupling) in ``root``, if it is a module."""
+    base = root.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
 
 
-def import_closure(module: str) -> tuple[set[Path], set[str]]:
+def import_closure(module: str, root: Path = REPO_ROOT) -> tuple[set[Path], set[str]]:
     """The files of ``module`` and of every sqs_decoupling module it imports, transitively (package ``__init__``
-    files included), and the other non-standard-library names they import."""
-    if module_file(module) is None:
-        raise ValueError(f"No module {module!r} in {REPO_ROOT}: name a module of {PACKAGE}/.")
+    files included), and the other non-standard-library names they import; ``root`` holds sqs_decoupling/."""
+    if module_file(module, root) is None:
+        raise ValueError(f"No module {module!r} in {root}: name a module of {PACKAGE}/.")
     files: set[Path] = set()
     external: set[str] = set()
     pending = [module]
@@ -167,7 +167,7 @@ def import_closure(module: str) -> tuple[set[Path], set[str]]:
             if top not in sys.stdlib_module_names:
                 external.add(name)
             continue
-        path = module_file(name)
+        path = module_file(name, root)
         if path is None or path in files:  # not a module (a name imported from one), or seen
             continue
         files.add(path)
@@ -300,8 +300,8 @@ def markdown(copies: Iterable[Copy]) -> str:
         ]
         lines += ["", "```python", (EXAMPLES / f"{copy.component.example}.py").read_text().rstrip(), "```"]
         for extra in copy.component.app_files:
-            shown = ", ".join(f"`{f}`" for f in app_files(copy.component) if f.startswith(extra))
-            lines += ["", f"and your own `{extra}/` beside it (tools/copy_examples/{extra}/: {shown})."]
+            shown = _names(f.removeprefix(f"{extra}/") for f in app_files(copy.component) if f.startswith(extra))
+            lines += ["", f"with your own `{extra}/` beside it ({shown}: tools/copy_examples/{extra}/)."]
     return "\n".join([*lines, "", GENERATED_END])
 
 
