@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -54,21 +55,22 @@ def test_a_copy_synthesizes_alone_in_a_cdk_init_app_and_leaves_no_build_output(
     # GIVEN a fresh git repository laid out as `cdk init app --language python` does (its .gitignore, cdk.json with
     # the feature flags, requirements.txt), holding exactly the files the table lists for the component and the
     # table's example app.py, and a virtualenv where only the table's pip packages (and what they require) are
-    # installed; the bundling cache outside the project, reading this repository's wheels and archives
+    # installed; the user's cache folder (XDG_CACHE_HOME) holds this repository's wheels and archives
     project = tmp_path / "my-app"
     copy = copying.copy_of(component)
     sources = copying.copy_into(copy, project)
     app_files = _write_cdk_init_app(project, component, copy)
     subprocess.run(["git", "init", "--quiet", str(project)], check=True)
     python = _virtualenv_with(tmp_path / "venv", copy.distributions)
-    cache = _cache_reading_this_repositorys(tmp_path / "cache")
+    xdg_cache_home = tmp_path / "xdg-cache"
+    cache = _cache_reading_this_repositorys(xdg_cache_home / python_bundling.USER_CACHE_NAME)
 
     # WHEN the app runs there, as `cdk synth` runs it (CDK_OUTDIR, cdk.json's context), in that virtualenv alone
     report = tmp_path / "modules.json"
     result = subprocess.run(
         [str(python), "-c", RUN_APP, str(report)],
         cwd=project,
-        env=_environment(project, cache),
+        env=_environment(project, xdg_cache_home),
         capture_output=True,
         text=True,
         timeout=300,
@@ -87,8 +89,11 @@ def test_a_copy_synthesizes_alone_in_a_cdk_init_app_and_leaves_no_build_output(
     assert {name: file for name, file in modules["files"].items() if not _within(file, allowed)} == {}
     ours = {name: file for name, file in modules["files"].items() if name.partition(".")[0] == copying.PACKAGE}
     assert ours and all(_within(file, (project,)) for file in ours.values()), ours
-    # AND the stacks' dependencies assets were this repository's archives: nothing was installed for them
-    assert {p.name.rsplit("-", 1)[0] for p in (cache / "site-packages").glob("*")} <= {"my_worker-cp311-arm64"}
+    # AND the bundling went to the user's cache by default (the project has no build/), where the stacks'
+    # dependencies assets were this repository's archives: nothing was installed for them
+    # (QueueWorkerFleet's example bundles a worker of its own, which its synthesis installed there)
+    installed = {path.name.rsplit("-", 1)[0] for path in (cache / "site-packages").iterdir()}
+    assert installed == ({"my_worker-cp311-arm64"} if component.app_files else set())
 
 
 def test_the_copy_page_shows_what_the_code_needs() -> None:
@@ -147,16 +152,21 @@ def _cache_reading_this_repositorys(cache: Path) -> Path:
     for entry in python_bundling.WHEELHOUSE.iterdir():
         (cache / "wheelhouse" / entry.name).symlink_to(entry.resolve())
     for archive in python_bundling.ARCHIVES.glob("*.zip"):
-        os.link(archive.resolve(), cache / "archives" / archive.name)
+        try:
+            os.link(archive.resolve(), cache / "archives" / archive.name)
+        except OSError:  # another file system
+            shutil.copy2(archive, cache / "archives" / archive.name)
     return cache
 
 
-def _environment(project: Path, cache: Path) -> dict[str, str]:
+def _environment(project: Path, xdg_cache_home: Path) -> dict[str, str]:
+    """This environment as a user's shell has it (no PYTHONPATH, no cache variable), plus what `cdk synth` sets."""
+    unset = ("PYTHONPATH", "VIRTUAL_ENV", python_bundling.CACHE_DIR_VARIABLE)
     cdk_json = json.loads((project / "cdk.json").read_text())
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {
+    return {k: v for k, v in os.environ.items() if k not in unset} | {
         "CDK_OUTDIR": str(project / "cdk.out"),
         "CDK_CONTEXT_JSON": json.dumps(cdk_json["context"]),
-        python_bundling.CACHE_DIR_VARIABLE: str(cache),
+        "XDG_CACHE_HOME": str(xdg_cache_home),
         # aws-cdk-lib's own template validator (on in `make synth`) takes three quarters of each run: not what
         # this test is about.
         "CDK_VALIDATION": "false",
