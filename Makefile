@@ -60,8 +60,10 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.node-$(NODEJS_W
 	touch $@
 
 # The locked Linux wheels of every asset (the only download synthesis needs), in build/wheelhouse, installed once
-# per lock into build/site-packages and zipped once per lock into build/archives (the dependencies assets).
+# per lock into build/site-packages and zipped once per lock into build/archives (the dependencies assets). The
+# bundling cache is build/ because the folder exists (python_bundling.bundling_cache; a copied app has none).
 build/wheelhouse/.prefetched: $(VENV)/.installed $(ASSET_LOCKS) sqs_decoupling/common/python_bundling.py
+	mkdir -p build
 	python -m sqs_decoupling.stacks.prefetch_wheels
 	touch $@
 

@@ -6,9 +6,9 @@ for the target's architecture.
 
 Two assets per bundle, because they change at different rates:
 
-- the dependencies (the locked wheels, ffmpeg included: 150-230 MB): one zip per lock, built once into
-  build/archives/ and uploaded as it is (a Lambda layer, or an S3 object the instances unpack). A deploy after a code
-  change neither zips nor uploads them again; a deploy into a new account uploads them without zipping them.
+- the dependencies (the locked wheels, ffmpeg included: 150-230 MB): one zip per lock, built once into the bundling
+  cache's archives/ and uploaded as it is (a Lambda layer, or an S3 object the instances unpack). A deploy after a
+  code change neither zips nor uploads them again; a deploy into a new account uploads them without zipping them.
 - the code (the project's source folders, well under 1 MB): a folder asset, which CDK zips when it publishes.
 
 Reproducible and fast:
@@ -17,10 +17,14 @@ Reproducible and fast:
   file, written by `make lock` with uv), so two machines build the same asset under the same hash.
 - The code asset's hash comes from the sources and this module (the recipe); the dependencies asset's from the lock,
   the target and the recipe; neither from the requirements text.
-- Wheels are downloaded once into build/wheelhouse/ (`make setup` does it), installed once per lock into
-  build/site-packages/ and zipped once per lock into build/archives/; the dependencies asset is a hard link to that
+- Wheels are downloaded once into the bundling cache's wheelhouse/ (`make setup` does it), installed once per lock
+  into its site-packages/ and zipped once per lock into its archives/; the dependencies asset is a hard link to that
   zip, so synthesis after set-up needs no network, no pip run and no compression, and CDK skips bundling entirely
   when cdk.out already holds the asset's hash.
+
+Where the cache is (:func:`bundling_cache`): ``$SQS_DECOUPLING_CACHE_DIR``; else the project's build/ folder when it
+has one (this repository: the Makefile creates it, CI caches build/wheelhouse, .gitignore ignores it); else the
+user's cache folder, so a copy in a `cdk init` app writes nothing into the project outside cdk.out.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -44,11 +48,37 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
 
 # The folder that holds the ``sqs_decoupling`` package: sources and requirements are found relative to it, so a copy
-# of the package's folders (and build/) into another app works without edits.
+# of the package's folders into another app works without edits.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-WHEELHOUSE = PROJECT_ROOT / "build" / "wheelhouse"
-SITE_PACKAGES = PROJECT_ROOT / "build" / "site-packages"
-ARCHIVES = PROJECT_ROOT / "build" / "archives"
+CACHE_DIR_VARIABLE = "SQS_DECOUPLING_CACHE_DIR"
+"""The environment variable that says where bundling keeps its downloads, installs and archives (an absolute path)."""
+USER_CACHE_NAME = "sqs-decoupling-cdk"
+
+
+def bundling_cache(environ: Mapping[str, str], project_root: Path) -> Path:
+    """The folder for the wheels, their installs and their zips (hundreds of MB, reused by every synthesis):
+    ``$SQS_DECOUPLING_CACHE_DIR`` if set; else ``project_root/build`` if the project has that folder; else
+    ``$XDG_CACHE_HOME/sqs-decoupling-cdk`` (default ``~/.cache/sqs-decoupling-cdk``), outside the project, because
+    the ``.gitignore`` that `cdk init` writes ignores cdk.out but not build/."""
+    chosen = environ.get(CACHE_DIR_VARIABLE, "")
+    if chosen:
+        if not Path(chosen).expanduser().is_absolute():
+            raise ValueError(
+                f"{CACHE_DIR_VARIABLE} is {chosen!r}: set it to an absolute folder path (or unset it to use the "
+                f"project's build/ folder if it has one, else ~/.cache/{USER_CACHE_NAME})."
+            )
+        return Path(chosen).expanduser()
+    if (project_root / "build").is_dir():
+        return project_root / "build"
+    # The XDG base directory rule: a relative XDG_CACHE_HOME is invalid and ignored.
+    xdg = environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if Path(xdg).is_absolute() else Path.home() / ".cache") / USER_CACHE_NAME
+
+
+CACHE_DIR = bundling_cache(os.environ, PROJECT_ROOT)
+WHEELHOUSE = CACHE_DIR / "wheelhouse"
+SITE_PACKAGES = CACHE_DIR / "site-packages"
+ARCHIVES = CACHE_DIR / "archives"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".mypy_cache")
 _RECIPE = Path(__file__).read_bytes()
 

@@ -1,11 +1,12 @@
-"""`python -m sqs_decoupling.stacks.prefetch_wheels [--lock [--upgrade]]`: lock, download, install and zip the assets'
-Linux wheels.
+"""`python -m sqs_decoupling.stacks.prefetch_wheels [--lock [--upgrade]]`: lock, download, install and zip the
+assets' Linux wheels.
 
-`make setup` runs it without arguments: the locked wheels of every asset (both architectures) are downloaded into
-build/wheelhouse/, installed into build/site-packages/ and zipped into build/archives/ (the dependencies assets), so
-synthesis and the tests bundle without the network, pip or compression. `make lock` runs it with ``--lock``: each
-asset's requirements are resolved again, per target Python and architecture, into its lock with hashes (keeping
-each pin the requirements still allow; with ``--upgrade``, the newest release each allows: `make lock UPGRADE=1`).
+`make setup` runs it without arguments: the locked wheels of every asset (both architectures) are downloaded into the
+bundling cache's wheelhouse/ (build/ in this repository, see ``python_bundling.bundling_cache``), installed into its
+site-packages/ and zipped into its archives/ (the dependencies assets), so synthesis and the tests bundle without the
+network, pip or compression. `make lock` runs it with ``--lock``: each asset's requirements are resolved again, per
+target Python and architecture, into its lock with hashes (keeping each pin the requirements still allow; with
+``--upgrade``, the newest release each allows: `make lock UPGRADE=1`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from sqs_decoupling.common.python_bundling import LAMBDA_LAYER_FOLDER, PROJECT_ROOT, PythonBundle
 from sqs_decoupling.stacks.video_pipeline_stack import video_processor_bundle
@@ -40,11 +42,11 @@ def main(argv: list[str]) -> None:
     for bundle in [*every_bundle(), video_processor_bundle("arm64").for_this_machine()]:
         installed = bundle.install_site_packages()
         print(f"wheels for {bundle.requirements} ({bundle.architecture}, Python {bundle.python_version}): "
-              f"{installed.relative_to(PROJECT_ROOT)}")  # fmt: skip
+              f"{_shown(installed)}")  # fmt: skip
     # Deflating is most of this step's time; zlib lets other threads run meanwhile.
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         for archive in pool.map(lambda spec: spec[0].dependencies_archive(spec[1]), every_archive()):
-            print(f"dependencies asset: {archive.relative_to(PROJECT_ROOT)}")
+            print(f"dependencies asset: {_shown(archive)}")
 
 
 def every_archive() -> list[tuple[PythonBundle, str]]:
@@ -52,6 +54,11 @@ def every_archive() -> list[tuple[PythonBundle, str]]:
     return [(video_processor_bundle(a), LAMBDA_LAYER_FOLDER) for a in ARCHITECTURES] + [
         (worker_bundle(a), "") for a in ARCHITECTURES
     ]
+
+
+def _shown(path: Path) -> Path:
+    """A cache path as printed: relative to the project when the cache is in it (build/), else absolute."""
+    return path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ on one layer do not import each other):
     queue, intake                              the queue and the upload intake (intake sends to a queue)
     lambda_consumer, worker_fleet              the two consumers' constructs
     stacks                                     the three example stacks and the app
-    tools.localcloud < tools.scaling < tools.cost < tools.demo < bench      the tools, never imported by the product
+    tools.localcloud < tools.copying < tools.scaling < tools.cost < tools.demo < bench   the tools, never imported by
+                                               the product
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (f"{P}.lambda_consumer", f"{P}.worker_fleet"),
     (f"{P}.stacks",),
     ("tools", "tools.localcloud"),
+    ("tools.copying",),
     ("tools.scaling",),
     ("tools.cost",),
     ("tools.demo",),

@@ -1,0 +1,3 @@
+import os
+
+print(f"my_worker would now drain {os.environ.get('QUEUE_URL')}")
