@@ -14,7 +14,10 @@ from sqs_decoupling.contracts.worker_sizing import MAX_CONCURRENCY
 from sqs_decoupling.stacks.config import AppConfig, ConfigError
 from sqs_decoupling.worker_fleet.worker.config import parse_settings
 from tests.conftest import cdk_json_context, make_app
-from tools.localcloud.paths import REPO_ROOT
+from tests.support.docs import relative, section
+
+# The documentation's configuration table, wherever it lives (README.md today).
+CONFIGURATION = "Configuration (cdk.json context"
 
 
 def test_cdk_json_holds_every_default_of_the_config() -> None:
@@ -138,9 +141,9 @@ def test_backlog_target_is_latency_goal_over_seconds_per_job() -> None:
 
 
 def test_the_readme_gives_the_ranges_the_backlog_keys_allow() -> None:
-    # GIVEN the README's configuration row for the backlog target's two keys
-    readme = (REPO_ROOT / "README.md").read_text()
-    row = next(line for line in readme.splitlines() if line.startswith("| `acceptable_latency_seconds`"))
+    # GIVEN the configuration table's row for the backlog target's two keys
+    _, table = section(CONFIGURATION)
+    row = next(line for line in table.splitlines() if line.startswith("| `acceptable_latency_seconds`"))
     ranges = re.findall(r"(\d+)\.\.(\d+)", row.split("|")[3])
     assert len(ranges) == 2
     for key, (low, high) in zip(("acceptable_latency_seconds", "seconds_per_job"), ranges, strict=True):
@@ -165,7 +168,11 @@ def test_a_mistyped_context_key_fails_naming_it_and_the_closest_known_key() -> N
 
 
 def test_a_key_unlike_any_known_key_points_to_the_documented_keys() -> None:
-    with pytest.raises(ConfigError, match=r"Unknown configuration key 'colour'.*Configuration table in README.md"):
+    # GIVEN a key like no known key; WHEN the configuration is read
+    # THEN the error points to the file that holds the configuration table
+    where, _ = section(CONFIGURATION)
+    points_there = rf"Unknown configuration key 'colour'.*Configuration table in {re.escape(relative(where))}"
+    with pytest.raises(ConfigError, match=points_there):
         AppConfig.from_context(make_app({"colour": "blue"}))
 
 

@@ -1,7 +1,7 @@
 """Every documented configuration synthesizes: cdk-nag on (an unacknowledged finding fails synthesis), cfn-lint clean.
 
-(a) each key of README's configuration table at a non-default value, grouped so that each group reads as one
-deployment; (b) README's deploy command with a concrete account and region, alarm e-mail and client-side
+(a) each key of the configuration table (README.md) at a non-default value, grouped so that each group reads as one
+deployment; (b) the README's deploy command with a concrete account and region, alarm e-mail and client-side
 encryption, in both network modes and both scaling modes. The availability zones of the example account come from
 the committed cdk.context.json, as a user's own committed file answers CDK's lookup: nothing here calls AWS.
 """
@@ -18,9 +18,9 @@ from aws_cdk.assertions import Template
 from sqs_decoupling.common.nag import unmatched_acknowledgements
 from sqs_decoupling.stacks.config import KEYS, AppConfig
 from tests.support.cfn_lint import cfn_lint
+from tests.support.docs import section
 from tests.support.security import security_findings
 from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built
-from tools.localcloud.paths import REPO_ROOT
 
 # One test process synthesizes the matrix once for every test here (pytest-xdist --dist loadgroup); without a group
 # each process that gets one of these tests would synthesize all ten configurations again. The matrix is the gate
@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(MATRIX_GROUP)]
 
 
 def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_value() -> None:
-    # GIVEN the keys of README's configuration table
-    table = (REPO_ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    # GIVEN the keys of the documentation's configuration table (README.md's today)
+    _, table = section("Configuration (cdk.json context")
     documented = {key for row in re.findall(r"^\| (`.+?) \|", table, re.M) for key in re.findall(r"`(\w+)`", row)}
     assert documented == set(KEYS)
     # THEN each one is set to a value other than its default by some configuration of the matrix, except a key whose
