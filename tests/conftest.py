@@ -44,12 +44,20 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
 
 
-def make_app(overrides: Mapping[str, Any] | None = None, *, bundle: bool = False, outdir: Path | None = None) -> App:
-    """An App with cdk.json's context plus ``overrides``; asset bundling skipped unless ``bundle``."""
+def make_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    bundle: bool = False,
+    outdir: Path | None = None,
+    validation: bool = False,
+) -> App:
+    """An App with cdk.json's context plus ``overrides``; asset bundling skipped unless ``bundle``; aws-cdk-lib's
+    built-in CloudFormation validation (a report plugin that `cdk synth` runs, about 3 s of CPU per synthesis of the
+    whole app) only with ``validation``: the tests of the gate turn it on, a test of template properties needs none."""
     context = cdk_json_context() | dict(overrides or {})
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
-    return App(context=context, outdir=str(outdir) if outdir else None)
+    return App(context=context, outdir=str(outdir) if outdir else None, builtin_cloud_formation_validation=validation)
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,12 @@ def synthesize(
 ) -> SynthesizedApp:
     """Build the whole app (or only ``stacks``) into ``outdir`` with cdk-nag (an unacknowledged finding fails here)
     and, unless turned off for a test that reads template properties only, AWS Control Tower's controls, as `cdk
-    synth` runs them."""
-    app = build_app(make_app(overrides, outdir=outdir), control_tower_checks=control_tower_checks, stacks=stacks)
+    synth` runs them (and, with them, aws-cdk-lib's built-in CloudFormation validation)."""
+    app = build_app(
+        make_app(overrides, outdir=outdir, validation=control_tower_checks),
+        control_tower_checks=control_tower_checks,
+        stacks=stacks,
+    )
     assembly = app.synth()
     templates = {stack.stack_name: Template.from_json(stack.template) for stack in assembly.stacks}
     return SynthesizedApp(app, outdir, templates)
