@@ -35,7 +35,7 @@ BIN = Path(sys.executable).parent
 # What runs each CLI the documentation may name, keyed by the name a reader types.
 PRODUCER, REDRIVE, WORKER = "sqs_decoupling.producer", "sqs_decoupling.redrive", "sqs_decoupling.worker_fleet.worker"
 CONSOLE_SCRIPTS = {"sqs-submit": PRODUCER, "sqs-redrive": REDRIVE, "video-worker": WORKER}
-MODULES = {"tools.demo", "tools.cost", "tools.scaling", WORKER, PRODUCER, REDRIVE}
+MODULES = {"tools.demo", "tools.cost", "tools.scaling", "tools.copying", WORKER, PRODUCER, REDRIVE}
 # Other tools' commands: a bare flag right after one of them is that tool's, not ours.
 OTHER_TOOLS = ("pip", "uv", "npx", "npm", "cdk", "aws", "cfn-lint", "ruff", "mypy", "pytest", "git", "jq")
 SCRIPT = "script:"
