@@ -2,7 +2,7 @@
 
 Every script under bench/ parses its arguments here before it imports anything heavy or measures anything, and
 writes its JSON through ``write_result``: to ``build/<name>`` by default, to ``bench/results/<name>`` (the committed
-figures that the README, the scaling simulator and the cost model read) only with ``--update-bench``.
+figures that the documentation, the scaling simulator and the cost model read) only with ``--update-bench``.
 
 A script stays runnable on its own (``python bench/x.py``): it puts the repository root on ``sys.path`` and imports
 ``from bench import bench_cli`` (bench/ is a namespace package), without the project being installed.

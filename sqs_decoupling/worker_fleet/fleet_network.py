@@ -1,12 +1,12 @@
 """FleetNetwork: where the queue workers run. No inbound rules anywhere; two ways out to AWS's APIs.
 
 - "isolated" (default): private isolated subnets, no internet at all. Every AWS API the instances call
-  (``WORKER_AWS_SERVICES``) gets an endpoint: S3 a gateway endpoint (free; it also serves Amazon Linux 2023's
-  package repositories), the others interface endpoints (billed per hour per AZ, see README). KMS only with
-  client-side encryption: otherwise SQS and S3 call KMS on the worker's behalf. The CloudWatch agent sends logs
-  and EMF metrics to CloudWatch Logs (metrics are extracted there), so no Monitoring endpoint is needed.
-- "public": public subnets, instances get a public IPv4 address and talk to AWS over the internet. No endpoint
-  or NAT charges (each running instance's public IPv4 address is billed). For sandboxes.
+  (``WORKER_AWS_SERVICES``) gets an endpoint: S3 a gateway endpoint (free; it also serves Amazon Linux 2023's package
+  repositories), the others interface endpoints (billed per hour per AZ, see docs/worker-fleet.md). KMS only with
+  client-side encryption: otherwise SQS and S3 call KMS on the worker's behalf. The CloudWatch agent sends logs and
+  EMF metrics to CloudWatch Logs (metrics are extracted there), so no Monitoring endpoint is needed.
+- "public": public subnets, instances get a public IPv4 address and talk to AWS over the internet. No endpoint or NAT
+  charges (each running instance's public IPv4 address is billed). For sandboxes.
 Or pass an existing VPC, and subnets to use.
 
 In isolated mode the endpoints are also a boundary: each has a policy that lets requests reach only this

@@ -1,4 +1,5 @@
-"""What a consumer path did, read where the consumers record it: the output bucket (README "Output layout").
+"""What a consumer path did, read where the consumers record it: the output bucket (docs/video-processing.md,
+"Output layout").
 
     processed/<key>/<version>/<profile>/metadata.json, thumbnail.jpg, [renditions,] manifest.json
     processed/<key>/<version>/<profile>/failure.json

@@ -1,10 +1,11 @@
 """python -m tools.scaling: simulate the synthesized fleet (step and backlog policies) and the Lambda path on one
 workload.
 
-Prints a table and writes build/scaling.json and build/scaling.png (--update-bench: bench/results/, the README's
-worked case). Reads the templates in cdk.out (synthesized with the pinned CDK CLI if missing) and the other scaling
-mode from build/cdk.out.<mode>. Time runs as AWS keeps it: per-minute SQS datapoints delivered late, alarms on the
-template's statistic, warm-up from InService (see tools/scaling/simulate.py for each figure and its source).
+Prints a table and writes build/scaling.json and build/scaling.png (--update-bench: bench/results/, the worked case of
+docs/scaling-and-cost.md). Reads the templates in cdk.out (synthesized with the pinned CDK CLI if missing) and the other
+scaling mode from build/cdk.out.<mode>. Time runs as AWS keeps it: per-minute SQS datapoints delivered late, alarms on
+the template's statistic, warm-up from InService, simple scaling policies' cooldowns, no scale-in while an instance
+warms up (see tools/scaling/simulate.py for each figure and its source).
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         help="share of receives that fail transiently: retried after the visibility timeout, dead-lettered after "
         "the queue's maxReceiveCount (default 0)",
     )
-    calibrate = parser.add_argument_group("calibration (measured figures from a deployment; see the README)")
+    calibrate = parser.add_argument_group(
+        "calibration (measured figures from a deployment; see docs/scaling-and-cost.md)"
+    )
     calibrate.add_argument(
         "--job-seconds",
         type=_number(0, MAX_VISIBILITY_TIMEOUT_SECONDS, above=True),
@@ -175,7 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--update-bench",
         action="store_true",
-        help="write bench/results/scaling.json and scaling.png (the README's worked case) instead of build/",
+        help=(
+            "write bench/results/scaling.json and scaling.png (the worked case of docs/scaling-and-cost.md) instead of"
+            " build/"
+        ),
     )
     return parser
 

@@ -51,9 +51,9 @@ HISTORY = max(TARGET_TRACKING_IN_DATAPOINTS, 60)  # datapoints an alarm may look
 # react). ASSUMPTION: the datapoint of minute m is there 60 s after the minute ends, so the earliest reaction to
 # a backlog that appears in minute m is at the start of minute m + 2. Calibrate with --metric-delay-seconds.
 DEFAULT_METRIC_DELAY_SECONDS = 60
-# Launch to first receive: EC2 boot of Amazon Linux 2023 plus the user data (dnf installs python3.11 and the
-# CloudWatch agent, downloads and unpacks the worker's assets, starts the service). ASSUMPTION, not measured here
-# (no AWS account): 120 s. Measure it as the README says (Auto Scaling activity history + the worker's first log
+# Launch to first receive: EC2 boot of Amazon Linux 2023 plus the user data (dnf installs python3.11 and the CloudWatch
+# agent, downloads and unpacks the worker's assets, starts the service). ASSUMPTION, not measured here (no AWS
+# account): 120 s. Measure it as docs/scaling-and-cost.md says (Auto Scaling activity history + the worker's first log
 # line) and pass --startup-seconds.
 DEFAULT_STARTUP_SECONDS = 120
 # EC2's pending -> running; with no launch lifecycle hook the group puts the instance InService then, while user
