@@ -181,3 +181,14 @@ def test_the_launch_hook_is_optional_and_comes_from_a_flag_or_the_environment():
     assert parse_settings([], base).launch_hook is None
     assert parse_settings([], base | {"WORKER_LAUNCH_HOOK": "worker-started"}).launch_hook == "worker-started"
     assert parse_settings(["--launch-hook", "started"], base).launch_hook == "started"
+
+
+def test_the_variable_an_earlier_release_read_for_the_video_size_is_refused_naming_its_new_name(capsys):
+    # GIVEN an environment written for the earlier release (WORKER_MAX_BYTES, now WORKER_MAX_VIDEO_BYTES)
+    environ = {"WORKER_QUEUE_URL": QUEUE, "WORKER_OUTPUT_BUCKET": "b", "WORKER_MAX_BYTES": "1000"}
+    # WHEN the worker parses its settings
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings([], environ)
+    # THEN it stops with exit code 2 and one line naming both names, rather than run with the default limit
+    assert exit_info.value.code == 2
+    assert "WORKER_MAX_BYTES was renamed WORKER_MAX_VIDEO_BYTES" in capsys.readouterr().err

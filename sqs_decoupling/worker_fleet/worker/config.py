@@ -14,7 +14,7 @@ import functools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from sqs_decoupling.contracts import worker_sizing
 from sqs_decoupling.contracts.media import (
@@ -288,10 +288,17 @@ def _job_options(option: _Option) -> None:
         option(f"--{name.lower().replace('_', '-')}", ENV_PREFIX + name, "media limit (default: MediaLimits')")
 
 
+RENAMED_VARIABLES: Final = {"WORKER_MAX_BYTES": MAX_VIDEO_BYTES_ENV}
+"""Environment variables an earlier release read, and their names now."""
+
+
 def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
     """Parse flags over environment variables; exits with a usage message (status 2) on a bad or missing one."""
     parser = build_parser(environ)
     args = parser.parse_args(argv)
+    for old, new in RENAMED_VARIABLES.items():
+        if environ.get(old):  # an old unit file would otherwise lose its setting without a word
+            parser.error(f"{old} was renamed {new} after release 0.2.0: rename it in the environment (or unset it)")
     if not args.queue_url:
         parser.error(f"the queue URL is missing: pass --queue-url or set {QUEUE_URL_ENV}")
     if not args.output_bucket:
