@@ -186,7 +186,9 @@ def help_text(cli: str, subcommand: str = "") -> str:
     out = io.StringIO()
     # A test may have imported the CLI's __main__ module already: run it afresh, as `python -m` does, and leave the
     # imported one in place afterwards.
-    imported_main = sys.modules.pop(f"{cli}.__main__", None)
+    # (a CLI that is a module, not a package, runs as itself: the same applies to it)
+    main_name = f"{cli}.__main__" if not script and (REPO_ROOT / cli.replace(".", "/")).is_dir() else cli
+    imported_main = sys.modules.pop(main_name, None)
     with (
         mock.patch.object(sys, "argv", argv),
         contextlib.redirect_stdout(out),
@@ -197,7 +199,7 @@ def help_text(cli: str, subcommand: str = "") -> str:
         else:
             runpy.run_module(cli, run_name="__main__", alter_sys=True)
     if imported_main is not None:
-        sys.modules[f"{cli}.__main__"] = imported_main
+        sys.modules[main_name] = imported_main
     assert exited.value.code in (0, None), f"{' '.join(argv)} exited with {exited.value.code}"
     return out.getvalue()
 
