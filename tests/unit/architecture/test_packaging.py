@@ -86,6 +86,9 @@ def test_the_wheel_holds_the_runtimes_and_not_the_infrastructure_or_the_test_sea
     cdk_users = sorted(name for name, source in modules.items() if "aws_cdk" in source or "from constructs" in source)
     assert cdk_users == []
     assert not [name for name in modules if name.startswith(("sqs_decoupling.stacks", "sqs_decoupling.common"))]
+    # AND no test seam: the worker's fake jobs live in tests/support/
+    assert not [name for name in modules if "testing" in name or "fake" in name]
+    assert not [name for name, source in modules.items() if "TEST_HANDLER" in source]
 
 
 def test_every_module_the_wheel_installs_imports_only_modules_the_wheel_installs(wheel: zipfile.ZipFile) -> None:
