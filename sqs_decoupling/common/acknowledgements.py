@@ -2,10 +2,9 @@
 
 cdk-nag 3 and AWS Control Tower's proactive controls (cfn-guard) run as policy-validation plugins (registered in
 ``sqs_decoupling.common.nag`` and ``sqs_decoupling.common.guard``, by the app); any finding not acknowledged makes
-synthesis fail. An
-acknowledgement is construct metadata written through ``Validations.acknowledge``, so a construct copied into a
-project without either plugin still synthesizes; ``acknowledgements()`` lists them so a test can compare them with
-a reviewed list.
+synthesis fail. An acknowledgement is construct metadata written through ``Validations.acknowledge``, so a construct
+copied into a project without either plugin still synthesizes; ``acknowledgements()`` lists them so a test can compare
+them with a reviewed list.
 """
 
 from __future__ import annotations

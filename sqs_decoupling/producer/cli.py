@@ -8,8 +8,7 @@ With --encrypt-with-key, each body is client-side encrypted with that KMS key fo
 decrypt it with BODY_KEY_ARN / --body-key-arn); the size limits apply to the encrypted body.
 Credentials come from the standard AWS chain (environment, profile, instance role); the region as
 :mod:`sqs_decoupling.regions` finds it (--region, SQS_SUBMIT_REGION, AWS_REGION, AWS_DEFAULT_REGION, the profile, the
-queue URL).
-Every flag is checked before any AWS call: a bad one is one line on stderr and exit code 2.
+queue URL). Every flag is checked before any AWS call: a bad one is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ the move.
     sqs-redrive cancel TASK_HANDLE
 
 Credentials come from the standard AWS chain; the region from :func:`sqs_decoupling.regions.resolve_region`. The
-runbook is
-docs/runbook-dlq-redrive.md; the IAM policy an operator needs is each stack's ``RedriveOperatorPolicyArn`` output.
+runbook is docs/runbook-dlq-redrive.md; the IAM policy an operator needs is each stack's ``RedriveOperatorPolicyArn``
+output.
 """
 
 from __future__ import annotations

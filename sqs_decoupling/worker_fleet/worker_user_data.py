@@ -27,9 +27,8 @@ STOP_MARGIN_SECONDS = 30
 class WorkerService:
     """A worker as a systemd service: ``name`` (the unit, /opt/<name>), the ``command`` it runs from its install
     folder (e.g. ``("/usr/bin/python3.11", "-m", "sqs_decoupling.worker_fleet.worker")``), the dnf ``packages`` it
-    needs (its Python, e.g.
-    ``("python3.11",)``), the ``log_file`` its output is appended to, and ``executables``: globs in the asset whose
-    executable bit Python's zipfile drops (e.g. a static ffmpeg)."""
+    needs (its Python, e.g. ``("python3.11",)``), the ``log_file`` its output is appended to, and ``executables``: globs
+    in the asset whose executable bit Python's zipfile drops (e.g. a static ffmpeg)."""
 
     name: str
     command: tuple[str, ...]

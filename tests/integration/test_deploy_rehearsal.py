@@ -3,8 +3,7 @@
 The app is synthesized once (with asset bundling, as `cdk deploy` does) and the CLI deploys that cloud assembly
 (``--app <cdk.out>``), so the templates and assets are exactly what a real deploy would upload. moto's gaps are
 handled in :mod:`tools.localcloud.moto_compat` (bugs that broke the deploy) and checked here (what moto skips must be
-only
-what we know it skips).
+only what we know it skips).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Every constant below has an entry in ``SOURCES``: the AWS pricing page (or AWS announcement) to check it against,
 and whether the figure was seen there (see the comment above ``SOURCES``). Free tiers are ignored. Prices change
-and differ per region: check yours.
-The instance-hour and Lambda prices the scaling simulator also needs are defined in ``tools.scaling.prices`` (so
-that cost depends on scaling, never the reverse) and re-exported here: this module is the whole table.
+and differ per region: check yours. The instance-hour and Lambda prices the scaling simulator also needs are defined in
+``tools.scaling.prices`` (so that cost depends on scaling, never the reverse) and re-exported here: this module is the
+whole table.
 """
 
 from __future__ import annotations

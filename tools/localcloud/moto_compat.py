@@ -3,8 +3,7 @@ behave unlike AWS where the consumers can tell (S3 events without ``versionId``,
 
 Each one is a narrow patch of moto, applied in the process that runs the ThreadedMotoServer while
 :func:`tools.localcloud.server.moto_server` runs (the demo, the tests, the benchmarks). The CloudFormation ones change
-how
-moto *parses* a template, never the templates the CDK app synthesizes: what gets deployed is exactly what
+how moto *parses* a template, never the templates the CDK app synthesizes: what gets deployed is exactly what
 `cdk synth` wrote. :data:`APPLIED` lists what was patched, so the demo can say so.
 
 They reach into moto's internals, so each patch names what it reaches (:data:`PATCH_TARGETS`: a module attribute

@@ -98,8 +98,8 @@ class QueueWorker:
     ``spot`` (a :class:`~sqs_decoupling.worker_fleet.worker.spot.SpotWatcher`) is read every tick: on a Spot
     interruption notice or rebalance recommendation the worker drains as on a stop (:meth:`request_drain`) but does
     not return: it takes no new job for the rest of the instance's life and returns when stopped (SIGTERM, or the
-    termination lifecycle hook).
-    ``start_gate`` holds the first receive until it is ready (an instance warming into a warm pool is not).
+    termination lifecycle hook). ``start_gate`` holds the first receive until it is ready (an instance warming into a
+    warm pool is not).
 
     ``on_abandon`` is called once when the drain deadline passes with jobs still running, right after their messages
     are released: it ends the work those jobs started (the video handler's ffmpeg processes), so nothing outlives

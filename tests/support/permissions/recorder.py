@@ -32,8 +32,7 @@ encrypted bodies (KMS);
 - tests/unit/lambdas/test_video_processor_encryption.py: the handler opening an encrypted body (in-process moto).
 
 The demo's flow (tools/demo/flow.py) runs the same handler, poller, worker and sqs_decoupling.producer.submit, but only
-under
-``make demo`` (a real CDK deploy into moto): no test runs it.
+under ``make demo`` (a real CDK deploy into moto): no test runs it.
 
 With ``PERMISSION_CALLS_OUT=<file>`` in the environment, each recording appends its symbolized calls to that file as
 JSON lines (``python -m tests.support.permissions.table <file>`` prints them as a table).

@@ -1,7 +1,6 @@
 """A synthesis prints no deprecation warning. The one aws-cdk-lib prints on its own account (aws/aws-cdk#37833) is
 filtered exactly (sqs_decoupling/common/upstream_warnings.py), and a test says when aws-cdk-lib no longer needs the
-filter. The
-real CLI's synthesis of every stack is checked for any deprecation in the deploy rehearsal
+filter. The real CLI's synthesis of every stack is checked for any deprecation in the deploy rehearsal
 (tests/integration/test_deploy_rehearsal.py)."""
 
 from __future__ import annotations
