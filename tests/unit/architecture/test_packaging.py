@@ -117,3 +117,19 @@ def test_each_console_script_names_a_module_the_wheel_installs(wheel: zipfile.Zi
     assert set(targets) == {"video-worker", "sqs-submit", "sqs-redrive"}
     modules = python_modules(wheel)
     assert all(module in modules for module in targets.values()), targets
+
+
+def test_pip_install_of_the_wheel_puts_one_package_into_site_packages(wheel: zipfile.ZipFile, tmp_path: Path) -> None:
+    # GIVEN an empty folder standing for a fresh environment's site-packages
+    site_packages = tmp_path / "site-packages"
+    # WHEN pip installs the wheel there (its dependencies are the runtime's own: boto3, Powertools, ffmpeg, the SDK)
+    pip = (sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet")
+    subprocess.run(
+        [*pip, "--target", str(site_packages), str(wheel.filename)],
+        check=True,
+        capture_output=True,
+    )
+    # THEN the packages it adds are one: the namespace, beside the distribution's metadata and the scripts
+    installed = {path.name for path in site_packages.iterdir() if not path.name.endswith(".dist-info")}
+    assert installed - {"bin"} == {"sqs_decoupling"}
+    assert not installed & GENERIC_TOP_LEVEL
