@@ -222,15 +222,23 @@ class MetricClock:
     """Per-second samples of each signal, folded into one datapoint per minute and per statistic, delivered
     ``delay`` seconds after the minute ends."""
 
-    def __init__(self, delay: int) -> None:
+    def __init__(self, delay: int, signals: tuple[str, ...] = ("visible", "in_flight", "oldest_age")) -> None:
         self.delay = delay
-        self.samples: dict[str, list[float]] = {}
+        self.signals = signals
+        self.samples: tuple[list[int], ...] = tuple([] for _ in signals)
         self.published: list[tuple[int, dict[str, dict[str, float]]]] = []  # (deliverable at, datapoint)
         self.delivered = 0
 
-    def sample(self, **signals: float) -> None:
-        for name, value in signals.items():
-            self.samples.setdefault(name, []).append(value)
+    def sample(self, *signals: int, seconds: int = 1, ageing: int | None = None) -> None:
+        """The signals' values (in the order of ``signals``) at one second, or at each of ``seconds`` seconds in
+        which they did not change, but for the one at index ``ageing``, which grows by one a second."""
+        for index, (values, value) in enumerate(zip(self.samples, signals, strict=True)):
+            if seconds == 1:
+                values.append(value)
+            elif index == ageing:
+                values.extend(range(value, value + seconds))
+            else:
+                values.extend([value] * seconds)
 
     def close_minute(self, end: int) -> None:
         datapoint = {
@@ -241,10 +249,11 @@ class MetricClock:
                 "Sum": values[-1],
                 "SampleCount": 1,
             }
-            for name, values in self.samples.items()
+            for name, values in zip(self.signals, self.samples, strict=True)
+            if values
         }
         self.published.append((end + self.delay, datapoint))
-        self.samples = {}
+        self.samples = tuple([] for _ in self.signals)
 
     def new_datapoints(self, now: int) -> list[dict[str, dict[str, float]]]:
         """Datapoints delivered since the last call (in order)."""
@@ -268,9 +277,10 @@ def _run(
     queue: Queue,
     failures: Failures,
     clock: MetricClock,
-    extra_samples: Callable[[int], dict[str, float]] = lambda now: {},
+    in_service: Callable[[int], tuple[int, int]] | None = None,
 ) -> tuple[Queue, int]:
-    """The shared engine: ``slots(now)`` consumers take batches of up to ``batch``; ``on_minute`` scales."""
+    """The shared engine: ``slots(now)`` consumers take batches of up to ``batch``; ``on_minute`` scales.
+    ``in_service(now)``: the fleet's InService instances, sampled as a fourth signal, and the second they change."""
     running: list[tuple[int, int, int]] = []  # heap of (finish second, messages, of which succeed)
     in_slots = 0  # messages being worked on that will succeed (failing ones are in queue.hidden)
     last_arrival = max((m for m, n in enumerate(workload.arrivals) if n), default=-1)
@@ -279,9 +289,14 @@ def _run(
         run.jobs_in += arrivals
         start = minute * SECONDS
         at_once = workload.at_once if minute == 0 else 0
+        spread = arrivals - at_once
+        arriving = [_arrivals_in_second(spread, second) for second in range(SECONDS)] if spread else [0] * SECONDS
+        arriving[0] += at_once
+        next_arrival = _next_arrivals(start, arriving)
         busy_sum = 0
-        for now in range(start, start + SECONDS):
-            queue.arrive(now, _arrivals_in_second(arrivals - at_once, now - start) + (at_once if now == start else 0))
+        now = start
+        while now < start + SECONDS:
+            queue.arrive(now, arriving[now - start])
             queue.reappear(now)
             while running and running[0][0] <= now:
                 _, _, ok = heapq.heappop(running)
@@ -291,42 +306,26 @@ def _run(
             while free > 0 and queue.visible:
                 if queue.visible < batch and queue.oldest_age(now) < batch_window:
                     break  # a partial batch waits for the batching window
-                parts = queue.take(now, batch)
-                if run.first_receive_at is None:
-                    run.first_receive_at = now
-                n = sum(p[1] for p in parts)
-                seconds = service_seconds(n)
-                finish = now + max(1, math.ceil(seconds))
-                failed = failures.of(n)
-                run.failed_receives += failed
-                left = failed
-                for arrival, count, receives in parts:
-                    if left <= 0:
-                        break
-                    k = min(left, count)
-                    # not deleted: visible again when the visibility timeout that started at the receive ends
-                    queue.hide(max(finish, now + queue.visibility_seconds), arrival, k, receives + 1)
-                    left -= k
-                heapq.heappush(running, (finish, n, n - failed))
-                in_slots += n - failed  # the failing ones are counted as hidden already
-                run.busy_seconds += seconds
-                run.invocations += 1
+                in_slots += _receive(now, queue, batch, service_seconds, failures, running, run)
                 free -= 1
-            busy_sum += len(running)
-            clock.sample(
-                visible=queue.visible,
-                in_flight=in_slots + queue.hidden_count,
-                oldest_age=queue.oldest_age(now),
-                **extra_samples(now),
-            )
-            if (
-                run.drained_at is None
-                and now >= last_arrival * SECONDS + SECONDS - 1
-                and not queue.visible
-                and not running
-                and not queue.hidden
-            ):
-                run.drained_at = now
+            # Until the next arrival, reappearance, finish or change of the fleet, the queue only ages: the seconds
+            # up to it are sampled at once (the same samples, one per second, as a second-by-second loop takes).
+            age = queue.oldest_age(now)
+            quiet = _quiet_seconds(now, next_arrival[now - start], queue, running)
+            if free > 0 and queue.visible:  # a partial batch waits until the oldest message is batch_window old
+                quiet = min(quiet, batch_window - age)
+            signals = [queue.visible, in_slots + queue.hidden_count, age]
+            if in_service is not None:
+                count, changes_at = in_service(now)
+                signals.append(count)
+                quiet = min(quiet, changes_at - now)
+            quiet = max(1, quiet)
+            busy_sum += len(running) * quiet
+            clock.sample(*signals, seconds=quiet, ageing=2 if queue.visible else None)
+            drained = max(now, last_arrival * SECONDS + SECONDS - 1)
+            if run.drained_at is None and drained < now + quiet and not (queue.visible or running or queue.hidden):
+                run.drained_at = drained
+            now += quiet
         end = start + SECONDS
         run.jobs_expired += queue.expire(end, retention)
         clock.close_minute(end)
@@ -336,6 +335,59 @@ def _run(
         run.series["busy"].append(busy_sum / SECONDS)
         on_minute(end, queue, len(running))
     return queue, in_slots + queue.hidden_count
+
+
+def _next_arrivals(start: int, arriving: list[int]) -> list[int]:
+    """For each second of the minute that began at ``start``: the next second with an arrival, or the minute's end."""
+    following, next_arrival = start + SECONDS, [0] * SECONDS
+    for offset in range(SECONDS - 1, -1, -1):
+        next_arrival[offset] = following
+        if arriving[offset]:
+            following = start + offset
+    return next_arrival
+
+
+def _quiet_seconds(now: int, next_arrival: int, queue: Queue, running: list[tuple[int, int, int]]) -> int:
+    """Seconds from ``now`` to the next second at which something happens (at least 1): an arrival, a failed message
+    visible again, a batch finishing, or the minute's end (``next_arrival`` is the first arrival or the end)."""
+    quiet = next_arrival - now
+    if queue.hidden:
+        quiet = min(quiet, queue.hidden[0][0] - now)
+    if running:
+        quiet = min(quiet, running[0][0] - now)
+    return quiet
+
+
+def _receive(
+    now: int,
+    queue: Queue,
+    batch: int,
+    service_seconds: Callable[[int], float],
+    failures: Failures,
+    running: list[tuple[int, int, int]],
+    run: Run,
+) -> int:
+    """One consumer receives a batch at ``now`` and starts on it; returns how many of its messages will succeed."""
+    parts = queue.take(now, batch)
+    if run.first_receive_at is None:
+        run.first_receive_at = now
+    n = sum(p[1] for p in parts)
+    seconds = service_seconds(n)
+    finish = now + max(1, math.ceil(seconds))
+    failed = failures.of(n)
+    run.failed_receives += failed
+    left = failed
+    for arrival, count, receives in parts:
+        if left <= 0:
+            break
+        k = min(left, count)
+        # not deleted: visible again when the visibility timeout that started at the receive ends
+        queue.hide(max(finish, now + queue.visibility_seconds), arrival, k, receives + 1)
+        left -= k
+    heapq.heappush(running, (finish, n, n - failed))
+    run.busy_seconds += seconds
+    run.invocations += 1
+    return n - failed  # the failing ones are counted as hidden already
 
 
 @dataclass
@@ -370,6 +422,11 @@ class FleetState:
         later = [t for i in self.instances for t in (i.in_service_at, i.ready_at) if t > now]
         self._cache = (min(later, default=1 << 62), in_service, ready, now)
         return in_service, ready
+
+    def in_service(self, now: int) -> tuple[int, int]:
+        """(InService instances at second ``now``, the next second at which the counts change)."""
+        in_service, _ = self.counts(now)
+        return in_service, self._cache[0]
 
     def changed(self) -> None:
         self._cache = (-1, 0, 0, -1)
@@ -410,7 +467,7 @@ def simulate_fleet(
     state.instances = [Instance(long_ago, long_ago, long_ago) for _ in range(fleet.desired)]
     if pool:
         state.pool = [0] * pool.size(fleet.desired, fleet.max_size)
-    clock = MetricClock(metric_delay_seconds)
+    clock = MetricClock(metric_delay_seconds, ("visible", "in_flight", "oldest_age", "in_service"))
 
     def slots(now: int) -> int:
         return state.counts(now)[1] * fleet.worker_concurrency
@@ -438,7 +495,7 @@ def simulate_fleet(
         queue,
         Failures(fail_fraction),
         clock,
-        lambda now: {"in_service": state.counts(now)[0]},
+        state.in_service,
     )
     summary = run.summary(queue, in_flight, horizon_minutes * SECONDS)
     summary["instance_hours"] = round(run.capacity_seconds / 3600, 2)
