@@ -8,7 +8,8 @@ The same N generated sources (1080p with sound, the "transcode" profile's work),
                two threads each): no S3, no SQS, no worker
   worker       the real worker (QueueWorker + make_video_handler) on a moto server over HTTP, at the setting
                sqs_decoupling.contracts.worker_sizing gives this machine's vCPUs (the setting a fleet instance of
-               that size gets)
+               that size gets). moto runs in a process of its own, as S3 and SQS are not in the worker's process
+               on AWS; its CPU time during each worker round is measured.
 
 Throughput is videos per wall second. The goal: the worker's throughput at least 0.95 x that of the best bare
 configuration (the one with the lowest median time); the ratio against the best configuration of at most one job
@@ -16,6 +17,11 @@ per vCPU is reported beside it, since that is what a C-family instance's memory 
 job may take 1.5 GiB). The machine may be shared, so each round runs every mode in
 another order, every round's times are kept, and the ratio counts only when the rounds agree: the worker's and the
 best bare configuration's times each spread at most ``--max-spread`` (default 15 %) around their median.
+
+On AWS, S3 and SQS do their side of each request on other machines; here moto does it on the same vCPUs as the
+worker's ffmpeg runs. The ratio is therefore given twice: as measured, and with the fake cloud's CPU taken out of the
+worker's time (wall - moto's CPU seconds / vCPUs: with every vCPU busy, each CPU second moto used is one the encodes
+did not get). The goal is judged on the second; the first is the floor a test on one machine can show.
 
 Writes build/busy.json; with --update-bench, bench/results/busy.json (the committed figures).
 
@@ -25,14 +31,16 @@ Writes build/busy.json; with --update-bench, bench/results/busy.json (the commit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +68,37 @@ def spread(seconds: list[float]) -> float:
     return max(abs(value - middle) for value in seconds) / middle
 
 
+@contextlib.contextmanager
+def moto_server_process() -> Iterator[tuple[str, Callable[[], float]]]:
+    """A moto server (tools.localcloud.server.moto_server, with its work-arounds) in a child process: yields its
+    endpoint and a function that reads the CPU seconds the child has used so far (from /proc: Linux)."""
+    code = (
+        "import sys\n"
+        "from tools.localcloud.server import moto_server\n"
+        "with moto_server() as endpoint:\n"
+        "    print(endpoint, flush=True)\n"
+        "    sys.stdin.read()\n"  # until the parent closes stdin
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdin is not None and child.stdout is not None
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    try:
+        endpoint = child.stdout.readline().strip()
+        if not endpoint.startswith("http://"):
+            raise SystemExit(f"the moto server process did not start (it printed {endpoint!r})")
+        yield endpoint, cpu_seconds
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
 def main() -> None:
     def configure(parser: argparse.ArgumentParser) -> None:
         whole = bench_cli.bounded
@@ -83,22 +122,27 @@ def main() -> None:
     from sqs_decoupling.contracts import worker_sizing
     from sqs_decoupling.contracts.media import DEFAULT_LIMITS
     from sqs_decoupling.video import ffmpeg as video_ffmpeg
-    from tools.localcloud.server import moto_server
 
     vcpus = worker_sizing.machine_vcpus()
     load_before = os.getloadavg()[0]
     chosen = worker_sizing.busy_setting(vcpus, encodes=True)
     worker_limits = dataclasses.replace(DEFAULT_LIMITS, ffmpeg_threads=chosen.ffmpeg_threads)
     samples: dict[str, list[float]] = {}
+    cloud_cpu: list[float] = []  # moto's CPU seconds in each worker round
     with tempfile.TemporaryDirectory(prefix="busy-bench-") as tmp:
         work = Path(tmp)
         sources = [make_source(work / f"source-{index}.mp4", "camera", args.seconds) for index in range(args.videos)]
         video_ffmpeg.h264_available()  # cached encoder check, outside every clock
-        with moto_server() as endpoint:
+        with moto_server_process() as (endpoint, cloud_cpu_seconds):
+
+            def worker(out: Path) -> dict[str, float]:
+                before = cloud_cpu_seconds()
+                figures = run_worker(endpoint, sources, out, chosen.concurrency, worker_limits)
+                cloud_cpu.append(cloud_cpu_seconds() - before)
+                return figures
+
             modes: dict[str, Callable[[Path], dict[str, float]]] = {
-                f"worker {chosen.concurrency} x {chosen.ffmpeg_threads}": lambda out: run_worker(
-                    endpoint, sources, out, chosen.concurrency, worker_limits
-                )
+                f"worker {chosen.concurrency} x {chosen.ffmpeg_threads}": worker
             }
             for jobs, threads in bare_configurations(vcpus):
                 limits = dataclasses.replace(DEFAULT_LIMITS, ffmpeg_threads=threads)
@@ -125,6 +169,8 @@ def main() -> None:
     best = min(bare_names, key=medians.__getitem__)
     ratio = medians[best] / medians[worker_name]  # throughput ratio: same videos, inverse of the times
     fitting = min((n for n in bare_names if int(n.split()[1]) <= vcpus), key=medians.__getitem__)
+    without_cloud = [seconds - cpu / vcpus for seconds, cpu in zip(samples[worker_name], cloud_cpu, strict=True)]
+    ratio_without_cloud = medians[best] / statistics.median(without_cloud)
     rounds_agree = spread(samples[worker_name]) <= args.max_spread and spread(samples[best]) <= args.max_spread
     summary: dict[str, Any] = {
         "command": "python bench/busy_bench.py " + " ".join(sys.argv[1:]),
@@ -141,11 +187,15 @@ def main() -> None:
         "spread_around_median": {name: round(spread(samples[name]), 3) for name in names},
         "best_bare": best,
         "worker_throughput_vs_best_bare": round(ratio, 3),
+        "moto_cpu_seconds_each_worker_round": [round(cpu, 2) for cpu in cloud_cpu],
+        "worker_seconds_without_moto_cpu": [round(seconds, 2) for seconds in without_cloud],
+        "worker_throughput_vs_best_bare_without_moto_cpu": round(ratio_without_cloud, 3),
         "best_bare_of_at_most_one_job_per_vcpu": fitting,
         "worker_throughput_vs_that": round(medians[fitting] / medians[worker_name], 3),
         "rounds_agree": rounds_agree,
-        "goal": f"worker throughput >= {GOAL_RATIO} x best bare, with rounds within {args.max_spread:.0%}",
-        "goal_met": rounds_agree and ratio >= GOAL_RATIO,
+        "goal": f"worker throughput, moto's CPU taken out, >= {GOAL_RATIO} x best bare, with rounds within "
+        f"{args.max_spread:.0%}",
+        "goal_met": rounds_agree and ratio_without_cloud >= GOAL_RATIO,
     }
     bench_cli.write_result(dest, summary)
 

@@ -12,7 +12,6 @@ from sqs_decoupling.contracts.worker import LAUNCH_HOOK_ENV
 from sqs_decoupling.stacks.config import AppConfig, ConfigError
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
 from sqs_decoupling.worker_fleet.worker.config import parse_settings
-from tests.conftest import SynthesizedApp
 from tests.support.permissions.cfn import Deployment
 from tests.support.permissions.rehearsal import Check, Rehearsal
 from tests.unit.stacks.conftest import MATRIX_GROUP, Built, deployment_of
@@ -110,14 +109,14 @@ def test_a_pool_outside_0_to_the_group_maximum_is_refused_naming_the_key(value: 
 @pytest.mark.slow
 @pytest.mark.xdist_group(MATRIX_GROUP)
 def test_the_rehearsal_evaluates_the_launch_hook_only_where_there_is_a_pool(
-    synthesized_matrix: dict[str, Built], synthesized: SynthesizedApp
+    synthesized_matrix: dict[str, Built],
 ) -> None:
-    # GIVEN the default deployment (no pool) and the matrix's warm-pool configuration (isolated network)
+    # GIVEN the README's deploy command (isolated network, no pool) and the matrix's warm-pool configuration
     def completions(deployment: Deployment) -> list[Check]:
         checks = Rehearsal(deployment).checks()
         return [c for c in checks if c.caller == "worker" and c.what == "autoscaling.CompleteLifecycleAction"]
 
-    default = completions(Deployment.from_assembly(synthesized.outdir))
+    default = completions(deployment_of(synthesized_matrix, "deploy-command-isolated-step"))
     warm = completions(deployment_of(synthesized_matrix, "fleet-warm-pool"))
     # THEN the worker completing its termination hook is checked in both, the launch hook's completion only with the
     # pool, through the Auto Scaling endpoint, and AWS would allow it
