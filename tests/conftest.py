@@ -150,11 +150,13 @@ SHARED_SYNTHESIS = frozenset({"synthesized", "templates", "synth_with"})
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
-    last would keep one worker busy while the others sit idle. Tests reading a shared synthesis share a group."""
+    last would keep one worker busy while the others sit idle. Tests marked ``last`` after the others of their kind:
+    they wait on work started in the background, which the tests before them overlap. Tests reading a shared
+    synthesis share a group."""
     for item in items:
         if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group("synthesis"))
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("last") is not None))
 
 
 # Stale permission-catalogue entries. Every recording (tests/support/permissions/recorder.py) appends its calls to

@@ -5,6 +5,8 @@ pytest-xdist group, so one process synthesizes it once."""
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -14,6 +16,7 @@ from aws_cdk import App
 from sqs_decoupling.stacks.app_builder import build_app
 from sqs_decoupling.stacks.config import AppConfig
 from tests.conftest import cdk_json_context
+from tests.support.cfn_lint import start_cfn_lint
 from tests.support.permissions.cfn import Deployment
 from tools.localcloud.paths import REPO_ROOT
 
@@ -112,7 +115,7 @@ def _stack_configurations(app: App) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def synthesized_matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+def matrix_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
     """Each configuration synthesized (cdk-nag and Control Tower rules on, no asset bundling) into its own cloud
     assembly, in one process, in the order of CONFIGURATIONS.
 
@@ -132,6 +135,24 @@ def synthesized_matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bu
         build_app(app, stacks=stacks).synth()  # raises ValidationFailed on any unacknowledged finding
         built[name] = Built(outdir, app, configurations)
     return built
+
+
+@pytest.fixture(scope="session")
+def matrix_lint(matrix_builds: dict[str, Built]) -> Iterator[subprocess.Popen[str]]:
+    """cfn-lint over every distinct template of the matrix (a template two configurations share byte for byte,
+    once), started as soon as the matrix is synthesized, so that it runs beside the matrix's other tests."""
+    templates = sorted(t for built in matrix_builds.values() for t in built.outdir.glob("*.template.json"))
+    distinct = {template.read_bytes(): template for template in templates}
+    process = start_cfn_lint(sorted(distinct.values()))
+    yield process
+    process.kill()
+    process.communicate()
+
+
+@pytest.fixture(scope="session")
+def synthesized_matrix(matrix_builds: dict[str, Built], matrix_lint: subprocess.Popen[str]) -> dict[str, Built]:
+    """The matrix's builds, with cfn-lint already running on their templates (``matrix_lint``)."""
+    return matrix_builds
 
 
 @pytest.fixture(scope="session")
