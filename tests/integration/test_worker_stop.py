@@ -37,7 +37,7 @@ def clip_for(drain_seconds: str) -> bytes:
     of video, several seconds of work (with a 12 s clip, about 1.6 s of work under load, the transcode sometimes
     finished inside the drain when the machine was idle, and the release case saw a success). The worker ends it at
     the drain deadline, so its length costs only its making, which ``cached_long_video`` keeps cheap.
-    The finishing case (120 s drain) transcodes its clip to the end: 8 s of video, about a second of work, still
+    The finishing case (120 s drain) transcodes its clip to the end: 8 s of video, one to two seconds of work, still
     running when the stop begins (the test checks that the drain waited for it) and far inside the drain.
     Made when a test here first needs it, not when the module is imported: every pytest-xdist process imports it."""
     return cached_long_video(seconds=8 if drain_seconds == "120" else 40, size="1280x720").read_bytes()
