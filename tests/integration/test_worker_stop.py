@@ -23,20 +23,24 @@ pytest.importorskip("sqs_decoupling.video")
 
 from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from tests.integration.conftest import send_messages
-from tests.support.videos import cached_video_bytes
+from tests.support.videos import cached_long_video
 from tools.localcloud.server import queue_depth, wait_until
 
-# One pytest-xdist process runs them all, so the clip below is encoded once, not once per process.
+# One pytest-xdist process runs them all, so the clips below are made once, not once per process.
 pytestmark = pytest.mark.xdist_group("worker-stop-clip")
 
 
-@pytest.fixture(scope="module")
-def clip() -> bytes:
-    """Several seconds of transcoding (two renditions from one decode), many times the 0.5 s drain the release
-    cases need it to outlast, on a quiet machine too: with a 12 s clip (about 1.6 s of work under load) the
-    transcode sometimes finished inside the drain when the machine was idle, and the release case saw a success.
+def clip_for(drain_seconds: str) -> bytes:
+    """The 720p clip a case transcodes (two renditions from one decode), by the case's drain time.
+
+    A release case (0.5 s drain) needs a transcode many times longer than the drain, on a quiet machine too: 40 s
+    of video, several seconds of work (with a 12 s clip, about 1.6 s of work under load, the transcode sometimes
+    finished inside the drain when the machine was idle, and the release case saw a success). The worker ends it at
+    the drain deadline, so its length costs only its making, which ``cached_long_video`` keeps cheap.
+    The finishing case (120 s drain) transcodes its clip to the end: 8 s of video, one to two seconds of work, still
+    running when the stop begins (the test checks that the drain waited for it) and far inside the drain.
     Made when a test here first needs it, not when the module is imported: every pytest-xdist process imports it."""
-    return cached_video_bytes(seconds=40, size="1280x720")
+    return cached_long_video(seconds=8 if drain_seconds == "120" else 40, size="1280x720").read_bytes()
 
 
 def ffmpeg_processes(*markers: str) -> list[int]:
@@ -56,8 +60,10 @@ def ffmpeg_processes(*markers: str) -> list[int]:
 
 
 @pytest.fixture
-def transcode_job(client, make_queue, sqs, clip):
-    """An uploaded 720p clip, its job on a queue with a 300 s visibility timeout, and an output bucket."""
+def transcode_job(client, make_queue, sqs, drain_seconds):
+    """An uploaded 720p clip (``clip_for`` the test's ``drain_seconds`` parameter), its job on a queue with a 300 s
+    visibility timeout, and an output bucket."""
+    clip = clip_for(drain_seconds)
     s3 = client("s3")
     suffix = uuid.uuid4().hex[:8]
     uploads, output = f"uploads-{suffix}", f"processed-{suffix}"
@@ -123,7 +129,9 @@ def test_a_stop_mid_transcode_finishes_or_releases_the_job_and_leaves_no_ffmpeg(
     manifest = f"{job.profile_prefix('transcode')}manifest.json"
     outputs = {obj["Key"] for obj in s3.list_objects_v2(Bucket=output).get("Contents", [])}
     if drain_seconds == "120":
-        # AND with a drain longer than the job, the transcode finished and its message was deleted
+        # AND with a drain longer than the job, the drain waited for the transcode in flight, which finished and its
+        # message was deleted
+        assert any(line.get("message") == "draining" and line.get("in_flight") == 1 for line in logs), logs
         assert counters.get("succeeded") == 1 and counters.get("deleted") == 1, counters
         assert manifest in outputs
         assert queue_depth(sqs, queue.url) == (0, 0)

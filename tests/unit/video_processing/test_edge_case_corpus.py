@@ -9,8 +9,8 @@ import pytest
 from sqs_decoupling.video.errors import PermanentJobError
 from sqs_decoupling.video.jobs import VideoJob
 from sqs_decoupling.video.processing import process_video
-from sqs_decoupling.video.samples import make_edge_case_corpus
 from tests.support.videos import media_info
+from tests.unit.video_processing.corpus import CORPUS_GROUP
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 # A sweep over every edge case, with ffmpeg making each one: in `make test`, not in the inner-loop tier; one test
-# process generates the corpus for all three tests (pytest-xdist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("edge-case-corpus")]
+# process generates the corpus for these tests and the resource-ceiling ones (pytest-xdist loadgroup).
+pytestmark = [pytest.mark.slow, CORPUS_GROUP]
 
 SOURCE = "video-uploads"
 OUTPUT = "video-processed"
@@ -49,22 +49,19 @@ RENDITION_480P = {name: (640, 480) for name, outcome in EXPECTED.items() if outc
 RENDITION_480P |= {"rotation_metadata": (480, 640), "odd_dimensions": (640, 480)}
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_edge_case_corpus(tmp_path_factory.mktemp("corpus"))
-
-
-def test_the_corpus_covers_every_case(corpus: dict[str, Path]) -> None:
-    assert set(corpus) == set(EXPECTED)
+def test_the_corpus_covers_every_case(edge_case_corpus: dict[str, Path]) -> None:
+    assert set(edge_case_corpus) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("profile", ["preview", "transcode"])
-def test_every_edge_case_ends_as_expected(corpus: dict[str, Path], s3: S3Client, tmp_path: Path, profile: str) -> None:
+def test_every_edge_case_ends_as_expected(
+    edge_case_corpus: dict[str, Path], s3: S3Client, tmp_path: Path, profile: str
+) -> None:
     # GIVEN every edge case uploaded
     s3.create_bucket(Bucket=SOURCE)
     s3.create_bucket(Bucket=OUTPUT)
     outcomes: dict[str, str] = {}
-    for name, path in corpus.items():
+    for name, path in edge_case_corpus.items():
         etag = s3.put_object(Bucket=SOURCE, Key=f"uploads/{name}", Body=path.read_bytes())["ETag"]
         job = VideoJob(bucket=SOURCE, key=f"uploads/{name}", version_id=None, etag=etag, size=path.stat().st_size)
 

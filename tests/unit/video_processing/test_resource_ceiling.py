@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from sqs_decoupling.contracts.media import MIB, MediaLimits
-from sqs_decoupling.video.samples import make_pixel_bomb
+from tests.unit.video_processing.corpus import CORPUS_GROUP
 from tools.localcloud.paths import REPO_ROOT
 
-# Each test decodes or probes a pixel bomb in a fresh interpreter: in `make test`, not the inner-loop tier; one test
-# process makes the bomb for all three (pytest-xdist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pixel-bomb")]
+# Each test decodes or probes a pixel bomb in a fresh interpreter: in `make test`, not the inner-loop tier; the bomb
+# is the edge-case corpus's, made by one test process for these tests and the corpus sweep (pytest-xdist loadgroup).
+pytestmark = [pytest.mark.slow, CORPUS_GROUP]
 
 # In a fresh process: run process_video on one upload against in-process moto S3 ("job"), or only ffmpeg's
 # thumbnail of it without the probe's checks ("thumbnail"); report the outcome and the peak resident memory of the
@@ -77,10 +77,11 @@ def run_in_fresh_process(bomb: Path, mode: str = "job", **limits: object) -> dic
     return result
 
 
-@pytest.fixture(scope="module")
-def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # 190 KB on disk; 3 frames of 8000x8000 that decode to 96 MB each.
-    return make_pixel_bomb(tmp_path_factory.mktemp("bomb") / "bomb.mp4")
+@pytest.fixture
+def bomb(edge_case_corpus: dict[str, Path]) -> Path:
+    # The corpus's huge_frame case, make_pixel_bomb's default: 190 KB on disk; 3 frames of 8000x8000 that decode to
+    # 96 MB each.
+    return edge_case_corpus["huge_frame"]
 
 
 def test_the_default_limits_refuse_a_pixel_bomb_from_the_probe(bomb: Path) -> None:
