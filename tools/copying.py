@@ -23,6 +23,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
@@ -214,7 +215,7 @@ def distributions_of(names: Iterable[str]) -> set[str]:
             if "." not in name:
                 raise ValueError(f"{name!r} is imported by a copied module but not installed here: run make setup.")
             continue
-        owner = _file_owners().get(Path(spec.origin).resolve())
+        owner = _file_owners().get(os.path.realpath(spec.origin))
         if owner is None:
             raise ValueError(f"No installed distribution holds {spec.origin} (module {name!r}).")
         found.add(owner)
@@ -222,13 +223,16 @@ def distributions_of(names: Iterable[str]) -> set[str]:
 
 
 @functools.cache
-def _file_owners() -> dict[Path, str]:
-    """Each installed file, resolved, and the distribution it belongs to."""
-    owners: dict[Path, str] = {}
+def _file_owners() -> dict[str, str]:
+    """Each installed file (its real path) and the distribution it belongs to. Only each distribution's folder is
+    resolved, not each of its files (resolving all 30,000 took 1.5 s of CPU in every process that asks): a module is
+    looked up by its real path, and the modules that distributions install are files, not links."""
+    owners: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = canonicalize_name(distribution.metadata["Name"])
+        folder = os.path.realpath(str(distribution.locate_file("")))
         for file in distribution.files or ():
-            owners.setdefault(Path(str(distribution.locate_file(file))).resolve(), name)
+            owners.setdefault(os.path.normpath(os.path.join(folder, str(file))), name)
     return owners
 
 

@@ -9,6 +9,7 @@ real ARNs, which the evaluation compares as AWS does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -24,6 +25,7 @@ PARTITION = "aws"
 _NO_VALUE = object()
 
 
+@functools.cache  # the same few hundred names, asked for a million times in a run
 def _digest(*parts: str, length: int = 12) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
@@ -37,6 +39,9 @@ class Stack:
     account: str
     region: str
     deployment: Deployment | None = field(default=None, repr=False)
+    # Each resource's properties, resolved once: a rehearsal asks for the same policies for every call it checks.
+    # Read-only to callers; a stack with other templates is a new Stack.
+    _properties: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def resources(self) -> Mapping[str, Mapping[str, Any]]:
@@ -46,8 +51,10 @@ class Stack:
         return {k: r for k, r in self.resources.items() if r["Type"] == resource_type}
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        """The resource's properties, every intrinsic resolved."""
-        return self.resolve(self.resources[logical_id].get("Properties", {}))  # type: ignore[no-any-return]
+        """The resource's properties, every intrinsic resolved (the same object each time: do not change it)."""
+        if logical_id not in self._properties:
+            self._properties[logical_id] = self.resolve(self.resources[logical_id].get("Properties", {}))
+        return self._properties[logical_id]
 
     # Physical ids -------------------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,8 +115,13 @@ def _as_list(value: Any) -> list[Any]:
 
 def _wildcard(pattern: str, text: str, *, case_sensitive: bool = True) -> bool:
     """IAM's ``*`` (any run of characters, ``/`` and ``:`` included) and ``?`` (one character)."""
+    return _regex(pattern, case_sensitive).fullmatch(text) is not None
+
+
+@functools.cache  # a rehearsal matches the same patterns of its policies against every request
+def _regex(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, 0 if case_sensitive else re.IGNORECASE) is not None
+    return re.compile(regex, 0 if case_sensitive else re.IGNORECASE)
 
 
 _VARIABLE = re.compile(r"\$\{([^}]+)\}")

@@ -15,6 +15,10 @@ import pytest
 
 from tools.localcloud.paths import REPO_ROOT
 
+# Every test here goes to one pytest-xdist process (--dist loadgroup), so the wheel is built once per run, not once
+# in each process that runs one of them.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 # What the review found in site-packages before the namespace: none of these may be a top-level name again.
 GENERIC_TOP_LEVEL = {
     "stacks",
@@ -30,10 +34,19 @@ GENERIC_TOP_LEVEL = {
 }
 
 
+# PEP 517's build_wheel hook of the backend pyproject.toml names: the call `pip install .` makes to build the wheel
+# it installs, made here in one process (pip runs it in two more of its own, for the same wheel, byte for byte).
+BUILD_WHEEL = """
+import importlib, sys, tomllib
+backend = tomllib.load(open("pyproject.toml", "rb"))["build-system"]["build-backend"]
+importlib.import_module(backend).build_wheel(sys.argv[1])
+"""
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    """The wheel `pip install .` would install, built from a copy of the tracked files (the build writes its own
-    build/ and egg-info next to the sources; the copy keeps the checkout as it was)."""
+    """The wheel `pip install .` would install, built by the project's build backend from a copy of the tracked
+    files (the build writes its own build/ and egg-info next to the sources; the copy keeps the checkout as it was)."""
     source = tmp_path_factory.mktemp("source")
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     for name in tracked.stdout.split():
@@ -41,12 +54,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, source / name)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out)],
-        cwd=source,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run([sys.executable, "-c", BUILD_WHEEL, str(out)], cwd=source, check=True, capture_output=True)
     (built,) = out.glob("*.whl")
     return zipfile.ZipFile(built)
 

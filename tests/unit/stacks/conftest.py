@@ -107,7 +107,8 @@ class Built(NamedTuple):
     """Each stack's settings and environment: equal strings, equal templates."""
 
 
-def _stack_configurations(app: App) -> dict[str, str]:
+def stack_configurations(app: App) -> dict[str, str]:
+    """Each stack's settings and environment under ``app``'s context: equal strings, equal templates."""
     config = AppConfig.from_context(app)
     return {
         stack: f"{config.account}/{config.region} {settings(config)!r}" for stack, settings in STACK_SETTINGS.items()
@@ -129,7 +130,7 @@ def matrix_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
         context = _committed_context() | overrides | {"aws:cdk:bundling-stacks": []}
         # cfn-lint checks the templates below; CDK's own built-in template check would repeat it, slower.
         app = App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, tree_metadata=False)
-        configurations = _stack_configurations(app)
+        configurations = stack_configurations(app)
         stacks = [stack for stack, key in configurations.items() if key not in synthesized]
         synthesized.update(configurations.values())
         build_app(app, stacks=stacks).synth()  # raises ValidationFailed on any unacknowledged finding

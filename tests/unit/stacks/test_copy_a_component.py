@@ -4,6 +4,7 @@ leaves nothing in the project that its `.gitignore` does not ignore, but the cop
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,22 +48,46 @@ with open(sys.argv[1], "w") as report:
     json.dump({"path": sys.path, "files": {name: file for name, file in files.items() if file}}, report)
 """
 
+# Every test here goes to one pytest-xdist process (--dist loadgroup), so what they share is worked out once per run
+# instead of once in each process: which distribution installed each file, what each component needs (for a stack,
+# constructing it), and a virtualenv for each set of packages the table lists.
+pytestmark = pytest.mark.xdist_group("copied-projects")
+
+# What a copy of each component needs, worked out once per process.
+copy_of = functools.cache(copying.copy_of)
+
+
+@pytest.fixture(scope="session")
+def virtualenv_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[str, ...]], Path]:
+    """``virtualenv_with(distributions)``: the python of a virtualenv holding only ``distributions`` (see
+    :func:`_virtualenv_with`), made once per run for each set of distributions. The rows that install the same
+    packages share it: a copied app only reads the virtualenv (its bundling writes to the cache folder)."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def virtualenv(distributions: tuple[str, ...]) -> Path:
+        if distributions not in made:
+            made[distributions] = _virtualenv_with(tmp_path_factory.mktemp("venv"), distributions)
+        return made[distributions]
+
+    return virtualenv
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("component", COMPONENTS, ids=lambda component: component.name)
 def test_a_copy_synthesizes_alone_in_a_cdk_init_app_and_leaves_no_build_output(
-    component: Component, tmp_path: Path
+    component: Component, tmp_path: Path, virtualenv_with: Callable[[tuple[str, ...]], Path]
 ) -> None:
     # GIVEN a fresh git repository laid out as `cdk init app --language python` does (its .gitignore, cdk.json with
     # the feature flags, requirements.txt), holding exactly the files the table lists for the component and the
     # table's example app.py, and a virtualenv where only the table's pip packages (and what they require) are
-    # installed; the user's cache folder (XDG_CACHE_HOME) holds this repository's wheels and archives
+    # installed (one per package set, shared by the rows that list the same); the user's cache folder
+    # (XDG_CACHE_HOME) holds this repository's wheels and archives
     project = tmp_path / "my-app"
-    copy = copying.copy_of(component)
+    copy = copy_of(component)
     sources = copying.copy_into(copy, project)
     app_files = _write_cdk_init_app(project, component, copy)
     subprocess.run(["git", "init", "--quiet", str(project)], check=True)
-    python = _virtualenv_with(tmp_path / "venv", copy.distributions)
+    python = virtualenv_with(copy.distributions)
     xdg_cache_home = tmp_path / "xdg-cache"
     cache = _cache_reading_this_repositorys(xdg_cache_home / python_bundling.USER_CACHE_NAME)
 
@@ -84,7 +110,7 @@ def test_a_copy_synthesizes_alone_in_a_cdk_init_app_and_leaves_no_build_output(
     assert _untracked(project) == set(sources) | app_files
     # AND every module came from the copy, the virtualenv or the standard library, none from this checkout
     modules = json.loads(report.read_text())
-    allowed = (project, tmp_path / "venv", Path(sys.base_prefix))
+    allowed = (project, python.parents[1], Path(sys.base_prefix))
     assert [entry for entry in modules["path"] if not _within(entry, allowed)] == []
     assert {name: file for name, file in modules["files"].items() if not _within(file, allowed)} == {}
     ours = {name: file for name, file in modules["files"].items() if name.partition(".")[0] == copying.PACKAGE}
@@ -102,7 +128,7 @@ def test_the_copy_page_shows_what_the_code_needs() -> None:
     start = page.index(copying.GENERATED_START)
     shown = page[start : page.index(copying.GENERATED_END) + len(copying.GENERATED_END)]
     # WHEN tools/copying.py computes what each component needs
-    computed = copying.markdown(copying.copy_of(component) for component in COMPONENTS)
+    computed = copying.markdown(copy_of(component) for component in COMPONENTS)
     # THEN the page shows exactly that
     assert shown == computed, "docs/copy-a-component.md is stale: run `python -m tools.copying --write-docs`"
 

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import SynthesizedApp
 from tests.support.permissions import arn_formats, new_account
 from tests.support.permissions.calls import CATALOGUE
-from tests.support.permissions.cfn import Deployment
+from tests.support.permissions.cfn import Deployment, Stack
 from tests.support.permissions.evaluation import Decision, Principal, Request, evaluate
 from tests.support.permissions.rehearsal import Check, Rehearsal
 from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built, deployment_of
@@ -39,24 +39,26 @@ def _refused(checks: list[Check]) -> list[str]:
     return refused
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def default(synthesized: SynthesizedApp) -> Deployment:
-    """The default app (cdk.json's context), deployed into an example account and region."""
+    """The default app (cdk.json's context), deployed into an example account and region (once for every test
+    here: a test that changes a template changes a copy, see ``_edited``)."""
     return Deployment.from_assembly(synthesized.outdir)
 
 
 def _edited(deployment: Deployment, edit: Callable[[str, dict[str, Any]], None]) -> Deployment:
-    """A copy of ``deployment`` whose templates ``edit(stack name, template)`` changed."""
+    """A copy of ``deployment`` whose templates ``edit(stack name, template)`` changed (new stacks: a stack keeps
+    the properties it resolved from its own template)."""
     templates = {name: copy.deepcopy(dict(stack.template)) for name, stack in deployment.stacks.items()}
     for name, template in templates.items():
         edit(name, template)
-    edited = copy.copy(deployment)
-    edited.stacks = {}
-    for name, stack in deployment.stacks.items():
-        clone = copy.copy(stack)
-        clone.template = templates[name]
-        clone.deployment = edited
-        edited.stacks[name] = clone
+    edited = Deployment(
+        {name: Stack(name, templates[name], stack.account, stack.region) for name, stack in deployment.stacks.items()},
+        deployment.account,
+        deployment.region,
+    )
+    for stack in edited.stacks.values():
+        stack.deployment = edited
     return edited
 
 

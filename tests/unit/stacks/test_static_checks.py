@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import jsii
 import pytest
-from aws_cdk import Stack, Validations
+from aws_cdk import IPolicyValidationContextBeta1, Stack
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
@@ -22,10 +24,11 @@ from sqs_decoupling.common.nag import (
     enable_nag_checks,
     unmatched_acknowledgements,
 )
-from sqs_decoupling.stacks.app_builder import build_app
+from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.conftest import SynthesizedApp, make_app, synthesize
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
+from tests.unit.stacks.conftest import stack_configurations
 
 # Every test here goes to the process that synthesizes the app (see tests/conftest.py), whichever fixture it reads.
 pytestmark = pytest.mark.xdist_group("synthesis")
@@ -323,12 +326,20 @@ CDK_OWN_RULE_PREFIX = "CloudFormation-Validate::"
 # The public network mode through the same gates as the default (isolated) one: in `make test`; the inner-loop tier
 # checks the default app only (the configuration matrix also covers public mode).
 NETWORK_MODES = ["isolated", pytest.param("public", marks=pytest.mark.slow)]
+PUBLIC_MODE = {"network_mode": "public"}
+
+
+def _stacks_changed_by(overrides: dict[str, Any]) -> list[str]:
+    """The stacks whose settings or environment ``overrides`` change. Each other stack's template is the default
+    app's, byte for byte (the configuration matrix relies on the same), and goes through every gate there."""
+    default, changed = stack_configurations(make_app()), stack_configurations(make_app(overrides))
+    return [stack for stack in default if changed[stack] != default[stack]]
 
 
 @pytest.fixture(scope="module")
 def public_mode(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The app in public network mode, synthesized once."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out"), {"network_mode": "public"})
+    """The stacks that public network mode changes (the fleet's), synthesized once with every gate."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), PUBLIC_MODE, stacks=_stacks_changed_by(PUBLIC_MODE))
 
 
 def test_every_stack_synthesizes_with_cdk_nag_and_only_the_reviewed_acknowledgements(
@@ -343,14 +354,21 @@ def test_every_stack_synthesizes_with_cdk_nag_and_only_the_reviewed_acknowledgem
 
 
 def _synthesized_in(mode: str, request: pytest.FixtureRequest) -> SynthesizedApp:
-    """The default synthesis (isolated mode) or the public mode's, synthesized only when a test asks for it."""
+    """The default synthesis (isolated mode) or the public mode's (the stacks it changes), synthesized only when a
+    test asks for it."""
     return request.getfixturevalue("synthesized" if mode == "isolated" else "public_mode")  # type: ignore[no-any-return]
 
 
 @pytest.mark.slow
-def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(public_mode: SynthesizedApp) -> None:
-    # GIVEN the app in public network mode, synthesized with cdk-nag and the Control Tower controls
-    found = acknowledgements(public_mode.app)
+def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(
+    public_mode: SynthesizedApp, synthesized: SynthesizedApp
+) -> None:
+    # GIVEN the app in public network mode, synthesized with cdk-nag and the Control Tower controls: the stacks the
+    # mode changes, and the default app's others
+    unchanged = [synthesized.app.node.find_child(stack) for stack in STACK_NAMES if stack not in public_mode.templates]
+    found = sorted(
+        [*acknowledgements(public_mode.app), *(ack for stack in unchanged for ack in acknowledgements(stack))]
+    )
     # THEN the acknowledgements are the reviewed list, with the public-address ones instead of the lookup's
     print("\n".join(f"{a.rule}  {a.path}  -- {a.reason}" for a in found))
     assert found == sorted(EXPECTED_ACKNOWLEDGEMENTS + PUBLIC_MODE_ACKNOWLEDGEMENTS)
@@ -464,16 +482,29 @@ def test_control_tower_controls_fail_synthesis_on_an_unacknowledged_finding() ->
         app.synth()
 
 
-def _control_tower_findings(assembly: Path) -> set[tuple[str, str, str]]:
-    """(rule, construct path, "open" or "acknowledged") of each Control Tower finding in CDK's validation report."""
+def _control_tower_findings(assembly: Path) -> dict[tuple[str, str, str], str]:
+    """(rule, template file, logical id) -> "open" or "acknowledged", for each Control Tower finding in CDK's
+    validation report."""
     report = json.loads((assembly / "validation-report.json").read_text())
     (plugin,) = (p for p in report["pluginReports"] if p["pluginName"] == PLUGIN_NAME)
     return {
-        (violation["ruleName"], construct["constructPath"], state)
+        (violation["ruleName"], resource["templatePath"], resource["logicalId"]): state
         for state, key in (("open", "violations"), ("acknowledged", "suppressedViolations"))
         for violation in plugin.get(key, [])
-        for construct in violation["violatingConstructs"]
+        for resource in (construct["cloudFormationResource"] for construct in violation["violatingConstructs"])
     }
+
+
+@jsii.implements(IPolicyValidationContextBeta1)
+class _Templates:
+    """What CDK hands a validation plugin at synthesis: the templates to check."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self._paths = [str(path) for path in paths]
+
+    @property
+    def template_paths(self) -> list[str]:
+        return self._paths
 
 
 def test_only_rules_about_other_resource_types_are_skipped() -> None:
@@ -489,16 +520,20 @@ def test_only_rules_about_other_resource_types_are_skipped() -> None:
 
 
 @pytest.mark.slow
-def test_the_checks_find_what_the_plugin_with_every_rule_finds(tmp_path: Path, synthesized: SynthesizedApp) -> None:
-    # GIVEN the app synthesized with the Control Tower plugin itself, every rule on
-    app = build_app(make_app(outdir=tmp_path), control_tower_checks=False)
-    Validations.of(app).add_plugins(CfnGuardValidator())  # type: ignore[arg-type]
-    app.synth()
-    # WHEN its report is compared with the default synthesis' (the project's checks, rules for absent types off)
-    every_rule, project = _control_tower_findings(tmp_path), _control_tower_findings(synthesized.outdir)
-    # THEN both found the same findings, every one acknowledged
-    assert every_rule == project
-    assert {state for _, _, state in project} == {"acknowledged"} and len(project) > 10
+def test_the_checks_find_what_the_plugin_with_every_rule_finds(synthesized: SynthesizedApp) -> None:
+    # GIVEN the default synthesis, which the project's checks (rules for absent types off) passed, and its report
+    project = _control_tower_findings(synthesized.outdir)
+    # WHEN the Control Tower plugin itself, every rule on, checks the same templates as CDK hands them to it
+    report = CfnGuardValidator().validate(_Templates(sorted(synthesized.outdir.glob("*.template.json"))))
+    every_rule = {
+        (violation.rule_name, Path(resource.template_path).name, resource.resource_logical_id)
+        for violation in report.violations
+        for resource in violation.violating_resources
+    }
+    # THEN both found the same findings, and the project acknowledged every one (an acknowledgement covers a rule
+    # on a construct, whichever run of the plugin finds it)
+    assert every_rule == set(project)
+    assert set(project.values()) == {"acknowledged"} and len(project) > 10
 
 
 def test_cdk_nag_fails_synthesis_on_an_unacknowledged_finding() -> None:
