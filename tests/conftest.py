@@ -17,19 +17,23 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.loaders
 import botocore.session
 import pytest
-from aws_cdk import App
-from aws_cdk.assertions import Template
 
-from sqs_decoupling.stacks.app_builder import build_app
 from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.support.permissions.calls import Call, stale
 from tests.support.permissions.recorder import CALLS_OUT_ENV
 from tools.localcloud.paths import REPO_ROOT
+
+# The CDK (aws_cdk and the app builder: about 1 s of CPU, most of it jsii loading aws-cdk-lib into Node.js) is
+# imported by the functions that build an app, not here: every pytest process imports this file, including
+# pytest-xdist's controller and processes that run no test of a stack.
+if TYPE_CHECKING:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
 
 _CALLS_OUT = pytest.StashKey[Path]()
 
@@ -54,6 +58,8 @@ def make_app(
     """An App with cdk.json's context plus ``overrides``; asset bundling skipped unless ``bundle``; aws-cdk-lib's
     built-in CloudFormation validation (a report plugin that `cdk synth` runs, about 3 s of CPU per synthesis of the
     whole app) only with ``validation``: the tests of the gate turn it on, a test of template properties needs none."""
+    from aws_cdk import App
+
     context = cdk_json_context() | dict(overrides or {})
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
@@ -79,6 +85,10 @@ def synthesize(
     """Build the whole app (or only ``stacks``) into ``outdir`` with cdk-nag (an unacknowledged finding fails here)
     and, unless turned off for a test that reads template properties only, AWS Control Tower's controls, as `cdk
     synth` runs them (and, with them, aws-cdk-lib's built-in CloudFormation validation)."""
+    from aws_cdk.assertions import Template
+
+    from sqs_decoupling.stacks.app_builder import build_app
+
     app = build_app(
         make_app(overrides, outdir=outdir, validation=control_tower_checks),
         control_tower_checks=control_tower_checks,
@@ -100,7 +110,7 @@ def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
     return synthesized.templates
 
 
-class StackTemplates(Mapping[str, Template]):
+class StackTemplates(Mapping[str, "Template"]):
     """The app's templates under one configuration, each stack synthesized alone when a test first reads it."""
 
     def __init__(self, overrides: Mapping[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
