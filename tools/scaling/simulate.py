@@ -102,8 +102,12 @@ class Queue:
             self.visible += count
 
     def oldest_age(self, now: int) -> int:
-        heads = [q[0][0] for q in (self.fresh, self.again) if q]
-        return now - min(heads) if heads else 0
+        fresh, again = self.fresh, self.again
+        if fresh and again:
+            return now - min(fresh[0][0], again[0][0])
+        if fresh or again:
+            return now - (fresh or again)[0][0]
+        return 0
 
     def expire(self, now: int, retention: int) -> int:
         """SQS deletes a message older than the queue's retention period, received or not: lost."""
@@ -224,15 +228,13 @@ class MetricClock:
 
     def __init__(self, delay: int) -> None:
         self.delay = delay
-        self.samples: dict[str, list[float]] = {}
         self.published: list[tuple[int, dict[str, dict[str, float]]]] = []  # (deliverable at, datapoint)
         self.delivered = 0
 
-    def sample(self, **signals: float) -> None:
-        for name, value in signals.items():
-            self.samples.setdefault(name, []).append(value)
-
-    def close_minute(self, end: int) -> None:
+    def close_minute(self, end: int, samples: dict[str, list[float]]) -> None:
+        """Publish the minute ending at ``end`` from each signal's samples, one a second. (The engine gathers a
+        minute's samples in lists and hands them over here: its loop runs once per simulated second, and a call
+        per sample was a fifth of a simulation's time.)"""
         datapoint = {
             name: {
                 "Maximum": max(values),
@@ -241,10 +243,9 @@ class MetricClock:
                 "Sum": values[-1],
                 "SampleCount": 1,
             }
-            for name, values in self.samples.items()
+            for name, values in samples.items()
         }
         self.published.append((end + self.delay, datapoint))
-        self.samples = {}
 
     def new_datapoints(self, now: int) -> list[dict[str, dict[str, float]]]:
         """Datapoints delivered since the last call (in order)."""
@@ -280,6 +281,10 @@ def _run(
         start = minute * SECONDS
         at_once = workload.at_once if minute == 0 else 0
         busy_sum = 0
+        visible_samples: list[float] = []
+        in_flight_samples: list[float] = []
+        age_samples: list[float] = []
+        extra: dict[str, list[float]] = {}
         for now in range(start, start + SECONDS):
             queue.arrive(now, _arrivals_in_second(arrivals - at_once, now - start) + (at_once if now == start else 0))
             queue.reappear(now)
@@ -313,12 +318,11 @@ def _run(
                 run.invocations += 1
                 free -= 1
             busy_sum += len(running)
-            clock.sample(
-                visible=queue.visible,
-                in_flight=in_slots + queue.hidden_count,
-                oldest_age=queue.oldest_age(now),
-                **extra_samples(now),
-            )
+            visible_samples.append(queue.visible)
+            in_flight_samples.append(in_slots + queue.hidden_count)
+            age_samples.append(queue.oldest_age(now))
+            for name, value in extra_samples(now).items():
+                extra.setdefault(name, []).append(value)
             if (
                 run.drained_at is None
                 and now >= last_arrival * SECONDS + SECONDS - 1
@@ -329,7 +333,9 @@ def _run(
                 run.drained_at = now
         end = start + SECONDS
         run.jobs_expired += queue.expire(end, retention)
-        clock.close_minute(end)
+        clock.close_minute(
+            end, {"visible": visible_samples, "in_flight": in_flight_samples, "oldest_age": age_samples, **extra}
+        )
         run.series["visible"].append(queue.visible)
         run.series["in_flight"].append(in_slots + queue.hidden_count)
         run.series["oldest_age"].append(queue.oldest_age(end))
