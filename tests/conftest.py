@@ -153,8 +153,11 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mappin
 
 # Session fixtures that synthesize the app: every test using one goes to the same pytest-xdist process (with --dist
 # loadgroup), so the default app and each other configuration are synthesized once per run instead of once per
-# process, and one process does the CDK work (its Node.js warmed up once) while the others run the rest.
-SHARED_SYNTHESIS = frozenset({"synthesized", "templates", "synth_with"})
+# process, and one process does that CDK work (its Node.js warmed up once) while the others run the rest. The tests
+# of other configurations (``synth_with`` alone) share no synthesis with the default app's, so they are a group of
+# their own: the default app's group holds about a third of `make test-fast`'s CPU, and one process running both
+# would be the last to finish.
+SHARED_SYNTHESIS = {"synthesis": frozenset({"synthesized", "templates"}), "configurations": frozenset({"synth_with"})}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -162,8 +165,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
     last would keep one worker busy while the others sit idle. Tests reading a shared synthesis share a group."""
     for item in items:
-        if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("synthesis"))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        group = next((group for group, names in SHARED_SYNTHESIS.items() if names & fixtures), None)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
