@@ -20,6 +20,9 @@ from sqs_decoupling.contracts import media, sqs, worker
 from tools.localcloud.paths import REPO_ROOT
 
 PRODUCT = ("sqs_decoupling", "tools")
+# Every test here reads the same parsed product: one process runs them all (pytest-xdist's loadgroup), so it is
+# parsed once per run.
+pytestmark = pytest.mark.xdist_group("product-source")
 # Units are not limits: their definitions are skipped and their names count as the values they stand for.
 UNITS = {"KIB": 1024, "MIB": media.MIB, "GIB": 1024 * media.MIB}
 
