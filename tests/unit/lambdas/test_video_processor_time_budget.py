@@ -4,8 +4,8 @@ A "slow" upload is a generated tiny-frame clip whose every ffmpeg run outlasts a
 decodes into hundreds of thousands of frames does): the ``slow_ffmpeg`` seam uses up the run's whole timeout, then
 times out exactly as ``run_ffmpeg`` does. Everything else is real: moto, ffmpeg for the good clips, Powertools.
 
-The invocation's time is read from a ``TestClock``: real time plus the timeouts the slow runs used up. The slow runs
-advance it instead of sleeping (seconds of idle waiting per test), and the function's remaining time, the
+The invocation's time is read from an ``InvocationClock``: real time plus the timeouts the slow runs used up. The
+slow runs advance it instead of sleeping (seconds of idle waiting per test), and the function's remaining time, the
 handler's budget and the checks below all read it, so the real time the good clips take counts as it would.
 """
 
@@ -35,10 +35,8 @@ SLOW = cached_video_bytes(size="32x32", seconds=2)  # the tiny-frame upload
 FUNCTION_TIMEOUT_S = 4.0
 
 
-class TestClock:
+class InvocationClock:
     """``time.monotonic`` plus the seconds the slow ffmpeg runs used up without sleeping."""
-
-    __test__ = False  # not a test class, for pytest
 
     def __init__(self) -> None:
         self.skipped = 0.0
@@ -51,15 +49,15 @@ class TestClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> TestClock:
+def clock(monkeypatch: pytest.MonkeyPatch) -> InvocationClock:
     """The clock every invocation's time budget runs on in these tests."""
-    test_clock = TestClock()
+    test_clock = InvocationClock()
     monkeypatch.setattr(handler, "invocation_budget", functools.partial(budget.invocation_budget, clock=test_clock))
     return test_clock
 
 
 @pytest.fixture
-def slow_ffmpeg(monkeypatch: pytest.MonkeyPatch, clock: TestClock) -> list[float]:
+def slow_ffmpeg(monkeypatch: pytest.MonkeyPatch, clock: InvocationClock) -> list[float]:
     """Every ffmpeg run on a SLOW source uses up its whole timeout on ``clock`` and times out; returns the timeouts
     given."""
     video_ffmpeg.h264_available()
@@ -86,7 +84,7 @@ def small_function(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handler, "TIME_MARGIN_SECONDS", 0.5, raising=False)
 
 
-def deliver(records: list[dict[str, Any]], receive_count: int, clock: TestClock) -> tuple[set[str], float]:
+def deliver(records: list[dict[str, Any]], receive_count: int, clock: InvocationClock) -> tuple[set[str], float]:
     """Invoke the handler as the event source mapping does on this delivery; return the message ids reported
     for retry and the seconds the invocation had left on ``clock`` when it returned (negative: Lambda would have
     killed it)."""
@@ -108,7 +106,7 @@ def job_directories() -> list[Path]:
 
 @pytest.mark.usefixtures("small_function")
 def test_a_batch_of_good_clips_and_slow_ones_ends_with_every_good_clip_processed_once_and_nothing_in_the_dlq(
-    pipeline: Pipeline, slow_ffmpeg: list[float], clock: TestClock
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock
 ) -> None:
     # GIVEN four good clips and five tiny-frame uploads that no ffmpeg run finishes (more than one 4 s invocation
     # can take), on a queue that dead-letters after 3 receives
@@ -152,7 +150,7 @@ def test_a_batch_of_good_clips_and_slow_ones_ends_with_every_good_clip_processed
 
 @pytest.mark.usefixtures("small_function")
 def test_on_the_last_delivery_a_record_that_does_not_fit_gets_too_slow_for_lambda_instead_of_the_dlq(
-    pipeline: Pipeline, slow_ffmpeg: list[float], clock: TestClock
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock
 ) -> None:
     # GIVEN four slow uploads on their last delivery (receive count 3 = maxReceiveCount): more than one
     # invocation can start
@@ -182,7 +180,7 @@ def test_on_the_last_delivery_a_record_that_does_not_fit_gets_too_slow_for_lambd
 
 @pytest.mark.usefixtures("small_function")
 def test_before_the_last_delivery_a_record_that_does_not_fit_is_retried_without_being_started(
-    pipeline: Pipeline, slow_ffmpeg: list[float], clock: TestClock, handler_logs: Any
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock, handler_logs: Any
 ) -> None:
     # GIVEN four slow uploads on their first delivery
     for index in range(4):
