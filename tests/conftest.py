@@ -17,19 +17,23 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.loaders
 import botocore.session
 import pytest
-from aws_cdk import App
-from aws_cdk.assertions import Template
 
-from sqs_decoupling.stacks.app_builder import build_app
 from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.support.permissions.calls import Call, stale
 from tests.support.permissions.recorder import CALLS_OUT_ENV
 from tools.localcloud.paths import REPO_ROOT
+
+# The CDK (aws_cdk and the app builder: about 1 s of CPU, most of it jsii loading aws-cdk-lib into Node.js) is
+# imported by the functions that build an app, not here: every pytest process imports this file, including
+# pytest-xdist's controller and processes that run no test of a stack.
+if TYPE_CHECKING:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
 
 _CALLS_OUT = pytest.StashKey[Path]()
 
@@ -54,6 +58,8 @@ def make_app(
     """An App with cdk.json's context plus ``overrides``; asset bundling skipped unless ``bundle``; aws-cdk-lib's
     built-in CloudFormation validation (a report plugin that `cdk synth` runs, about 3 s of CPU per synthesis of the
     whole app) only with ``validation``: the tests of the gate turn it on, a test of template properties needs none."""
+    from aws_cdk import App
+
     context = cdk_json_context() | dict(overrides or {})
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
@@ -79,6 +85,10 @@ def synthesize(
     """Build the whole app (or only ``stacks``) into ``outdir`` with cdk-nag (an unacknowledged finding fails here)
     and, unless turned off for a test that reads template properties only, AWS Control Tower's controls, as `cdk
     synth` runs them (and, with them, aws-cdk-lib's built-in CloudFormation validation)."""
+    from aws_cdk.assertions import Template
+
+    from sqs_decoupling.stacks.app_builder import build_app
+
     app = build_app(
         make_app(overrides, outdir=outdir, validation=control_tower_checks),
         control_tower_checks=control_tower_checks,
@@ -100,7 +110,7 @@ def templates(synthesized: SynthesizedApp) -> dict[str, Template]:
     return synthesized.templates
 
 
-class StackTemplates(Mapping[str, Template]):
+class StackTemplates(Mapping[str, "Template"]):
     """The app's templates under one configuration, each stack synthesized alone when a test first reads it."""
 
     def __init__(self, overrides: Mapping[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -143,8 +153,11 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mappin
 
 # Session fixtures that synthesize the app: every test using one goes to the same pytest-xdist process (with --dist
 # loadgroup), so the default app and each other configuration are synthesized once per run instead of once per
-# process, and one process does the CDK work (its Node.js warmed up once) while the others run the rest.
-SHARED_SYNTHESIS = frozenset({"synthesized", "templates", "synth_with"})
+# process, and one process does that CDK work (its Node.js warmed up once) while the others run the rest. The tests
+# of other configurations (``synth_with`` alone) share no synthesis with the default app's, so they are a group of
+# their own: the default app's group holds about a third of `make test-fast`'s CPU, and one process running both
+# would be the last to finish.
+SHARED_SYNTHESIS = {"synthesis": frozenset({"synthesized", "templates"}), "configurations": frozenset({"synth_with"})}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -154,8 +167,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     they wait on work started in the background, which the tests before them overlap. Tests reading a shared
     synthesis share a group."""
     for item in items:
-        if SHARED_SYNTHESIS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("synthesis"))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        group = next((group for group, names in SHARED_SYNTHESIS.items() if names & fixtures), None)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("last") is not None))
 
 

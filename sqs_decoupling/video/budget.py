@@ -62,14 +62,18 @@ class TimeBudget:
         return self.deadline - self.clock()
 
 
-def invocation_budget(seconds: float, *, last_delivery: bool) -> TimeBudget:
+def invocation_budget(
+    seconds: float, *, last_delivery: bool, clock: Callable[[], float] = time.monotonic
+) -> TimeBudget:
     """A Lambda invocation's: ``seconds`` from now (what is left of it, less a margin). Running out is retried, as
-    the next invocation has a full budget, except on the message's ``last_delivery``, where it is final."""
+    the next invocation has a full budget, except on the message's ``last_delivery``, where it is final. (``clock``
+    is for tests that stand in a clock for ffmpeg runs that would outlast the function.)"""
     return TimeBudget.seconds_from_now(
         seconds,
         out_of_time_reason=TOO_SLOW_FOR_LAMBDA,
         final=last_delivery,
         what="this Lambda invocation's remaining time",
+        clock=clock,
     )
 
 

@@ -9,6 +9,7 @@ caps. These tests read the product's source (``sqs_decoupling/`` and ``tools/``)
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ from sqs_decoupling.contracts import media, sqs, worker
 from tools.localcloud.paths import REPO_ROOT
 
 PRODUCT = ("sqs_decoupling", "tools")
+# Every test here reads the same parsed product: one process runs them all (pytest-xdist's loadgroup), so it is
+# parsed once per run.
+pytestmark = pytest.mark.xdist_group("product-source")
 # Units are not limits: their definitions are skipped and their names count as the values they stand for.
 UNITS = {"KIB": 1024, "MIB": media.MIB, "GIB": 1024 * media.MIB}
 
@@ -90,17 +94,25 @@ def _aliases(tree: ast.Module) -> Iterator[tuple[str, str, int]]:
                     yield ast.unparse(node).split("=")[0].strip(), name, node.lineno
 
 
-def _product_modules() -> list[Path]:
-    return sorted(path for folder in PRODUCT for path in (REPO_ROOT / folder).rglob("*.py"))
+@functools.cache
+def _product_modules() -> dict[Path, ast.Module]:
+    """Every module of the product and its syntax tree, parsed once per test process (the tests only read them)."""
+    paths = sorted(path for folder in PRODUCT for path in (REPO_ROOT / folder).rglob("*.py"))
+    return {path: ast.parse(path.read_text()) for path in paths}
+
+
+@functools.cache
+def _numbers_written() -> list[tuple[str, float, int]]:
+    """Every number written in the product: (module, value, line)."""
+    return [
+        (str(path.relative_to(REPO_ROOT)), number, line)
+        for path, tree in _product_modules().items()
+        for number, line in _numbers(tree)
+    ]
 
 
 def _where(value: float) -> list[str]:
-    return [
-        f"{path.relative_to(REPO_ROOT)}:{line}"
-        for path in _product_modules()
-        for number, line in _numbers(ast.parse(path.read_text()))
-        if number == value
-    ]
+    return [f"{module}:{line}" for module, number, line in _numbers_written() if number == value]
 
 
 @pytest.mark.parametrize("value", sorted(HOMES), ids=[HOMES[value][0] for value in sorted(HOMES)])
@@ -120,8 +132,8 @@ def test_the_worker_concurrency_limit_has_one_home_and_one_name() -> None:
     # WHEN the assignments to a name of the worker's concurrency limit are read
     homes = [
         f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
-        for path in _product_modules()
-        for node in ast.parse(path.read_text()).body
+        for path, tree in _product_modules().items()
+        for node in tree.body
         if isinstance(node, ast.Assign | ast.AnnAssign)
         and node.value is not None
         and "CONCURRENCY" in ast.unparse(node).split("=")[0]
@@ -136,8 +148,8 @@ def test_no_module_gives_a_limit_a_second_name() -> None:
     # GIVEN every module of the product WHEN its module-level names are read
     aliases = [
         f"{path.relative_to(REPO_ROOT)}:{line}: {alias} = {name}"
-        for path in _product_modules()
-        for alias, name, line in _aliases(ast.parse(path.read_text()))
+        for path, tree in _product_modules().items()
+        for alias, name, line in _aliases(tree)
     ]
 
     # THEN none is bound to a limit's name: a limit has one name from cdk.json to the runtime's parser

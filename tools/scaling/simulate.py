@@ -102,8 +102,12 @@ class Queue:
             self.visible += count
 
     def oldest_age(self, now: int) -> int:
-        heads = [q[0][0] for q in (self.fresh, self.again) if q]
-        return now - min(heads) if heads else 0
+        fresh, again = self.fresh, self.again
+        if fresh and again:
+            return now - min(fresh[0][0], again[0][0])
+        if fresh or again:
+            return now - (fresh or again)[0][0]
+        return 0
 
     def expire(self, now: int, retention: int) -> int:
         """SQS deletes a message older than the queue's retention period, received or not: lost."""

@@ -19,6 +19,7 @@ on one layer do not import each other):
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,7 +83,15 @@ def imports(path: Path) -> Iterator[tuple[int, str]]:
 
 
 FILES = sorted(path for top in SOURCES for path in (REPO_ROOT / top).rglob("*.py") if "results" not in path.parts)
-GRAPH = {module_name(path): [(line, target) for line, target in imports(path)] for path in FILES}
+# Every test of this module reads the same graph: one process runs them all (pytest-xdist's loadgroup), so the
+# files are parsed once per run, when a test first reads the graph, and not by every process that collects them.
+pytestmark = pytest.mark.xdist_group("import-graph")
+
+
+@functools.cache
+def graph() -> dict[str, list[tuple[int, str]]]:
+    """Module -> (line, module) of each import of this repository's packages."""
+    return {module_name(path): [(line, target) for line, target in imports(path)] for path in FILES}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda path: str(path.relative_to(REPO_ROOT)))
@@ -93,7 +102,7 @@ def test_a_module_imports_only_its_own_package_and_lower_layers(path: Path) -> N
     # WHEN its imports of this repository's packages are read
     upward = [
         f"line {line}: {target} ({package_of(target)}, layer {RANK[package_of(target)]})"
-        for line, target in GRAPH[module]
+        for line, target in graph()[module]
         if package_of(target) != home and RANK[package_of(target)] >= RANK[home]
     ]
     # THEN each goes to its own package or down
@@ -102,7 +111,7 @@ def test_a_module_imports_only_its_own_package_and_lower_layers(path: Path) -> N
 
 def test_no_files_import_each_other_in_a_loop() -> None:
     # GIVEN the graph of module -> modules it imports (a package's __init__ counts as its own module)
-    edges = {module: {target for _, target in targets if target in GRAPH} for module, targets in GRAPH.items()}
+    edges = {module: {target for _, target in targets if target in graph()} for module, targets in graph().items()}
     # WHEN it is searched depth first
     loops: list[list[str]] = []
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done

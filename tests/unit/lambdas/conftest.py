@@ -9,7 +9,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,18 +31,23 @@ OUTPUT_BUCKET = "video-processed"
 
 @dataclass
 class LambdaContext:
-    """Lambda's context as the handler reads it; the remaining time runs down from ``timeout_seconds`` in real
-    time, starting when the context is made (as Lambda's does from the invocation's start)."""
+    """Lambda's context as the handler reads it; the remaining time runs down from ``timeout_seconds`` on ``clock``
+    (real time unless a test gives its own), starting when the context is made (as Lambda's does from the
+    invocation's start)."""
 
     function_name: str = "video-processor"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:video-processor"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timeout_seconds: float = 120.0
-    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+        return max(0, int((self.started + self.timeout_seconds - self.clock()) * 1000))
 
 
 @pytest.fixture

@@ -1,12 +1,17 @@
 """One time budget per invocation (issue 22, item 1): slow records never sink a batch, good ones are processed once.
 
 A "slow" upload is a generated tiny-frame clip whose every ffmpeg run outlasts any time it is given (as a file that
-decodes into hundreds of thousands of frames does): the ``slow_ffmpeg`` seam sleeps for the run's timeout, then
+decodes into hundreds of thousands of frames does): the ``slow_ffmpeg`` seam uses up the run's whole timeout, then
 times out exactly as ``run_ffmpeg`` does. Everything else is real: moto, ffmpeg for the good clips, Powertools.
+
+The invocation's time is read from an ``InvocationClock``: real time plus the timeouts the slow runs used up. The
+slow runs advance it instead of sleeping (seconds of idle waiting per test), and the function's remaining time, the
+handler's budget and the checks below all read it, so the real time the good clips take counts as it would.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import tempfile
@@ -19,6 +24,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from sqs_decoupling.lambda_consumer.runtime import handler
+from sqs_decoupling.video import budget
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
 from sqs_decoupling.video.errors import FfmpegTimeoutError
 from tests.support.videos import cached_video_bytes
@@ -29,9 +35,31 @@ SLOW = cached_video_bytes(size="32x32", seconds=2)  # the tiny-frame upload
 FUNCTION_TIMEOUT_S = 4.0
 
 
+class InvocationClock:
+    """``time.monotonic`` plus the seconds the slow ffmpeg runs used up without sleeping."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def advance(self, seconds: float) -> None:
+        self.skipped += seconds
+
+
 @pytest.fixture
-def slow_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every ffmpeg run on a SLOW source sleeps its whole timeout and times out; returns the timeouts given."""
+def clock(monkeypatch: pytest.MonkeyPatch) -> InvocationClock:
+    """The clock every invocation's time budget runs on in these tests."""
+    test_clock = InvocationClock()
+    monkeypatch.setattr(handler, "invocation_budget", functools.partial(budget.invocation_budget, clock=test_clock))
+    return test_clock
+
+
+@pytest.fixture
+def slow_ffmpeg(monkeypatch: pytest.MonkeyPatch, clock: InvocationClock) -> list[float]:
+    """Every ffmpeg run on a SLOW source uses up its whole timeout on ``clock`` and times out; returns the timeouts
+    given."""
     video_ffmpeg.h264_available()
     real_run = video_ffmpeg.run_ffmpeg
     timeouts: list[float] = []
@@ -40,7 +68,7 @@ def slow_ffmpeg(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         source = next((arg.removeprefix("file:") for arg in args if arg.startswith("file:")), None)
         if source is not None and Path(source).read_bytes() == SLOW:
             timeouts.append(timeout)
-            time.sleep(timeout)
+            clock.advance(timeout)
             raise FfmpegTimeoutError(timeout)
         return real_run(args, timeout=timeout, **options)
 
@@ -56,18 +84,19 @@ def small_function(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handler, "TIME_MARGIN_SECONDS", 0.5, raising=False)
 
 
-def deliver(records: list[dict[str, Any]], receive_count: int) -> tuple[set[str], float]:
+def deliver(records: list[dict[str, Any]], receive_count: int, clock: InvocationClock) -> tuple[set[str], float]:
     """Invoke the handler as the event source mapping does on this delivery; return the message ids reported
-    for retry and the seconds the invocation had left when it returned (negative: Lambda would have killed it)."""
+    for retry and the seconds the invocation had left on ``clock`` when it returned (negative: Lambda would have
+    killed it)."""
     for record in records:
         record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
-    context = LambdaContext(timeout_seconds=FUNCTION_TIMEOUT_S)
+    context = LambdaContext(timeout_seconds=FUNCTION_TIMEOUT_S, clock=clock)
     try:
         response = handler.lambda_handler(sqs_event(records), context)
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
     except BatchProcessingError:  # every record failed: Lambda retries the whole batch
         failed = {record["messageId"] for record in records}
-    left = context.started + FUNCTION_TIMEOUT_S - time.monotonic()
+    left = context.started + FUNCTION_TIMEOUT_S - clock()
     return failed, left
 
 
@@ -77,7 +106,7 @@ def job_directories() -> list[Path]:
 
 @pytest.mark.usefixtures("small_function")
 def test_a_batch_of_good_clips_and_slow_ones_ends_with_every_good_clip_processed_once_and_nothing_in_the_dlq(
-    pipeline: Pipeline, slow_ffmpeg: list[float]
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock
 ) -> None:
     # GIVEN four good clips and five tiny-frame uploads that no ffmpeg run finishes (more than one 4 s invocation
     # can take), on a queue that dead-letters after 3 receives
@@ -97,7 +126,7 @@ def test_a_batch_of_good_clips_and_slow_ones_ends_with_every_good_clip_processed
     for receive_count in (1, 2, 3):
         if not pending:
             break
-        failed, left = deliver(pending, receive_count)
+        failed, left = deliver(pending, receive_count, clock)
         time_left.append(left)
         pending = [record for record in pending if record["messageId"] in failed]
 
@@ -121,7 +150,7 @@ def test_a_batch_of_good_clips_and_slow_ones_ends_with_every_good_clip_processed
 
 @pytest.mark.usefixtures("small_function")
 def test_on_the_last_delivery_a_record_that_does_not_fit_gets_too_slow_for_lambda_instead_of_the_dlq(
-    pipeline: Pipeline, slow_ffmpeg: list[float]
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock
 ) -> None:
     # GIVEN four slow uploads on their last delivery (receive count 3 = maxReceiveCount): more than one
     # invocation can start
@@ -130,7 +159,7 @@ def test_on_the_last_delivery_a_record_that_does_not_fit_gets_too_slow_for_lambd
     records = [r for r in pipeline.deliveries() if "s3:TestEvent" not in r["body"]]
 
     # WHEN the handler gets them
-    failed, left = deliver(records, receive_count=3)
+    failed, left = deliver(records, 3, clock)
 
     # THEN it returned in time and reported nothing for retry: every message is consumed
     assert left > 0 and failed == set()
@@ -151,7 +180,7 @@ def test_on_the_last_delivery_a_record_that_does_not_fit_gets_too_slow_for_lambd
 
 @pytest.mark.usefixtures("small_function")
 def test_before_the_last_delivery_a_record_that_does_not_fit_is_retried_without_being_started(
-    pipeline: Pipeline, slow_ffmpeg: list[float], handler_logs: Any
+    pipeline: Pipeline, slow_ffmpeg: list[float], clock: InvocationClock, handler_logs: Any
 ) -> None:
     # GIVEN four slow uploads on their first delivery
     for index in range(4):
@@ -159,7 +188,7 @@ def test_before_the_last_delivery_a_record_that_does_not_fit_is_retried_without_
     records = [r for r in pipeline.deliveries() if "s3:TestEvent" not in r["body"]]
 
     # WHEN the handler gets them
-    failed, left = deliver(records, receive_count=1)
+    failed, left = deliver(records, 1, clock)
 
     # THEN it returned in time; the records it could not start are reported for retry, without a failure record
     assert left > 0
