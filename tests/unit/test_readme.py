@@ -359,3 +359,18 @@ def test_the_validation_report_example_is_what_the_default_synthesis_reports(syn
     assert example.group(1).strip().splitlines() == summary
     packs = re.search(r"\(`pluginReports`: (.*?)\)", " ".join(text.split()))
     assert packs and re.findall(r"`([\w-]+)`", packs.group(1)) == [p["pluginName"] for p in report["pluginReports"]]
+
+
+def test_the_busy_benchmark_figures_in_the_docs_are_the_committed_run() -> None:
+    # GIVEN the committed run of bench/busy_bench.py and the page that quotes it
+    run = json.loads((REPO_ROOT / "bench" / "results" / "busy.json").read_text())
+    text = " ".join((REPO_ROOT / "docs" / "testing.md").read_text().split())
+    worker = next(name for name in run["median_seconds"] if name.startswith("worker"))
+    # THEN the page gives both ratios, the worker's median, the best bare configuration's, and the verdict, as run
+    assert f"{run['worker_throughput_vs_best_bare']}x the best bare configuration as measured" in text
+    assert f"{run['worker_throughput_vs_best_bare_without_moto_cpu']}x with moto's CPU taken out" in text
+    assert f"worker median {run['median_seconds'][worker]:.2f} s" in text
+    best = run["best_bare"].removeprefix("bare ").replace(" x ", "x")
+    assert f"best bare {best} {run['median_seconds'][run['best_bare']]:.2f} s" in text
+    verdict = "the goal (>= 0.95x) is met" if run["goal_met"] else "the goal (>= 0.95x) is not met"
+    assert verdict in text
