@@ -87,11 +87,16 @@ lint: setup ## ruff + strict mypy on the runtime code
 	ruff format --check .
 	mypy
 
+# Python's default, bytecode caches in __pycache__/ (git ignores them), even where the caller's environment turns them
+# off (PYTHONDONTWRITEBYTECODE, which some containers set): each test process compiles the project's modules and
+# rewrites the tests' asserts again without them (collecting the tests: 4.3 s of CPU without, 2.8 s with).
+PYTEST := PYTHONDONTWRITEBYTECODE= pytest
+
 test: lint ## Lint, then every test (unit, moto, moto server, deploy rehearsal), in parallel
-	pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: setup ## The unit tests without the slow ones (no bundling, no CDK CLI), in parallel
-	pytest -n $(PYTEST_FAST_WORKERS) --dist loadgroup -m "not slow" tests/unit
+	$(PYTEST) -n $(PYTEST_FAST_WORKERS) --dist loadgroup -m "not slow" tests/unit
 
 synth: setup ## cdk synth every stack into cdk.out (cdk-nag on), then cfn-lint the templates
 	rm -rf cdk.out
