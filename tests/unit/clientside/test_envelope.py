@@ -24,10 +24,11 @@ from sqs_decoupling.queue.envelope.envelope import (
     queue_name_from_arn,
     queue_name_from_url,
 )
+from tests.support.aws import one_rsa_pair_for_symmetric_keys  # noqa: F401  (pytest fixture)
 
 
 @pytest.fixture
-def kms():
+def kms(one_rsa_pair_for_symmetric_keys):  # noqa: F811
     with mock_aws():
         client = boto3.client("kms", region_name="us-east-1")
         key = client.create_key(Description="client-side test key")["KeyMetadata"]

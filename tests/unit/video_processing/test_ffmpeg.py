@@ -11,7 +11,7 @@ from sqs_decoupling.contracts.profiles import Rendition
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
 from sqs_decoupling.video.errors import FfmpegError, NotAVideoError
 from sqs_decoupling.video.ffmpeg import VideoInfo, probe
-from tests.support.videos import cached_video, make_test_video, media_info
+from tests.support.videos import FEW_FRAMES_FPS, cached_video, make_test_video, media_info
 
 
 def test_probe_reads_duration_size_codec_and_fps() -> None:
@@ -86,7 +86,7 @@ def test_renditions_keep_aspect_ratio_with_even_dimensions_from_one_run(
     tmp_path: Path, ffmpeg_calls: list[list[str]]
 ) -> None:
     # GIVEN a 4:3 source with sound, WHEN 240p and 180p renditions are made
-    source = cached_video(size="640x480", audio=True)
+    source = cached_video(size="640x480", audio=True, fps=FEW_FRAMES_FPS)
     ladder = [Rendition(name="240p", short_side=240), Rendition(name="180p", short_side=180)]
     paths = video_ffmpeg.make_renditions(source, tmp_path, probe(source), ladder)
     # THEN one ffmpeg run made both: H.264, not stretched, even sizes, each with the sound
