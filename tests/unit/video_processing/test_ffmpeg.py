@@ -92,7 +92,7 @@ def test_renditions_keep_aspect_ratio_with_even_dimensions_from_one_run(
     # THEN one ffmpeg run made both: H.264, not stretched, even sizes, each with the sound
     assert [path.name for path in paths] == ["240p.mp4", "180p.mp4"]
     assert len(ffmpeg_calls) == 3  # the probe (a packet scan, one decoded frame), then one run for every rendition
-    sizes = [(media_info(path)["size"], media_info(path)["codec"]) for path in paths]
+    sizes = [(info["size"], info["codec"]) for info in map(media_info, paths)]
     assert sizes == [((320, 240), "h264"), ((240, 180), "h264")]
     assert all(probe(path).has_audio for path in paths)
 
@@ -103,6 +103,7 @@ def test_the_bundled_ffmpeg_has_libx264() -> None:
 
 
 def test_a_hung_ffmpeg_is_stopped_and_reported_as_transient() -> None:
-    # GIVEN an ffmpeg run that would take far longer than its timeout
+    # GIVEN an ffmpeg run that would take far longer than its timeout (reading its input in real time, -re, it waits
+    # for most of it, as a hung one does, instead of burning the timeout's CPU)
     with pytest.raises(FfmpegError, match="timed out"):
-        video_ffmpeg.run_ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=600", "-f", "null", "-"], timeout=0.2)
+        video_ffmpeg.run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc=duration=600", "-f", "null", "-"], timeout=0.2)

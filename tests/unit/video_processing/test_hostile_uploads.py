@@ -142,7 +142,7 @@ def test_a_key_near_the_1024_byte_limit_gets_outputs_under_a_hashed_prefix(
     buckets = s3_key_limit
     # GIVEN a source key of 999 bytes (valid in S3; the full output keys would be over 1,024 bytes)
     key = "uploads/" + "k" * (999 - len("uploads/") - len(".mp4")) + ".mp4"
-    job = upload(buckets, key, cached_video_bytes(size="640x480"))
+    job = upload(buckets, key, cached_video_bytes(size="640x480", fps=FEW_FRAMES_FPS))
 
     # WHEN it is processed
     result = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile=profile, max_bytes=LIMIT)
