@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import botocore.client
 import botocore.loaders
 import botocore.session
 import pytest
+from botocore.model import ServiceModel
 
 from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.support.permissions.calls import Call, stale
@@ -41,6 +43,23 @@ _CALLS_OUT = pytest.StashKey[Path]()
 # service models (JSON) again: about 40 ms a client, most of an in-process moto test's time. One loader for every
 # session of the test run keeps the models it loaded (they are read-only data, the same for every session).
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)  # type: ignore[attr-defined]
+
+
+# Each new client also built a ServiceModel of its own from those models, and resolved its operations' shapes again
+# at their first calls (about 2 ms of CPU a client and its first requests). A ServiceModel is read-only as well (its
+# caches fill with the same values for every client), so the clients of one loader share one per service: this is
+# botocore's ClientCreator._load_service_model, cached.
+@functools.cache
+def _shared_service_model(loader: botocore.loaders.Loader, service_name: str, api_version: str | None) -> ServiceModel:
+    json_model = loader.load_service_model(service_name, "service-2", api_version=api_version)
+    return ServiceModel(json_model, service_name=service_name)
+
+
+def _load_service_model(self: botocore.client.ClientCreator, service_name: str, api_version: str | None = None) -> Any:
+    return _shared_service_model(self._loader, service_name, api_version)
+
+
+botocore.client.ClientCreator._load_service_model = _load_service_model  # type: ignore[method-assign]
 
 
 def cdk_json_context() -> dict[str, Any]:

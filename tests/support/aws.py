@@ -5,8 +5,9 @@ from tests.support.aws import aws, s3, sqs  # noqa: F401  (pytest fixtures)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -28,8 +29,18 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    # moto would start each test with a new boto3 default session (about 9 ms of CPU a test: the session, and its
+    # first clients' set-up). A session keeps no AWS state (moto resets its backends at every start), reads the region
+    # from the environment at each client, and caches the credentials it first finds: the dummy ones above, the same in
+    # every test. So one session per process serves them all; a test that changes the credentials sets its own.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", _shared_session())
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         yield
+
+
+@functools.cache
+def _shared_session() -> boto3.Session:
+    return boto3.Session()
 
 
 @pytest.fixture
@@ -40,6 +51,28 @@ def s3(aws: None) -> S3Client:
 @pytest.fixture
 def sqs(aws: None) -> SQSClient:
     return boto3.client("sqs", region_name=REGION)
+
+
+@functools.cache
+def _one_rsa_pair() -> Any:
+    from moto.kms.utils import generate_private_key
+
+    return generate_private_key("SYMMETRIC_DEFAULT")
+
+
+@pytest.fixture
+def one_rsa_pair_for_symmetric_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto makes a 2048-bit RSA pair for every KMS key it creates, symmetric ones included (about 30 ms of CPU a
+    key), where only Sign, Verify and GetPublicKey of an asymmetric key use one. With this fixture the symmetric keys
+    share one pair made once per process; Encrypt and Decrypt use each key's own key material, which stays its own."""
+    from moto.kms import models
+
+    make_pair = models.generate_private_key
+    monkeypatch.setattr(
+        models,
+        "generate_private_key",
+        lambda key_spec: _one_rsa_pair() if key_spec == "SYMMETRIC_DEFAULT" else make_pair(key_spec),
+    )
 
 
 def count_calls(client: S3Client | SQSClient, operation: str) -> list[dict[str, object]]:

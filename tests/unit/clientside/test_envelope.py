@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from sqs_decoupling.queue.envelope.envelope import (
     ENCRYPTED_PREFIX,
@@ -24,14 +23,14 @@ from sqs_decoupling.queue.envelope.envelope import (
     queue_name_from_arn,
     queue_name_from_url,
 )
+from tests.support.aws import aws, one_rsa_pair_for_symmetric_keys  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture
-def kms():
-    with mock_aws():
-        client = boto3.client("kms", region_name="us-east-1")
-        key = client.create_key(Description="client-side test key")["KeyMetadata"]
-        yield client, key["KeyId"], key["Arn"]
+def kms(aws, one_rsa_pair_for_symmetric_keys):  # noqa: F811
+    client = boto3.client("kms", region_name="us-east-1")
+    key = client.create_key(Description="client-side test key")["KeyMetadata"]
+    return client, key["KeyId"], key["Arn"]
 
 
 def test_round_trip(kms):

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from sqs_decoupling.lambda_consumer.runtime import handler
-from tests.support.aws import REGION, aws, notify_queue_of_uploads, s3, sqs  # noqa: F401  (pytest fixtures)
+from tests.support.aws import (  # noqa: F401  (pytest fixtures)
+    REGION,
+    aws,
+    notify_queue_of_uploads,
+    one_rsa_pair_for_symmetric_keys,
+    s3,
+    sqs,
+)
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
 from tests.support.videos import ffmpeg_calls  # noqa: F401  (pytest fixture)
 

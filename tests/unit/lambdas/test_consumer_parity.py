@@ -14,6 +14,7 @@ import botocore.exceptions
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from sqs_decoupling.contracts.telemetry import MetricPoint
 from sqs_decoupling.lambda_consumer.runtime import handler
 from sqs_decoupling.queue.envelope.envelope import ENCRYPTED_PREFIX
 from sqs_decoupling.worker_fleet.worker.job import JobHandler, Message
@@ -25,6 +26,9 @@ from tests.unit.lambdas.conftest import LambdaContext, Pipeline, emitted_metrics
 WORKER_OUTPUT_BUCKET = "worker-processed"
 WORKER_LOGGER = "sqs_decoupling.worker_fleet.worker.video_jobs"
 DELETED, RETRIED = "deleted", "left on the queue"
+# A metric the test sends through the worker's emitter after each message: its documents are on the listener once
+# this one is (one connected socket, one thread), so the test reads up to it instead of waiting out a silence.
+END_OF_MESSAGE = "TestEndOfMessage"
 # What each message must come to, whichever consumer takes it: (its end, its metrics' names and extra dimensions).
 EXPECTED = {
     "processed": (DELETED, [("ProcessingSeconds", ()), ("VideosProcessed", ())]),
@@ -86,7 +90,7 @@ def emf_listener() -> Iterator[socket.socket]:
     """A UDP socket on localhost standing in for the CloudWatch agent's EMF listener."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listener.bind(("127.0.0.1", 0))
-    listener.settimeout(0.2)
+    listener.settimeout(10)  # only a lost datagram waits this long, and fails the test
     yield listener
     listener.close()
 
@@ -103,19 +107,22 @@ def through_the_lambda(message_id: str, body: str, logs: io.StringIO, capsys: py
 
 
 def through_the_worker(
-    job: JobHandler, message_id: str, body: str, caplog: pytest.LogCaptureFixture, listener: socket.socket
+    job: JobHandler,
+    message_id: str,
+    body: str,
+    caplog: pytest.LogCaptureFixture,
+    emitter: MetricsEmitter,
+    listener: socket.socket,
 ) -> Report:
     try:
         job(Message(message_id=message_id, receipt_handle=f"handle-{message_id}", body=body, receive_count=1))
         end = DELETED
     except Exception:
         end = RETRIED
+    emitter.emit([MetricPoint(END_OF_MESSAGE, "Count", 1)])
     documents = []
-    while True:
-        try:
-            documents.append(listener.recv(65536).decode())
-        except TimeoutError:
-            break
+    while END_OF_MESSAGE not in (document := listener.recv(65536).decode()):
+        documents.append(document)
     said = [
         (r.levelname, r.getMessage())
         for r in caplog.records
@@ -134,12 +141,13 @@ def test_every_kind_of_message_ends_logs_and_counts_the_same_in_the_lambda_and_i
 ) -> None:
     # GIVEN the Lambda's handler, and the worker's job handler making the same profile into its own bucket
     host, port = emf_listener.getsockname()
+    emitter = MetricsEmitter(f"udp://{host}:{port}")
     worker_job = make_video_handler(
         s3_client=handler.s3_client(),
         output_bucket=WORKER_OUTPUT_BUCKET,
         max_bytes=handler.settings().max_video_bytes,
         profile=handler.settings().profile,
-        metrics=MetricsEmitter(f"udp://{host}:{port}"),
+        metrics=emitter,
     )
 
     # WHEN each message goes through each consumer, one at a time and in order
@@ -148,7 +156,9 @@ def test_every_kind_of_message_ends_logs_and_counts_the_same_in_the_lambda_and_i
     with caplog.at_level(logging.INFO, logger=WORKER_LOGGER):
         for index, (kind, body) in enumerate(messages.items()):
             lambda_reports[kind] = through_the_lambda(f"message-{index}", body, handler_logs, capsys)
-            worker_reports[kind] = through_the_worker(worker_job, f"message-{index}", body, caplog, emf_listener)
+            worker_reports[kind] = through_the_worker(
+                worker_job, f"message-{index}", body, caplog, emitter, emf_listener
+            )
 
     # THEN both consumers end each message as expected and count it under the same names and dimensions
     ends_and_metrics: dict[str, Any] = {kind: report[:2] for kind, report in lambda_reports.items()}

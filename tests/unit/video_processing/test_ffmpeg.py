@@ -11,7 +11,7 @@ from sqs_decoupling.contracts.profiles import Rendition
 from sqs_decoupling.video import ffmpeg as video_ffmpeg
 from sqs_decoupling.video.errors import FfmpegError, NotAVideoError
 from sqs_decoupling.video.ffmpeg import VideoInfo, probe
-from tests.support.videos import cached_video, make_test_video, media_info
+from tests.support.videos import FEW_FRAMES_FPS, cached_video, make_test_video, media_info
 
 
 def test_probe_reads_duration_size_codec_and_fps() -> None:
@@ -86,13 +86,13 @@ def test_renditions_keep_aspect_ratio_with_even_dimensions_from_one_run(
     tmp_path: Path, ffmpeg_calls: list[list[str]]
 ) -> None:
     # GIVEN a 4:3 source with sound, WHEN 240p and 180p renditions are made
-    source = cached_video(size="640x480", audio=True)
+    source = cached_video(size="640x480", audio=True, fps=FEW_FRAMES_FPS)
     ladder = [Rendition(name="240p", short_side=240), Rendition(name="180p", short_side=180)]
     paths = video_ffmpeg.make_renditions(source, tmp_path, probe(source), ladder)
     # THEN one ffmpeg run made both: H.264, not stretched, even sizes, each with the sound
     assert [path.name for path in paths] == ["240p.mp4", "180p.mp4"]
     assert len(ffmpeg_calls) == 3  # the probe (a packet scan, one decoded frame), then one run for every rendition
-    sizes = [(media_info(path)["size"], media_info(path)["codec"]) for path in paths]
+    sizes = [(info["size"], info["codec"]) for info in map(media_info, paths)]
     assert sizes == [((320, 240), "h264"), ((240, 180), "h264")]
     assert all(probe(path).has_audio for path in paths)
 
@@ -103,6 +103,7 @@ def test_the_bundled_ffmpeg_has_libx264() -> None:
 
 
 def test_a_hung_ffmpeg_is_stopped_and_reported_as_transient() -> None:
-    # GIVEN an ffmpeg run that would take far longer than its timeout
+    # GIVEN an ffmpeg run that would take far longer than its timeout (reading its input in real time, -re, it waits
+    # for most of it, as a hung one does, instead of burning the timeout's CPU)
     with pytest.raises(FfmpegError, match="timed out"):
-        video_ffmpeg.run_ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=600", "-f", "null", "-"], timeout=0.2)
+        video_ffmpeg.run_ffmpeg(["-re", "-f", "lavfi", "-i", "testsrc=duration=600", "-f", "null", "-"], timeout=0.2)

@@ -13,7 +13,7 @@ from sqs_decoupling.video import ffmpeg as video_ffmpeg
 from sqs_decoupling.video.errors import ObjectReplacedError, PermanentJobError
 from sqs_decoupling.video.jobs import VideoJob
 from sqs_decoupling.video.processing import process_video, record_failure
-from tests.support.videos import cached_video_bytes, make_test_video
+from tests.support.videos import FEW_FRAMES_FPS, cached_video_bytes, make_test_video
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 from tools.localcloud.moto_compat import s3_key_length_enforced
 
@@ -53,7 +53,7 @@ def test_a_one_frame_video_gets_its_outputs(buckets: S3Client, tmp_path: Path, p
 
 def test_preview_and_transcode_share_one_bucket_with_complete_separate_sets(buckets: S3Client) -> None:
     # GIVEN one upload, and both consumers writing to the same output bucket
-    job = upload(buckets, "uploads/clip.mp4", cached_video_bytes(size="640x480", audio=True))
+    job = upload(buckets, "uploads/clip.mp4", cached_video_bytes(size="640x480", audio=True, fps=FEW_FRAMES_FPS))
 
     # WHEN the preview runs first, then the transcode (the order that made the worker skip its renditions)
     preview = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile="preview", max_bytes=LIMIT)
@@ -142,7 +142,7 @@ def test_a_key_near_the_1024_byte_limit_gets_outputs_under_a_hashed_prefix(
     buckets = s3_key_limit
     # GIVEN a source key of 999 bytes (valid in S3; the full output keys would be over 1,024 bytes)
     key = "uploads/" + "k" * (999 - len("uploads/") - len(".mp4")) + ".mp4"
-    job = upload(buckets, key, cached_video_bytes(size="640x480"))
+    job = upload(buckets, key, cached_video_bytes(size="640x480", fps=FEW_FRAMES_FPS))
 
     # WHEN it is processed
     result = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile=profile, max_bytes=LIMIT)

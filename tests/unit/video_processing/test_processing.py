@@ -12,7 +12,7 @@ from sqs_decoupling.video.errors import EmptyObjectError, FfmpegError, ObjectGon
 from sqs_decoupling.video.jobs import VideoJob
 from sqs_decoupling.video.processing import process_video, record_failure
 from tests.support.aws import REGION, count_calls
-from tests.support.videos import cached_video_bytes, media_info
+from tests.support.videos import FEW_FRAMES_FPS, cached_video_bytes, media_info
 from tests.unit.video_processing.buckets import LIMIT, OUTPUT, SOURCE, output_keys, read_json, upload
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ def test_preview_writes_metadata_thumbnail_and_manifest_last(buckets: S3Client, 
 def test_transcode_makes_renditions_but_never_upscales(
     buckets: S3Client, tmp_path: Path, size: str, renditions: dict[str, tuple[int, int]]
 ) -> None:
-    # GIVEN a 1 s clip of this size
-    job = upload(buckets, f"uploads/{size}.mp4", cached_video_bytes(size=size, audio=True))
+    # GIVEN a 1 s clip of this size, with sound
+    job = upload(buckets, f"uploads/{size}.mp4", cached_video_bytes(size=size, audio=True, fps=FEW_FRAMES_FPS))
 
     # WHEN the transcode profile runs
     result = process_video(job, s3_client=buckets, output_bucket=OUTPUT, profile="transcode", max_bytes=LIMIT)
