@@ -64,12 +64,13 @@ def moto_server(*, all_work_arounds: bool = True) -> Iterator[str]:
     moto's patches are process-wide. With ``all_work_arounds`` (the default), every work-around in
     :mod:`tools.localcloud.moto_compat` is applied while any such server of this process runs (S3 events with
     ``versionId``, the CloudFormation fixes...), and stock moto comes back after the last one stops. Without, only
-    S3's 1,024-byte key limit is enforced: for a server that lives as long as a test session, whose process also
-    runs in-process moto tests that expect stock moto's S3 events. ``localhost``, not 127.0.0.1: moto derives S3
+    S3's 1,024-byte key limit is enforced, and KMS keys get their private key when first used (which saves CPU): for
+    a server that lives as long as a test session, whose process also runs in-process moto tests that expect stock
+    moto's S3 events. ``localhost``, not 127.0.0.1: moto derives S3
     bucket names from the host in some URLs (cdk deploy's template URLs among them).
     """
     _quiet_moto()
-    with _work_arounds() if all_work_arounds else moto_compat.s3_key_length_enforced():
+    with _work_arounds() if all_work_arounds else _session_work_arounds():
         server = _quick_stopping_server()
         server.start()
         try:
@@ -119,6 +120,13 @@ def _quiet_moto() -> None:
     # custom resource would need a Lambda run; the demo and the deploy rehearsal report those themselves.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", message="Tried to parse .* but it's not supported by moto", category=UserWarning)
+
+
+@contextmanager
+def _session_work_arounds() -> Iterator[None]:
+    """S3's key length limit, and KMS private keys made only when used (a saving in CPU, the same behaviour)."""
+    with moto_compat.s3_key_length_enforced(), moto_compat.kms_private_keys_when_used():
+        yield
 
 
 @contextmanager

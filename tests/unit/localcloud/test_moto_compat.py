@@ -76,6 +76,24 @@ def test_s3_events_with_version_ids_alone_patch_only_the_s3_events_and_only_with
     assert notifications._get_s3_event is stock
 
 
+def test_a_kms_key_gets_its_private_key_at_its_first_use_and_keeps_it() -> None:
+    # GIVEN KMS private keys made when used
+    from moto.kms import models
+
+    stock = models.generate_private_key
+    with moto_compat.kms_private_keys_when_used():
+        # WHEN moto asks for a key's private key (as it does for every key it creates)
+        key = models.generate_private_key("RSA_2048")
+        # THEN none is made yet
+        assert key._key is None
+        # WHEN the key is used (its public key, DER) THEN a real key is made, once: a second use gives the same key
+        public = key.public_key()
+        assert key._key is not None
+        assert public == key.public_key() and public.startswith(b"0\x82")
+    # AND stock moto comes back after the block
+    assert models.generate_private_key is stock
+
+
 def test_every_patch_still_finds_what_it_patches_in_the_installed_moto() -> None:
     # GIVEN the installed moto WHEN each patch's targets are looked up THEN none is missing or changed (else the
     # failure names the patch and what moved)
