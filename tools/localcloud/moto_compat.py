@@ -20,6 +20,7 @@ import functools
 import importlib
 import inspect
 import json
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -133,6 +134,19 @@ def s3_key_length_enforced() -> Iterator[None]:
     """
     mark = len(_ORIGINALS)
     _s3_key_length(record=False)
+    try:
+        yield
+    finally:
+        _restore_down_to(mark)
+
+
+@contextmanager
+def s3_events_with_version_ids() -> Iterator[None]:
+    """Within the block, S3 event notifications carry ``versionId`` as S3's do, and nothing else is patched: for code
+    that needs only that of :func:`apply` (whose checks import moto's CloudFormation, EC2 and KMS models, about 1.2 s
+    of CPU a process). Independent of ``apply()``, as :func:`s3_key_length_enforced` is."""
+    mark = len(_ORIGINALS)
+    _s3_event_version_id(record=False)
     try:
         yield
     finally:
@@ -286,7 +300,7 @@ def _ec2_network_deletes() -> None:
     )
 
 
-def _s3_event_version_id() -> None:
+def _s3_event_version_id(*, record: bool = True) -> None:
     """moto: S3 event notifications carry no ``versionId``, even for a versioned bucket (real S3 includes it).
     Consumers key their outputs on the version (else the ETag), so without it an S3 event and a producer's message
     for the same object version name different output prefixes. Add it as S3 does."""
@@ -304,7 +318,8 @@ def _s3_event_version_id() -> None:
         return event
 
     _patch(notifications, "_get_s3_event", get_s3_event)
-    APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")
+    if record:
+        APPLIED.append("S3 event notifications: moto omits versionId for versioned buckets (real S3 sends it)")
 
 
 def _custom_resource_docker_probe() -> None:
@@ -323,6 +338,48 @@ def _custom_resource_docker_probe() -> None:
         "custom resources: moto probes the Docker socket for a callback URL and prints 'Unable to parse Docker API "
         "response' mid-deploy (no Docker here; its no-Docker default is used)"
     )
+
+
+@contextmanager
+def kms_private_keys_when_used() -> Iterator[None]:
+    """Within the block, moto makes a KMS key's private key when it is first used, not when the key is created: for
+    code that otherwise runs stock moto. Independent of ``apply()``, as :func:`s3_key_length_enforced` is."""
+    mark = len(_ORIGINALS)
+    _kms_private_key_when_used(record=False)
+    try:
+        yield
+    finally:
+        _restore_down_to(mark)
+
+
+class _PrivateKeyWhenUsed:
+    """Stands in for moto's private key of a KMS key and makes it at its first use (sign, verify, public key)."""
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str) -> None:
+        self._make, self._key_spec, self._key = make, key_spec, None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._key is None:
+                self._key = self._make(self._key_spec)
+        return getattr(self._key, name)
+
+
+def _kms_private_key_when_used(*, record: bool = True) -> None:
+    """moto makes an RSA-2048 private key for every KMS key it creates, a symmetric one too (about 50 ms of CPU
+    each), though only asymmetric signing and GetPublicKey use it. Make it at its first use instead: the same
+    behaviour, without the cost for the keys that never sign (every key this project creates)."""
+    from moto.kms import models, utils
+
+    original = utils.generate_private_key  # what moto.kms.models imported
+
+    def generate_private_key(key_spec: str) -> Any:
+        return _PrivateKeyWhenUsed(original, key_spec)
+
+    _patch(models, "generate_private_key", generate_private_key)
+    if record:
+        APPLIED.append("KMS keys: moto makes an RSA private key for every key, symmetric ones too (made when used)")
 
 
 _KEY_LENGTH_FIX = "S3 keys over 1,024 bytes: moto accepts them (real S3 answers KeyTooLongError)"
@@ -499,6 +556,7 @@ PATCH_TARGETS: Final[dict[Callable[[], None], tuple[Target, ...]]] = {
         Target("moto.s3.notifications:_get_s3_event", ("event_name", "bucket", "key", "notification_id")),
     ),
     _custom_resource_docker_probe: (Target("moto.settings:moto_server_host"),),
+    _kms_private_key_when_used: (Target("moto.kms.models:generate_private_key", ("key_spec",)),),
     _s3_key_length: (
         Target("moto.s3.exceptions:S3ClientError"),
         Target(f"{_S3_BACKEND}.put_object", ("self", "bucket_name", "key_name")),

@@ -61,6 +61,39 @@ def test_revert_leaves_an_enclosing_key_length_limit_in_place() -> None:
     assert S3Backend.put_object is stock
 
 
+def test_s3_events_with_version_ids_alone_patch_only_the_s3_events_and_only_within_the_block() -> None:
+    # GIVEN stock moto's S3 event builder
+    from moto.s3 import notifications
+
+    stock = notifications._get_s3_event
+    # WHEN the S3 events alone are fixed for a block
+    with moto_compat.s3_events_with_version_ids():
+        # THEN the builder is wrapped, without counting as applied (nothing else was patched)
+        assert notifications._get_s3_event is not stock
+        assert notifications._get_s3_event.__wrapped__ is stock
+        assert moto_compat.APPLIED == []
+    # AND stock moto comes back after the block
+    assert notifications._get_s3_event is stock
+
+
+def test_a_kms_key_gets_its_private_key_at_its_first_use_and_keeps_it() -> None:
+    # GIVEN KMS private keys made when used
+    from moto.kms import models
+
+    stock = models.generate_private_key
+    with moto_compat.kms_private_keys_when_used():
+        # WHEN moto asks for a key's private key (as it does for every key it creates)
+        key = models.generate_private_key("RSA_2048")
+        # THEN none is made yet
+        assert key._key is None
+        # WHEN the key is used (its public key, DER) THEN a real key is made, once: a second use gives the same key
+        public = key.public_key()
+        assert key._key is not None
+        assert public == key.public_key() and public.startswith(b"0\x82")
+    # AND stock moto comes back after the block
+    assert models.generate_private_key is stock
+
+
 def test_every_patch_still_finds_what_it_patches_in_the_installed_moto() -> None:
     # GIVEN the installed moto WHEN each patch's targets are looked up THEN none is missing or changed (else the
     # failure names the patch and what moved)
