@@ -374,3 +374,18 @@ def test_the_busy_benchmark_figures_in_the_docs_are_the_committed_run() -> None:
     assert f"best bare {best} {run['median_seconds'][run['best_bare']]:.2f} s" in text
     verdict = "the goal (>= 0.95x) is met" if run["goal_met"] else "the goal (>= 0.95x) is not met"
     assert verdict in text
+
+
+def test_the_suite_timings_in_the_docs_are_the_committed_run() -> None:
+    # GIVEN the committed run of bench/suite_bench.py and the table of docs/testing.md that quotes it
+    run = json.loads((REPO_ROOT / "bench" / "results" / "suite.json").read_text())
+    rows = {
+        "`time make test`": run["make test"],
+        "`time make test-fast`": run["make test-fast"],
+        "`rm -rf cdk.out && time npx cdk synth --quiet`": run["npx cdk synth --quiet (cdk.out removed first)"],
+    }
+    table = [line for line in (REPO_ROOT / "docs" / "testing.md").read_text().splitlines() if line.startswith("| `")]
+    # THEN each command's row gives the run's range of wall times
+    for command, figures in rows.items():
+        (row,) = [line for line in table if line.startswith(f"| {command} |")]
+        assert f"| {figures['min_wall_s']:.1f}-{figures['max_wall_s']:.1f} s |" in row, row
