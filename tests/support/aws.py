@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tools.localcloud import moto_compat
 from tools.localcloud.server import REGION
 
 if TYPE_CHECKING:
@@ -53,26 +54,14 @@ def sqs(aws: None) -> SQSClient:
     return boto3.client("sqs", region_name=REGION)
 
 
-@functools.cache
-def _one_rsa_pair() -> Any:
-    from moto.kms.utils import generate_private_key
-
-    return generate_private_key("SYMMETRIC_DEFAULT")
-
-
 @pytest.fixture
-def one_rsa_pair_for_symmetric_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def kms_keys_made_cheaply() -> Iterator[None]:
     """moto makes a 2048-bit RSA pair for every KMS key it creates, symmetric ones included (about 30 ms of CPU a
-    key), where only Sign, Verify and GetPublicKey of an asymmetric key use one. With this fixture the symmetric keys
-    share one pair made once per process; Encrypt and Decrypt use each key's own key material, which stays its own."""
-    from moto.kms import models
-
-    make_pair = models.generate_private_key
-    monkeypatch.setattr(
-        models,
-        "generate_private_key",
-        lambda key_spec: _one_rsa_pair() if key_spec == "SYMMETRIC_DEFAULT" else make_pair(key_spec),
-    )
+    key), where only Sign, Verify and GetPublicKey use one: within a test that takes this fixture, the pair is made
+    when first used (the moto server's work-around, ``moto_compat.kms_private_keys_when_used``). Encrypt and Decrypt
+    use each key's own key material, as before."""
+    with moto_compat.kms_private_keys_when_used():
+        yield
 
 
 def count_calls(client: S3Client | SQSClient, operation: str) -> list[dict[str, object]]:

@@ -66,8 +66,8 @@ def moto_server(*, all_work_arounds: bool = True) -> Iterator[str]:
     ``versionId``, the CloudFormation fixes...), and stock moto comes back after the last one stops. Without, only
     S3's 1,024-byte key limit is enforced, and KMS keys get their private key when first used (which saves CPU): for
     a server that lives as long as a test session, whose process also runs in-process moto tests that expect stock
-    moto's S3 events. ``localhost``, not 127.0.0.1: moto derives S3
-    bucket names from the host in some URLs (cdk deploy's template URLs among them).
+    moto's S3 events. ``localhost``, not 127.0.0.1: moto derives S3 bucket names from the host in some URLs (cdk
+    deploy's template URLs among them).
     """
     _quiet_moto()
     with _work_arounds() if all_work_arounds else _session_work_arounds():
@@ -82,9 +82,9 @@ def moto_server(*, all_work_arounds: bool = True) -> Iterator[str]:
 def _quick_stopping_server() -> ThreadedMotoServer:
     """A ThreadedMotoServer on a free port whose ``stop()`` takes milliseconds. Its werkzeug server looks for a
     shutdown request once per ``poll_interval`` of ``serve_forever``, 0.5 s unless given, and every stop waited that
-    out: this one polls every 50 ms (moto's own
-    ``_server_entry``, the same in every release of moto_compat.TESTED_WITH, with that interval), and its dispatcher
-    finds the backend of a host name once, not at every request."""
+    out: this one polls every 50 ms (moto's own ``_server_entry``, the same in every release of
+    moto_compat.TESTED_WITH, with that interval), and its dispatcher finds the backend of a host name once, not at every
+    request."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server

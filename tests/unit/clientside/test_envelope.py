@@ -23,11 +23,11 @@ from sqs_decoupling.queue.envelope.envelope import (
     queue_name_from_arn,
     queue_name_from_url,
 )
-from tests.support.aws import aws, one_rsa_pair_for_symmetric_keys  # noqa: F401  (pytest fixtures)
+from tests.support.aws import aws, kms_keys_made_cheaply  # noqa: F401  (pytest fixtures)
 
 
 @pytest.fixture
-def kms(aws, one_rsa_pair_for_symmetric_keys):  # noqa: F811
+def kms(aws, kms_keys_made_cheaply):  # noqa: F811
     client = boto3.client("kms", region_name="us-east-1")
     key = client.create_key(Description="client-side test key")["KeyMetadata"]
     return client, key["KeyId"], key["Arn"]

@@ -20,8 +20,8 @@ from sqs_decoupling.lambda_consumer.runtime import handler
 from tests.support.aws import (  # noqa: F401  (pytest fixtures)
     REGION,
     aws,
+    kms_keys_made_cheaply,
     notify_queue_of_uploads,
-    one_rsa_pair_for_symmetric_keys,
     s3,
     sqs,
 )

@@ -39,7 +39,7 @@ PREVIEW_FILES = ("metadata.json", "thumbnail.jpg", "manifest.json")
 
 
 @pytest.fixture
-def kms(aws: None, one_rsa_pair_for_symmetric_keys: None) -> Iterator[KMSClient]:
+def kms(aws: None, kms_keys_made_cheaply: None) -> Iterator[KMSClient]:
     """moto's KMS; the handler's cached KMS client is cleared around the test so it is created inside the mock."""
     handler.kms_client.cache_clear()
     yield boto3.client("kms", region_name=REGION)

@@ -232,7 +232,7 @@ def test_entries_rejected_as_the_senders_fault_are_reported_not_retried(sqs: SQS
 
 
 @pytest.fixture
-def kms(aws: None, one_rsa_pair_for_symmetric_keys: None) -> KMSClient:
+def kms(aws: None, kms_keys_made_cheaply: None) -> KMSClient:
     return boto3.client("kms", region_name="us-east-1")
 
 
