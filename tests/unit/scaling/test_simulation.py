@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SynthesizedApp, synthesize
+from tools.scaling import simulate
 from tools.scaling.__main__ import main
 from tools.scaling.simulate import DEFAULT_STARTUP_SECONDS, WARM_START_SECONDS, simulate_fleet, simulate_lambda
 from tools.scaling.template import (
@@ -353,3 +354,34 @@ def test_cli_writes_both_policies_the_lambda_path_a_chart_and_a_table(
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = capsys.readouterr().out
     assert "fleet: step" in table and "fleet: backlog" in table and "p95 wait (s)" in table
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        build(burst=500, minutes=1),
+        build(videos_per_day=20_000, shape="daily", minutes=240),
+        build(videos_per_day=3_000, poisson=True, seed=7, minutes=240),
+    ],
+    ids=["burst", "daily", "poisson"],
+)
+def test_quiet_seconds_sampled_at_once_give_what_a_second_by_second_run_gives(
+    fleet: Fleet, consumer: LambdaConsumer, workload: Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN each path with failures (messages visible again later), a warm pool and Lambda's batching window
+    def runs() -> list[Any]:
+        return [
+            _fleet_run(fleet, workload, minutes=300, fail_fraction=0.1),
+            _fleet_run(fleet, workload, minutes=300, warm_pool=WarmPool(min_size=2)),
+            simulate_lambda(consumer, workload, record_seconds=20, horizon_minutes=300, fail_fraction=0.1),
+        ]
+
+    # WHEN the engine samples the seconds in which nothing but the queue's age changes at once (as it does), and
+    # when it is made to step through every second one by one
+    at_once = runs()
+    monkeypatch.setattr(simulate, "_quiet_seconds", lambda *_: 1)
+    one_by_one = runs()
+    # THEN every summary and every per-minute series is the same
+    for (run, summary), (reference, reference_summary) in zip(at_once, one_by_one, strict=True):
+        assert summary == reference_summary
+        assert run.series == reference.series
