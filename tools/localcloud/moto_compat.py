@@ -128,12 +128,10 @@ def _restore_down_to(mark: int) -> None:
 
 
 @contextmanager
-def s3_key_length_enforced() -> Iterator[None]:
-    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
-    moto). Independent of ``apply()``: it does not count as applied, and a ``revert()`` inside the block leaves it.
-    """
+def _only(work_around: Callable[..., None]) -> Iterator[None]:
+    """One work-around within the block, not counted as applied, and undone at its end (whatever else is applied)."""
     mark = len(_ORIGINALS)
-    _s3_key_length(record=False)
+    work_around(record=False)
     try:
         yield
     finally:
@@ -141,16 +139,21 @@ def s3_key_length_enforced() -> Iterator[None]:
 
 
 @contextmanager
+def s3_key_length_enforced() -> Iterator[None]:
+    """Within the block, moto refuses S3 keys over 1,024 bytes as S3 does (for code that otherwise runs stock
+    moto). Independent of ``apply()``: it does not count as applied, and a ``revert()`` inside the block leaves it.
+    """
+    with _only(_s3_key_length):
+        yield
+
+
+@contextmanager
 def s3_events_with_version_ids() -> Iterator[None]:
     """Within the block, S3 event notifications carry ``versionId`` as S3's do, and nothing else is patched: for code
     that needs only that of :func:`apply` (whose checks import moto's CloudFormation, EC2 and KMS models, about 1.2 s
     of CPU a process). Independent of ``apply()``, as :func:`s3_key_length_enforced` is."""
-    mark = len(_ORIGINALS)
-    _s3_event_version_id(record=False)
-    try:
+    with _only(_s3_event_version_id):
         yield
-    finally:
-        _restore_down_to(mark)
 
 
 def _patch(owner: Any, name: str, value: Any) -> None:
@@ -344,12 +347,8 @@ def _custom_resource_docker_probe() -> None:
 def kms_private_keys_when_used() -> Iterator[None]:
     """Within the block, moto makes a KMS key's private key when it is first used, not when the key is created: for
     code that otherwise runs stock moto. Independent of ``apply()``, as :func:`s3_key_length_enforced` is."""
-    mark = len(_ORIGINALS)
-    _kms_private_key_when_used(record=False)
-    try:
+    with _only(_kms_private_key_when_used):
         yield
-    finally:
-        _restore_down_to(mark)
 
 
 class _PrivateKeyWhenUsed:
