@@ -118,6 +118,23 @@ def synthesize(
     return SynthesizedApp(app, outdir, templates)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Each test process (and what it starts) gets a temporary directory of its own, as each Lambda execution
+    environment has its own /tmp. The handler removes every job directory it finds in ``<tmp>/video-processor/`` when
+    an invocation starts (in Lambda, what an invocation stopped at its timeout left there); with one /tmp for every
+    pytest-xdist worker, one worker's handler removed the directories of jobs another worker was running."""
+    path = tmp_path_factory.mktemp("tmp")
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = tempfile.tempdir = str(path)
+    yield path
+    tempfile.tempdir = None
+    if saved is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """Every stack of the app as `make synth` builds it (without asset bundling), synthesized once."""

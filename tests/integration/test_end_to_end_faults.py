@@ -25,7 +25,9 @@ import pytest
 from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from sqs_decoupling.worker_fleet.worker.spot import INTERRUPTION_PATH, RELEASE_MARGIN_SECONDS
 from tests.support.aws import notify_queue_of_uploads
+from tests.support.held_ffmpeg import HeldFfmpeg
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tests.support.spot import interruption_notice
 from tests.support.videos import cached_video_bytes
 from tools.localcloud import moto_compat
 from tools.localcloud.lambda_local import HandlerLog, load_handler
@@ -195,14 +197,13 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
         "worker": symbols_of(fleet) | {fake_imds.metadata["instance-id"]: "<instance_id>"},
     }
 
-    def start_worker(name: str, imds_url: str | None = None) -> WorkerProcess:
+    def start_worker(name: str, imds_url: str | None = None, held: HeldFfmpeg | None = None) -> WorkerProcess:
         return WorkerProcess(
             queue_url=fleet.queue_url,
             output_bucket=fleet.processed,
-            env=env,
+            env=env if held is None else env | held.env,
             log_path=tmp_path / f"{name}.log",
             concurrency=2,
-            # Spot notices read every 0.2 s, not 5 s: the notice lands mid-job, not after the queue has emptied.
             extra_args=("--drain-seconds", "30", "--spot-poll-seconds", "0.2"),
             imds_url=imds_url,
         )
@@ -217,24 +218,26 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
             lambda: sum(killed.counts().values()) >= 1 and _in_flight(sqs, fleet.queue_url), timeout=30, what="work"
         )
         killed.kill()
-        drained = start_worker("drained")
-        wait_until(lambda: sum(drained.counts().values()) >= 2, timeout=30, what="the second worker to be busy")
+        # The next two workers' jobs are held at their first ffmpeg run, so "mid-job" is certain, not a race with a
+        # 0.15 s job (and the queue's in-flight count, which still holds the killed worker's messages, is no sign).
+        held = HeldFfmpeg(tmp_path / "held-drained")
+        drained = start_worker("drained", held=held)
+        wait_until(lambda: held.started() >= 1, timeout=30, what="the second worker's first ffmpeg run")
+        drained.request_stop()
+        wait_until(lambda: _logged(drained, "stopping"), timeout=30, what="the second worker to take the SIGTERM")
+        held.release()  # its jobs finish during the drain
         drained_code = drained.stop()
         drain_logs = _log_entries(drained.log_path)
-        # It really was mid-job: jobs were in flight when SIGTERM became a stop, and it finished them (none was given
-        # up at the drain deadline). Its "draining" line is no proof either way: it is only logged if a job is still
-        # running once the receive in progress at the stop returns, and a short job may finish during that receive.
+        # It was mid-job when SIGTERM became a stop, and it finished those jobs (none was given up at the deadline).
         (stopping,) = [e for e in drain_logs if e.get("message") == "stopping"]
         assert int(stopping["in_flight"]) >= 1, stopping
         assert [e for e in drain_logs if e.get("reason") == "drain deadline passed"] == []
-        interrupted = start_worker("interrupted", imds_url=fake_imds.url)
-        wait_until(
-            lambda: _logged(interrupted, "worker started") and _in_flight(sqs, fleet.queue_url),
-            timeout=30,
-            what="the Spot worker to be busy",
-        )
+        assert sum(drained.counts().values()) >= 1
+        spot_held = HeldFfmpeg(tmp_path / "held-spot")  # never released: the notice must give these jobs up
+        interrupted = start_worker("interrupted", imds_url=fake_imds.url, held=spot_held)
+        wait_until(lambda: spot_held.started() >= 1, timeout=30, what="the Spot worker's first ffmpeg run")
         # EC2 acts RELEASE_MARGIN_SECONDS from now: whatever runs when the worker reads the notice is released at once
-        fake_imds.metadata[INTERRUPTION_PATH] = _interruption_notice(RELEASE_MARGIN_SECONDS)
+        fake_imds.metadata[INTERRUPTION_PATH] = interruption_notice(RELEASE_MARGIN_SECONDS)
         wait_until(
             lambda: _logged(interrupted, "drained; taking no new jobs until the instance stops"),
             timeout=30,
@@ -245,7 +248,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
         spot_logs = _log_entries(interrupted.log_path)
         (spot_drain,) = [e for e in spot_logs if e.get("message") == "draining: taking no new jobs"]
         assert spot_drain["reason"] == "spot interruption notice", spot_drain
-        # It really was mid-job, and what it could not finish it handed back (the outputs below show nothing lost)
+        # It was mid-job, and what it could not finish it handed back (the outputs below show nothing lost)
         assert int(spot_drain["in_flight"]) >= 1, spot_drain
         assert interrupted.final is not None
         spot_released = interrupted.final["jobs"].get("released", 0)
@@ -345,12 +348,6 @@ class _Polling:
 
     def failed(self) -> bool:
         return self._error is not None
-
-
-def _interruption_notice(seconds_from_now: float) -> str:
-    """``spot/instance-action`` as EC2 writes it (``time``: when it terminates the instance, in whole seconds)."""
-    when = time.gmtime(time.time() + seconds_from_now)
-    return json.dumps({"action": "terminate", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", when)})
 
 
 def _logged(worker: WorkerProcess, message: str) -> bool:

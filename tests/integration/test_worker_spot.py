@@ -29,6 +29,7 @@ from sqs_decoupling.worker_fleet.worker.spot import (
 )
 from tests.integration.conftest import send_messages
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tests.support.spot import interruption_notice
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, queue_depth, wait_until
 
 FAST_POLL = 0.1  # instead of AWS's 5 s, so a test sees a notice within a tick
@@ -45,12 +46,6 @@ class HeldJob:
         self.started.append(message.body)
         assert self.finish.wait(30), "the test never let the job finish"
         return JobOutcome.DONE
-
-
-def interruption_notice(seconds_from_now: float) -> str:
-    """``spot/instance-action`` as EC2 writes it: the action and when (UTC) it happens."""
-    when = datetime.fromtimestamp(time.time() + seconds_from_now, tz=UTC)
-    return json.dumps({"action": "terminate", "time": when.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 def spot_watcher(fake_imds) -> SpotWatcher:

@@ -92,10 +92,14 @@ class WorkerProcess:
         with self._lock:
             return Counter(self.outcomes)
 
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM (the worker drains), wait for it to exit; return its exit code."""
+    def request_stop(self) -> None:
+        """SIGTERM: the worker stops taking jobs and drains; :meth:`stop` waits for it to exit."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM (the worker drains), wait for it to exit; return its exit code."""
+        self.request_stop()
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
