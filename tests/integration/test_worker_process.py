@@ -8,15 +8,20 @@ see what the process did). Bad settings run the real entry point, ``python -m sq
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.integration.conftest import send_messages
+from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, WorkerOptions
+from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
+from tests.integration.conftest import TEST_PACING, send_messages
 from tests.support.permissions.recorder import assert_catalogued
 from tools.localcloud.server import queue_depth, wait_until
 
@@ -274,3 +279,57 @@ def test_the_s3_connection_pool_is_sized_for_the_concurrency(worker_env, client,
 
     # THEN its S3 client may keep a transfer's worth of connections (10) per job, not botocore's default 10
     assert pools["s3"] >= 8 * 10
+
+
+def test_a_sigterm_the_kernel_hands_to_another_thread_still_stops_a_worker_with_every_slot_busy(
+    sqs, make_queue, client, caplog
+):
+    # GIVEN the worker in this process's main thread, its signals handled as its entry point handles them, and its
+    # one slot busy with a job that runs until it is let go: the main thread waits for a free slot
+    queue = make_queue(visibility_timeout=300)
+    send_messages(sqs, queue.url, ["in flight"])
+    started, finish = threading.Event(), threading.Event()
+
+    def held_job(message: Message) -> JobOutcome:
+        started.set()
+        finish.wait(30)
+        return JobOutcome.DONE
+
+    options = WorkerOptions(**TEST_PACING, concurrency=1, drain_seconds=0)
+    worker = QueueWorker(client("sqs"), queue.url, held_job, options)
+    bystander = threading.Thread(target=finish.wait, args=(30,), name="bystander", daemon=True)
+    bystander.start()
+    signalled: list[float] = []
+
+    def send_sigterm_to_the_bystander() -> None:
+        started.wait(15)
+        time.sleep(0.5)  # the main thread is back waiting for a free slot
+        signalled.append(time.monotonic())
+        # WHEN SIGTERM lands on a thread other than the main one (as the kernel may pick any thread not blocking it)
+        signal.pthread_kill(bystander.ident, signal.SIGTERM)
+        if not stopped.wait(10):  # the worker never saw it: end the test instead of hanging
+            worker.request_stop("the test's watchdog")
+        finish.set()
+
+    stopped = threading.Event()
+    saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    caplog.set_level(logging.INFO, logger="sqs_decoupling.worker_fleet.worker.consumer")
+    try:
+        worker.handle_signals(signal.SIGTERM, signal.SIGINT)
+        threading.Thread(target=send_sigterm_to_the_bystander, daemon=True).start()
+        worker.run()
+        stopped.set()
+        returned = time.monotonic()
+    finally:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, saved[0])
+        signal.signal(signal.SIGINT, saved[1])
+        finish.set()
+
+    # THEN the worker took it as a stop within a housekeeping tick or two, not when the job ended: the drain deadline
+    # (0 s here) passed at once and the job's message went back to the queue
+    (stopping,) = [r for r in caplog.records if r.getMessage() == "stopping"]
+    assert stopping.reason == "signal 15"
+    assert returned - signalled[0] < 2, returned - signalled[0]
+    assert worker.counters.get("released") == 1
+    assert queue_depth(sqs, queue.url) == (1, 0)

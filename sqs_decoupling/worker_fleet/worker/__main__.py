@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None, *, make_handler: HandlerFactory | No
     except StartupError as error:
         print(f"video-worker: error: {error}", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, worker.on_signal)
-    signal.signal(signal.SIGINT, worker.on_signal)
+    worker.handle_signals(signal.SIGTERM, signal.SIGINT)
     worker.run()
     print(json.dumps({"jobs": worker.counters.jobs(), "requests": worker.counters.requests()}), flush=True)
     return 0

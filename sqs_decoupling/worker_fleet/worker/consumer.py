@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -148,11 +150,32 @@ class QueueWorker:
         self._keeper_stop = threading.Event()
         self._keeper_wake = threading.Event()
         self._signal_received: int | None = None
+        self._signals: frozenset[int] = frozenset()
+        self._signal_pipe: int | None = None  # read end of the interpreter's wakeup pipe, see handle_signals
 
     # -- control ------------------------------------------------------------------------------------------------
 
+    def handle_signals(self, *signums: int) -> None:
+        """Make ``signums`` (SIGTERM, SIGINT) ask for a drain within a housekeeping tick, whichever thread of the
+        process the kernel hands them to. Call from the main thread, before :meth:`run`.
+
+        Python runs a signal's handler (:meth:`on_signal`) in the main thread, and only once that thread runs again.
+        A signal sent to the process goes to any one of its threads; when it is not the main thread while the main
+        thread waits (for a free job slot, for the shutdown after a Spot drain, on a 20 s long poll), the handler
+        would wait with it: a SIGTERM from systemd seen only when a job ends. The interpreter's own C handler, in
+        whichever thread the signal lands, also writes its number to a pipe at once (``signal.set_wakeup_fd``), and
+        housekeeping reads that pipe every tick."""
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        self._signal_pipe = read_end
+        self._signals = frozenset(signums)
+        for signum in signums:
+            signal.signal(signum, self.on_signal)
+
     def on_signal(self, signum: int, _frame: object = None) -> None:
-        """A signal handler (``signal.signal(SIGTERM, worker.on_signal)``) that asks for a drain.
+        """The signal handler :meth:`handle_signals` installs: it asks for a drain.
 
         It only records the signal: taking locks or logging inside a signal handler can deadlock the main
         thread, so the housekeeping thread turns it into :meth:`request_stop` within one tick.
@@ -345,8 +368,9 @@ class QueueWorker:
                 log.exception("housekeeping failed")
 
     def _housekeeping_tick(self) -> None:
-        if self._signal_received is not None:
-            self.request_stop(f"signal {self._signal_received}")
+        signum = self._signal_received or self._signal_from_pipe()
+        if signum is not None:
+            self.request_stop(f"signal {signum}")
         if self._deletes.due():
             self._deletes.flush()
         if self.options.heartbeats:
@@ -357,6 +381,17 @@ class QueueWorker:
         if self._termination is not None and self._termination.poll():
             self.request_stop("instance terminating")
             self._termination.keep_alive()
+
+    def _signal_from_pipe(self) -> int | None:
+        """The last of :meth:`handle_signals`' signals written to the wakeup pipe since the last tick, if any."""
+        if self._signal_pipe is None:
+            return None
+        try:
+            written = os.read(self._signal_pipe, 64)
+        except BlockingIOError:  # nothing written
+            return None
+        ours = [signum for signum in written if signum in self._signals]
+        return ours[-1] if ours else None
 
     def _check_spot(self, *, now: bool = False) -> None:
         notice = self._spot.poll(now=now) if self._spot is not None else None
