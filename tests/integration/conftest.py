@@ -18,6 +18,7 @@ import pytest
 from sqs_decoupling.worker_fleet.worker.autoscaling import AsgInstance, ScaleInGuard, TerminationWatcher
 from sqs_decoupling.worker_fleet.worker.consumer import QueueWorker, StartGate, WorkerOptions
 from sqs_decoupling.worker_fleet.worker.counters import Counters, count_requests
+from sqs_decoupling.worker_fleet.worker.imds import Imds
 from sqs_decoupling.worker_fleet.worker.job import JobHandler
 from sqs_decoupling.worker_fleet.worker.spot import SpotWatcher
 from tests.support.permissions.recorder import call_recorder  # noqa: F401  (pytest fixture)
@@ -180,6 +181,12 @@ class FakeImds:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     """The one session token accepted; change it to expire the tokens handed out so far."""
     token_requests: int = 0
+
+    def imds(self) -> Imds:
+        """The worker's IMDS client for this fake, with a 10 s timeout instead of 1 s: the real IMDS is a link-local
+        service that answers in milliseconds; this one is a thread of the test process, which a loaded machine (the
+        suite's other processes) can keep from answering for over a second."""
+        return Imds(self.url, timeout_seconds=10)
 
 
 @pytest.fixture

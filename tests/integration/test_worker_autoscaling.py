@@ -53,7 +53,7 @@ def record_group(recording: CallRecorder, target: AsgInstance) -> None:
 def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance, call_recorder):
     record_group(call_recorder, asg_instance)
     with call_recorder.as_principal("worker"):
-        assert find_asg_instance(Imds(fake_imds.url), client("autoscaling")) == asg_instance
+        assert find_asg_instance(fake_imds.imds(), client("autoscaling")) == asg_instance
     assert fake_imds.token_requests == 1  # IMDSv2: one session token, then GETs with it
     assert_catalogued(call_recorder.calls(), needs=[("worker", "autoscaling", "DescribeAutoScalingInstances")])
 
@@ -61,7 +61,7 @@ def test_the_worker_finds_its_group_through_imds(client, fake_imds, asg_instance
 def test_an_expired_imds_token_is_replaced(fake_imds):
     # GIVEN a metadata client holding a session token
     fake_imds.metadata["instance-id"] = "i-0123456789abcdef0"
-    imds = Imds(fake_imds.url)
+    imds = fake_imds.imds()
     assert imds.get("instance-id") == "i-0123456789abcdef0"
 
     # WHEN IMDS stops accepting that token (HTTP 401)
@@ -172,9 +172,7 @@ def test_termination_drains_the_job_in_flight_then_completes_the_hook(sqs, make_
     queue = make_queue()
     job = GatedJob()
     deleted_when_completed: list[int] = []
-    watcher = TerminationWatcher(
-        Imds(fake_imds.url), AsgLifecycleActions(autoscaling, target, "drain"), poll_seconds=0.2
-    )
+    watcher = TerminationWatcher(fake_imds.imds(), AsgLifecycleActions(autoscaling, target, "drain"), poll_seconds=0.2)
     running = start_worker(queue.url, job, termination=watcher, concurrency=1)
     autoscaling.meta.events.register(
         "provide-client-params.auto-scaling.CompleteLifecycleAction",
@@ -223,7 +221,7 @@ def test_a_long_drain_heartbeats_the_lifecycle_hook(sqs, make_queue, start_worke
 
     actions = RecordingActions()
     fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"
-    watcher = TerminationWatcher(Imds(fake_imds.url), actions, poll_seconds=0.1, heartbeat_seconds=0.3)
+    watcher = TerminationWatcher(fake_imds.imds(), actions, poll_seconds=0.1, heartbeat_seconds=0.3)
     queue = make_queue()
     job = GatedJob()
     send_messages(sqs, queue.url, ["slow"])
@@ -262,7 +260,7 @@ def test_an_idle_worker_stopped_between_two_polls_of_terminating_wait_still_comp
     # GIVEN an idle worker that last read the lifecycle state while in service, and polls only every 60 s
     fake_imds.metadata["autoscaling/target-lifecycle-state"] = "InService"
     actions = RecordingActions()
-    watcher = TerminationWatcher(Imds(fake_imds.url), actions, poll_seconds=60)
+    watcher = TerminationWatcher(fake_imds.imds(), actions, poll_seconds=60)
     running = start_worker(make_queue().url, GatedJob(), termination=watcher)
     wait_until(lambda: fake_imds.token_requests >= 1, timeout=5, what="the first lifecycle poll")
 

@@ -17,7 +17,6 @@ from sqs_decoupling.worker_fleet.worker.autoscaling import (
     InServiceGate,
     complete_lifecycle_action,
 )
-from sqs_decoupling.worker_fleet.worker.imds import Imds
 from sqs_decoupling.worker_fleet.worker.job import JobOutcome, Message
 from sqs_decoupling.worker_fleet.worker.spot import (
     INTERRUPTION_PATH,
@@ -49,7 +48,7 @@ class HeldJob:
 
 
 def spot_watcher(fake_imds) -> SpotWatcher:
-    return SpotWatcher(Imds(fake_imds.url), poll_seconds=FAST_POLL)
+    return SpotWatcher(fake_imds.imds(), poll_seconds=FAST_POLL)
 
 
 def busy_spot_worker(sqs, make_queue, start_worker, fake_imds, **options):
@@ -181,7 +180,7 @@ def test_an_instance_warming_into_the_pool_takes_jobs_only_once_in_service(sqs, 
 
     # WHEN its worker starts
     running = start_worker(
-        queue.url, job, sqs=worker_sqs, start_gate=InServiceGate(Imds(fake_imds.url), poll_seconds=FAST_POLL)
+        queue.url, job, sqs=worker_sqs, start_gate=InServiceGate(fake_imds.imds(), poll_seconds=FAST_POLL)
     )
     time.sleep(1.0)
 
