@@ -14,11 +14,12 @@ from sqs_decoupling.queue.encrypted_queue import SNS_TOPIC_ACTIONS
 MIN_LOG_RETENTION_DAYS = 365
 
 
-def security_findings(templates: Mapping[str, Template]) -> list[str]:
-    """Every violation, as 'stack: resource: what is wrong'; an empty list when all properties hold."""
+def security_findings(templates: Mapping[str, Template | dict[str, Any]]) -> list[str]:
+    """Every violation, as 'stack: resource: what is wrong'; an empty list when all properties hold. A template is an
+    assertions ``Template`` or the parsed JSON of a template file."""
     findings: list[str] = []
     for stack, template in templates.items():
-        document = template.to_json()
+        document = template.to_json() if isinstance(template, Template) else template
         resources: dict[str, dict[str, Any]] = document.get("Resources", {})
         if "AmazonSSMManagedInstanceCore" in json.dumps(document):
             findings.append(f"{stack}: uses AmazonSSMManagedInstanceCore")

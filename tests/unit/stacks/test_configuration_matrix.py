@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from aws_cdk.assertions import Template
 
 from sqs_decoupling.common.nag import unmatched_acknowledgements
 from sqs_decoupling.stacks.config import KEYS, AppConfig
@@ -72,7 +71,7 @@ def test_each_configuration_has_the_security_properties_and_no_stale_acknowledge
     outdir, app, _ = synthesized_matrix[name]
     # GIVEN the templates this configuration synthesized and CDK's validation report of its synthesis
     templates = {
-        path.name.removesuffix(".template.json"): Template.from_json(json.loads(path.read_text()))
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
         for path in outdir.glob("*.template.json")
     }
     # THEN the template security properties hold (managed SSM policy, endpoint policies, CreateGrant guard, log

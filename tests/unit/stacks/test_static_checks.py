@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
-from sqs_decoupling.common.acknowledgements import acknowledge_control
+from sqs_decoupling.common.acknowledgements import acknowledge_control, recorded_acknowledgements
 from sqs_decoupling.common.guard import PLUGIN_NAME, enable_control_tower_checks, rules_by_resource_type, rules_to_skip
 from sqs_decoupling.common.nag import (
     NagAcknowledgement,
@@ -351,6 +351,8 @@ def test_every_stack_synthesizes_with_cdk_nag_and_only_the_reviewed_acknowledgem
     # THEN the acknowledgements are exactly the reviewed list
     print("\n".join(f"{a.rule}  {a.path}  -- {a.reason}" for a in found))
     assert found == sorted(EXPECTED_ACKNOWLEDGEMENTS + ISOLATED_MODE_ACKNOWLEDGEMENTS)
+    # AND the cloud assembly records the same ones (the stale check reads them there, not from the tree)
+    assert recorded_acknowledgements(synthesized.app, synthesized.outdir) == found
 
 
 def _synthesized_in(mode: str, request: pytest.FixtureRequest) -> SynthesizedApp:
@@ -398,11 +400,16 @@ def test_a_stale_acknowledgement_is_reported(tmp_path: Path) -> None:
     acknowledge(queue, "AwsSolutions::AwsSolutions-SQS4", "Acknowledged although the queue is TLS-only already.")
     acknowledge(queue, "AwsSolutions::AwsSolutions-SQS3", "No dead-letter queue: this queue is only an example.")
     acknowledge(queue, "Serverless::Serverless-SQSRedrivePolicy", "No dead-letter queue: this queue is an example.")
+    # ... and the app, outside any stack, one for a bucket it does not have
+    acknowledge(app, "AwsSolutions::AwsSolutions-S1", "Acknowledged for every bucket, and there is none.")
     # WHEN it is synthesized and the acknowledgements are compared with the validation report
     app.synth()
     stale = unmatched_acknowledgements(app, tmp_path)
-    # THEN exactly the one that matches nothing is reported
-    assert [(ack.path, ack.rule) for ack in stale] == [("Tidy/Queue", "AwsSolutions::AwsSolutions-SQS4")]
+    # THEN exactly the ones that match nothing are reported
+    assert [(ack.path, ack.rule) for ack in stale] == [
+        ("", "AwsSolutions::AwsSolutions-S1"),
+        ("Tidy/Queue", "AwsSolutions::AwsSolutions-SQS4"),
+    ]
 
 
 def test_an_unacknowledged_control_tower_finding_fails_synthesis_beside_acknowledged_ones(tmp_path: Path) -> None:
