@@ -215,7 +215,7 @@ def test_a_crash_between_send_and_delete_duplicates_and_loses_nothing(
         )
     # THEN the first ten are in the source queue already, and back in the dead-letter queue after the visibility
     assert depth(sqs, pair.source_url) == 10
-    wait_until(lambda: depth(sqs, pair.dlq_url) == 25, timeout=5, what="the unsent deletes' messages to reappear")
+    wait_until(lambda: depth(sqs, pair.dlq_url) == 25, timeout=15, what="the unsent deletes' messages to reappear")
     # WHEN the redrive runs again
     report = copy_messages(
         sqs, pair.dlq_url, pair.source_url, limit=25, batch_bytes=256 * 1024, on_progress=lambda *_: None

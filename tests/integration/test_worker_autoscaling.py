@@ -75,8 +75,9 @@ def test_an_expired_imds_token_is_replaced(fake_imds):
 
 def test_on_premises_there_is_no_group_and_no_wait():
     # Nothing listens on this port: the same answer as a server with no instance metadata, just faster.
+    autoscaling = boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)
     started = time.monotonic()
-    assert find_asg_instance(Imds("http://127.0.0.1:9"), boto3.client("autoscaling", **DUMMY_CLIENT_ARGS)) is None
+    assert find_asg_instance(Imds("http://127.0.0.1:9"), autoscaling) is None
     assert time.monotonic() - started < 2
 
 
@@ -117,7 +118,7 @@ def test_scale_in_protection_is_on_while_busy_off_when_idle_and_rate_limited(
     assert protection_calls == [True]
 
     # WHEN the worker has been idle for a while
-    wait_until(lambda: not protected(observer, asg_instance.instance_id), timeout=5, what="protection off")
+    wait_until(lambda: not protected(observer, asg_instance.instance_id), timeout=15, what="protection off")
     # THEN protection went off once, and comes back on for the next job
     assert protection_calls == [True, False]
     job.gate.clear()
@@ -195,7 +196,7 @@ def test_termination_drains_the_job_in_flight_then_completes_the_hook(sqs, make_
         )
         # WHEN the group starts terminating the instance (it waits in Terminating:Wait on the hook)
         fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"
-        wait_until(lambda: running.worker.stopping, timeout=5, what="the worker to notice")
+        wait_until(lambda: running.worker.stopping, timeout=15, what="the worker to notice")
         job.gate.set()
         running.join()
 
@@ -229,7 +230,7 @@ def test_a_long_drain_heartbeats_the_lifecycle_hook(sqs, make_queue, start_worke
     running = start_worker(queue.url, job, termination=watcher)
 
     # WHEN the drain lasts longer than the heartbeat interval
-    wait_until(lambda: actions.calls.count("heartbeat") >= 2, timeout=5, what="two heartbeats")
+    wait_until(lambda: actions.calls.count("heartbeat") >= 2, timeout=15, what="two heartbeats")
     job.gate.set()
     running.join()
 
@@ -262,7 +263,7 @@ def test_an_idle_worker_stopped_between_two_polls_of_terminating_wait_still_comp
     actions = RecordingActions()
     watcher = TerminationWatcher(fake_imds.imds(), actions, poll_seconds=60)
     running = start_worker(make_queue().url, GatedJob(), termination=watcher)
-    wait_until(lambda: fake_imds.token_requests >= 1, timeout=5, what="the first lifecycle poll")
+    wait_until(lambda: fake_imds.token_requests >= 1, timeout=15, what="the first lifecycle poll")
 
     # WHEN the instance enters Terminating:Wait and systemd stops the worker before its next poll
     fake_imds.metadata["autoscaling/target-lifecycle-state"] = "Terminated"

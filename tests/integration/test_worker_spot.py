@@ -111,7 +111,7 @@ def test_a_notice_mid_job_lets_a_job_finish_that_fits_before_ec2_acts(sqs, make_
 
     # WHEN EC2 announces the interruption two minutes ahead, and the job ends a moment later
     fake_imds.metadata[INTERRUPTION_PATH] = interruption_notice(NOTICE_SECONDS)
-    wait_until(lambda: running.worker.stopping, timeout=5, what="the worker to notice")
+    wait_until(lambda: running.worker.stopping, timeout=15, what="the worker to notice")
     job.finish.set()
 
     # THEN the job finished and its message was deleted; nothing was released
@@ -133,7 +133,7 @@ def test_a_rebalance_recommendation_finishes_the_jobs_in_flight_and_takes_no_new
 
     # WHEN EC2 recommends rebalancing (the instance is at elevated risk of interruption)
     fake_imds.metadata[REBALANCE_PATH] = json.dumps({"noticeTime": "2026-12-05T01:00:00Z"})
-    wait_until(lambda: running.worker.stopping, timeout=5, what="the worker to notice")
+    wait_until(lambda: running.worker.stopping, timeout=15, what="the worker to notice")
     time.sleep(0.5)
     job.finish.set()
 
