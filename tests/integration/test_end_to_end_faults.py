@@ -204,6 +204,7 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
             env=env if held is None else env | held.env,
             log_path=tmp_path / f"{name}.log",
             concurrency=2,
+            # Spot notices read every 0.2 s, not 5 s: the test does not wait out the poll.
             extra_args=("--drain-seconds", "30", "--spot-poll-seconds", "0.2"),
             imds_url=imds_url,
         )
