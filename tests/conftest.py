@@ -187,24 +187,33 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mappin
     return synth
 
 
-# Session fixtures that synthesize the app: every test using one goes to the same pytest-xdist process (with --dist
-# loadgroup), so the default app and each other configuration are synthesized once per run instead of once per
-# process, and one process does that CDK work (its Node.js warmed up once) while the others run the rest. The tests
-# of other configurations (``synth_with`` alone) share no synthesis with the default app's, so they are a group of
-# their own: the default app's group holds about a third of `make test-fast`'s CPU, and one process running both
-# would be the last to finish.
-SHARED_SYNTHESIS = {"synthesis": frozenset({"synthesized", "templates"}), "configurations": frozenset({"synth_with"})}
+# Session fixtures that tests share: every test using one goes to the same pytest-xdist process (with --dist
+# loadgroup), so the fixture is made once per run instead of once per process.
+# - The syntheses: one process does that CDK work (its Node.js warmed up once) while the others run the rest. The tests
+#   of other configurations (``synth_with`` alone) share no synthesis with the default app's, so they are a group of
+#   their own: the default app's group holds about a third of `make test-fast`'s CPU, and one process running both
+#   would be the last to finish.
+# - The moto server of tests/integration: one server per run instead of one per process, and the tests that mostly
+#   wait on it (long polls, visibility timeouts, drains: about 70 s of waiting for 11 s of CPU) run one after another
+#   in one process from the start, while the others keep both cores busy. Spread over every process, they ran
+#   together at the end, with a core half idle for the last 30 s of the run (the suite at 3 processes on 2 cores, one
+#   hour: 106.6 s and 185 s of CPU before, 96.2 s and 177 s after).
+SHARED_FIXTURES = {
+    "synthesis": frozenset({"synthesized", "templates"}),
+    "configurations": frozenset({"synth_with"}),
+    "moto-server": frozenset({"moto_endpoint"}),
+}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
     last would keep one worker busy while the others sit idle. Tests marked ``last`` after the others of their kind:
-    they wait on work started in the background, which the tests before them overlap. Tests reading a shared
-    synthesis share a group."""
+    they wait on work started in the background, which the tests before them overlap. Tests using a shared fixture
+    (SHARED_FIXTURES) share a group."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        group = next((group for group, names in SHARED_SYNTHESIS.items() if names & fixtures), None)
+        group = next((group for group, names in SHARED_FIXTURES.items() if names & fixtures), None)
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("last") is not None))
