@@ -224,40 +224,56 @@ def _arrivals_in_second(count: int, second: int) -> int:
 
 class MetricClock:
     """Per-second samples of each signal, folded into one datapoint per minute and per statistic, delivered
-    ``delay`` seconds after the minute ends."""
+    ``delay`` seconds after the minute ends.
+
+    The minute's samples are folded as they come (maximum, minimum, total, count, last) rather than kept: the values
+    are integers, so the total, and the Average it gives, are exactly those of the per-second list."""
 
     def __init__(self, delay: int, signals: tuple[str, ...] = ("visible", "in_flight", "oldest_age")) -> None:
         self.delay = delay
         self.signals = signals
-        self.samples: tuple[list[int], ...] = tuple([] for _ in signals)
+        self.folded: list[list[int] | None] = [None] * len(signals)  # per signal: [max, min, total, count, last]
         self.published: list[tuple[int, dict[str, dict[str, float]]]] = []  # (deliverable at, datapoint)
         self.delivered = 0
 
     def sample(self, *signals: int, seconds: int = 1, ageing: int | None = None) -> None:
         """The signals' values (in the order of ``signals``) at one second, or at each of ``seconds`` seconds in
         which they did not change, but for the one at index ``ageing``, which grows by one a second."""
-        for index, (values, value) in enumerate(zip(self.samples, signals, strict=True)):
-            if seconds == 1:
-                values.append(value)
-            elif index == ageing:
-                values.extend(range(value, value + seconds))
+        if len(signals) != len(self.signals):
+            raise ValueError(f"{len(signals)} values for the {len(self.signals)} signals {self.signals}")
+        folded = self.folded
+        for index, value in enumerate(signals):
+            if index == ageing and seconds > 1:  # value, value + 1, ..., value + seconds - 1
+                low, high, total = value, value + seconds - 1, seconds * (2 * value + seconds - 1) // 2
             else:
-                values.extend([value] * seconds)
+                low = high = value
+                total = value * seconds
+            minute = folded[index]
+            if minute is None:
+                folded[index] = [high, low, total, seconds, high]
+            else:
+                if high > minute[0]:
+                    minute[0] = high
+                if low < minute[1]:
+                    minute[1] = low
+                minute[2] += total
+                minute[3] += seconds
+                minute[4] = high
 
     def close_minute(self, end: int) -> None:
         datapoint = {
             name: {
-                "Maximum": max(values),
-                "Minimum": min(values),
-                "Average": sum(values) / len(values),
-                "Sum": values[-1],
+                "Maximum": minute[0],
+                "Minimum": minute[1],
+                "Average": minute[2] / minute[3],
+                "Sum": minute[4],
                 "SampleCount": 1,
             }
-            for name, values in zip(self.signals, self.samples, strict=True)
-            if values
+            for name, minute in zip(self.signals, self.folded, strict=True)
+            if minute is not None
         }
         self.published.append((end + self.delay, datapoint))
-        self.samples = tuple([] for _ in self.signals)
+        self.folded = [None] * len(self.signals)
 
     def new_datapoints(self, now: int) -> list[dict[str, dict[str, float]]]:
         """Datapoints delivered since the last call (in order)."""

@@ -385,3 +385,35 @@ def test_quiet_seconds_sampled_at_once_give_what_a_second_by_second_run_gives(
     for (run, summary), (reference, reference_summary) in zip(at_once, one_by_one, strict=True):
         assert summary == reference_summary
         assert run.series == reference.series
+
+
+def test_a_minute_folded_as_it_is_sampled_gives_the_statistics_of_its_per_second_samples() -> None:
+    # GIVEN a minute sampled as the engine samples it: single seconds, runs of unchanged values, and runs in which the
+    # oldest message's age (index 2) grows by one a second
+    clock = simulate.MetricClock(90, ("visible", "in_flight", "oldest_age"))
+    runs = [((5, 0, 0), 1, None), ((5, 2, 3), 10, 2), ((7, 1, 0), 1, None), ((4, 4, 9), 47, 2), ((0, 3, 0), 1, 2)]
+    per_second: list[list[int]] = [[], [], []]
+    for values, seconds, ageing in runs:
+        clock.sample(*values, seconds=seconds, ageing=ageing)
+        for index, value in enumerate(values):
+            per_second[index] += list(range(value, value + seconds)) if index == ageing else [value] * seconds
+    # WHEN the minute closes at second 60
+    clock.close_minute(60)
+    # THEN its datapoint, delivered 90 s later, holds each signal's statistics over its 60 per-second samples
+    assert clock.new_datapoints(149) == []
+    (datapoint,) = clock.new_datapoints(150)
+    assert all(len(samples) == 60 for samples in per_second)
+    assert datapoint == {
+        name: {
+            "Maximum": max(samples),
+            "Minimum": min(samples),
+            "Average": sum(samples) / len(samples),
+            "Sum": samples[-1],
+            "SampleCount": 1,
+        }
+        for name, samples in zip(("visible", "in_flight", "oldest_age"), per_second, strict=True)
+    }
+    assert datapoint["oldest_age"]["Maximum"] == 9 + 46  # the ageing run's last second
+    # AND the next minute starts empty
+    clock.close_minute(120)
+    assert clock.new_datapoints(210) == [{}]
