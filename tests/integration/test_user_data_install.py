@@ -40,7 +40,7 @@ from sqs_decoupling.stacks.worker_fleet_stack import WORKER_SERVICE, worker_bund
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
 from sqs_decoupling.worker_fleet.worker.autoscaling import AsgInstance
 from sqs_decoupling.worker_fleet.worker_user_data import CLOUDWATCH_AGENT_CTL
-from tests.conftest import make_app
+from tests.conftest import MOTO_SERVER_GROUP, make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
@@ -52,8 +52,9 @@ RELOCATED = re.compile(r"(?<=[\s'\"=:])/(opt|etc|var/log|tmp)/")
 
 pytestmark = [
     pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11"),
-    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process.
-    pytest.mark.xdist_group("user-data-synthesis"),
+    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process: the
+    # process of the other moto-server tests, since they mostly wait too (on the instance's start, the worker's polls).
+    pytest.mark.xdist_group(MOTO_SERVER_GROUP),
 ]
 
 
