@@ -67,8 +67,12 @@ botocore.client.ClientCreator._load_service_model = _load_service_model  # type:
 # 1.2 s at the end of `make test-fast`, where xdist's controller waits for every worker process to end (the end of
 # the run, after the last test: 1.8 s before, 0.7 s after). Registered here, before the CDK is imported, this runs
 # after the exit handlers registered later (jsii's, which stops its Node.js process); by then the worker has sent
-# every result to the controller, which does not read a worker's exit status.
+# every result to the controller, which does not read a worker's exit status. Not under coverage measurement: it
+# saves its data in an exit handler of its own, registered before this one.
 def _end_worker_process() -> None:
+    coverage = sys.modules.get("coverage")
+    if coverage is not None and coverage.Coverage.current() is not None:
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
