@@ -316,8 +316,10 @@ def _run(
         busy_sum = 0
         now = start
         while now < start + SECONDS:
-            queue.arrive(now, arriving[now - start])
-            queue.reappear(now)
+            if arriving[now - start]:
+                queue.arrive(now, arriving[now - start])
+            if queue.hidden and queue.hidden[0][0] <= now:
+                queue.reappear(now)
             while running and running[0][0] <= now:
                 _, _, ok = heapq.heappop(running)
                 in_slots -= ok
@@ -334,17 +336,19 @@ def _run(
             quiet = _quiet_seconds(now, next_arrival[now - start], queue, running)
             if free > 0 and queue.visible:  # a partial batch waits until the oldest message is batch_window old
                 quiet = min(quiet, batch_window - age)
-            signals = [queue.visible, in_slots + queue.hidden_count, age]
+            ageing = 2 if queue.visible else None
             if in_service is not None:
                 count, changes_at = in_service(now)
-                signals.append(count)
-                quiet = min(quiet, changes_at - now)
-            quiet = max(1, quiet)
+                quiet = max(1, min(quiet, changes_at - now))
+                clock.sample(queue.visible, in_slots + queue.hidden_count, age, count, seconds=quiet, ageing=ageing)
+            else:
+                quiet = max(1, quiet)
+                clock.sample(queue.visible, in_slots + queue.hidden_count, age, seconds=quiet, ageing=ageing)
             busy_sum += len(running) * quiet
-            clock.sample(*signals, seconds=quiet, ageing=2 if queue.visible else None)
-            drained = max(now, last_arrival * SECONDS + SECONDS - 1)
-            if run.drained_at is None and drained < now + quiet and not (queue.visible or running or queue.hidden):
-                run.drained_at = drained
+            if run.drained_at is None and not (queue.visible or running or queue.hidden):
+                drained = max(now, last_arrival * SECONDS + SECONDS - 1)
+                if drained < now + quiet:
+                    run.drained_at = drained
             now += quiet
         end = start + SECONDS
         run.jobs_expired += queue.expire(end, retention)
