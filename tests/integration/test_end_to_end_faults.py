@@ -274,8 +274,13 @@ def test_both_paths_survive_duplicates_reordering_bad_inputs_and_killed_workers(
         endpoint, fleet, fleet_valid, {"uploads/notes.txt": "not_a_video", "uploads/gone.mp4": "object_gone"}
     )
     # ... the malformed message, and nothing else, is in the Lambda path's DLQ; nothing is left anywhere else
-    dead = sqs.receive_message(QueueUrl=lam.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    assert [m["Body"] for m in dead] == [MALFORMED_BODY]
+    # (a long poll, which returns as soon as the message is there: once, in CI, a 1 s poll found the DLQ empty right
+    # after the queue had emptied; the same run passed 9 times out of 9 in three parallel loops)
+    dead = sqs.receive_message(QueueUrl=lam.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=10).get("Messages", [])
+    assert [m["Body"] for m in dead] == [MALFORMED_BODY], {  # what each queue of the path held then
+        "queue": queue_depth(client("sqs", endpoint), lam.queue_url),
+        "dlq": queue_depth(client("sqs", endpoint), lam.dlq_url),
+    }
     assert depth(endpoint, lam.queue_url) == depth(endpoint, fleet.queue_url) == depth(endpoint, fleet.dlq_url) == 0
     # ... nothing completed twice: each video was "processed" once; duplicates were delivered and suppressed
     handler_log.close()
