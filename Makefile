@@ -20,10 +20,11 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 ASSET_LOCKS := $(wildcard sqs_decoupling/lambda_consumer/runtime/*.lock sqs_decoupling/worker_fleet/worker/*.lock)
-# Test processes. `make test`: one more than the CPUs, because the moto-server tests spend much of their time waiting
-# (long polls, visibility timeouts, a worker's drain) while another process can use the CPU (at ced0f33 on 2 cores: 3
-# processes ran the suite in 89-95 s, 2 in 94-98 s). `make test-fast` is CPU-bound: one per CPU (pytest-xdist's
-# "auto"; on 2 cores, 2 processes took 30.3 s and 3 took 31.3-31.9 s on 2026-12-05).
+# Test processes. `make test`: one more than the CPUs. The moto-server tests, which spend most of their time waiting
+# (long polls, visibility timeouts, a worker's drain), run in one process (tests/conftest.py, group `moto-server`)
+# while the others use the CPUs (at ced0f33 on 2 cores: 3 processes ran the suite in 89-95 s, 2 in 94-98 s; at
+# 926a746, alternating: 3 in 97.1 and 100.1 s, 4 in 107.4 and 107.3 s). `make test-fast` is CPU-bound: one per CPU
+# (pytest-xdist's "auto"; on 2 cores, 2 processes took 30.3 s and 3 took 31.3-31.9 s on 2026-12-05).
 PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 PYTEST_FAST_WORKERS ?= auto
 
