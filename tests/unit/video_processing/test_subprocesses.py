@@ -84,4 +84,50 @@ def test_a_child_that_catches_sigterm_and_exits_with_an_error_code_is_still_repo
 
 def test_a_timeout_kills_the_child_like_subprocess_run() -> None:
     with pytest.raises(subprocess.TimeoutExpired):
-        ChildProcesses().run([SLEEP, "30"], timeout=0.2)
+        ChildProcesses().run([SLEEP, "30"], timeout=0.05)
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="Linux's pidfd_open: elsewhere the run polls (next test)")
+def test_a_run_returns_when_the_child_exits_without_polling_and_leaves_no_descriptor_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN subprocess's polling wait made to fail: Popen.wait with a timeout sleeps between polls (up to 50 ms each in
+    # CPython 3.11), so a run that polled would end up to 50 ms after its child did
+    def no_polling(seconds: float) -> None:
+        raise AssertionError(f"the run polled (slept {seconds} s) instead of waiting for the child's exit")
+
+    children = ChildProcesses()
+    before = _open_descriptors()
+    monkeypatch.setattr(subprocess.time, "sleep", no_polling)
+    # WHEN children that run 50 ms, fail and time out are run
+    finished = children.run(["/bin/sh", "-c", "sleep 0.05; echo done"], timeout=10)
+    failed = children.run(["/bin/sh", "-c", "exit 3"], timeout=10)
+    with pytest.raises(subprocess.TimeoutExpired):
+        children.run([SLEEP, "30"], timeout=0.05)
+    monkeypatch.undo()
+    # THEN each returned as its child ended, with its exit code and output, and no descriptor was left open
+    assert (finished.returncode, finished.stdout, failed.returncode) == (0, "done\n", 3)
+    assert _open_descriptors() == before
+
+
+def test_where_the_system_has_no_pidfd_a_run_polls_as_subprocess_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a system without pidfd_open (macOS), or one that refuses the call (an older kernel, a sandbox)
+    def refused(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    for pidfd_open in (None, refused):
+        if pidfd_open is None:
+            monkeypatch.delattr(os, "pidfd_open", raising=False)
+        else:
+            monkeypatch.setattr(os, "pidfd_open", refused, raising=False)
+        children = ChildProcesses()
+        # WHEN a child is run, and another outlives its timeout
+        result = children.run(["/bin/sh", "-c", "sleep 0.02; echo done"], timeout=10)
+        with pytest.raises(subprocess.TimeoutExpired):
+            children.run([SLEEP, "30"], timeout=0.05)
+        # THEN the run still returns its result, and the timeout still kills the child
+        assert (result.returncode, result.stdout, children.pids()) == (0, "done\n", [])
