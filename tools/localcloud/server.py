@@ -85,6 +85,7 @@ def _quick_stopping_server() -> ThreadedMotoServer:
     out: this one polls every 50 ms (moto's own ``_server_entry``, the same in every release of
     moto_compat.TESTED_WITH, with that interval), and its dispatcher finds the backend of a host name once, not at every
     request."""
+    from moto.core.utils import get_service_model
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
@@ -105,6 +106,10 @@ def _quick_stopping_server() -> ThreadedMotoServer:
 
     class QuickStoppingMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
+            # moto reads S3's service model (botocore's JSON) at the first response that needs it and caches it, with
+            # no lock: `cdk deploy` publishes its assets in parallel, and every request thread that came before the
+            # cache was filled read the model again (8 times in the deploy rehearsal, 2.7 s of CPU instead of 0.03 s).
+            get_service_model("s3")
             app = RememberingDispatcher(create_backend_app)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
