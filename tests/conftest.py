@@ -155,10 +155,20 @@ def own_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         os.environ["TMPDIR"] = saved
 
 
+def gates_selected(session: pytest.Session) -> bool:
+    """Whether a test of this run checks the gates `cdk synth` runs besides cdk-nag (marker ``gate``): AWS Control
+    Tower's controls and aws-cdk-lib's CloudFormation validation. A synthesis that tests share runs them only then:
+    they report and never change a template, and they are most of a whole-app synthesis' CPU (in a new process,
+    7.5-7.8 s with them, 3.0-3.1 s without). Every gate test is slow, so `make test` runs them and `make test-fast`
+    does not; cdk-nag runs in every synthesis (an unacknowledged finding fails it in either)."""
+    return any(item.get_closest_marker("gate") for item in session.items)
+
+
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """Every stack of the app as `make synth` builds it (without asset bundling), synthesized once."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+def synthesized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """Every stack of the app as `make synth` builds it (without asset bundling), synthesized once; with every gate
+    of `cdk synth` when a test of the run checks them (``gates_selected``)."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), control_tower_checks=gates_selected(request.session))
 
 
 @pytest.fixture(scope="session")

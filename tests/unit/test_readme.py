@@ -343,6 +343,8 @@ def test_the_check_reports_an_unknown_target_and_an_unknown_flag() -> None:
     assert ("tools.demo", "--keep") in {(m.cli, m.flag) for m in found}
 
 
+@pytest.mark.slow
+@pytest.mark.gate
 def test_the_validation_report_example_is_what_the_default_synthesis_reports(synthesized: SynthesizedApp) -> None:
     # GIVEN the documentation's example of the report summary (one line per rule pack, as its jq command prints them)
     where, text = section("Validation reports")

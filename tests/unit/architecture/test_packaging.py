@@ -16,8 +16,8 @@ import pytest
 from tools.localcloud.paths import REPO_ROOT
 
 # Every test here goes to one pytest-xdist process (--dist loadgroup), so the wheel is built once per run, not once
-# in each process that runs one of them.
-pytestmark = pytest.mark.xdist_group("wheel")
+# in each process that runs one of them. Packaging is a release gate: `make test` runs it, the inner loop does not.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 # What the review found in site-packages before the namespace: none of these may be a top-level name again.
 GENERIC_TOP_LEVEL = {

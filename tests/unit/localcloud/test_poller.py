@@ -75,7 +75,7 @@ def test_the_context_counts_the_invocation_time_down_as_lambda_does(sqs: SQSClie
 
     def handler(_event: dict[str, Any], context: Any) -> dict[str, Any]:
         remaining.append(context.get_remaining_time_in_millis())
-        time.sleep(0.3)
+        time.sleep(0.05)
         remaining.append(context.get_remaining_time_in_millis())
         return {"batchItemFailures": []}
 
@@ -86,4 +86,4 @@ def test_the_context_counts_the_invocation_time_down_as_lambda_does(sqs: SQSClie
     # per-invocation time budget expects (a constant would let a slow batch run past the timeout unnoticed)
     first, second = remaining
     assert 119_000 <= first <= 120_000
-    assert 250 <= first - second <= 5_000
+    assert 40 <= first - second <= 5_000

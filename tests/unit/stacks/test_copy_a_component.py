@@ -122,6 +122,7 @@ def test_a_copy_synthesizes_alone_in_a_cdk_init_app_and_leaves_no_build_output(
     assert installed == ({"my_worker-cp311-arm64"} if component.app_files else set())
 
 
+@pytest.mark.slow  # constructs every stack to find what it imports, as the copies' own test does
 def test_the_copy_page_shows_what_the_code_needs() -> None:
     # GIVEN docs/copy-a-component.md
     page = copying.DOCS_PAGE.read_text()

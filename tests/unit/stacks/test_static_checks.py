@@ -25,7 +25,7 @@ from sqs_decoupling.common.nag import (
     unmatched_acknowledgements,
 )
 from sqs_decoupling.stacks.names import STACK_NAMES
-from tests.conftest import SynthesizedApp, make_app, synthesize
+from tests.conftest import SynthesizedApp, gates_selected, make_app, synthesize
 from tests.support.cfn_lint import cfn_lint
 from tests.support.security import security_findings
 from tests.unit.stacks.conftest import stack_configurations
@@ -337,11 +337,19 @@ def _stacks_changed_by(overrides: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def public_mode(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The stacks that public network mode changes (the fleet's), synthesized once with every gate."""
-    return synthesize(tmp_path_factory.mktemp("cdk.out"), PUBLIC_MODE, stacks=_stacks_changed_by(PUBLIC_MODE))
+def public_mode(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The stacks that public network mode changes (the fleet's), synthesized once; with every gate when a test of
+    the run checks them (``gates_selected``)."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk.out"),
+        PUBLIC_MODE,
+        stacks=_stacks_changed_by(PUBLIC_MODE),
+        control_tower_checks=gates_selected(request.session),
+    )
 
 
+@pytest.mark.slow
+@pytest.mark.gate
 def test_every_stack_synthesizes_with_cdk_nag_and_only_the_reviewed_acknowledgements(
     synthesized: SynthesizedApp,
 ) -> None:
@@ -362,6 +370,7 @@ def _synthesized_in(mode: str, request: pytest.FixtureRequest) -> SynthesizedApp
 
 
 @pytest.mark.slow
+@pytest.mark.gate
 def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(
     public_mode: SynthesizedApp, synthesized: SynthesizedApp
 ) -> None:
@@ -376,6 +385,8 @@ def test_public_mode_synthesizes_with_only_the_reviewed_acknowledgements(
     assert found == sorted(EXPECTED_ACKNOWLEDGEMENTS + PUBLIC_MODE_ACKNOWLEDGEMENTS)
 
 
+@pytest.mark.slow
+@pytest.mark.gate
 @pytest.mark.parametrize("mode", NETWORK_MODES)
 def test_every_acknowledgement_covers_a_finding(mode: str, request: pytest.FixtureRequest) -> None:
     # GIVEN the app synthesized in each network mode; CDK's validation report records which acknowledgement
@@ -527,6 +538,7 @@ def test_only_rules_about_other_resource_types_are_skipped() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.gate
 def test_the_checks_find_what_the_plugin_with_every_rule_finds(synthesized: SynthesizedApp) -> None:
     # GIVEN the default synthesis, which the project's checks (rules for absent types off) passed, and its report
     project = _control_tower_findings(synthesized.outdir)
