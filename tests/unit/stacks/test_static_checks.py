@@ -587,3 +587,17 @@ def test_no_template_uses_a_launch_configuration(synthesized: SynthesizedApp) ->
     # AWS no longer lets new accounts create launch configurations: everything uses launch templates
     for name, template in synthesized.templates.items():
         assert not template.find_resources("AWS::AutoScaling::LaunchConfiguration"), name
+
+
+@pytest.mark.slow
+@pytest.mark.gate
+def test_the_gates_report_and_change_no_template(synthesized: SynthesizedApp, tmp_path: Path) -> None:
+    # GIVEN the default synthesis with every gate of `cdk synth` (a gate test is selected: tests/conftest.py), and the
+    # fleet's stack synthesized alone without Control Tower's controls and CloudFormation validation, as the
+    # template tests of `make test-fast` read it
+    plain = synthesize(tmp_path, stacks=["WorkerFleetStack"], control_tower_checks=False)
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    assert PLUGIN_NAME in {p["pluginName"] for p in report["pluginReports"]}
+    # THEN the two templates are the same, byte for byte: the gates only report
+    name = "WorkerFleetStack.template.json"
+    assert (plain.outdir / name).read_bytes() == (synthesized.outdir / name).read_bytes()
