@@ -95,10 +95,15 @@ def _open_descriptors() -> int:
 def test_a_run_returns_when_the_child_exits_without_polling_and_leaves_no_descriptor_open(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN subprocess's polling wait made to fail: Popen.wait with a timeout sleeps between polls (up to 50 ms each in
-    # CPython 3.11), so a run that polled would end up to 50 ms after its child did
+    # GIVEN subprocess's polling wait made to fail in this thread (other threads of the process sleep as usual):
+    # Popen.wait with a timeout sleeps between polls (up to 50 ms each in CPython 3.11), so a run that polled would end
+    # up to 50 ms after its child did
+    this_thread, sleep = threading.current_thread(), time.sleep
+
     def no_polling(seconds: float) -> None:
-        raise AssertionError(f"the run polled (slept {seconds} s) instead of waiting for the child's exit")
+        if threading.current_thread() is this_thread:
+            raise AssertionError(f"the run polled (slept {seconds} s) instead of waiting for the child's exit")
+        sleep(seconds)
 
     children = ChildProcesses()
     before = _open_descriptors()
