@@ -225,10 +225,11 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mappin
 #   their own: the default app's group holds about a third of `make test-fast`'s CPU, and one process running both
 #   would be the last to finish.
 # - The moto server of tests/integration: one server per run instead of one per process, and the tests that mostly
-#   wait on it (long polls, visibility timeouts, drains: about 70 s of waiting for 11 s of CPU; the user data tests
-#   join the group by their marker) run one after another in one process from the start, while the others keep both
-#   cores busy. Spread over every process, they ran together at the end, with a core half idle for the last 30 s of
-#   the run (the suite at 3 processes on 2 cores, one hour: 106.6 s and 185 s of CPU before, 96.2 s and 177 s after).
+#   wait on it (long polls, visibility timeouts, drains: about 60 s of waiting for 10 s of CPU) run one after another
+#   in one process from the start, while the others keep both cores busy. Spread over every process, they ran together
+#   at the end, with a core half idle for the last 30 s of the run (the suite at 3 processes on 2 cores, one hour:
+#   106.6 s and 185 s of CPU before, 96.2 s and 177 s after). The user data tests, which synthesize and install a
+#   worker (8 s of CPU), have a server and a group of their own: in this one they made it the run's longest process.
 MOTO_SERVER_GROUP = "moto-server"
 SHARED_FIXTURES = {
     "synthesis": frozenset({"synthesized", "templates"}),

@@ -40,11 +40,11 @@ from sqs_decoupling.stacks.worker_fleet_stack import WORKER_SERVICE, worker_bund
 from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
 from sqs_decoupling.worker_fleet.worker.autoscaling import AsgInstance
 from sqs_decoupling.worker_fleet.worker_user_data import CLOUDWATCH_AGENT_CTL
-from tests.conftest import MOTO_SERVER_GROUP, make_app
+from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
 from tests.support.videos import cached_video_bytes
-from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, queue_depth, wait_until
+from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, moto_server, queue_depth, wait_until
 
 HOST_INSTANCE_TYPE = {"x86_64": "c7i.large", "arm64": "c7g.large"}[host_architecture()]
 ACCOUNT = "111122223333"
@@ -52,10 +52,18 @@ RELOCATED = re.compile(r"(?<=[\s'\"=:])/(opt|etc|var/log|tmp)/")
 
 pytestmark = [
     pytest.mark.skipif(not Path("/usr/bin/python3.11").exists(), reason="needs /usr/bin/python3.11"),
-    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process: the
-    # process of the other moto-server tests, since they mostly wait too (on the instance's start, the worker's polls).
-    pytest.mark.xdist_group(MOTO_SERVER_GROUP),
+    # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process. Not
+    # the process of the other moto-server tests: that process is a chain of waits (about 60 s alone) that ends the
+    # run when it is the longest, and these tests added 18-20 s to it, 8 s of it on a CPU (tests/conftest.py).
+    pytest.mark.xdist_group("user-data"),
 ]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server for this module's tests (the others' is the session's, in another process)."""
+    with moto_server(all_work_arounds=False) as endpoint_url:
+        yield endpoint_url
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,21 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sqs_decoupling.video.samples import make_edge_case_corpus
+from tests.support.pixel_bomb import unpack_pixel_bomb
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 # Every test that uses the corpus carries this mark, so one pytest-xdist process runs them all and makes the corpus
-# (its pixel bomb alone takes 1 to 5 s of CPU, mostly the kernel's, for the 1.1 GB ffmpeg needs to encode it) once.
+# once.
 CORPUS_GROUP = pytest.mark.xdist_group("edge-case-corpus")
 
 
 @pytest.fixture(scope="session")
 def edge_case_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Name -> file of every edge-case upload (``make_edge_case_corpus``): the corpus sweep processes each one, and
-    the resource-ceiling tests decode its ``huge_frame`` case, the default pixel bomb (``make_pixel_bomb``)."""
-    return make_edge_case_corpus(tmp_path_factory.mktemp("corpus"))
+    the resource-ceiling tests decode its ``huge_frame`` case, the default pixel bomb (``make_pixel_bomb``), here
+    the committed one (tests/support/pixel_bomb.py says why)."""
+    directory = tmp_path_factory.mktemp("corpus")
+    bomb = unpack_pixel_bomb(directory / "committed-pixel-bomb.mp4")
+    return make_edge_case_corpus(directory, pixel_bomb=bomb)
