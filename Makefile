@@ -94,8 +94,10 @@ lint: setup ## ruff + strict mypy on the runtime code
 # rewrites the tests' asserts again without them (collecting the tests: 4.3 s of CPU without, 2.8 s with).
 PYTEST := PYTHONDONTWRITEBYTECODE= pytest
 
+# --no-loadscope-reorder: units of work go out in the order tests/conftest.py sorts them (tests/support/schedule.py),
+# not by how many tests each holds.
 test: lint ## Lint, then every test (unit, moto, moto server, deploy rehearsal), in parallel
-	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-fast: setup ## The unit tests without the slow ones (no bundling, no CDK CLI), in parallel
 	$(PYTEST) -n $(PYTEST_FAST_WORKERS) --dist loadgroup -m "not slow" tests/unit

@@ -30,6 +30,7 @@ from botocore.model import ServiceModel
 from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.support.permissions.calls import Call, stale
 from tests.support.permissions.recorder import CALLS_OUT_ENV
+from tests.support.schedule import CONFIGURATIONS, MOTO_SERVER, SYNTHESIS, schedule_key
 from tools.localcloud.paths import REPO_ROOT
 
 # The CDK (aws_cdk and the app builder: about 1 s of CPU, most of it jsii loading aws-cdk-lib into Node.js) is
@@ -230,26 +231,26 @@ def synth_with(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Mappin
 #   at the end, with a core half idle for the last 30 s of the run (the suite at 3 processes on 2 cores, one hour:
 #   106.6 s and 185 s of CPU before, 96.2 s and 177 s after). The user data tests, which synthesize and install a
 #   worker (8 s of CPU), have a server and a group of their own: in this one they made it the run's longest process.
-MOTO_SERVER_GROUP = "moto-server"
 SHARED_FIXTURES = {
-    "synthesis": frozenset({"synthesized", "templates"}),
-    "configurations": frozenset({"synth_with"}),
-    MOTO_SERVER_GROUP: frozenset({"moto_endpoint"}),
+    SYNTHESIS: frozenset({"synthesized", "templates"}),
+    CONFIGURATIONS: frozenset({"synth_with"}),
+    MOTO_SERVER: frozenset({"moto_endpoint"}),
 }
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first (a stable sort keeps the rest in file order): with pytest-xdist, a long test handed out
-    last would keep one worker busy while the others sit idle. Tests marked ``last`` after the others of their kind:
-    they wait on work started in the background, which the tests before them overlap. Tests using a shared fixture
-    (SHARED_FIXTURES) share a group."""
+    """Tests using a shared fixture (SHARED_FIXTURES) share a group. Then the tests in the order `make test` hands
+    them out (``tests/support/schedule.py``: the longest units first, slow tests before the others; a stable sort
+    keeps file order within a place): with pytest-xdist, a long test handed out last would keep one process busy while
+    the others sit idle. Tests marked ``last`` after the others of their place: they wait on work started in the
+    background, which the tests before them overlap."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         group = next((group for group, names in SHARED_FIXTURES.items() if names & fixtures), None)
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("last") is not None))
+    items.sort(key=schedule_key)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -43,6 +43,7 @@ from sqs_decoupling.worker_fleet.worker_user_data import CLOUDWATCH_AGENT_CTL
 from tests.conftest import make_app
 from tests.support.aws import notify_queue_of_uploads
 from tests.support.permissions.recorder import CallRecorder, assert_catalogued
+from tests.support.schedule import USER_DATA
 from tests.support.videos import cached_video_bytes
 from tools.localcloud.server import DUMMY_CLIENT_ARGS, DUMMY_ENV, REGION, moto_server, queue_depth, wait_until
 
@@ -55,7 +56,7 @@ pytestmark = [
     # One pytest-xdist process runs them all, so the module's synthesis (~5 s) is done once, not once per process. Not
     # the process of the other moto-server tests: that process is a chain of waits (about 60 s alone) that ends the
     # run when it is the longest, and these tests added 18-20 s to it, 8 s of it on a CPU (tests/conftest.py).
-    pytest.mark.xdist_group("user-data"),
+    pytest.mark.xdist_group(USER_DATA),
 ]
 
 

@@ -23,11 +23,12 @@ pytest.importorskip("sqs_decoupling.video")
 
 from sqs_decoupling.video.jobs import VideoJob, sqs_body_for
 from tests.integration.conftest import send_messages
+from tests.support.schedule import WORKER_STOP_CLIP
 from tests.support.videos import cached_long_video
 from tools.localcloud.server import queue_depth, wait_until
 
 # One pytest-xdist process runs them all, so the clips below are made once, not once per process.
-pytestmark = pytest.mark.xdist_group("worker-stop-clip")
+pytestmark = pytest.mark.xdist_group(WORKER_STOP_CLIP)
 
 
 def clip_for(drain_seconds: str) -> bytes:

@@ -20,8 +20,6 @@ from tests.support.cfn_lint import start_cfn_lint
 from tests.support.permissions.cfn import Deployment
 from tools.localcloud.paths import REPO_ROOT
 
-MATRIX_GROUP = "configuration-matrix"
-
 DEPLOY_COMMAND = {
     "account": "111122223333",
     "region": "eu-west-1",

@@ -20,13 +20,14 @@ from sqs_decoupling.common.nag import unmatched_acknowledgements
 from sqs_decoupling.stacks.config import KEYS, AppConfig
 from tests.support.cfn_lint import finish
 from tests.support.docs import section
+from tests.support.schedule import CONFIGURATION_MATRIX
 from tests.support.security import security_findings
-from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built
+from tests.unit.stacks.conftest import CONFIGURATIONS, Built
 
 # One test process synthesizes the matrix once for every test here (pytest-xdist --dist loadgroup); without a group
 # each process that gets one of these tests would synthesize all ten configurations again. The matrix is the gate
 # over every documented configuration: `make test` runs it, the inner-loop tier (`make test-fast`) does not.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(MATRIX_GROUP)]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(CONFIGURATION_MATRIX)]
 
 
 def test_the_matrix_sets_every_configuration_key_of_the_readme_to_a_non_default_value() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sqs_decoupling.common import python_bundling
+from tests.support.schedule import COPIED_PROJECTS
 from tools import copying
 from tools.copying import COMPONENTS, Component
 
@@ -51,7 +52,7 @@ with open(sys.argv[1], "w") as report:
 # Every test here goes to one pytest-xdist process (--dist loadgroup), so what they share is worked out once per run
 # instead of once in each process: which distribution installed each file, what each component needs (for a stack,
 # constructing it), and a virtualenv for each set of packages the table lists.
-pytestmark = pytest.mark.xdist_group("copied-projects")
+pytestmark = pytest.mark.xdist_group(COPIED_PROJECTS)
 
 # What a copy of each component needs, worked out once per process.
 copy_of = functools.cache(copying.copy_of)

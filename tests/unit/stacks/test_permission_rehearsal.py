@@ -27,7 +27,8 @@ from tests.support.permissions.calls import CATALOGUE
 from tests.support.permissions.cfn import Deployment, Stack
 from tests.support.permissions.evaluation import Decision, Principal, Request, evaluate
 from tests.support.permissions.rehearsal import Check, Rehearsal
-from tests.unit.stacks.conftest import CONFIGURATIONS, MATRIX_GROUP, Built, deployment_of
+from tests.support.schedule import CONFIGURATION_MATRIX
+from tests.unit.stacks.conftest import CONFIGURATIONS, Built, deployment_of
 
 
 def _refused(checks: list[Check]) -> list[str]:
@@ -137,7 +138,7 @@ def test_by_default_a_principal_of_the_account_assumes_the_roles_only_if_its_own
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(MATRIX_GROUP)
+@pytest.mark.xdist_group(CONFIGURATION_MATRIX)
 def test_named_principals_alone_may_assume_the_roles(synthesized_matrix: dict[str, Built]) -> None:
     # GIVEN a configuration naming the principals that may assume the producer and the consumer role
     deployment = deployment_of(synthesized_matrix, "queues-and-intake")
@@ -294,7 +295,7 @@ def test_it_finds_a_key_statement_for_s3_that_relies_on_keys_sqs_does_not_send(d
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(MATRIX_GROUP)
+@pytest.mark.xdist_group(CONFIGURATION_MATRIX)
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_every_call_is_allowed_in_every_configuration(synthesized_matrix: dict[str, Built], name: str) -> None:
     # GIVEN every stack of the configuration (both network modes, client-side encryption on and off, cross-account

@@ -27,11 +27,12 @@ from sqs_decoupling.common.nag import (
 from sqs_decoupling.stacks.names import STACK_NAMES
 from tests.conftest import SynthesizedApp, gates_selected, make_app, synthesize
 from tests.support.cfn_lint import cfn_lint
+from tests.support.schedule import SYNTHESIS
 from tests.support.security import security_findings
 from tests.unit.stacks.conftest import stack_configurations
 
 # Every test here goes to the process that synthesizes the app (see tests/conftest.py), whichever fixture it reads.
-pytestmark = pytest.mark.xdist_group("synthesis")
+pytestmark = pytest.mark.xdist_group(SYNTHESIS)
 
 # Every cdk-nag and Control Tower finding the project acknowledges instead of fixing, with its reason. Adding one
 # is a reviewed change to these lists; the tests below print the actual list when they differ.

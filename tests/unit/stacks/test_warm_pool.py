@@ -14,7 +14,8 @@ from sqs_decoupling.worker_fleet.warm_pool import LAUNCH_HOOK_NAME
 from sqs_decoupling.worker_fleet.worker.config import parse_settings
 from tests.support.permissions.cfn import Deployment
 from tests.support.permissions.rehearsal import Check, Rehearsal
-from tests.unit.stacks.conftest import MATRIX_GROUP, Built, deployment_of
+from tests.support.schedule import CONFIGURATION_MATRIX
+from tests.unit.stacks.conftest import Built, deployment_of
 from tests.unit.stacks.test_runtime_contracts import worker_unit_environment
 
 STACK = "WorkerFleetStack"
@@ -107,7 +108,7 @@ def test_a_pool_outside_0_to_the_group_maximum_is_refused_naming_the_key(value: 
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(MATRIX_GROUP)
+@pytest.mark.xdist_group(CONFIGURATION_MATRIX)
 def test_the_rehearsal_evaluates_the_launch_hook_only_where_there_is_a_pool(
     synthesized_matrix: dict[str, Built],
 ) -> None:

@@ -9,13 +9,14 @@ import pytest
 
 from sqs_decoupling.video.samples import make_edge_case_corpus
 from tests.support.pixel_bomb import unpack_pixel_bomb
+from tests.support.schedule import EDGE_CASE_CORPUS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 # Every test that uses the corpus carries this mark, so one pytest-xdist process runs them all and makes the corpus
 # once.
-CORPUS_GROUP = pytest.mark.xdist_group("edge-case-corpus")
+CORPUS_GROUP = pytest.mark.xdist_group(EDGE_CASE_CORPUS)
 
 
 @pytest.fixture(scope="session")
